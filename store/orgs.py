@@ -1,0 +1,121 @@
+"""Organisations and their integrations: the list, and everything about one."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import sqlite_utils
+
+from store.db import QUEUE_STATUSES, STATES
+from store.errors import InvalidQuery, UnknownOrganisation
+from store.models import Mapping, OrgDetail, OrgSummary
+from store.timeparse import iso
+
+# Errors in the last 24 hours per organisation come from the (level, at, org_id) index alone.
+_LIST_SQL = """
+SELECT o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
+       coalesce(e.n, 0) AS errors_24h, coalesce(q.held, 0) AS held,
+       coalesce(q.failed, 0) AS failed
+FROM orgs o
+JOIN integrations i ON i.org_id = o.id
+LEFT JOIN (SELECT org_id, count(*) AS n FROM log
+           WHERE level = 'error' AND at >= :since GROUP BY org_id) e ON e.org_id = o.id
+LEFT JOIN (SELECT org_id, sum(status = 'held') AS held, sum(status = 'failed') AS failed
+           FROM queue WHERE status IN ('held', 'failed') GROUP BY org_id) q ON q.org_id = o.id
+WHERE (:state IS NULL OR i.state = :state)
+  AND (:pattern IS NULL OR o.code LIKE :pattern ESCAPE '\\' OR o.name LIKE :pattern ESCAPE '\\'
+       OR i.tenant_name LIKE :pattern ESCAPE '\\')
+ORDER BY o.code
+"""
+
+
+def like_pattern(text: str | None) -> str | None:
+    """A LIKE pattern matching text anywhere, with % and _ taken literally."""
+    if not text:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_orgs(
+    db: sqlite_utils.Database,
+    *,
+    state: str | None = None,
+    search: str | None = None,
+    now: datetime | None = None,
+) -> list[OrgSummary]:
+    """Every organisation (optionally one state, or matching text in code, name or tenant).
+
+    Raises InvalidQuery for an unknown state.
+    """
+    if state is not None and state not in STATES:
+        raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
+    since = iso((now or datetime.now(UTC)) - timedelta(hours=24))
+    rows = db.execute(
+        _LIST_SQL, {"since": since, "state": state, "pattern": like_pattern(search)}
+    ).fetchall()
+    return [OrgSummary.from_row(r) for r in rows]
+
+
+def org_id(db: sqlite_utils.Database, code: str) -> int:
+    """The id of the organisation with this code (case-insensitive).
+
+    Raises UnknownOrganisation.
+    """
+    row = db.execute("SELECT id FROM orgs WHERE code = ? COLLATE NOCASE", [code]).fetchone()
+    if row is None:
+        raise UnknownOrganisation(code)
+    return row[0]
+
+
+def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = None) -> OrgDetail:
+    """Everything about one organisation's integration: state, tenant, settings, mappings, queue.
+
+    Raises UnknownOrganisation.
+    """
+    oid = org_id(db, code)
+    row = db.execute(
+        "SELECT o.code, o.name, o.region, i.* FROM orgs o JOIN integrations i ON i.org_id = o.id "
+        "WHERE o.id = ?",
+        [oid],
+    ).fetchone()
+    settings = {
+        r["key"]: json.loads(r["value"])
+        for r in db.execute("SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid])
+    }
+    mappings = tuple(
+        Mapping(r["kind"], r["local"], r["remote"])
+        for r in db.execute(
+            "SELECT kind, local, remote FROM mappings WHERE org_id = ? ORDER BY kind, local", [oid]
+        )
+    )
+    queue = dict.fromkeys(QUEUE_STATUSES, 0)
+    queue.update(
+        db.execute(
+            "SELECT status, count(*) FROM queue WHERE org_id = ? GROUP BY status", [oid]
+        ).fetchall()
+    )
+    since = iso((now or datetime.now(UTC)) - timedelta(hours=24))
+    errors = db.execute(
+        "SELECT count(*) FROM log WHERE level = 'error' AND at >= ? AND org_id = ?", [since, oid]
+    ).fetchone()[0]
+    return OrgDetail(
+        code=row["code"],
+        name=row["name"],
+        region=row["region"],
+        state=row["state"],
+        tenant_id=row["tenant_id"],
+        tenant_name=row["tenant_name"],
+        version=row["version"],
+        state_changed_at=row["state_changed_at"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+        token_expires_at=row["token_expires_at"],
+        refresh_expires_at=row["refresh_expires_at"],
+        last_export_at=row["last_export_at"],
+        settings=settings,
+        mappings=mappings,
+        queue=queue,
+        errors_24h=errors,
+    )

@@ -1,0 +1,50 @@
+"""The syncdesk console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.worker import Worker, WorkerState
+
+from store.errors import SyncdeskError
+from tui.screens.dashboard import DashboardScreen
+
+
+class SyncdeskApp(App):
+    """Support staff's console for customers' Xero integrations."""
+
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "syncdesk"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Keys"),
+    ]
+
+    def __init__(self, db_path: Path | str) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+
+    def on_mount(self) -> None:
+        self.push_screen(DashboardScreen(self.db_path))
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where a failed background job becomes a notification, not a crash."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        message = (
+            str(error)
+            if isinstance(error, SyncdeskError)
+            else (f"Unexpected error: {type(error).__name__}: {error}")
+        )
+        self.notify(message, severity="error", markup=False, timeout=8)
