@@ -371,3 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # `syncdesk log | head`: the reader went away; say nothing.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+
+
+# Commands defined in other modules register themselves on `cli` when imported.
+from tui import cli_xero  # noqa: E402,F401

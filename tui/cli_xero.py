@@ -1,0 +1,1 @@
+"""Command-line commands that talk to Xero (check, retry); registered on the main group."""
