@@ -8,7 +8,7 @@ xero.yaml (the sandbox's charts of accounts, tax rates and tenants) and knowledg
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -503,6 +503,8 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
         doc, defaults.get("queue", {}), "defaults.queue", dict.fromkeys(QUEUE_STATUSES, 0)
     )
     base_log = doc.mapping(defaults.get("log", {}), "defaults.log")
+    noise = [_incident(doc, r, f"defaults.noise[{j}]")
+             for j, r in enumerate(doc.seq(defaults.get("noise", []), "defaults.noise"))]
     profiles: list[OrgProfile] = []
     codes: set[str] = set()
     for i, raw in enumerate(doc.seq(top.get("orgs"), "orgs")):
@@ -545,10 +547,12 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
         }
         log = {**base_log, **doc.mapping(item.get("log", {}), f"{at}.log")}
         doc.unknown_keys(log, {"info_per_day", "until_hours", "incidents"}, f"{at}.log")
+        until = doc.get(log, "until_hours", f"{at}.log", float, default=0.0)
         incidents = tuple(
             _incident(doc, r, f"{at}.log.incidents[{j}]")
             for j, r in enumerate(doc.seq(log.get("incidents", []), f"{at}.log.incidents"))
         )
+        incidents += tuple(replace(n, until_hours=max(n.until_hours, until)) for n in noise)
         profiles.append(
             OrgProfile(
                 code=code,
@@ -586,7 +590,7 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
                 mappings=tuple((k, loc, rem) for (k, loc), rem in mappings.items()),
                 queue=_queue(doc, item.get("queue", {}), f"{at}.queue", base_queue),
                 info_per_day=doc.get(log, "info_per_day", f"{at}.log", float, default=24.0),
-                until_hours=doc.get(log, "until_hours", f"{at}.log", float, default=0.0),
+                until_hours=until,
                 incidents=incidents,
             )
         )

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -100,7 +101,7 @@ def print_json(value: Any) -> None:
     "--db",
     "db_path",
     envvar="SYNCDESK_DB",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="The store to use (env SYNCDESK_DB). Default: syncdesk.db in the user data "
     "directory, created from the sample data on first use.",
 )
@@ -363,6 +364,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except SyncdeskError as exc:
         click.echo(f"syncdesk: {exc}", err=True)
+        sys.exit(1)
+    except sqlite3.DatabaseError as exc:
+        # Damage found past the checks on opening (a corrupt page deep in the log, say).
+        click.echo(f"syncdesk: the store is damaged ({exc}); restore it from a backup or "
+                   "rebuild it with `syncdesk init --force`.", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -99,12 +99,10 @@ class DashboardScreen(Screen):
         counts = Counter(o.state for o in orgs)
         failing = sum(1 for o in orgs if o.errors_24h)
         parts = [
-            ("  ".join(f"{s} {counts.get(s, 0)}" for s in STATES), ""),
-            (f"   {failing} with errors in 24 h", "$error" if failing else ""),
-            (f"   showing {len(orgs)}", "dim"),
+            (f"{len(orgs)} shown", "bold"),
+            (" · " + "  ".join(f"{counts.get(s, 0)} {s}" for s in STATES), ""),
+            (f" · {failing} erroring (24h)", "bold $error" if failing else ""),
         ]
-        if text:
-            parts.append((f" matching {text!r}", "dim"))
         self.query_one("#summary", Static).update(Content.assemble(*parts))
 
     @on(Input.Changed, "#filter")

@@ -1,0 +1,93 @@
+"""The real `syncdesk` in a real terminal (tmux), read off the screen as a person would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Terminal:
+    """One tmux server running one command, at a fixed size."""
+
+    def __init__(self, command: list[str], width: int, height: int, env: dict[str, str]) -> None:
+        self.socket = f"syncdesk-test-{uuid.uuid4().hex[:8]}"
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        shell = f"env {exports} {' '.join(command)}; echo EXITED $?; sleep 60"
+        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", str(width),
+                  "-y", str(height), shell)
+        self.tmux("set-option", "-t", "t", "window-size", "manual")
+        self.tmux("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
+
+    def tmux(self, *args: str) -> str:
+        result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                                text=True, timeout=10)
+        return result.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "t").rstrip("\n")
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", "t", key)
+            time.sleep(0.15)
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def terminal(store_path: Path) -> Iterator:
+    opened: list[Terminal] = []
+
+    def open_terminal(width: int, height: int) -> Terminal:
+        env = {"SYNCDESK_DB": str(store_path), "TERM": "xterm-256color",
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        term = Terminal([sys.executable, "-m", "tui"], width, height, env)
+        opened.append(term)
+        return term
+
+    yield open_terminal
+    for term in opened:
+        term.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(80, 24), (200, 50)])
+def test_first_screen_filter_open_and_quit(terminal, width: int, height: int) -> None:
+    term = terminal(width, height)
+    screen = term.wait_for("KAURI")
+    lines = screen.splitlines()
+    assert len(lines) <= height and max(len(line) for line in lines) <= width
+    assert "syncdesk" in lines[0]
+    assert any("CODE" in line and "STATE" in line for line in lines)
+    for code in ("HARBOUR", "SXBREW", "WATTLE"):
+        assert code in screen
+    assert "q Quit" in lines[-1]
+    term.keys("/", "p", "i", "n", "e")
+    screen = term.wait_for("1 shown")
+    assert "WATTLE" in screen and "KAURI" not in screen
+    term.keys("Enter", "Enter")
+    screen = term.wait_for("Integration")
+    assert "Wattle & Pine" in screen and "State: active" in screen
+    term.keys("Escape")
+    term.wait_for("1 shown")
+    term.keys("q")
+    term.wait_for("EXITED 0")
