@@ -462,7 +462,8 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
 
     print(f"\n{title}\n")

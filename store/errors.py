@@ -10,9 +10,26 @@
     ├── NotFound
     │   └── UnknownOrganisation
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
-    └── TransitionRefused          a state change the state table does not allow
+    ├── TransitionRefused          a state change the state table does not allow
+    ├── RetryRefused               retry asked of an integration that is not active
+    └── XeroError                  Xero said no, or could not be asked; carries kind, correlation_id,
+        │                          status and log_message (the connection-log wording)
+        ├── XeroAuthExpired        401: access token expired or invalid
+        ├── XeroTokenRefused       the token endpoint refused (invalid_client, ...)
+        │   └── XeroInvalidGrant   refresh token expired, revoked or reused: reconnect
+        ├── XeroForbidden          403 AuthorizationUnsuccessful: role or scope missing
+        │   └── XeroConnectionRemoved  403 AuthenticationUnsuccessful / not in /connections
+        ├── XeroNotFound           404
+        ├── XeroValidation         400 ValidationException; .messages holds Xero's texts
+        ├── XeroRateLimited        429; .retry_after (seconds) and .problem (minute, day, ...)
+        ├── XeroServerError        5xx after the retries (503 "Organisation offline" included)
+        ├── XeroTimeout            no answer within the timeout, after the retries
+        ├── XeroUnreachable        DNS, refused connection, TLS, bad URL
+        ├── XeroBadResponse        malformed JSON or an answer of the wrong shape
+        └── XeroConsentRequired    authorising needs a person in a browser
 
-Lower-level errors become these at one place per source: sqlite3 in db.py, yaml in sample.py.
+Lower-level errors become these at one place per source: sqlite3 in db.py, yaml in sample.py,
+httpx in xero/client.py.
 """
 
 from __future__ import annotations
@@ -64,3 +81,126 @@ class InvalidQuery(SyncdeskError):
 
 class TransitionRefused(SyncdeskError):
     """A state change the state table does not allow from here."""
+
+
+class RetryRefused(SyncdeskError):
+    """Exports are only sent for an active integration."""
+
+
+class XeroError(SyncdeskError):
+    """Xero refused a call or could not be reached.
+
+    `kind` is the knowledge-base kind that explains it, `log_message` the connection-log wording
+    (the knowledge base's patterns recognise it), `correlation_id` Xero's Xero-Correlation-Id.
+    Neither the message nor any attribute ever holds a token or a secret.
+    """
+
+    default_kind: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str | None = None,
+        correlation_id: str | None = None,
+        status: int | None = None,
+        log_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind or self.default_kind
+        self.correlation_id = correlation_id
+        self.status = status
+        self.log_message = log_message or message
+
+
+class XeroAuthExpired(XeroError):
+    """401: the access token is expired or not valid."""
+
+    default_kind = "auth_expired"
+
+
+class XeroTokenRefused(XeroError):
+    """The token endpoint refused the request (invalid_client, unsupported_grant_type, ...)."""
+
+    default_kind = "token_refresh_failed"
+
+
+class XeroInvalidGrant(XeroTokenRefused):
+    """invalid_grant: the refresh token (or code) expired, was revoked or was already used."""
+
+    default_kind = "refresh_token_invalid"
+
+
+class XeroForbidden(XeroError):
+    """403 AuthorizationUnsuccessful: the user lacks the role, or the app the scope."""
+
+    default_kind = "authorization_failed"
+
+
+class XeroConnectionRemoved(XeroForbidden):
+    """403 AuthenticationUnsuccessful on a tenant, or the tenant missing from /connections."""
+
+    default_kind = "connection_removed"
+
+    def __init__(self, message: str, *, tenant_id: str | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.tenant_id = tenant_id
+
+
+class XeroNotFound(XeroError):
+    """404: no such resource."""
+
+    default_kind = "document_not_found"
+
+
+class XeroValidation(XeroError):
+    """400 ValidationException; `messages` are Xero's own ValidationErrors[].Message texts."""
+
+    default_kind = "validation_exception"
+
+    def __init__(self, message: str, *, messages: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.messages = tuple(messages)
+
+
+class XeroRateLimited(XeroError):
+    """429: `retry_after` seconds to wait, `problem` is Xero's X-Rate-Limit-Problem."""
+
+    default_kind = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, problem: str | None = None, **kwargs
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        self.problem = problem
+
+
+class XeroServerError(XeroError):
+    """5xx from Xero, still failing after the retries."""
+
+    default_kind = "xero_server_error"
+
+
+class XeroTimeout(XeroError):
+    """Xero did not answer in time, after the retries."""
+
+    default_kind = "timeout"
+
+
+class XeroUnreachable(XeroError):
+    """Xero could not be reached at all: DNS, refused connection, TLS, a bad URL."""
+
+    default_kind = "xero_unavailable"
+
+
+class XeroBadResponse(XeroError):
+    """Xero answered with something syncdesk cannot read (malformed JSON, wrong shape)."""
+
+    default_kind = "xero_server_error"
+
+
+class XeroConsentRequired(XeroError):
+    """Authorising the app needs a person to sign in to Xero in a browser."""
+
+    default_kind = "refresh_token_invalid"
