@@ -212,7 +212,8 @@ class _Renderer:
 
 def _profile_weight(p: OrgProfile) -> float:
     broken = any(i.level == "error" and i.per_day >= 1 or i.count for i in p.incidents) or (
-        p.state != "active")
+        p.state != "active"
+    )
     return 4.0 if broken else 100.0
 
 

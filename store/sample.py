@@ -503,8 +503,10 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
         doc, defaults.get("queue", {}), "defaults.queue", dict.fromkeys(QUEUE_STATUSES, 0)
     )
     base_log = doc.mapping(defaults.get("log", {}), "defaults.log")
-    noise = [_incident(doc, r, f"defaults.noise[{j}]")
-             for j, r in enumerate(doc.seq(defaults.get("noise", []), "defaults.noise"))]
+    noise = [
+        _incident(doc, r, f"defaults.noise[{j}]")
+        for j, r in enumerate(doc.seq(defaults.get("noise", []), "defaults.noise"))
+    ]
     profiles: list[OrgProfile] = []
     codes: set[str] = set()
     for i, raw in enumerate(doc.seq(top.get("orgs"), "orgs")):

@@ -63,8 +63,17 @@ def test_show_json(run) -> None:
     code, out, _ = run("show", "KAURI", "--json")
     assert code == 0
     org = json.loads(out)
-    assert {"code", "name", "state", "tenant_id", "tenant_name", "version", "settings",
-            "mappings", "queue"} <= set(org)
+    assert {
+        "code",
+        "name",
+        "state",
+        "tenant_id",
+        "tenant_name",
+        "version",
+        "settings",
+        "mappings",
+        "queue",
+    } <= set(org)
     assert org["code"] == "KAURI" and isinstance(org["settings"], dict)
     assert {"kind": "sales_account", "local": "group:Online", "remote": "220"} in org["mappings"]
     assert org["queue"] == {"pending": 2, "held": 0, "failed": 9, "exported": 30}
@@ -155,8 +164,9 @@ def test_init_empty(run) -> None:
 
 
 @pytest.mark.parametrize("damage", ["missing", "text", "truncated", "too_new", "corrupt", "dir"])
-def test_bad_databases_give_one_line_and_exit_1(run, tmp_path: Path, store_path: Path,
-                                                damage: str) -> None:
+def test_bad_databases_give_one_line_and_exit_1(
+    run, tmp_path: Path, store_path: Path, damage: str
+) -> None:
     path = tmp_path / "bad.db"
     if damage == "text":
         path.write_text("name,value\nnot,a database\n" * 20)
@@ -187,8 +197,13 @@ def test_bad_databases_give_one_line_and_exit_1(run, tmp_path: Path, store_path:
 def test_default_store_created_on_first_use(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "HOME": str(tmp_path)}
     env.pop("SYNCDESK_DB", None)
-    result = subprocess.run([sys.executable, "-m", "tui", "orgs", "--json"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "orgs", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)) == 12
     assert "Creating the demo store" in result.stderr
@@ -197,15 +212,22 @@ def test_default_store_created_on_first_use(tmp_path: Path) -> None:
 
 def test_env_var_selects_store(store_path: Path, tmp_path: Path) -> None:
     env = {**os.environ, "SYNCDESK_DB": str(store_path)}
-    result = subprocess.run([sys.executable, "-m", "tui", "show", "GREEN", "--json"], env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and json.loads(result.stdout)["tenant_name"] == \
-        "Demo Company (AU)"
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "show", "GREEN", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        result.returncode == 0 and json.loads(result.stdout)["tenant_name"] == "Demo Company (AU)"
+    )
 
 
 def test_help_lists_commands() -> None:
-    result = subprocess.run([sys.executable, "-m", "tui", "--help"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     for command in ("init", "orgs", "show", "log", "errors"):
         assert command in result.stdout

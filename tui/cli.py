@@ -367,8 +367,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     except sqlite3.DatabaseError as exc:
         # Damage found past the checks on opening (a corrupt page deep in the log, say).
-        click.echo(f"syncdesk: the store is damaged ({exc}); restore it from a backup or "
-                   "rebuild it with `syncdesk init --force`.", err=True)
+        click.echo(
+            f"syncdesk: the store is damaged ({exc}); restore it from a backup or "
+            "rebuild it with `syncdesk init --force`.",
+            err=True,
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -23,14 +23,26 @@ class Terminal:
         self.socket = f"syncdesk-test-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         shell = f"env {exports} {' '.join(command)}; echo EXITED $?; sleep 60"
-        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", str(width),
-                  "-y", str(height), shell)
+        self.tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            shell,
+        )
         self.tmux("set-option", "-t", "t", "window-size", "manual")
         self.tmux("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
 
     def tmux(self, *args: str) -> str:
-        result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                                text=True, timeout=10)
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
+        )
         return result.stdout
 
     def screen(self) -> str:
@@ -59,8 +71,11 @@ def terminal(store_path: Path) -> Iterator:
     opened: list[Terminal] = []
 
     def open_terminal(width: int, height: int) -> Terminal:
-        env = {"SYNCDESK_DB": str(store_path), "TERM": "xterm-256color",
-               "PYTHONPATH": os.pathsep.join(sys.path)}
+        env = {
+            "SYNCDESK_DB": str(store_path),
+            "TERM": "xterm-256color",
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
         term = Terminal([sys.executable, "-m", "tui"], width, height, env)
         opened.append(term)
         return term
@@ -73,7 +88,8 @@ def terminal(store_path: Path) -> Iterator:
 @pytest.mark.parametrize(("width", "height"), [(80, 24), (200, 50)])
 def test_first_screen_filter_open_and_quit(terminal, width: int, height: int) -> None:
     term = terminal(width, height)
-    screen = term.wait_for("KAURI")
+    term.wait_for("KAURI")
+    screen = term.wait_for("q Quit")
     lines = screen.splitlines()
     assert len(lines) <= height and max(len(line) for line in lines) <= width
     assert "syncdesk" in lines[0]

@@ -18,8 +18,18 @@ def test_new_store_has_current_schema_and_wal(tmp_path: Path) -> None:
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] == dbm.BUSY_TIMEOUT_MS
     tables = set(db.table_names())
-    assert {"orgs", "integrations", "settings", "mappings", "queue", "log", "kb", "audit",
-            "error_stats", "log_fts"} <= tables
+    assert {
+        "orgs",
+        "integrations",
+        "settings",
+        "mappings",
+        "queue",
+        "log",
+        "kb",
+        "audit",
+        "error_stats",
+        "log_fts",
+    } <= tables
 
 
 def test_every_connection_gets_busy_timeout_and_foreign_keys(store_path: Path) -> None:
@@ -127,8 +137,9 @@ def test_failed_migration_rolls_back_whole_step(tmp_path: Path, monkeypatch) -> 
 def test_run_script_stays_inside_the_transaction(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
     conn.execute("BEGIN")
-    dbm.run_script(conn, "CREATE TABLE a(x);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n"
-                         "  SELECT 1;\nEND;\n")
+    dbm.run_script(
+        conn, "CREATE TABLE a(x);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\nEND;\n"
+    )
     conn.execute("ROLLBACK")
     assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
 
@@ -146,8 +157,11 @@ def test_error_stats_follow_inserts_and_deletes(db) -> None:
         return row[0] or 0
 
     before = count()
-    db.execute("INSERT INTO log(at, org_id, level, message, kind) VALUES "
-               "('2026-11-24T11:00:00Z', ?, 'error', 'x', 'timeout')", [org])
+    db.execute(
+        "INSERT INTO log(at, org_id, level, message, kind) VALUES "
+        "('2026-11-24T11:00:00Z', ?, 'error', 'x', 'timeout')",
+        [org],
+    )
     assert count() == before + 1
     db.execute("DELETE FROM log WHERE org_id = ? AND message = 'x'", [org])
     assert count() == before
@@ -155,7 +169,10 @@ def test_error_stats_follow_inserts_and_deletes(db) -> None:
 
 def test_fts_follows_inserts(db) -> None:
     org = db.execute("SELECT id FROM orgs WHERE code = 'HARBOUR'").fetchone()[0]
-    db.execute("INSERT INTO log(at, org_id, level, message) VALUES "
-               "('2026-11-24T11:00:00Z', ?, 'info', 'zanzibarquux happened')", [org])
+    db.execute(
+        "INSERT INTO log(at, org_id, level, message) VALUES "
+        "('2026-11-24T11:00:00Z', ?, 'info', 'zanzibarquux happened')",
+        [org],
+    )
     hits = db.execute("SELECT rowid FROM log_fts WHERE log_fts MATCH 'zanzibarquux'").fetchall()
     assert len(hits) == 1

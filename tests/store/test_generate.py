@@ -15,8 +15,13 @@ from store.generate import build_store
 def _fingerprint(path: Path) -> str:
     db = open_store(path)
     digest = hashlib.sha256()
-    for table, order in (("orgs", "id"), ("integrations", "org_id"), ("log", "id"),
-                         ("queue", "id"), ("mappings", "org_id, kind, local")):
+    for table, order in (
+        ("orgs", "id"),
+        ("integrations", "org_id"),
+        ("log", "id"),
+        ("queue", "id"),
+        ("mappings", "org_id, kind, local"),
+    ):
         for row in db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
             digest.update(repr(tuple(row)).encode())
     db.conn.close()
@@ -29,11 +34,14 @@ def test_demo_store_matches_sample(db) -> None:
     states = {r[0] for r in db.execute("SELECT DISTINCT state FROM integrations")}
     assert states == set(STATES)
     # An uninstalled integration has no settings or mappings left, and remembers its tenant.
-    row = db.execute("SELECT i.* FROM integrations i JOIN orgs o ON o.id = i.org_id "
-                     "WHERE o.code = 'COPPER'").fetchone()
+    row = db.execute(
+        "SELECT i.* FROM integrations i JOIN orgs o ON o.id = i.org_id WHERE o.code = 'COPPER'"
+    ).fetchone()
     assert row["tenant_id"] is None and row["previous_tenant_name"] == "Copperleaf Candles"
-    assert db.execute("SELECT count(*) FROM mappings WHERE org_id = ?",
-                      [row["org_id"]]).fetchone()[0] == 0
+    assert (
+        db.execute("SELECT count(*) FROM mappings WHERE org_id = ?", [row["org_id"]]).fetchone()[0]
+        == 0
+    )
 
 
 def test_log_rowid_follows_time(db) -> None:
@@ -47,18 +55,28 @@ def test_log_covers_a_week_with_xero_wording(db, now) -> None:
     first, last = db.execute("SELECT min(at), max(at) FROM log").fetchone()
     assert first >= "2026-11-17T12:00:00Z" and last <= "2026-11-24T12:00:00Z"
     messages = {r[0] for r in db.execute("SELECT DISTINCT kind FROM log WHERE level='error'")}
-    assert {"account_code_removed", "refresh_token_invalid", "rate_limited_minute",
-            "tax_type_invalid", "connection_removed", "duplicate_email"} <= messages
-    assert db.execute("SELECT count(*) FROM log WHERE level='error' AND kind IS NULL"
-                      ).fetchone()[0] == 0
+    assert {
+        "account_code_removed",
+        "refresh_token_invalid",
+        "rate_limited_minute",
+        "tax_type_invalid",
+        "connection_removed",
+        "duplicate_email",
+    } <= messages
+    assert (
+        db.execute("SELECT count(*) FROM log WHERE level='error' AND kind IS NULL").fetchone()[0]
+        == 0
+    )
 
 
 def test_error_stats_match_the_log(db) -> None:
     naive = db.execute(
         "SELECT substr(at,1,10), kind, org_id, count(*), min(at), max(at) FROM log "
-        "WHERE level='error' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
-    kept = db.execute("SELECT day, kind, org_id, count, first_at, last_at FROM error_stats "
-                      "ORDER BY 1, 2, 3").fetchall()
+        "WHERE level='error' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    kept = db.execute(
+        "SELECT day, kind, org_id, count, first_at, last_at FROM error_stats ORDER BY 1, 2, 3"
+    ).fetchall()
     assert [tuple(r) for r in kept] == [tuple(r) for r in naive]
 
 
@@ -90,8 +108,13 @@ def test_generated_store_has_requested_size_and_realistic_mix(tmp_path: Path, no
 
 def test_progress_is_reported(tmp_path: Path, now) -> None:
     seen = []
-    build_store(tmp_path / "p.db", orgs=20, log_rows=500, now=now,
-                progress=lambda stage, done, total: seen.append((stage, done, total)))
+    build_store(
+        tmp_path / "p.db",
+        orgs=20,
+        log_rows=500,
+        now=now,
+        progress=lambda stage, done, total: seen.append((stage, done, total)),
+    )
     stages = {s for s, _, _ in seen}
     assert {"orgs", "log", "indexes"} <= stages
     assert ("log", 500, 500) in seen

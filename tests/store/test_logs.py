@@ -34,9 +34,13 @@ def test_paging_walks_the_whole_filter_without_gaps(db) -> None:
         if page.before_id is None:
             break
         before = page.before_id
-    expected = [r[0] for r in db.execute(
-        "SELECT log.id FROM log JOIN orgs ON orgs.id = log.org_id "
-        "WHERE orgs.code = 'KAURI' AND level = 'error' ORDER BY log.id DESC")]
+    expected = [
+        r[0]
+        for r in db.execute(
+            "SELECT log.id FROM log JOIN orgs ON orgs.id = log.org_id "
+            "WHERE orgs.code = 'KAURI' AND level = 'error' ORDER BY log.id DESC"
+        )
+    ]
     assert seen == expected and expected
 
 
@@ -65,14 +69,16 @@ def test_search_matches_every_word(db) -> None:
     entries = page_log(db, LogQuery(search="invalid_grant expired"), limit=500).entries
     assert entries
     assert all("invalid_grant" in e.message and "expired" in e.message for e in entries)
-    expected = db.execute("SELECT count(*) FROM log WHERE message LIKE '%invalid_grant%' "
-                          "AND message LIKE '%expired%'").fetchone()[0]
+    expected = db.execute(
+        "SELECT count(*) FROM log WHERE message LIKE '%invalid_grant%' AND message LIKE '%expired%'"
+    ).fetchone()[0]
     assert len(entries) == expected
 
 
 def test_search_with_org_and_level(db) -> None:
-    entries = page_log(db, LogQuery(org="BRIGHT", level="error", search="TaxType"),
-                       limit=500).entries
+    entries = page_log(
+        db, LogQuery(org="BRIGHT", level="error", search="TaxType"), limit=500
+    ).entries
     assert entries and all(e.org == "BRIGHT" and "TaxType" in e.message for e in entries)
     others = page_log(db, LogQuery(org="HARBOUR", search="TaxType")).entries
     assert others == ()
@@ -89,8 +95,9 @@ def test_search_document_number(db) -> None:
     assert entries and all(doc in e.message for e in entries)
 
 
-@pytest.mark.parametrize("text", ['"', "AND", "OR NOT", "*", "a:b", "(x", "NEAR(", "[/]",
-                                  "[bold]x", "\x1b[2J", "%", "_"])
+@pytest.mark.parametrize(
+    "text", ['"', "AND", "OR NOT", "*", "a:b", "(x", "NEAR(", "[/]", "[bold]x", "\x1b[2J", "%", "_"]
+)
 def test_hostile_search_text_never_errors(db, text: str) -> None:
     page_log(db, LogQuery(search=text))
     page_log(db, LogQuery(search=text, prefix=True, org="KAURI"))
@@ -124,12 +131,18 @@ def test_bad_level(db) -> None:
         page_log(db, LogQuery(level="warning"))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2h", "2026-11-24T10:00:00Z"), ("30m", "2026-11-24T11:30:00Z"),
-    ("7d", "2026-11-17T12:00:00Z"), ("1w", "2026-11-17T12:00:00Z"),
-    ("2026-11-20", "2026-11-20T00:00:00Z"), ("2026-11-20T09:30", "2026-11-20T09:30:00Z"),
-    ("2026-11-20T09:30:00+13:00", "2026-11-19T20:30:00Z"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h", "2026-11-24T10:00:00Z"),
+        ("30m", "2026-11-24T11:30:00Z"),
+        ("7d", "2026-11-17T12:00:00Z"),
+        ("1w", "2026-11-17T12:00:00Z"),
+        ("2026-11-20", "2026-11-20T00:00:00Z"),
+        ("2026-11-20T09:30", "2026-11-20T09:30:00Z"),
+        ("2026-11-20T09:30:00+13:00", "2026-11-19T20:30:00Z"),
+    ],
+)
 def test_parse_since(now, text: str, expected: str) -> None:
     assert parse_since(text, now=now) == expected
 
@@ -141,9 +154,11 @@ def test_parse_since_rejects(now, text: str) -> None:
 
 
 def _naive_groups(db, since: str | None, org: str | None) -> dict:
-    sql = ("SELECT kind, count(*), count(DISTINCT org_id), min(at), max(at) FROM log "
-           "JOIN orgs ON orgs.id = log.org_id WHERE level = 'error' "
-           "AND (? IS NULL OR at >= ?) AND (? IS NULL OR orgs.code = ?) GROUP BY kind")
+    sql = (
+        "SELECT kind, count(*), count(DISTINCT org_id), min(at), max(at) FROM log "
+        "JOIN orgs ON orgs.id = log.org_id WHERE level = 'error' "
+        "AND (? IS NULL OR at >= ?) AND (? IS NULL OR orgs.code = ?) GROUP BY kind"
+    )
     return {r[0]: tuple(r[1:]) for r in db.execute(sql, [since, since, org, org])}
 
 
@@ -152,8 +167,9 @@ def _naive_groups(db, since: str | None, org: str | None) -> dict:
 def test_error_groups_equal_naive_aggregation(db, now, hours, org) -> None:
     since = iso(now - timedelta(hours=hours)) if hours else None
     groups = error_groups(db, org=org, since=since)
-    assert {g.kind: (g.count, g.orgs, g.first_at, g.last_at) for g in groups} == \
-        _naive_groups(db, since, org)
+    assert {g.kind: (g.count, g.orgs, g.first_at, g.last_at) for g in groups} == _naive_groups(
+        db, since, org
+    )
     counts = [g.count for g in groups]
     assert counts == sorted(counts, reverse=True)
 
@@ -166,9 +182,14 @@ def test_error_groups_carry_knowledge(db) -> None:
 
 def test_record_classifies_and_updates_groups(db, now) -> None:
     before = {g.kind: g.count for g in error_groups(db, org="HARBOUR")}
-    entry = record(db, "HARBOUR", "error",
-                   "Xero API 401 Unauthorized: AuthenticationUnsuccessful",
-                   correlation_id="c0ffee00-0000-4000-a000-000000000001", at=now)
+    entry = record(
+        db,
+        "HARBOUR",
+        "error",
+        "Xero API 401 Unauthorized: AuthenticationUnsuccessful",
+        correlation_id="c0ffee00-0000-4000-a000-000000000001",
+        at=now,
+    )
     assert entry.kind == "auth_expired" and entry.org == "HARBOUR"
     after = {g.kind: g.count for g in error_groups(db, org="HARBOUR")}
     assert after["auth_expired"] == before.get("auth_expired", 0) + 1

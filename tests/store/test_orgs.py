@@ -14,7 +14,9 @@ def test_list_has_every_org_with_24h_errors(db, now) -> None:
     for code, org in orgs.items():
         expected = db.execute(
             "SELECT count(*) FROM log JOIN orgs ON orgs.id = log.org_id WHERE orgs.code = ? "
-            "AND level = 'error' AND at >= '2026-11-23T12:00:00Z'", [code]).fetchone()[0]
+            "AND level = 'error' AND at >= '2026-11-23T12:00:00Z'",
+            [code],
+        ).fetchone()[0]
         assert org.errors_24h == expected, code
     assert orgs["THISTLE"].errors_24h > 0
     assert orgs["COPPER"].tenant_name is None
@@ -36,7 +38,8 @@ def test_show_org(db, now) -> None:
     detail = show_org(db, "kauri", now=now)
     assert detail.code == "KAURI" and detail.state == "active" and detail.version == 1
     assert ("sales_account", "group:Online", "220") in {
-        (m.kind, m.local, m.remote) for m in detail.mappings}
+        (m.kind, m.local, m.remote) for m in detail.mappings
+    }
     assert detail.settings["export_sales_invoices"] is True
     assert set(detail.queue) == {"pending", "held", "failed", "exported"}
     assert detail.queue["failed"] == 9

@@ -104,8 +104,14 @@ async def test_ctrl_q_quits_even_from_the_filter(store_path: Path) -> None:
     assert not app.is_running
 
 
-HOSTILE = ["[bold red]OK[/]", "[/]", "[@click=app.quit]click me[/]", "evil\x1b[2Jclear",
-           "osc\x1b]52;c;aGVsbG8=\x07copy", "[link=https://evil]x"]
+HOSTILE = [
+    "[bold red]OK[/]",
+    "[/]",
+    "[@click=app.quit]click me[/]",
+    "evil\x1b[2Jclear",
+    "osc\x1b]52;c;aGVsbG8=\x07copy",
+    "[link=https://evil]x",
+]
 
 
 async def test_hostile_names_render_literally(store_path: Path) -> None:

@@ -57,6 +57,8 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
 class DashboardScreen(Screen):
     """Organisations with state, tenant, errors in 24 h and time since the last export."""
 
+    AUTO_FOCUS = "#orgs"  # the table, not the filter: keys like q must not start typing
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -80,7 +82,6 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.title = "syncdesk"
         self.sub_title = str(self.db_path)
-        self.query_one(RowTable).focus()
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="orgs")
