@@ -255,7 +255,70 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
     run_script(conn, _V1 + LOG_INDEXES + LOG_FTS + LOG_TRIGGERS)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1]
+_V2 = """
+-- What an uninstall removed, taken in the same transaction as the removal.
+CREATE TABLE snapshots (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    taken_at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL,          -- the state before the removal
+    tenant_id TEXT,
+    tenant_name TEXT,
+    settings TEXT NOT NULL,       -- JSON object
+    mappings TEXT NOT NULL,       -- JSON list of {kind, local, remote}
+    restored_at TEXT
+);
+CREATE INDEX snapshots_org ON snapshots(org_id, id);
+
+-- A refresh run: the ordered steps of the recommended sequence for one organisation. At most
+-- one run per organisation is in progress; it is the visible claim on that organisation.
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    status TEXT NOT NULL CHECK (status IN ('in_progress', 'resolved', 'escalated')),
+    started_at TEXT NOT NULL,
+    started_by TEXT NOT NULL,
+    claimed_by TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    ended_at TEXT,
+    errors_before TEXT NOT NULL,  -- JSON: error groups when the run started
+    diagnosis TEXT,               -- JSON
+    packet TEXT                   -- where the escalation packet went
+);
+CREATE UNIQUE INDEX runs_one_open ON runs(org_id) WHERE status = 'in_progress';
+
+CREATE TABLE run_steps (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('todo', 'doing', 'done', 'skipped', 'failed')),
+    actor TEXT,
+    started_at TEXT,
+    ended_at TEXT,
+    outcome TEXT,
+    detail TEXT,                  -- JSON
+    UNIQUE (run_id, position)
+);
+
+CREATE TABLE run_notes (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    step_position INTEGER,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+"""
+
+
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    run_script(conn, _V2)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1, _migrate_to_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
