@@ -256,6 +256,9 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
 
 
 _V2 = """
+-- Codes are looked up case-insensitively (`syncdesk show kauri`); this index serves that.
+CREATE UNIQUE INDEX orgs_code_nocase ON orgs(code COLLATE NOCASE);
+
 -- What an uninstall removed, taken in the same transaction as the removal.
 CREATE TABLE snapshots (
     id INTEGER PRIMARY KEY,
