@@ -12,8 +12,8 @@
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
     ├── TransitionRefused          a state change the state table does not allow
     ├── RetryRefused               retry asked of an integration that is not active
-    └── XeroError                  Xero said no, or could not be asked; carries kind, correlation_id,
-        │                          status and log_message (the connection-log wording)
+    └── XeroError                  Xero said no, or could not be asked; carries kind,
+        │                          correlation_id, status and log_message (the log wording)
         ├── XeroAuthExpired        401: access token expired or invalid
         ├── XeroTokenRefused       the token endpoint refused (invalid_client, ...)
         │   └── XeroInvalidGrant   refresh token expired, revoked or reused: reconnect
@@ -169,7 +169,12 @@ class XeroRateLimited(XeroError):
     default_kind = "rate_limited"
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, problem: str | None = None, **kwargs
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        problem: str | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after

@@ -1,1 +1,135 @@
 """Command-line commands that talk to Xero (check, retry); registered on the main group."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable
+
+import click
+
+from store.orgs import org_id
+from store.xero.client import client_from_env
+from store.xero.models import CheckReport, RetryReport
+from store.xero.session import check as check_org
+from store.xero.session import retry as retry_org
+from tui.cli import Context, cli, pass_ctx, print_json
+from tui.safe import visible
+
+
+def _marks() -> tuple[str, str]:
+    """✓/✗ where the terminal can show them, OK/FAIL where it cannot."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗→".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "OK  ", "FAIL"
+    return "✓", "✗"
+
+
+def _print_report(report: CheckReport) -> None:
+    good, bad = _marks()
+    width = max(len(f.check) for f in report.findings)
+    for f in report.findings:
+        detail = visible(f.detail)
+        if bad == "FAIL":
+            detail = detail.replace("→", "->")
+        click.echo(f"{good if f.ok else bad} {f.check.ljust(width)}  {detail}")
+        if f.fix and not f.ok:
+            click.echo(
+                textwrap.fill(
+                    visible(f.fix),
+                    100,
+                    initial_indent=" " * (width + 4) + "fix: ",
+                    subsequent_indent=" " * (width + 9),
+                )
+            )
+
+
+@cli.command()
+@click.argument("org")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: a list of findings.")
+@click.option(
+    "--actor",
+    default="check",
+    show_default=True,
+    help="Who is checking; recorded if the check finds Xero removed the app.",
+)
+@pass_ctx
+def check(obj: Context, org: str, as_json: bool, actor: str) -> None:
+    """Ask Xero, live, whether ORG's integration works: token, connection, tenant, every
+    account and tax mapping against the tenant's chart, and the held/failed queue.
+
+    Exit code 0 when every check passes, 1 when any fails. If Xero no longer has the
+    connection, the integration is recorded as disconnected.
+    """
+    report = check_org(obj.db, org, actor=actor)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        _print_report(report)
+    if not report.healthy:
+        problems = report.problems
+        main = next((p for p in problems if p.check != "queue"), problems[0])
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        click.echo(
+            f"syncdesk: {report.org} is not healthy: {main.check}: {visible(main.detail)}{more}",
+            err=True,
+        )
+        raise SystemExit(1)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return "  ".join(f"{status} {n}" for status, n in counts.items())
+
+
+def _progress() -> Callable[[int, int], None]:
+    last = {"shown": -1}
+
+    def show(done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if done == total or done - last["shown"] >= step:
+            last["shown"] = done
+            click.echo(f"sent {done}/{total}", err=True)
+
+    return show
+
+
+def _print_retry(report: RetryReport) -> None:
+    click.echo(f"Before: {_counts(report.before)}")
+    click.echo(f"Sent {report.sent}: {report.exported} exported, {report.failed} failed")
+    for number, message in report.failures[:20]:
+        click.echo(f"  {visible(number)}: {visible(message)}")
+    if len(report.failures) > 20:
+        click.echo(f"  ... and {len(report.failures) - 20} more (see `syncdesk log {report.org}`)")
+    click.echo(f"After:  {_counts(report.after)}")
+
+
+@cli.command()
+@click.argument("org")
+@click.option("--actor", default=None, help="Who is retrying (written in the connection log).")
+@pass_ctx
+def retry(obj: Context, org: str, actor: str | None) -> None:
+    """Send ORG's held and failed exports to Xero again, and show the queue before and after.
+
+    Progress goes to stderr. Exit code 0 when everything sent was exported, 1 when something
+    failed or the run had to stop (the reason is printed on stderr).
+    """
+    org_id(obj.db, org)  # an unknown organisation fails before anything else
+    client = client_from_env(obj.db)
+    client.on_wait = lambda seconds, why: click.echo(
+        f"waiting {seconds:.3g} s: {visible(why)}", err=True
+    )
+    with client:
+        report = retry_org(obj.db, org, client=client, progress=_progress(), actor=actor)
+    _print_retry(report)
+    if report.stopped_reason:
+        click.echo(f"syncdesk: stopped: {report.stopped_reason}", err=True)
+        raise SystemExit(1)
+    if report.failed:
+        click.echo(
+            f"syncdesk: {report.failed} export{'s' if report.failed != 1 else ''} still "
+            f"failing; fix the causes (`syncdesk check {report.org}`) and retry.",
+            err=True,
+        )
+        raise SystemExit(1)

@@ -1,0 +1,375 @@
+"""Helpers for the Xero tests, imported explicitly (tests/ has no packages in importlib mode).
+
+- FakeClock: one clock shared by the sandbox, the client's limiter and its sleep, so waiting
+  for a Retry-After costs no real time.
+- xstore / xdb: a private copy of the demo store built at NOW.
+- sandbox_client(): a XeroClient on the embedded sandbox over a store.
+- XeroStub: a real HTTP server on 127.0.0.1 (port 0) answering Xero's identity and accounting
+  URLs with bodies shaped like the OpenAPI examples, scriptable per route (status, headers,
+  body, delay) to produce 401, 403, 429, 500-then-200, slow and malformed answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from store.db import open_store
+from store.generate import build_store
+from store.xero.client import XeroClient
+from store.xero.sandbox import SandboxTransport
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Epoch time that only moves when something sleeps."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def xero_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("xero-template") / "demo.db"
+    build_store(path, now=NOW)
+    return path
+
+
+@pytest.fixture
+def xstore(xero_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "store.db"
+    shutil.copy(xero_template, path)
+    return path
+
+
+@pytest.fixture
+def xdb(xstore: Path) -> Iterator[Any]:
+    database = open_store(xstore)
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def sandbox_client(db: Any, clock: FakeClock, **options: Any) -> XeroClient:
+    return XeroClient(
+        client_id="test-client",
+        client_secret="test-secret-value",
+        transport=SandboxTransport(db, clock=clock.time),
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+        **options,
+    )
+
+
+def secrets_of(db: Any) -> list[str]:
+    """Every token the store and the sandbox hold."""
+    rows = db.execute(
+        "SELECT access_token, refresh_token FROM credentials UNION ALL "
+        "SELECT access_token, refresh_token FROM sandbox_grants"
+    ).fetchall()
+    return [v for row in rows for v in row if v]
+
+
+# --- a real HTTP server -------------------------------------------------------------------------
+
+# Bodies as the OpenAPI examples show them (xero-identity.yaml, xero_accounting.yaml).
+ORGANISATION = {
+    "Id": "27b7a645-a3ee-43c8-b2c6-a2fa7b84c8c5",
+    "Status": "OK",
+    "ProviderName": "Provider Name Example",
+    "DateTimeUTC": "/Date(1552404447003)/",
+    "Organisations": [
+        {
+            "APIKey": "CTJ60UH519MXQIXEJSDPDALS3EOZ5Y",
+            "Name": "Harbourside Coffee Roasters",
+            "LegalName": "Harbourside Coffee Roasters Ltd",
+            "PaysTax": True,
+            "Version": "NZ",
+            "OrganisationType": "COMPANY",
+            "BaseCurrency": "NZD",
+            "CountryCode": "NZ",
+            "IsDemoCompany": False,
+            "OrganisationStatus": "ACTIVE",
+            "OrganisationID": "b2c885a9-4bb9-4a00-9b6e-6c2bf60b1a2b",
+        }
+    ],
+}
+ACCOUNTS = {
+    "Accounts": [
+        {
+            "AccountID": "ebd06280-af70-4bed-97c6-7451a454ad85",
+            "Code": "091",
+            "Name": "Business Savings Account",
+            "Type": "BANK",
+            "TaxType": "NONE",
+            "EnablePaymentsToAccount": False,
+            "BankAccountNumber": "0209087654321050",
+            "BankAccountType": "BANK",
+            "CurrencyCode": "NZD",
+        },
+        {
+            "AccountID": "7d05a53d-613d-4eb2-a2fc-dcb6adb80b80",
+            "Code": "200",
+            "Name": "Sales",
+            "Type": "REVENUE",
+            "TaxType": "OUTPUT2",
+            "Description": "Income from any normal business activity",
+            "EnablePaymentsToAccount": False,
+        },
+    ]
+}
+TAX_RATES = {
+    "TaxRates": [
+        {
+            "Name": "15% GST on Expenses",
+            "TaxType": "INPUT2",
+            "ReportTaxType": "INPUT",
+            "CanApplyToExpenses": True,
+            "CanApplyToRevenue": False,
+            "DisplayTaxRate": 15.0,
+            "EffectiveRate": 15.0,
+            "Status": "ACTIVE",
+        },
+        {
+            "Name": "15% GST on Income",
+            "TaxType": "OUTPUT2",
+            "ReportTaxType": "OUTPUT",
+            "CanApplyToExpenses": False,
+            "CanApplyToRevenue": True,
+            "DisplayTaxRate": 15.0,
+            "EffectiveRate": 15.0,
+            "Status": "ACTIVE",
+        },
+    ]
+}
+
+
+class XeroStub(ThreadingHTTPServer):
+    """Xero on 127.0.0.1: identity under /identity, the API under /api.
+
+    `script[(method, path)]` is a deque of answers (status, headers, body, delay) used one per
+    request, the last one repeating; unscripted routes answer like a healthy Xero. Every request
+    is kept in `seen` as (method, path, headers).
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.script: dict[tuple[str, str], deque] = {}
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.tenants: dict[str, str] = {}  # tenant id -> name
+        self.connection_ids: dict[str, str] = {}
+        self.stopping = threading.Event()
+        self.rotations = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/api"
+
+    @property
+    def identity_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/identity"
+
+    def answer(self, method: str, path: str, *answers: tuple) -> None:
+        self.script[(method, path)] = deque(answers)
+
+    def scripted(self, method: str, path: str) -> tuple | None:
+        queue = self.script.get((method, path))
+        if not queue:
+            return None
+        return queue.popleft() if len(queue) > 1 else queue[0]
+
+
+def problem(status: int, title: str, detail: str) -> bytes:
+    return json.dumps(
+        {
+            "Type": None,
+            "Title": title,
+            "Status": status,
+            "Detail": detail,
+            "Instance": str(uuid.uuid4()),
+            "Extensions": {},
+        }
+    ).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: XeroStub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # keep pytest output quiet
+        pass
+
+    def _reply(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        if delay and self.server.stopping.wait(delay):
+            return
+        headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        headers.setdefault("Xero-Correlation-Id", str(uuid.uuid4()))
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path
+        self.server.seen.append((self.command, path, dict(self.headers)))
+        scripted = self.server.scripted(self.command, path)
+        if scripted is not None:
+            status, headers, body, *rest = scripted
+            self._reply(status, body, headers, rest[0] if rest else 0.0)
+            return
+        if path == "/identity/connect/token":
+            self._token(raw)
+        elif not self.headers.get("Authorization", "").startswith("Bearer stub-at-"):
+            self._reply(
+                401,
+                problem(401, "Unauthorized", "AuthenticationUnsuccessful"),
+                {"WWW-Authenticate": "Bearer error=invalid_token"},
+            )
+        elif path == "/api/connections" and self.command == "GET":
+            body = [
+                {
+                    "id": self.server.connection_ids.setdefault(t, str(uuid.uuid4())),
+                    "tenantId": t,
+                    "tenantName": name,
+                    "tenantType": "ORGANISATION",
+                    "createdDateUtc": "2019-12-07T18:46:19.5165400",
+                    "updatedDateUtc": "2019-12-07T18:46:19.5187840",
+                }
+                for t, name in self.server.tenants.items()
+            ]
+            self._reply(200, json.dumps(body).encode())
+        elif path.startswith("/api/connections/") and self.command == "DELETE":
+            self._reply(204)
+        elif path.startswith("/api/api.xro/2.0/"):
+            self._accounting(path.rsplit("/", 1)[1], raw)
+        else:
+            self._reply(
+                404,
+                b"The resource you're looking for cannot be found",
+                {"Content-Type": "text/plain"},
+            )
+
+    def _token(self, raw: bytes) -> None:
+        auth = self.headers.get("Authorization", "")
+        pair = base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") else ""
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        if pair != "stub-id:stub-secret":
+            self._reply(400, json.dumps({"error": "invalid_client"}).encode())
+        elif form.get("grant_type") != "refresh_token" or form.get("refresh_token", "").startswith(
+            "revoked"
+        ):
+            self._reply(400, json.dumps({"error": "invalid_grant"}).encode())
+        else:
+            self.server.rotations += 1
+            body = {
+                "access_token": f"stub-at-{uuid.uuid4()}",
+                "expires_in": 1800,
+                "token_type": "Bearer",
+                "refresh_token": f"stub-rt-{uuid.uuid4()}",
+                "scope": "openid offline_access accounting.transactions",
+            }
+            self._reply(200, json.dumps(body).encode())
+
+    def _accounting(self, resource: str, raw: bytes) -> None:
+        tenant = self.headers.get("xero-tenant-id")
+        if tenant not in self.server.tenants:
+            self._reply(403, problem(403, "Forbidden", "AuthenticationUnsuccessful"))
+            return
+        bodies = {
+            "Organisation": ORGANISATION,
+            "Accounts": ACCOUNTS,
+            "TaxRates": TAX_RATES,
+            "TrackingCategories": {"TrackingCategories": []},
+            "Contacts": {"Contacts": []},
+        }
+        if self.command == "GET" and resource in bodies:
+            self._reply(
+                200,
+                json.dumps(bodies[resource]).encode(),
+                {"X-MinLimit-Remaining": "59", "X-DayLimit-Remaining": "4999"},
+            )
+        elif self.command in ("PUT", "POST") and resource in (
+            "Invoices",
+            "CreditNotes",
+            "ManualJournals",
+        ):
+            sent = json.loads(raw)[resource][0]
+            sent["InvoiceID" if resource == "Invoices" else "CreditNoteID"] = str(uuid.uuid4())
+            self._reply(200, json.dumps({"Status": "OK", resource: [sent]}).encode())
+        else:
+            self._reply(
+                404,
+                b"The resource you're looking for cannot be found",
+                {"Content-Type": "text/plain"},
+            )
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+@pytest.fixture
+def stub() -> Iterator[XeroStub]:
+    server = XeroStub()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+
+@pytest.fixture
+def stub_env(stub: XeroStub, monkeypatch: pytest.MonkeyPatch) -> XeroStub:
+    """The environment that points client_from_env at the stub."""
+    monkeypatch.setenv("SYNCDESK_XERO_API_URL", stub.api_url)
+    monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", stub.identity_url)
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "stub-id")
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "stub-secret")
+    return stub
