@@ -18,6 +18,7 @@ from store.integrations import (
     deactivate,
     default_actor,
     reconnect,
+    set_mapping,
     snapshots,
     uninstall,
     uninstall_plan,
@@ -226,19 +227,18 @@ def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
         print_json([e.to_json() for e in entries])
         return
     print_table(
-        ["AT (UTC)", "ORG", "BY", "ACTION", "CHANGE", "DETAIL"],
+        ["AT (UTC)", "ORG", "BY", "ACTION", "DETAIL"],
         [
             [
-                e.at[:16].replace("T", " "),
+                e.at[5:16].replace("T", " "),
                 e.org,
                 e.actor,
-                e.action,
-                f"{e.before_state or ''}->{e.after_state or ''}" if e.after_state else "",
+                e.action + (f" {e.before_state}->{e.after_state}" if e.after_state else ""),
                 e.detail or "",
             ]
             for e in entries
         ],
-        flexible=(5,),
+        flexible=(3, 4),
     )
 
 
@@ -443,3 +443,26 @@ def run_escalate(obj: Context, org: str, out: Path | None, actor: str, take_over
     )
     click.echo(f"Packet written to {md} and {js}.")
     click.echo(visible(summary))
+
+
+@cli.command("map")
+@click.argument("org")
+@click.argument("kind")
+@click.argument("local")
+@click.argument("remote")
+@actor_option
+@version_option
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def map_cmd(obj: Context, org: str, kind: str, local: str, remote: str, actor: str,
+            expect_version: int | None, as_json: bool) -> None:
+    """Point one mapping (KIND LOCAL, e.g. sales_account default) at a Xero code (REMOTE),
+    checked against the tenant's chart of accounts and tax rates first."""
+    change = set_mapping(obj.db, org, kind, local, remote, actor=actor,
+                         expected_version=expect_version)
+    if as_json:
+        print_json(change.to_json())
+        return
+    click.echo(f"{change.code}: {kind} {visible(local)}: {visible(change.before or '(none)')} -> "
+               f"{visible(remote)} (checked against {visible(change.tenant_name or '-')}; "
+               f"version {change.version})")

@@ -188,6 +188,7 @@ class Finding:
     ok: bool
     detail: str
     fix: str | None = None
+    kind: str | None = None  # the knowledge-base kind this problem shows up as in the log
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

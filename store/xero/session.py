@@ -282,43 +282,55 @@ def validate_mappings(
 ) -> list[MappingProblem]:
     """Every account and tax mapping of org that the given chart cannot honour.
 
-    Account mappings must name an ACTIVE, non-system account of a type that fits the mapping
-    kind (ACCOUNT_TYPES); tax mappings an ACTIVE rate usable on sales (or, for a local tax
-    named as a purchase tax, on purchases). Each problem suggests the codes that would do.
     Raises UnknownOrganisation.
     """
-    oid = org_id(db, org)
-    by_code = {a.code: a for a in accounts if a.code}
-    by_tax = {t.tax_type: t for t in tax_rates}
-    problems: list[MappingProblem] = []
-    for kind, local, remote in _mappings(db, oid):
-        if kind in TAX_KINDS:
-            problem = _tax_problem(by_tax.get(remote), remote, local)
-            if problem:
-                purchase = _is_purchase(local)
-                good = tuple(
-                    t.tax_type
-                    for t in tax_rates
-                    if t.status == "ACTIVE"
-                    and (t.can_apply_to_expenses if purchase else t.can_apply_to_revenue)
-                )
-                problems.append(MappingProblem(kind, local, remote, problem, good))
-        elif kind.endswith("_account"):
-            allowed = ACCOUNT_TYPES.get(kind)
-            problem = _account_problem(by_code.get(remote), remote, kind, allowed)
-            if problem:
-                good = tuple(
-                    sorted(
-                        a.code
-                        for a in accounts
-                        if a.code
-                        and a.status == "ACTIVE"
-                        and not a.system_account
-                        and (allowed is None or a.type in allowed)
-                    )
-                )
-                problems.append(MappingProblem(kind, local, remote, problem, good))
-    return problems
+    problems = (
+        check_mapping(kind, local, remote, accounts, tax_rates)
+        for kind, local, remote in _mappings(db, org_id(db, org))
+    )
+    return [p for p in problems if p is not None]
+
+
+def check_mapping(
+    kind: str, local: str, remote: str, accounts: list[Account], tax_rates: list[TaxRate]
+) -> MappingProblem | None:
+    """What is wrong with one mapping against a tenant's chart, or None if it is fine.
+
+    Account mappings must name an ACTIVE, non-system account of a type that fits the mapping
+    kind (ACCOUNT_TYPES); tax mappings an ACTIVE rate usable on sales (or, for a local tax
+    named as a purchase tax, on purchases). Other kinds are not checked. The problem suggests
+    the codes that would do.
+    """
+    if kind in TAX_KINDS:
+        problem = _tax_problem({t.tax_type: t for t in tax_rates}.get(remote), remote, local)
+        if not problem:
+            return None
+        purchase = _is_purchase(local)
+        good = tuple(
+            t.tax_type
+            for t in tax_rates
+            if t.status == "ACTIVE"
+            and (t.can_apply_to_expenses if purchase else t.can_apply_to_revenue)
+        )
+        return MappingProblem(kind, local, remote, problem, good)
+    if kind.endswith("_account"):
+        allowed = ACCOUNT_TYPES.get(kind)
+        by_code = {a.code: a for a in accounts if a.code}
+        problem = _account_problem(by_code.get(remote), remote, kind, allowed)
+        if not problem:
+            return None
+        good = tuple(
+            sorted(
+                a.code
+                for a in accounts
+                if a.code
+                and a.status == "ACTIVE"
+                and not a.system_account
+                and (allowed is None or a.type in allowed)
+            )
+        )
+        return MappingProblem(kind, local, remote, problem, good)
+    return None
 
 
 def _account_problem(
@@ -355,11 +367,17 @@ def _tax_problem(rate: TaxRate | None, tax_type: str, local: str) -> str | None:
     return None
 
 
-def _problem_fix(db: sqlite_utils.Database, problem: MappingProblem) -> str | None:
+def _problem_kind(problem: MappingProblem) -> str:
+    """The knowledge-base kind of error a mapping problem causes on export."""
     if problem.kind in TAX_KINDS:
-        return _fix(db, "tax_type_invalid")
-    missing = "does not exist" in problem.problem
-    return _fix(db, "account_code_removed" if missing else "account_code_invalid")
+        return "tax_type_invalid"
+    return (
+        "account_code_removed" if "does not exist" in problem.problem else ("account_code_invalid")
+    )
+
+
+def _problem_fix(db: sqlite_utils.Database, problem: MappingProblem) -> str | None:
+    return _fix(db, _problem_kind(problem))
 
 
 def tenant_chart(
@@ -390,21 +408,25 @@ class _Check:
         self.findings: list[Finding] = []
         self.tenant_name: str | None = self.stored.get("tenant_name")
 
-    def add(self, check: str, ok: bool, detail: str, fix: str | None = None) -> None:
-        self.findings.append(Finding(check, ok, detail, None if ok else fix))
+    def add(
+        self, check: str, ok: bool, detail: str, fix: str | None = None, kind: str | None = None
+    ) -> None:
+        self.findings.append(Finding(check, ok, detail, None if ok else fix, None if ok else kind))
 
     def failed_call(self, exc: XeroError) -> None:
         _log_error(self.db, self.org, exc)
         self.add("xero", False, str(exc), _fix(self.db, exc.kind))
 
     def removed(self, detail: str) -> None:
-        self.add("connection", False, detail, _fix(self.db, "connection_removed"))
+        self.add("connection", False, detail, _fix(self.db, "connection_removed"),
+                 kind="connection_removed")
         if _mark_disconnected(self.db, self.org, actor=self.actor, reason=f"check: {detail}"):
             self.add(
                 "state",
                 False,
                 f"integration marked disconnected (was {self.stored['state']})",
                 _fix(self.db, "disconnected_in_xero"),
+                kind="disconnected_in_xero",
             )
 
 
@@ -418,6 +440,7 @@ def _state_finding(c: _Check) -> None:
             False,
             "integration is inactive: exports wait in the queue",
             _fix(c.db, "integration_deactivated"),
+            kind="integration_deactivated",
         )
     elif state == "disconnected":
         c.add(
@@ -425,6 +448,7 @@ def _state_finding(c: _Check) -> None:
             False,
             "integration is disconnected: the app was removed from within Xero",
             _fix(c.db, "disconnected_in_xero"),
+            kind="disconnected_in_xero",
         )
     else:
         c.add(
@@ -447,7 +471,7 @@ def _token_finding(c: _Check, xero: XeroClient) -> str | None:
     try:
         token = ensure_token(c.db, c.org, xero, force=True)
     except XeroError as exc:
-        c.add("token", False, f"{before}; {exc}", _fix(c.db, exc.kind))
+        c.add("token", False, f"{before}; {exc}", _fix(c.db, exc.kind), kind=exc.kind)
         return None
     renewed = _parse(_integration(c.db, c.oid).get("token_expires_at"))
     after = f" (new access token valid for {_span(renewed - _now())})" if renewed else ""
@@ -485,6 +509,7 @@ def _connection_finding(c: _Check, xero: XeroClient, token: str) -> Connection |
             f'the connection now points at "{mine.tenant_name}" ({mine.tenant_id}), not the '
             f'stored "{c.tenant_name}" ({tenant_id})',
             _fix(c.db, "tenant_changed"),
+            kind="tenant_changed",
         )
         return None
     return mine
@@ -516,6 +541,7 @@ def _tenant_finding(c: _Check, xero: XeroClient, token: str, tenant_id: str) -> 
             False,
             f"{detail}: a Xero demo company, not the customer's own organisation",
             _fix(c.db, "tenant_changed"),
+            kind="tenant_changed",
         )
     else:
         c.add("tenant", True, detail)
@@ -537,6 +563,7 @@ def _mapping_findings(c: _Check, xero: XeroClient, tenant_id: str) -> None:
             False,
             f"{p.kind} {p.local} → {p.remote}: {p.problem}{hint}",
             _problem_fix(c.db, p),
+            kind=_problem_kind(p),
         )
     if not problems:
         checked = [
