@@ -20,10 +20,10 @@ class OrgSummary:
     region: str
     held: int
     failed: int
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> OrgSummary:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+    auth: str = "-"  # ok | expiring | expired | removed | -
+    trend: tuple[int, ...] = ()  # errors per UTC day, oldest first, last 7 days
+    claimed_by: str | None = None  # who holds a refresh run in progress
+    version: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

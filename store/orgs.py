@@ -12,17 +12,20 @@ from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
 from store.timeparse import iso
 
+TREND_DAYS = 7
+
 # Errors in the last 24 hours per organisation come from the (level, at, org_id) index alone.
 _LIST_SQL = """
-SELECT o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
-       coalesce(e.n, 0) AS errors_24h, coalesce(q.held, 0) AS held,
-       coalesce(q.failed, 0) AS failed
+SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
+       i.refresh_expires_at, i.version, coalesce(e.n, 0) AS errors_24h,
+       coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by
 FROM orgs o
 JOIN integrations i ON i.org_id = o.id
 LEFT JOIN (SELECT org_id, count(*) AS n FROM log
            WHERE level = 'error' AND at >= :since GROUP BY org_id) e ON e.org_id = o.id
 LEFT JOIN (SELECT org_id, sum(status = 'held') AS held, sum(status = 'failed') AS failed
            FROM queue WHERE status IN ('held', 'failed') GROUP BY org_id) q ON q.org_id = o.id
+LEFT JOIN runs r ON r.org_id = o.id AND r.status = 'in_progress'
 WHERE (:state IS NULL OR i.state = :state)
   AND (:pattern IS NULL OR o.code LIKE :pattern ESCAPE '\\' OR o.name LIKE :pattern ESCAPE '\\'
        OR i.tenant_name LIKE :pattern ESCAPE '\\')
@@ -51,11 +54,50 @@ def list_orgs(
     """
     if state is not None and state not in STATES:
         raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
-    since = iso((now or datetime.now(UTC)) - timedelta(hours=24))
+    moment = now or datetime.now(UTC)
+    since = iso(moment - timedelta(hours=24))
     rows = db.execute(
         _LIST_SQL, {"since": since, "state": state, "pattern": like_pattern(search)}
     ).fetchall()
-    return [OrgSummary.from_row(r) for r in rows]
+    days = [(moment - timedelta(days=n)).strftime("%Y-%m-%d") for n in range(TREND_DAYS)][::-1]
+    trends: dict[int, dict[str, int]] = {}
+    for oid, day, count in db.execute(
+        "SELECT org_id, day, sum(count) FROM error_stats WHERE day >= ? GROUP BY org_id, day",
+        [days[0]],
+    ):
+        trends.setdefault(oid, {})[day] = count
+    return [
+        OrgSummary(
+            code=r["code"],
+            name=r["name"],
+            state=r["state"],
+            tenant_name=r["tenant_name"],
+            errors_24h=r["errors_24h"],
+            last_export_at=r["last_export_at"],
+            region=r["region"],
+            held=r["held"],
+            failed=r["failed"],
+            auth=auth_health(r["state"], r["refresh_expires_at"], moment),
+            trend=tuple(trends.get(r["id"], {}).get(d, 0) for d in days),
+            claimed_by=r["claimed_by"],
+            version=r["version"],
+        )
+        for r in rows
+    ]
+
+
+def auth_health(state: str, refresh_expires_at: str | None, now: datetime) -> str:
+    """How the Xero authorisation looks: ok, expiring (within a week), expired, removed, -."""
+    if state == "uninstalled":
+        return "-"
+    if state == "disconnected":
+        return "removed"
+    if not refresh_expires_at:
+        return "expired"
+    expires = datetime.fromisoformat(refresh_expires_at.replace("Z", "+00:00"))
+    if expires <= now:
+        return "expired"
+    return "expiring" if expires - now < timedelta(days=7) else "ok"
 
 
 def org_id(db: sqlite_utils.Database, code: str) -> int:

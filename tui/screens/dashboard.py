@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,17 +19,57 @@ from store.db import STATES, open_store
 from store.models import OrgSummary
 from store.orgs import list_orgs
 from store.timeparse import age
+from store.watch import data_version
 from tui.widgets.row_table import Column, ListSource, RowTable
 
 STATE_STYLE = {"active": "good", "inactive": "warn", "disconnected": "bad", "uninstalled": "muted"}
+AUTH_STYLE = {"ok": "good", "expiring": "warn", "expired": "bad", "removed": "bad", "-": "muted"}
+SPARK = " ▁▂▃▄▅▆▇█"
+# (label, column, sort key); a sort key sorts descending by default where bigger is worse.
 COLUMNS = (
-    Column("CODE", 10),
-    Column("ORGANISATION", None, min_width=12),
+    Column("CODE", 9),
+    Column("ORGANISATION", None, min_width=10),
     Column("STATE", 12),
-    Column("XERO TENANT", None, min_width=10),
-    Column("ERR 24H", 7, align_right=True),
-    Column("EXPORT", 8, align_right=True),
+    Column("AUTH", 8),
+    Column("XERO TENANT", None, min_width=10, hide_below=118),
+    Column("HELD", 4, align_right=True),
+    Column("FAIL", 4, align_right=True),
+    Column("ERR24H", 7, align_right=True),
+    Column("7 DAYS", 7, hide_below=96),
+    Column("EXPORT", 6, align_right=True),
+    Column("RUN BY", 10, hide_below=132),
 )
+SORTS: tuple[tuple[str, int, bool], ...] = (
+    # (name, column index, reverse)
+    ("code", 0, False),
+    ("errors", 7, True),
+    ("failed", 6, True),
+    ("held", 5, True),
+    ("last export", 9, False),
+    ("state", 2, False),
+    ("name", 1, False),
+)
+STATE_ORDER = {"disconnected": 0, "uninstalled": 1, "inactive": 2, "active": 3}
+
+
+def sparkline(values: tuple[int, ...]) -> str:
+    """Seven days of error counts as block characters, scaled to the busiest day."""
+    top = max(values, default=0)
+    if not top:
+        return "·" * len(values)
+    return "".join(SPARK[min(8, round(v / top * 8))] if v else "·" for v in values)
+
+
+def sort_key(name: str):
+    return {
+        "code": lambda o: o.code,
+        "errors": lambda o: (o.errors_24h, sum(o.trend)),
+        "failed": lambda o: o.failed,
+        "held": lambda o: o.held,
+        "last export": lambda o: o.last_export_at or "",
+        "state": lambda o: (STATE_ORDER.get(o.state, 9), o.code),
+        "name": lambda o: o.name.lower(),
+    }[name]
 
 
 def parse_filter(text: str) -> tuple[str | None, str | None]:
@@ -47,10 +88,15 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
     return [
         (org.code, ""),
         (org.name, ""),
-        (org.state, STATE_STYLE.get(org.state, "")),
+        (org.state + (" ⚑" if org.claimed_by else ""), STATE_STYLE.get(org.state, "")),
+        (org.auth, AUTH_STYLE.get(org.auth, "")),
         (org.tenant_name or "-", "" if org.tenant_name else "muted"),
+        (str(org.held), "warn" if org.held else "muted"),
+        (str(org.failed), "bad" if org.failed else "muted"),
         (str(org.errors_24h), "bad" if org.errors_24h else "muted"),
+        (sparkline(org.trend), "bad" if any(org.trend) else "muted"),
         (age(org.last_export_at), "muted"),
+        (org.claimed_by or "", "info"),
     ]
 
 
@@ -62,6 +108,8 @@ class DashboardScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse", "Reverse", show=False),
         Binding("f5,ctrl+r", "reload", "Reload"),
     ]
 
@@ -69,6 +117,10 @@ class DashboardScreen(Screen):
         super().__init__()
         self.db_path = db_path
         self.orgs: list[OrgSummary] = []
+        self.sort_index = 0
+        self.reverse = False
+        self._watch_db = None
+        self._seen_version: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,6 +135,25 @@ class DashboardScreen(Screen):
         self.title = "syncdesk"
         self.sub_title = str(self.db_path)
         self.load()
+        # Another session's change (a transition, new log rows) shows up without a restart:
+        # a PRAGMA data_version poll is microseconds, and only a change triggers a reload.
+        self._watch_db = open_store(self.db_path)
+        self._seen_version = data_version(self._watch_db)
+        self.set_interval(2.0, self._poll)
+
+    def on_unmount(self) -> None:
+        if self._watch_db is not None:
+            self._watch_db.conn.close()
+
+    def _poll(self) -> None:
+        version = data_version(self._watch_db)
+        if version != self._seen_version:
+            self._seen_version = version
+            self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        if self.orgs:  # back from an organisation: its state may have changed
+            self.action_reload()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="orgs")
     def load(self, text: str = "") -> None:
@@ -95,8 +166,18 @@ class DashboardScreen(Screen):
         self.app.call_from_thread(self.show_orgs, found, text)
 
     def show_orgs(self, orgs: list[OrgSummary], text: str) -> None:
-        self.orgs = orgs
-        self.query_one(RowTable).set_source(ListSource([org_cells(o) for o in orgs]))
+        table = self.query_one(RowTable)
+        current = self.orgs[table.cursor].code if self.orgs and table.row_count else None
+        name, column, reverse = SORTS[self.sort_index]
+        self.orgs = sorted(orgs, key=sort_key(name), reverse=reverse != self.reverse)
+        arrow = "▼" if reverse != self.reverse else "▲"
+        table.columns = tuple(
+            replace(c, label=c.label + arrow) if i == column else c for i, c in enumerate(COLUMNS)
+        )
+        codes = [o.code for o in self.orgs]
+        table.set_source(ListSource([org_cells(o) for o in self.orgs]), keep_cursor=True)
+        if current in codes:  # keep the cursor on the same organisation
+            table.cursor = codes.index(current)
         counts = Counter(o.state for o in orgs)
         failing = sum(1 for o in orgs if o.errors_24h)
         parts = [
@@ -124,6 +205,16 @@ class DashboardScreen(Screen):
 
     def action_reload(self) -> None:
         self.load(self.query_one("#filter", Input).value)
+
+    def action_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.reverse = False
+        self.show_orgs(self.orgs, "")
+        self.notify(f"Sorted by {SORTS[self.sort_index][0]}", timeout=1.5)
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self.show_orgs(self.orgs, "")
 
     @on(RowTable.RowChosen, "#orgs")
     def org_chosen(self, event: RowTable.RowChosen) -> None:

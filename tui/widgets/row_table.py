@@ -30,6 +30,7 @@ class Column:
     width: int | None = None  # None: share what the fixed columns leave
     min_width: int = 6
     align_right: bool = False
+    hide_below: int = 0           # hidden when the table is narrower than this
 
 
 class RowSource(Protocol):
@@ -150,27 +151,33 @@ class RowTable(ScrollView, can_focus=True):
     # --- layout ------------------------------------------------------------------------------
 
     def _widths(self) -> list[int]:
+        """Each column's width; 0 for a column hidden at this table width."""
         total = self.scrollable_content_region.width
-        fixed = sum(c.width for c in self.columns if c.width is not None)
-        flex = [c for c in self.columns if c.width is None]
-        spare = max(0, total - fixed - (len(self.columns) - 1))
+        shown = [c.hide_below <= total for c in self.columns]
+        fixed = sum(c.width for c, on in zip(self.columns, shown, strict=True)
+                    if on and c.width is not None)
+        flex = [i for i, c in enumerate(self.columns) if shown[i] and c.width is None]
+        spare = max(0, total - fixed - (sum(shown) - 1))
         share = spare // len(flex) if flex else 0
         widths = []
-        for c in self.columns:
-            if c.width is not None:
-                widths.append(c.width)
+        for c, on in zip(self.columns, shown, strict=True):
+            if not on:
+                widths.append(0)
             else:
-                widths.append(max(c.min_width, share))
+                widths.append(c.width if c.width is not None else max(c.min_width, share))
         if flex and spare > share * len(flex):  # give the remainder to the last flexible column
-            last = max(i for i, c in enumerate(self.columns) if c.width is None)
-            widths[last] += spare - share * len(flex)
+            widths[flex[-1]] += spare - share * len(flex)
         return widths
 
     def _line(self, cells: Sequence[tuple[str, str]], base: Style, cursor: bool) -> Strip:
         segments = []
-        for i, ((text, style_class), column, width) in enumerate(
-            zip(cells, self.columns, self._widths(), strict=False)
+        for (text, style_class), column, width in zip(
+            cells, self.columns, self._widths(), strict=False
         ):
+            if width == 0:
+                continue
+            if segments:
+                segments.append(Segment(" ", base))
             text = visible(text)
             if len(text) > width:
                 text = text[: max(0, width - 1)] + "…"
@@ -179,8 +186,6 @@ class RowTable(ScrollView, can_focus=True):
             if style_class and not cursor:
                 style = base + self.get_component_rich_style(f"row-table--{style_class}")
             segments.append(Segment(text, style))
-            if i < len(self.columns) - 1:
-                segments.append(Segment(" ", base))
         return Strip(segments)
 
     def render_line(self, y: int) -> Strip:

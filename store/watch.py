@@ -1,0 +1,110 @@
+"""Following the connection log from a screen: noticing writes, counting a filter, walking it.
+
+`data_version` is how a reader learns that another process wrote the store without
+re-querying: SQLite bumps it on a connection whenever *another* connection commits, and
+reading it is a PRAGMA that costs microseconds. So the watching connection must stay open
+between polls, and it never sees its own writes (a screen only reads).
+
+Counting and walking a whole filter are the slow cases (a million rows), so both can be
+stopped: `count_log` aborts inside SQLite through a progress handler, `walk_log` between pages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+
+import sqlite_utils
+
+from store.errors import InvalidQuery
+from store.logs import LogQuery, _conditions, fts_query, page_log
+from store.models import LogPage
+from store.orgs import like_pattern
+
+# SQLite calls the progress handler every this many virtual-machine instructions: often
+# enough to stop a count within a millisecond or two, rarely enough to cost nothing.
+_PROGRESS_STEPS = 20_000
+
+
+def data_version(db: sqlite_utils.Database) -> int:
+    """A number that changes whenever another connection has committed to the store."""
+    return db.execute("PRAGMA data_version").fetchone()[0]
+
+
+def count_log(
+    db: sqlite_utils.Database, query: LogQuery, *, cancelled: Callable[[], bool] | None = None
+) -> int | None:
+    """How many rows match query (the same rows page_log walks); None when cancelled.
+
+    Raises UnknownOrganisation, InvalidQuery.
+    """
+    conditions = _conditions(db, query, None)
+    if conditions is None:
+        return 0
+    where, args = conditions
+    match = fts_query(query.search, prefix=query.prefix) if query.search else None
+    if match is not None:
+        where = [w.replace("log.id ", "log_fts.rowid ") for w in where]
+        sql = (
+            "SELECT count(*) FROM log_fts JOIN log ON log.id = log_fts.rowid WHERE log_fts MATCH ?"
+        )
+        sql += "".join(f" AND {w}" for w in where)
+        args = [match, *args]
+    else:
+        if query.search:  # punctuation only: page_log falls back to LIKE, so do we
+            where.append("log.message LIKE ? ESCAPE '\\'")
+            args.append(like_pattern(query.search))
+        sql = "SELECT count(*) FROM log" + (" WHERE " + " AND ".join(where) if where else "")
+    if cancelled is not None and cancelled():
+        return None
+    conn = db.conn
+    if cancelled is not None:
+        conn.set_progress_handler(lambda: int(cancelled()), _PROGRESS_STEPS)
+    try:
+        return conn.execute(sql, args).fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if cancelled is not None and cancelled():
+            return None  # "interrupted": the progress handler stopped the query
+        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+    finally:
+        if cancelled is not None:
+            conn.set_progress_handler(None, 0)
+
+
+def walk_log(
+    db: sqlite_utils.Database, query: LogQuery, *, page_size: int = 2000
+) -> Iterator[LogPage]:
+    """Every row matching query, newest first, one page at a time (memory stays one page).
+
+    Raises UnknownOrganisation, InvalidQuery.
+    """
+    before: int | None = None
+    while True:
+        page = page_log(db, query, limit=page_size, before_id=before)
+        if page.entries:
+            yield page
+        if page.before_id is None:
+            return
+        before = page.before_id
+
+
+def newer_entries(
+    db: sqlite_utils.Database, query: LogQuery, newest_id: int | None, *, limit: int = 1000
+) -> LogPage | None:
+    """Rows matching query written after newest_id, newest first; None if more than limit.
+
+    None tells a reader that so much arrived that it should start again from the top rather
+    than prepend. With newest_id None (nothing shown yet) this is simply the first page.
+
+    Raises UnknownOrganisation, InvalidQuery.
+    """
+    found: list = []
+    before: int | None = None
+    while len(found) <= limit:
+        page = page_log(db, query, limit=min(200, limit + 1), before_id=before)
+        fresh = [e for e in page.entries if newest_id is None or e.id > newest_id]
+        found += fresh
+        if newest_id is None or len(fresh) < len(page.entries) or page.before_id is None:
+            return LogPage(tuple(found[:limit]))
+        before = page.before_id
+    return None
