@@ -16,7 +16,7 @@ from tui.screens.dashboard import DashboardScreen
 class SyncdeskApp(App):
     """Support staff's console for customers' Xero integrations."""
 
-    CSS_PATH = "styles/app.tcss"
+    CSS_PATH = ["styles/app.tcss", "styles/modals.tcss", "styles/logs.tcss"]
     TITLE = "syncdesk"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
@@ -30,6 +30,23 @@ class SyncdeskApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen(self.db_path))
+
+    def open_org(self, code: str) -> None:
+        from tui.screens.org import OrgScreen
+
+        self.push_screen(OrgScreen(self.db_path, code))
+
+    def open_logs(self, code: str | None = None) -> None:
+        from tui.screens.logs import LogsScreen
+
+        self.push_screen(LogsScreen(self.db_path, code))
+
+    def open_wizard(self, code: str) -> None:
+        opener = getattr(self, "_open_wizard", None)
+        if opener is None:
+            self.notify("The refresh wizard is not available yet.", severity="warning")
+        else:
+            opener(code)
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

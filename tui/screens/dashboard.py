@@ -109,6 +109,8 @@ class DashboardScreen(Screen):
         Binding("slash", "focus_filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("s", "sort", "Sort"),
+        Binding("l", "logs", "Log"),
+        Binding("r", "wizard", "Refresh run"),
         Binding("S", "reverse", "Reverse", show=False),
         Binding("f5,ctrl+r", "reload", "Reload"),
     ]
@@ -218,7 +220,16 @@ class DashboardScreen(Screen):
 
     @on(RowTable.RowChosen, "#orgs")
     def org_chosen(self, event: RowTable.RowChosen) -> None:
-        org = self.orgs[event.index]
-        from tui.screens.org import OrgScreen
+        self.app.open_org(self.orgs[event.index].code)
 
-        self.app.push_screen(OrgScreen(self.db_path, org.code))
+    def _highlighted(self) -> str | None:
+        table = self.query_one(RowTable)
+        return self.orgs[table.cursor].code if self.orgs and table.row_count else None
+
+    def action_logs(self) -> None:
+        self.app.open_logs(None)
+
+    def action_wizard(self) -> None:
+        code = self._highlighted()
+        if code:
+            self.app.open_wizard(code)
