@@ -16,7 +16,8 @@ from tui.screens.dashboard import DashboardScreen
 class SyncdeskApp(App):
     """Support staff's console for customers' Xero integrations."""
 
-    CSS_PATH = ["styles/app.tcss", "styles/modals.tcss", "styles/logs.tcss"]
+    CSS_PATH = ["styles/app.tcss", "styles/modals.tcss", "styles/logs.tcss",
+                "styles/wizard.tcss"]
     TITLE = "syncdesk"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
@@ -42,11 +43,9 @@ class SyncdeskApp(App):
         self.push_screen(LogsScreen(self.db_path, code))
 
     def open_wizard(self, code: str) -> None:
-        opener = getattr(self, "_open_wizard", None)
-        if opener is None:
-            self.notify("The refresh wizard is not available yet.", severity="warning")
-        else:
-            opener(code)
+        from tui.screens.wizard import WizardScreen
+
+        self.push_screen(WizardScreen(self.db_path, code))
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -1,0 +1,469 @@
+"""The refresh wizard: from symptom to resolved (or escalated), one recorded step at a time.
+
+Diagnosis first, before anything changes; then a stepper down the side (done / current / to
+do, with who and when) and the current step in the main area: what it does, what is kept and
+what is lost, the one key that performs it, and its result. The run lives in the store
+(store/runs.py), so a dropped session resumes where it stopped and a colleague sees the claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from store.db import open_store
+from store.diagnose import Diagnosis, diagnose
+from store.integrations import default_actor, reconnect_options, set_mapping, uninstall_plan
+from store.runs import (
+    WHAT,
+    Run,
+    StepInput,
+    add_note,
+    escalate,
+    latest_run,
+    next_step,
+    resolve,
+    start_run,
+    take_over,
+)
+from store.xero.session import tenant_chart
+from tui.safe import visible
+from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
+
+MARKS = {"done": "✓", "skipped": "–", "todo": "·", "doing": "…", "failed": "✗"}
+TITLES = {"diagnose": "Diagnose", "deactivate": "Deactivate, then switch on again",
+          "verify": "Verify", "uninstall": "Uninstall", "reconnect": "Reconnect"}
+KEPT_LOST = {
+    "diagnose": ("Nothing changes.", "Nothing."),
+    "deactivate": ("Settings, mappings, tokens, the queue (exports are held, then released).",
+                   "Nothing."),
+    "verify": ("Everything.", "Nothing: held and failed exports are sent again."),
+    "uninstall": ("A snapshot of every setting and mapping; the queue (held); the log.",
+                  "Settings, mappings and tokens; the connection in Xero is revoked."),
+    "reconnect": ("The queue is released; the snapshot is restored (if you choose).",
+                  "Nothing, unless you choose a different Xero organisation (warned)."),
+}
+
+
+def _text(*parts: str | tuple[str, str]) -> Content:
+    """Literal text pieces (with optional styles) as one Content; controls made visible."""
+    return Content.assemble(*[
+        (visible(p, newlines=True), "") if isinstance(p, str)
+        else (visible(p[0], newlines=True), p[1]) for p in parts])
+
+
+class WizardScreen(Screen):
+    """Guided refresh of one organisation's integration."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "perform", "Do step"),
+        Binding("m", "fix_mapping", "Fix mapping"),
+        Binding("n", "note", "Note"),
+        Binding("e", "escalate", "Escalate"),
+        Binding("v", "resolve", "Resolved"),
+        Binding("o", "take_over", "Take over"),
+        Binding("y", "copy_summary", "Copy summary"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, db_path: Path, code: str, *, actor: str | None = None) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.code = code.upper()
+        self.actor = actor or default_actor()
+        self.run: Run | None = None
+        self.diagnosis: Diagnosis | None = None
+        self.problems: list[Any] = []
+        self.summary: str | None = None
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="wizard"):
+            yield Static(id="stepper")
+            with VerticalScroll(id="step-body"):
+                yield Static(id="claim")
+                yield Static(id="step")
+                yield ProgressBar(id="progress", show_eta=False)
+                yield Static(id="result")
+                yield Static(id="diagnosis")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.title = f"syncdesk · refresh {self.code}"
+        self.query_one("#progress").display = False
+        self.load()
+
+    # --- store calls (thread workers; one connection per call) --------------------------------
+
+    def _call(self, fn: Callable[[Any], Any]) -> Any:
+        db = open_store(self.db_path)
+        try:
+            return fn(db)
+        finally:
+            db.conn.close()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
+    def load(self) -> None:
+        run = self._call(lambda db: latest_run(db, self.code))
+        self.app.call_from_thread(self.show_run, run)
+        if run is None or run.status != "in_progress" or run.diagnosis is None:
+            found = self._call(lambda db: diagnose(db, self.code))
+            self.app.call_from_thread(self.show_diagnosis, found)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
+    def act(self, label: str, fn: Callable[[Any], Any]) -> None:
+        """Perform one store call, then show the run as it now stands."""
+        self.app.call_from_thread(self._set_busy, True, label)
+        try:
+            result = self._call(fn)
+        finally:
+            self.app.call_from_thread(self._set_busy, False, "")
+        if isinstance(result, str):
+            self.app.call_from_thread(self.notify, result, markup=False, timeout=6)
+        run = self._call(lambda db: latest_run(db, self.code))
+        self.app.call_from_thread(self.show_run, run)
+
+    def _set_busy(self, busy: bool, label: str) -> None:
+        self.busy = busy
+        self.set_class(busy, "-busy")
+        if busy:
+            self.query_one("#result", Static).update(_text((f"{label}…", "italic")))
+        bar = self.query_one("#progress", ProgressBar)
+        if not busy:
+            bar.display = False
+        self.refresh_bindings()
+
+    def _progress(self, done: int, total: int) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
+        bar.update(total=total, progress=done)
+
+    # --- showing -------------------------------------------------------------------------------
+
+    def show_diagnosis(self, found: Diagnosis) -> None:
+        self.diagnosis = found
+        v = found.verdict
+        lines: list[str | tuple[str, str]] = [
+            ("Diagnosis\n", "bold"),
+            f"{found.code}  {found.name}: {found.state}; Xero: {found.tenant_name or '-'}\n",
+        ]
+        if found.check_error:
+            lines.append(f"Live check could not run: {found.check_error}\n")
+        for f in found.findings:
+            lines.append((f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}\n",
+                          "" if f.ok else "$error"))
+        for g in found.groups[:6]:
+            lines.append(f"  {g.count} × {g.kind} (last {g.last_at})\n")
+        lines += [("\nVerdict: ", "bold"), (f"{v.title}\n", "bold"),
+                  f"Cause: {v.cause}\n" if v.cause else "",
+                  f"Fix: {v.fix}\n" if v.fix else "",
+                  ("The refresh sequence will likely help" + (
+                      f" (the {v.refresh_step} step).\n" if v.refresh_step != "none" else ".\n"),
+                   "$success") if v.refresh_helps else
+                  ("The refresh sequence is unlikely to help. ", "$warning"),
+                  f"{v.next_step}\n" if not v.refresh_helps else ""]
+        self.query_one("#diagnosis", Static).update(_text(*[p for p in lines if p]))
+        if self.run is None or self.run.status != "in_progress":
+            self._show_start()
+
+    def _show_start(self) -> None:
+        ended = self.run is not None and self.run.status != "in_progress"
+        lines: list[str | tuple[str, str]] = []
+        if ended:
+            lines.append((f"The last run ended {self.run.status} at {self.run.ended_at}.\n",
+                          "bold"))
+        lines += [("Start a refresh run", "bold"),
+                  "\ndeactivate → verify → uninstall → reconnect → verify, stopping as soon "
+                  "as a verify is clean. Steps the state makes pointless are skipped.\n",
+                  ("Press enter to start (nothing changes until you perform a step).",
+                   "$accent")]
+        self.query_one("#step", Static).update(_text(*lines))
+        self.query_one("#stepper", Static).update(_text(("Steps\n", "bold"), *[
+            f"· {i + 1} {TITLES[name].split(',')[0]}\n" for i, name in enumerate(
+                ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify"))]))
+
+    def show_run(self, run: Run | None) -> None:
+        self.run = run
+        self.refresh_bindings()
+        if run is None:
+            self.query_one("#claim", Static).update("")
+            self._show_start()
+            return
+        self._show_stepper(run)
+        self._show_claim(run)
+        self._show_step(run)
+        if run.diagnosis and self.diagnosis is None:
+            self.query_one("#diagnosis", Static).update(_text(
+                ("Diagnosis (at the start of the run)\n", "bold"),
+                f"{run.diagnosis['verdict']['title']}: {run.diagnosis['verdict']['next_step']}"))
+
+    def _show_stepper(self, run: Run) -> None:
+        current = run.current
+        parts: list[str | tuple[str, str]] = [(f"Run {run.id}\n", "bold")]
+        for step in run.steps:
+            here = run.status == "in_progress" and current and step.position == current.position
+            style = "bold $accent" if here else ("$text-muted" if step.status == "skipped"
+                                                 else "")
+            parts.append((f"{'▶' if here else MARKS.get(step.status, '?')} {step.position + 1} "
+                          f"{TITLES[step.name].split(',')[0]}\n", style))
+            if step.actor and step.status != "todo":
+                parts.append((f"    {step.actor} {(step.ended_at or step.started_at or '')[11:16]}"
+                              "\n", "$text-muted"))
+        end = {"resolved": ("✓ resolved", "bold $success"),
+               "escalated": ("⚑ escalated", "bold $warning")}.get(run.status)
+        if end:
+            parts.append(("\n" + end[0] + "\n", end[1]))
+        self.query_one("#stepper", Static).update(_text(*parts))
+
+    def _show_claim(self, run: Run) -> None:
+        claim = self.query_one("#claim", Static)
+        mine = run.claimed_by == self.actor
+        claim.set_class(not mine and run.status == "in_progress", "-foreign")
+        if run.status == "in_progress" and not mine:
+            claim.update(_text((f"This run is claimed by {run.claimed_by} since "
+                                f"{run.claimed_at}. Press o to take it over.", "bold")))
+        else:
+            claim.update("")
+
+    def _show_step(self, run: Run) -> None:
+        body = self.query_one("#step", Static)
+        result = self.query_one("#result", Static)
+        done = [s for s in run.steps if s.status in ("done", "failed") and s.outcome]
+        if not done and not self.busy:
+            result.update("")
+        if done:
+            last = done[-1]
+            result.update(_text((f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
+                                last.outcome or ""))
+        notes = [f"note {n.actor}: {n.text}" for n in run.notes[-3:]]
+        if run.status == "resolved":
+            body.update(_text(("Resolved. ", "bold $success"),
+                              "The integration is working again; the run is closed.\n",
+                              *[f"{n}\n" for n in notes]))
+            return
+        if run.status == "escalated":
+            body.update(_text(("Escalated. ", "bold $warning"),
+                              f"Packet: {run.packet}\n",
+                              "Press y to copy the summary to your clipboard (works over SSH "
+                              "in terminals that allow OSC 52).\n"))
+            return
+        step = run.current
+        if step is None:
+            body.update(_text(("Every step is done and errors remain.\n", "bold $warning"),
+                              "Press e to escalate with a support packet, or v if it is "
+                              "actually resolved."))
+            return
+        kept, lost = KEPT_LOST[step.name]
+        key = "enter"
+        extra = ""
+        if step.name == "uninstall":
+            extra = "You will be asked to type the organisation code.\n"
+        elif step.name == "reconnect":
+            extra = "You will choose the Xero organisation and whether to restore.\n"
+        body.update(_text(
+            (f"Step {step.position + 1}: {TITLES[step.name]}\n", "bold"),
+            f"{WHAT[step.name]}\n",
+            ("Kept: ", "bold $success"), f"{kept}\n",
+            ("Lost: ", "bold $error"), f"{lost}\n",
+            extra,
+            (f"Press {key} to perform it. ", "$accent"),
+            "n adds a note, e escalates now.\n" + "".join(f"{n}\n" for n in notes),
+        ))
+
+    # --- keys ----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        run = self.run
+        open_run = run is not None and run.status == "in_progress"
+        mine = open_run and run.claimed_by == self.actor
+        if action == "perform":
+            return (not self.busy) and (run is None or not open_run or mine) or None
+        if action == "take_over":
+            return open_run and not mine
+        if action in ("note", "escalate", "resolve"):
+            return bool(mine) and not self.busy
+        if action == "fix_mapping":
+            return bool(self.problems)
+        if action == "copy_summary":
+            return self.summary is not None or (run is not None and run.status == "escalated")
+        return True
+
+    def action_back(self) -> None:
+        for worker in self.workers:
+            worker.cancel()
+        self.app.pop_screen()
+
+    def action_perform(self) -> None:
+        run = self.run
+        if run is None or run.status != "in_progress":
+            self.act("Starting", lambda db: start_run(db, self.code, actor=self.actor) and
+                     "Run started: the organisation is claimed by you.")
+            return
+        step = run.current
+        if step is None:
+            self.action_escalate()
+        elif step.name == "uninstall":
+            self._confirm_uninstall()
+        elif step.name == "reconnect":
+            self._choose_tenant()
+        else:
+            self._do_step(StepInput())
+
+    def _do_step(self, given: StepInput) -> None:
+        def call(db: Any) -> str:
+            worker = get_current_worker()
+            run = next_step(db, self.code, actor=self.actor, given=given,
+                            progress=lambda d, t: self.app.call_from_thread(self._progress, d, t),
+                            cancelled=lambda: worker.is_cancelled)
+            done = [s for s in run.steps if s.status == "done"]
+            if run.status == "resolved":
+                return "Verify was clean: the run is resolved."
+            step = done[-1] if done else None
+            if step and step.name == "reconnect" and step.detail:
+                problems = step.detail.get("problems") or []
+                self.app.call_from_thread(self._reconnected, problems)
+            return f"{TITLES[step.name]}: done." if step else "Done."
+
+        self.act("Working", call)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
+    def _confirm_uninstall(self) -> None:
+        plan = self._call(lambda db: uninstall_plan(db, self.code))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._do_step(StepInput(confirm=plan.code))
+
+        self.app.call_from_thread(self.app.push_screen, ConfirmTyped(
+            f"Uninstall the Xero integration of {plan.code}?", plan.code, plan.removed(),
+            plan.kept()), answered)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
+    def _choose_tenant(self) -> None:
+        self.app.call_from_thread(self._set_busy, True, "Authorising with Xero")
+        try:
+            options = self._call(lambda db: reconnect_options(db, self.code))
+        finally:
+            self.app.call_from_thread(self._set_busy, False, "")
+
+        def answered(choice: dict[str, Any] | None) -> None:
+            if choice:
+                self._do_step(StepInput(tenant_id=choice["tenant_id"],
+                                        accept_new_tenant=choice["accept_new_tenant"],
+                                        no_restore=not choice["restore"]))
+
+        self.app.call_from_thread(self.app.push_screen, ReconnectChoice(
+            options.code, list(options.tenants), options.previous_tenant_id,
+            options.previous_tenant_name, options.snapshot, options.state), answered)
+
+    def _reconnected(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        self.refresh_bindings()
+        if problems:
+            lines = [f"✗ {p['kind']} {p['local']} -> {p['remote']}: {p['problem']}\n"
+                     for p in problems]
+            self.query_one("#diagnosis", Static).update(_text(
+                (f"{len(problems)} restored mappings fail validation\n", "bold $error"),
+                *lines, ("Press m to fix them one by one from the tenant's valid codes.",
+                         "$accent")))
+
+    def action_fix_mapping(self) -> None:
+        if not self.problems:
+            return
+        problem = self.problems[0]
+        self._pick_code(problem)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
+    def _pick_code(self, problem: dict[str, Any]) -> None:
+        def chart(db: Any) -> Any:
+            from store.integrations import integration
+
+            return tenant_chart(db, self.code, integration(db, self.code).tenant_id)
+
+        accounts, rates = self._call(chart)
+        names = {a.code: f"{a.name} ({a.type})" for a in accounts if a.code}
+        names.update({t.tax_type: f"{t.name}" for t in rates})
+        choices = [(c, names.get(c, "")) for c in problem["suggestions"]]
+
+        def answered(code: str | None) -> None:
+            if not code:
+                return
+            self.problems = self.problems[1:]
+            def save(db: Any) -> str:
+                change = set_mapping(db, self.code, problem["kind"], problem["local"], code,
+                                     actor=self.actor)
+                return f"{change.kind} {change.local} -> {change.after}"
+
+            self.act("Saving the mapping", save)
+            self._reconnected(self.problems)
+
+        self.app.call_from_thread(self.app.push_screen, ChooseCode(
+            f"{problem['kind']} {problem['local']} -> {problem['remote']}", problem["problem"],
+            choices), answered)
+
+    def action_note(self) -> None:
+        def answered(text: str | None) -> None:
+            if text:
+                self.act("Adding the note", lambda db: add_note(
+                    db, self.code, text, actor=self.actor) and "Note added to the run.")
+
+        self.app.push_screen(AskText("Note for this step (goes in the run and the packet):"),
+                             answered)
+
+    def action_take_over(self) -> None:
+        run = self.run
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act("Taking over", lambda db: take_over(db, self.code, actor=self.actor)
+                         and f"You now hold the run (was {run.claimed_by}).")
+
+        self.app.push_screen(Confirm(
+            f"Take over the run claimed by {run.claimed_by}?",
+            f"They started it at {run.started_at}; the take-over is recorded.",
+            yes="Take over"), answered)
+
+    def action_resolve(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act("Resolving", lambda db: resolve(db, self.code, actor=self.actor)
+                         and "Run closed as resolved.")
+
+        self.app.push_screen(Confirm("Close the run as resolved?",
+                                     "Remaining steps are skipped.", yes="Resolved"), answered)
+
+    def action_escalate(self) -> None:
+        from tui.cli_lifecycle import packets_dir
+
+        def call(db: Any) -> str:
+            md, js, summary = escalate(db, self.code, actor=self.actor, packet_dir=packets_dir())
+            self.summary = summary
+            return f"Packet written to {md} and {js}."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act("Writing the support packet", call)
+
+        self.app.push_screen(Confirm(
+            "Escalate with a support packet?",
+            "Writes Markdown and JSON (organisation, tenant, state history, steps, errors "
+            "before and after, knowledge-base suggestions; no secrets) and closes the run.",
+            yes="Escalate"), answered)
+
+    def action_copy_summary(self) -> None:
+        text = self.summary or (f"{self.code}: refresh run {self.run.id} escalated; packet "
+                                f"{self.run.packet}" if self.run else None)
+        if text:
+            self.app.copy_to_clipboard(text)
+            self.notify("Summary copied (OSC 52).", timeout=3)
