@@ -256,6 +256,9 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
 
 
 _V2 = """
+-- Who confirmed that the integration may export to a tenant other than its previous one.
+ALTER TABLE integrations ADD COLUMN tenant_confirmed_by TEXT;
+
 -- Codes are looked up case-insensitively (`syncdesk show kauri`); this index serves that.
 CREATE UNIQUE INDEX orgs_code_nocase ON orgs(code COLLATE NOCASE);
 

@@ -747,6 +747,7 @@ def reconnect(
             tenant_id=chosen.tenant_id,
             tenant_name=chosen.tenant_name,
             connection_id=chosen.id,
+            tenant_confirmed_by=actor if changed else None,
             previous_tenant_id=options.previous_tenant_id,
             previous_tenant_name=options.previous_tenant_name,
         )

@@ -419,7 +419,29 @@ def next_step(
     _mark(db, run, step, status, actor, outcome, detail)
     if step.name == "verify" and detail and detail.get("clean"):
         _finish(db, run, "resolved", actor, "not needed: a verify was clean")
+    else:
+        _skip_pointless(db, org, actor)
     return latest_run(db, org)
+
+
+def _skip_pointless(db: sqlite_utils.Database, org: str, actor: str) -> None:
+    """Skip the steps the state now makes pointless, so the next step is one that acts."""
+    while True:
+        run = open_run(db, org)
+        step = run.current
+        state = integration(db, org).state
+        why = {
+            ("verify", "inactive"): "nothing can be exported while inactive",
+            ("verify", "disconnected"): "nothing can be exported while disconnected",
+            ("verify", "uninstalled"): "nothing can be exported while uninstalled",
+            ("deactivate", "disconnected"): "nothing to deactivate: Xero removed the app",
+            ("deactivate", "uninstalled"): "nothing to deactivate: already uninstalled",
+            ("uninstall", "uninstalled"): "already uninstalled",
+            ("reconnect", "active"): "already active",
+        }.get((step.name, state)) if step else None
+        if why is None:
+            return
+        _mark(db, run, step, "skipped", actor, why)
 
 
 def _perform(
@@ -499,12 +521,16 @@ def _toggle(
 def _verify(
     db: sqlite_utils.Database, code: str, state: str, client: Any, progress: Any, cancelled: Any
 ) -> tuple[str, str, dict[str, Any] | None]:
+    from store.errors import RetryRefused
     from store.xero.session import retry
 
     if state != "active":
         return "skipped", f"nothing can be exported while {state}", None
     started = now_iso()
-    report = retry(db, code, client=client, progress=progress, cancelled=cancelled)
+    try:
+        report = retry(db, code, client=client, progress=progress, cancelled=cancelled)
+    except RetryRefused as exc:
+        return "done", f"Not retried: {exc} Still failing.", {"clean": False}
     errors = db.execute(
         "SELECT count(*) FROM log WHERE org_id = ? AND level = 'error' AND at >= ?",
         [org_id(db, code), started],

@@ -848,6 +848,18 @@ def retry(
             f"{stored['code']} is {stored['state']}: exports are only sent for an active "
             "integration; activate or reconnect it first."
         )
+    if (
+        stored["previous_tenant_id"]
+        and stored["tenant_id"] != stored["previous_tenant_id"]
+        and not stored["tenant_confirmed_by"]
+    ):
+        # Exporting into a Xero organisation nobody confirmed is how books get corrupted.
+        raise RetryRefused(
+            f"{stored['code']} is connected to {stored['tenant_name']!r}, not its previous Xero "
+            f"organisation {stored['previous_tenant_name']!r}, and nobody confirmed the change; "
+            "nothing is sent. Reconnect to the right organisation (uninstall, then reconnect; "
+            "--accept-new-tenant records the confirmation)."
+        )
     before = _queue_counts(db, oid)
     rows = [
         dict(r)

@@ -1,0 +1,250 @@
+"""The refresh wizard driven end to end with the keyboard, for each broken sample org."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from store.db import open_store
+from store.integrations import integration, snapshots
+from store.orgs import show_org
+from store.runs import latest_run, start_run
+from tui.app import SyncdeskApp
+from tui.screens.wizard import WizardScreen
+from tui.widgets.modals import ChooseCode, ConfirmTyped, ReconnectChoice
+
+
+@pytest.fixture(autouse=True)
+def sandbox_only(monkeypatch, tmp_path: Path) -> None:
+    for name in ("SYNCDESK_XERO_CLIENT_ID", "SYNCDESK_XERO_CLIENT_SECRET",
+                 "SYNCDESK_XERO_API_URL", "SYNCDESK_XERO_IDENTITY_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # escalation packets go here
+
+
+async def settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def wizard_text(app: SyncdeskApp) -> str:
+    screen = app.screen_stack[-1]
+    if not isinstance(screen, WizardScreen):
+        screen = next(s for s in app.screen_stack if isinstance(s, WizardScreen))
+    return "\n".join(str(screen.query_one(f"#{i}").render())
+                     for i in ("stepper", "claim", "step", "result", "diagnosis"))
+
+
+async def open_wizard(pilot, store_path: Path, code: str, actor: str = "tester") -> None:
+    await settle(pilot)
+    pilot.app.push_screen(WizardScreen(store_path, code, actor=actor))
+    await settle(pilot)
+
+
+async def perform(pilot) -> None:
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def confirm_uninstall(pilot, code: str) -> None:
+    await perform(pilot)
+    assert isinstance(pilot.app.screen, ConfirmTyped)
+    await pilot.press(*code, "enter")
+    await settle(pilot)
+
+
+async def reconnect(pilot, *, other_tenant: bool = False) -> None:
+    await perform(pilot)
+    dialog = pilot.app.screen
+    assert isinstance(dialog, ReconnectChoice)
+    if other_tenant:
+        ids = [t.tenant_id for t in dialog.tenants]
+        target = next(i for i, t in enumerate(ids) if t != dialog.previous_id)
+        dialog.query_one("#tenants").highlighted = target
+        await pilot.pause()
+        assert dialog.query_one("#go").disabled  # loud warning: not without the tick
+        assert "DIFFERENT" in str(dialog.query_one("#warning").render())
+        dialog.query_one("#accept").value = True
+        await pilot.pause()
+    dialog.query_one("#go").press()
+    await settle(pilot)
+
+
+def state(path: Path, code: str) -> str:
+    db = open_store(path)
+    try:
+        return integration(db, code).state
+    finally:
+        db.conn.close()
+
+
+def run_status(path: Path, code: str) -> str:
+    db = open_store(path)
+    try:
+        return latest_run(db, code).status
+    finally:
+        db.conn.close()
+
+
+async def test_diagnosis_comes_first_and_nothing_changes(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_wizard(pilot, store_path, "KAURI")
+        text = wizard_text(app)
+        assert "Diagnosis" in text and "Verdict" in text
+        assert "unlikely to help" in text and "syncdesk map KAURI" in text
+        assert "Press enter to start" in text
+    db = open_store(store_path)
+    assert latest_run(db, "KAURI") is None and integration(db, "KAURI").version == 1
+
+
+async def test_app_removed_in_xero_resolves(store_path: Path) -> None:
+    """SXBREW: deactivate and the first verify are skipped; uninstall, reconnect, verify."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "SXBREW")
+        assert "refresh sequence will likely help" in wizard_text(app)
+        await perform(pilot)  # start
+        await perform(pilot)  # diagnose
+        text = wizard_text(app)
+        assert "– 2 Deactivate" in text and "▶ 4 Uninstall" in text
+        await confirm_uninstall(pilot, "SXBREW")
+        assert state(store_path, "SXBREW") == "uninstalled"
+        await reconnect(pilot)
+        assert state(store_path, "SXBREW") == "active"
+        await perform(pilot)  # verify
+        assert "Resolved" in wizard_text(app)
+    assert run_status(store_path, "SXBREW") == "resolved"
+
+
+async def test_expired_token_resolves_after_reconnect(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "WATTLE")
+        await perform(pilot)  # start
+        await perform(pilot)  # diagnose
+        await perform(pilot)  # deactivate, cannot switch back on (invalid_grant)
+        assert "could not be switched back on" in wizard_text(app)
+        assert state(store_path, "WATTLE") == "inactive"
+        # verify was skipped (nothing can be exported while inactive): uninstall is next
+        await confirm_uninstall(pilot, "WATTLE")
+        await reconnect(pilot)
+        await perform(pilot)
+    assert run_status(store_path, "WATTLE") == "resolved"
+    db = open_store(store_path)
+    assert show_org(db, "WATTLE").queue["failed"] == 0
+
+
+async def test_tenant_changed_needs_explicit_confirmation(store_path: Path) -> None:
+    """GREEN was reconnected to a demo company; the wizard moves it back to its own books."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "GREEN")
+        for _ in range(4):  # start, diagnose, deactivate, verify (still failing)
+            await perform(pilot)
+        await confirm_uninstall(pilot, "GREEN")
+        await reconnect(pilot, other_tenant=True)
+        await perform(pilot)
+    db = open_store(store_path)
+    current = integration(db, "GREEN")
+    assert current.tenant_name == "Greenfield Garden Centre Pty Ltd"
+    assert current.previous_tenant_name == "Demo Company (AU)"
+    assert latest_run(db, "GREEN").status == "resolved"
+
+
+async def test_missing_account_fixed_from_the_tenants_list(store_path: Path) -> None:
+    """KAURI: after reconnect the restored mapping to 220 fails; pick 210 from the list."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "KAURI")
+        for _ in range(4):  # start, diagnose, deactivate, verify (fails on 220)
+            await perform(pilot)
+        assert "Still failing" in wizard_text(app)
+        await confirm_uninstall(pilot, "KAURI")
+        await reconnect(pilot)
+        assert "restored mappings fail validation" in wizard_text(app)
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ChooseCode)
+        codes = [o.id for o in app.screen.query_one("#codes")._options]
+        assert codes == ["200", "210"]
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        await perform(pilot)  # verify: clean now
+    db = open_store(store_path)
+    remote = {(m.kind, m.local): m.remote for m in show_org(db, "KAURI").mappings}
+    assert remote[("sales_account", "group:Online")] == "210"
+    assert latest_run(db, "KAURI").status == "resolved"
+    assert len(snapshots(db, "KAURI")) == 1
+
+
+async def test_archived_tax_rate_left_alone_escalates(store_path: Path) -> None:
+    """BRIGHT: the refresh cannot fix an archived tax rate; every step done -> escalate."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "BRIGHT")
+        assert "unlikely to help" in wizard_text(app)
+        for _ in range(4):
+            await perform(pilot)
+        await confirm_uninstall(pilot, "BRIGHT")
+        await reconnect(pilot)
+        await perform(pilot)  # verify: still failing
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press(*"TAX001 archived by the customer's accountant", "enter")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.press("y")  # yes in the confirm dialog
+        await settle(pilot)
+        assert "Escalated" in wizard_text(app)
+        screen = app.screen
+        assert screen.summary and "BRIGHT" in screen.summary
+        await pilot.press("y")  # copy the summary (OSC 52)
+        await settle(pilot)
+    db = open_store(store_path)
+    run = latest_run(db, "BRIGHT")
+    assert run.status == "escalated" and Path(run.packet).exists()
+    packet = Path(run.packet).read_text()
+    assert "TAX001 archived by the customer's accountant" in packet
+    assert "tax_type_invalid" in packet
+
+
+async def test_killed_mid_run_resumes_at_its_step(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "WATTLE")
+        await perform(pilot)
+        await perform(pilot)
+        await perform(pilot)  # diagnose and deactivate done
+    # the session dropped; a new one opens the wizard on the same organisation
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "WATTLE")
+        text = wizard_text(app)
+        assert "✓ 1 Diagnose" in text and "✓ 2 Deactivate" in text
+        assert "▶ 4 Uninstall" in text and "Step 4: Uninstall" in text
+
+
+async def test_someone_elses_run_is_shown_and_taken_over_explicitly(store_path: Path) -> None:
+    db = open_store(store_path)
+    start_run(db, "KELP", actor="alice")
+    db.conn.close()
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "KELP", actor="bob")
+        text = wizard_text(app)
+        assert "claimed by alice since" in text and "Press o to take it over" in text
+        await pilot.press("enter")  # not bob's run: nothing happens
+        await settle(pilot)
+        assert latest_run(open_store(store_path), "KELP").steps[0].status == "todo"
+        await pilot.press("o")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert "claimed by" not in wizard_text(app)
+    run = latest_run(open_store(store_path), "KELP")
+    assert run.claimed_by == "bob" and any("took the run over" in n.text for n in run.notes)
