@@ -463,12 +463,12 @@ def _perform(
             conn.execute(
                 "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(found.to_json()), run.id]
             )
-        helps = "will likely help" if found.verdict.refresh_helps else "is unlikely to help"
-        return (
-            "done",
-            (f"{found.verdict.title}: the refresh sequence {helps}. {found.verdict.next_step}"),
-            {"verdict": asdict(found.verdict)},
-        )
+        v = found.verdict
+        if v.refresh_helps:
+            said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
+        else:
+            said = f"the refresh sequence is unlikely to help. {v.next_step}"
+        return "done", f"{v.title}: {said}", {"verdict": asdict(v)}
     if step.name == "deactivate":
         return _toggle(db, run.code, state, actor, client)
     if step.name == "verify":
@@ -527,13 +527,16 @@ def _verify(
     if state != "active":
         return "skipped", f"nothing can be exported while {state}", None
     started = now_iso()
+    # Errors after the retry began are counted by rowid, not by time: an error logged by the
+    # step before, in the same second, must not make a clean retry look dirty.
+    last_id = db.execute("SELECT coalesce(max(id), 0) FROM log").fetchone()[0]
     try:
         report = retry(db, code, client=client, progress=progress, cancelled=cancelled)
     except RetryRefused as exc:
         return "done", f"Not retried: {exc} Still failing.", {"clean": False}
     errors = db.execute(
-        "SELECT count(*) FROM log WHERE org_id = ? AND level = 'error' AND at >= ?",
-        [org_id(db, code), started],
+        "SELECT count(*) FROM log WHERE org_id = ? AND level = 'error' AND id > ?",
+        [org_id(db, code), last_id],
     ).fetchone()[0]
     waiting = sum(report.after.get(s, 0) for s in ("failed", "held"))
     clean = errors == 0 and waiting == 0 and not report.stopped_reason
