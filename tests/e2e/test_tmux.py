@@ -107,3 +107,39 @@ def test_first_screen_filter_open_and_quit(terminal, width: int, height: int) ->
     term.wait_for("1 shown")
     term.keys("q")
     term.wait_for("EXITED 0")
+
+
+def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path) -> None:
+    """SXBREW (app removed in Xero) from the dashboard to resolved, reading every screen."""
+    term = terminal(80, 24)
+    term.wait_for("q Quit")
+    term.keys("/", *"sxbrew", "Enter")
+    term.wait_for("1 shown")
+    term.keys("r")
+    screen = term.wait_for("Press enter to start")
+    assert "Verdict" in screen or "Diagnosis" in screen
+    term.keys("Enter")
+    screen = term.wait_for("Step 1: Diagnose")
+    assert "Kept:" in screen and "Lost:" in screen
+    term.keys("Enter")
+    screen = term.wait_for("Step 4: Uninstall")
+    assert "– 2 Deactivate" in screen and "✓ 1 Diagnose" in screen
+    term.keys("Enter")
+    screen = term.wait_for("Type SXBREW to confirm")
+    assert "Removed:" in screen and "Kept:" in screen
+    term.keys(*"SXBREW", "Enter")
+    screen = term.wait_for("Step 5: Reconnect")
+    assert "✓ 4 Uninstall" in screen
+    term.keys("Enter")
+    screen = term.wait_for("Reconnect SXBREW to Xero")
+    assert "(previous)" in screen
+    term.keys("Enter", "Enter")  # choose the highlighted (previous) tenant, then Reconnect
+    screen = term.wait_for("Step 6: Verify")
+    assert "✓ 5 Reconnect" in screen
+    term.keys("Enter")
+    screen = term.wait_for("Resolved.")
+    assert "✓ resolved" in screen
+    term.keys("Escape")
+    term.wait_for("1 shown")
+    term.keys("q")
+    term.wait_for("EXITED 0")
