@@ -19,7 +19,6 @@ import sqlite_utils
 from store.errors import StoreExists, StoreMissing, StoreTooNew, StoreUnreadable
 
 BUSY_TIMEOUT_MS = 5000
-SQLITE_HEADER = b"SQLite format 3\x00"
 STATES = ("active", "inactive", "disconnected", "uninstalled")
 QUEUE_STATUSES = ("pending", "held", "failed", "exported")
 LEVELS = ("error", "info")
@@ -350,30 +349,24 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _check_file(path: Path) -> None:
+    # Only stat here, never open(): closing any descriptor of a database file drops every
+    # POSIX lock this process holds on it, and SQLite's locks are POSIX locks, so a quick look
+    # at the header would let another process reset the WAL under our open connections.
     if not path.exists():
         raise StoreMissing(f"No store at {path}; create one with `syncdesk --db {path} init`.")
     if path.is_dir():
         raise StoreUnreadable(f"{path} is a directory, not a syncdesk store.")
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(100)
-    except OSError as exc:
-        raise StoreUnreadable(f"Cannot read {path}: {exc.strerror}.") from exc
-    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
-        raise StoreUnreadable(f"{path} is not a SQLite database; point --db at a syncdesk store.")
-    # A truncated file still has a readable first page: compare the size the header promises
-    # (page size x page count, bytes 16-17 and 28-31) with the size on disk. A WAL file may
-    # hold pages not yet checkpointed, so only judge when there is none.
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    page_count = int.from_bytes(header[28:32], "big")
-    wal = path.with_name(path.name + "-wal")
-    has_wal = wal.exists() and wal.stat().st_size > 0
-    if not has_wal and page_count and path.stat().st_size < page_size * page_count:
-        raise StoreUnreadable(
-            f"{path} is truncated ({path.stat().st_size} of {page_size * page_count} bytes); "
-            "restore it from a backup or rebuild it with `syncdesk init --force`."
-        )
+    if not os.access(path, os.R_OK):
+        raise StoreUnreadable(f"Cannot read {path}: permission denied.")
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreUnreadable:
+    if "not a database" in str(exc):
+        return StoreUnreadable(f"{path} is not a SQLite database; point --db at a syncdesk store.")
+    return StoreUnreadable(
+        f"{path} is damaged or truncated ({exc}); restore it from a backup or rebuild it with "
+        "`syncdesk init --force`."
+    )
 
 
 def open_store(path: str | os.PathLike[str]) -> sqlite_utils.Database:
@@ -401,11 +394,10 @@ def open_store(path: str | os.PathLike[str]) -> sqlite_utils.Database:
             )
         migrate(conn)
         conn.execute("SELECT count(*) FROM orgs").fetchone()
+        # SQLite compares the page count in the header with the file: a truncated file fails.
+        conn.execute("PRAGMA page_count").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise StoreUnreadable(
-            f"{path} is damaged or not a syncdesk store ({exc}); "
-            "restore it from a backup or rebuild it with `syncdesk init --force`."
-        ) from exc
+        raise _unreadable(path, exc) from exc
     return sqlite_utils.Database(conn)
 
 

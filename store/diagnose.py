@@ -50,6 +50,8 @@ TRANSIENT = {
     "xero_server_error",
     "org_offline",
     "xero_unavailable",
+    "xero_unreachable",
+    "xero_bad_response",
     "timeout",
 }
 
@@ -94,10 +96,12 @@ def _signals(state: str, findings: tuple[Any, ...], groups: list[ErrorGroup]) ->
         if not finding.ok and getattr(finding, "kind", None):
             kinds.append(finding.kind)
     recent = [g.kind for g in groups]
+    live = set(kinds)  # what the live check sees now outranks one-off noise in the log
     ranked = sorted(
         {*kinds, *recent},
         key=lambda k: (
             PRIORITY.index(k) if k in PRIORITY else len(PRIORITY),
+            k not in live,
             k in TRANSIENT,
             -recent.count(k),
         ),
@@ -194,14 +198,24 @@ def diagnose(
     kb = knowledge_by_kind(db)
     entry = kb.get(primary) if primary else None
     helps, step, next_step = _next_step(current.code, current.state, primary, entry, findings)
-    if primary is None:
+    if primary is None and current.state == "uninstalled":
+        verdict = Verdict(
+            None,
+            "Uninstalled",
+            "The integration is uninstalled: nothing reaches Xero until it is reconnected.",
+            "Reconnect, restoring the latest snapshot of settings and mappings.",
+            helps,
+            step,
+            next_step,
+        )
+    elif primary is None:
         verdict = Verdict(
             None,
             "Healthy",
             "No errors in the last 24 hours and the live check found nothing wrong.",
             "",
-            False,
-            "none",
+            helps,
+            step,
             next_step,
         )
     elif entry is None:

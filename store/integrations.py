@@ -316,7 +316,7 @@ def activate(
     actor = actor or default_actor()
     current = integration(db, org)
     _check(current, "activate", expected_version)
-    report = check(db, current.code, client=client)
+    report = check(db, current.code, client=client, actor=actor)
     after_check = integration(db, org)
     if after_check.state == "disconnected":
         raise TransitionRefused(

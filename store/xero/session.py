@@ -415,7 +415,7 @@ class _Check:
 
     def failed_call(self, exc: XeroError) -> None:
         _log_error(self.db, self.org, exc)
-        self.add("xero", False, str(exc), _fix(self.db, exc.kind))
+        self.add("xero", False, str(exc), _fix(self.db, exc.kind), kind=exc.kind)
 
     def removed(self, detail: str) -> None:
         self.add("connection", False, detail, _fix(self.db, "connection_removed"),

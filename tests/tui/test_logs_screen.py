@@ -1,0 +1,454 @@
+"""The connection-log browser: paging, filters, detail, groups, CSV export, live rows, safety."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import timedelta
+from pathlib import Path
+
+from textual.app import App
+from textual.widgets import Input, OptionList
+
+from store.db import open_store
+from store.kb import knowledge_by_kind
+from store.logs import LogQuery, error_groups, page_log, record, resolve_since
+from tests.conftest import NOW
+from tui.cli import main as cli_main
+from tui.screens.logs import ErrorGroupsScreen, ExportScreen, KindPickerScreen, LogsScreen
+from tui.widgets.row_table import RowTable
+
+
+class LogsApp(App):
+    """Just the log browser, as the dashboard would push it."""
+
+    def __init__(self, db_path: Path, org: str | None = None, screen: type = LogsScreen) -> None:
+        super().__init__()
+        self.db_path, self.org, self.screen_class = db_path, org, screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.screen_class(self.db_path, self.org, clock=lambda: NOW))
+
+
+class SmallPages(LogsScreen):
+    """Pages of 150 rows, at most 4 kept: the demo store's 3,599 rows span 24 pages."""
+
+    page_size = 150
+    max_pages = 4
+
+
+async def _until(pilot, condition, tries: int = 200) -> None:
+    """Let the app run until condition() holds (a worker's result has been applied)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.005)
+    raise AssertionError("the screen never got there")
+
+
+async def _settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _counted(pilot) -> None:
+    """Wait for the total, which is counted once typing pauses (COUNT_DELAY)."""
+    for _ in range(40):
+        if _logs(pilot.app).total is not None:
+            break
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _logs(app: App) -> LogsScreen:
+    screen = app.screen
+    assert isinstance(screen, LogsScreen)
+    return screen
+
+
+def _ids(app: App) -> list[int]:
+    source = _logs(app).source
+    return [source.entry(i).id for i in range(len(source))]
+
+
+def _sql_ids(db, where: str = "1", args: list | None = None) -> list[int]:
+    sql = (
+        f"SELECT log.id FROM log JOIN orgs ON orgs.id = log.org_id WHERE {where} "
+        "ORDER BY log.id DESC"
+    )
+    return [r[0] for r in db.execute(sql, args or [])]
+
+
+def _table_text(app: App) -> str:
+    table = app.screen.query_one(RowTable)
+    return "\n".join(table.render_line(y).text for y in range(table.size.height))
+
+
+def _text(app: App, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+def _page_ids(db, query: LogQuery, limit: int = 200) -> list[int]:
+    return [e.id for e in page_log(db, query, limit=limit).entries]
+
+
+async def test_first_page_is_newest_first_and_end_loads_more(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        screen = _logs(app)
+        assert _ids(app) == _sql_ids(db)[:200]
+        await _counted(pilot)
+        assert "200 of 3,599 rows loaded" in _text(app, "#log-count")
+        table = screen.query_one(RowTable)
+        assert table.size.height - 1 >= 8  # at 80x24 the table still shows 8+ rows
+        assert "TIME UTC" in _table_text(app) and "11-24 11:59:53" in _table_text(app)
+        await pilot.press("end")  # to the end of what is loaded, and load the next page
+        await _settle(pilot)
+        assert table.cursor == 199
+        assert len(screen.source) == 400
+        assert _ids(app) == _sql_ids(db)[:400]  # no duplicates, no gaps
+
+
+async def test_paging_through_everything_keeps_memory_flat(store_path: Path, db) -> None:
+    app = LogsApp(store_path, screen=SmallPages)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        screen = _logs(app)
+        source = screen.source
+        while source.more:
+            loaded = len(source)
+            await pilot.press("G")
+            await _until(pilot, lambda: len(source) > loaded or not source.more)  # noqa: B023
+            assert source.pages_kept <= SmallPages.max_pages
+        assert len(source) == 3599 and "3,599 rows" in _text(app, "#log-count")
+        # Going back to the top fetches the dropped pages again, the same rows as before.
+        await pilot.press("g")
+        seen = []
+        for i in range(len(source)):
+            if source.entry(i) is None:
+                await _until(pilot, lambda: source.entry(i) is not None)  # noqa: B023
+            seen.append(source.entry(i).id)
+            assert source.pages_kept <= SmallPages.max_pages
+        assert seen == _sql_ids(db)
+
+
+async def test_level_keys_and_clicks(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("e")
+        await _settle(pilot)
+        assert _ids(app) == _sql_ids(db, "level = 'error'")[:200]
+        await _counted(pilot)
+        assert "200 of 275 rows loaded" in _text(app, "#log-count")
+        await pilot.press("i")
+        await _settle(pilot)
+        assert _ids(app) == _sql_ids(db, "level = 'info'")[:200]
+        await pilot.press("l")  # cycles: info -> all
+        await _settle(pilot)
+        assert _logs(app).query_now.level == "all"
+        line = _text(app, "#log-filters")
+        assert await pilot.click("#log-filters", offset=(line.index("Error") + 1, 0))
+        await _settle(pilot)
+        assert _logs(app).query_now.level == "error"
+
+
+async def test_search_as_you_type_with_org_word(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"timed o")  # the last word is a prefix while typing
+        await _settle(pilot)
+        expected = _page_ids(db, LogQuery(search="timed o", prefix=True))
+        assert _ids(app) == expected and expected
+        app.focused.insert_text_at_cursor(" org:kauri")  # as typed, without 10 key presses
+        await _settle(pilot)
+        ids = _ids(app)
+        assert ids == _page_ids(db, LogQuery(org="KAURI", search="timed o", prefix=True))
+        assert ids and {_logs(app).source.entry(i).org for i in range(len(ids))} == {"KAURI"}
+        assert "Org KAURI" in _text(app, "#log-filters").replace("kauri", "KAURI")
+        await pilot.press("enter")  # back to the table, filter kept
+        assert isinstance(app.focused, RowTable)
+        await pilot.press("slash")
+        app.focused.insert_text_at_cursor(" org:NOPE")
+        await _settle(pilot)
+        assert "NOPE" in _text(app, "#log-count") and _ids(app) == []
+        await pilot.press("escape")  # clears the search
+        await _settle(pilot)
+        assert isinstance(app.focused, RowTable) and len(_ids(app)) == 200
+
+
+async def test_time_range_cycles(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        for span in ("1h", "24h", "7d"):
+            await pilot.press("t")
+            await _settle(pilot)
+            since = resolve_since(span, now=NOW)
+            assert _logs(app).query_now.since == since
+            assert _ids(app) == _sql_ids(db, "at >= ?", [since])[:200]
+            assert f"Time {span}" in _text(app, "#log-filters")
+        await pilot.press("t")
+        await _settle(pilot)
+        assert _logs(app).query_now.since is None
+
+
+async def test_kind_picker_filters_and_escape_closes(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("K")
+        await _settle(pilot)
+        assert isinstance(app.screen, KindPickerScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, LogsScreen) and _logs(app).query_now.kind is None
+        await pilot.press("K")
+        await _settle(pilot)
+        groups = error_groups(db)
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert ids[0] == ""  # "any kind", then the most frequent errors first
+        assert ids[1 : len(groups) + 1] == [g.kind for g in groups]
+        assert set(ids) >= set(knowledge_by_kind(db))  # and every known kind
+        options.highlighted = ids.index("period_locked")
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert _ids(app) == _sql_ids(db, "kind = 'period_locked'")
+        assert "Kind period_locked" in _text(app, "#log-filters")
+        await pilot.press("K")
+        await _settle(pilot)
+        await pilot.press("home", "enter")  # "any kind"
+        await _settle(pilot)
+        assert _logs(app).query_now.kind is None
+
+
+async def test_one_organisation(store_path: Path, db) -> None:
+    app = LogsApp(store_path, org="KAURI")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        screen = _logs(app)
+        assert _ids(app) == _sql_ids(db, "orgs.code = 'KAURI'")[:200]
+        assert "Org KAURI" in _text(app, "#log-filters")
+        assert screen.check_action("pick_org", ()) is False
+        await pilot.press("slash", *"org:WATTLE")  # the screen's organisation wins
+        await _settle(pilot)
+        assert {screen.source.entry(i).org for i in range(len(screen.source))} <= {"KAURI"}
+
+
+async def test_detail_pane_shows_the_row_and_the_fix(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(pilot)
+        await pilot.press("e")
+        await _settle(pilot)
+        screen = _logs(app)
+        index = next(
+            i for i in range(len(screen.source)) if screen.source.entry(i).kind == "period_locked"
+        )
+        screen.table.cursor = index
+        await pilot.pause()
+        entry = screen.source.entry(index)
+        kb = knowledge_by_kind(db)["period_locked"]
+        detail = _text(app, "#log-detail-text")
+        for part in (entry.at, entry.org, entry.message, kb.title, kb.fix, kb.refresh_step):
+            assert part in detail.replace("\n", " ") or part in detail
+        assert "Xero correlation id" in detail and (entry.correlation_id or "-") in detail
+        await pilot.press("d")
+        assert not screen.query_one("#log-detail").display
+        await pilot.press("enter")  # enter shows it again
+        await pilot.pause()
+        assert screen.query_one("#log-detail").display
+
+
+async def test_group_by_kind_counts_equal_error_groups(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("t", "t")  # 24h
+        await _settle(pilot)
+        await pilot.press("s")
+        await _settle(pilot)
+        assert isinstance(app.screen, ErrorGroupsScreen)
+        groups = error_groups(db, since=resolve_since("24h", now=NOW))
+        assert app.screen.groups == groups and groups
+        table = app.screen.query_one(RowTable)
+        shown = [table.source.cells(i) for i in range(table.row_count)]
+        assert [(c[0][0], c[1][0], c[2][0]) for c in shown] == [
+            (g.kind, f"{g.count:,}", f"{g.orgs:,}") for g in groups
+        ]
+        await pilot.press("down", "enter")
+        await _settle(pilot)
+        assert isinstance(app.screen, LogsScreen)
+        assert _logs(app).query_now.kind == groups[1].kind
+        since = resolve_since("24h", now=NOW)
+        assert _ids(app) == _sql_ids(db, "kind = ? AND at >= ?", [groups[1].kind, since])
+
+
+def _cli_csv(capsys, store_path: Path, *args: str) -> list[list[str]]:
+    capsys.readouterr()
+    try:
+        cli_main(["--db", str(store_path), "log", "--csv", "--limit", "100000", *args])
+    except SystemExit as exc:
+        assert not exc.code
+    return list(csv.reader(io.StringIO(capsys.readouterr().out)))
+
+
+async def test_export_writes_the_whole_filter_like_the_cli(
+    store_path: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "errors.csv"
+    app = LogsApp(store_path, screen=SmallPages)  # far more rows than one page
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("e", "x")
+        await _settle(pilot)
+        assert isinstance(app.screen, ExportScreen)
+        field = app.screen.query_one("#export-path", Input)
+        assert field.value.startswith("syncdesk-log-20261124T120000")
+        field.value = str(out)
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert isinstance(app.screen, LogsScreen)
+    rows = list(csv.reader(out.open(newline="", encoding="utf-8")))
+    assert rows == _cli_csv(capsys, store_path, "--level", "error")
+    assert len(rows) == 276
+
+
+async def test_export_escape_cancels(store_path: Path, tmp_path: Path) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, LogsScreen)
+    assert not list(tmp_path.glob("*.csv"))
+
+
+async def test_new_rows_appear_at_the_top(store_path: Path) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        screen = _logs(app)
+        await _counted(pilot)
+        writer = open_store(store_path)  # another connection, as another process would
+        try:
+            row = record(
+                writer, "KAURI", "error", "Live row arrives", at=NOW + timedelta(minutes=1)
+            )
+        finally:
+            writer.conn.close()
+        for _ in range(40):  # the 1 s poll picks it up
+            await asyncio.sleep(0.05)
+            await _settle(pilot)
+            if screen.source.entry(0).id == row.id:
+                break
+        assert screen.source.entry(0).id == row.id
+        assert screen.table.cursor == 0 and "Live row arrives" in _table_text(app)
+        assert "201 of 3,600" in _text(app, "#log-count")
+
+
+async def test_new_rows_keep_the_cursor_on_its_row(store_path: Path, db) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        screen = _logs(app)
+        await pilot.press("pagedown", "pagedown", "down")
+        reading = screen.source.entry(screen.table.cursor).id
+        queries = []
+        original = screen.load_newer
+        screen.load_newer = lambda *a: (queries.append(a), original(*a))
+        screen.poll()  # nothing written: no query at all
+        assert queries == []
+        for i in range(3):
+            record(open_store(store_path), "WATTLE", "info", f"live {i}", at=NOW)
+        screen.poll()
+        await _settle(pilot)
+        assert len(queries) == 1
+        assert screen.source.entry(screen.table.cursor).id == reading
+        assert [screen.source.entry(i).message for i in range(3)] == ["live 2", "live 1", "live 0"]
+        assert _ids(app) == _sql_ids(db)[: len(_ids(app))]
+
+
+HOSTILE = [
+    "[bold red]OK[/]",
+    "[/]",
+    "[@click=app.quit]click me[/]",
+    "evil\x1b[2Jclear",
+    "osc\x1b]52;c;aGVsbG8=\x07copy",
+    "[link=https://evil]x",
+]
+
+
+async def test_hostile_log_text_is_shown_literally(store_path: Path) -> None:
+    writer = open_store(store_path)
+    for i, text in enumerate(HOSTILE):
+        writer.execute(
+            "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
+            "VALUES (?, 1, 'error', ?, ?, ?, ?)",
+            [f"2026-11-24T12:0{i}:00Z", text, text, text, text],
+        )
+    writer.conn.close()
+    app = LogsApp(store_path)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await _settle(pilot)
+        screen = _logs(app)
+        text = _table_text(app)
+        assert "[bold red]OK[/]" in text and "[@click=app.quit]click me[/]" in text
+        assert "evil\\x1b[2Jclear" in text and "\x1b" not in text
+        for i, raw in enumerate(reversed(HOSTILE)):
+            screen.table.cursor = i
+            await pilot.pause()
+            detail = screen.query_one("#log-detail-text")
+            plain = str(detail.render())
+            assert "\x1b" not in plain and "\x07" not in plain
+            assert raw.replace("\x1b", "\\x1b").replace("\x07", "\\x07") in plain
+            lines = detail.render_lines(detail.region.reset_offset)
+            assert all("\x1b" not in strip.text for strip in lines)
+        await pilot.click("#log", offset=(60, 3))  # a click on [@click=app.quit] does nothing
+        await pilot.press("slash", *"[/]")  # typed markup is literal too
+        app.focused.insert_text_at_cursor(" kind:[/]")
+        await _settle(pilot)
+        assert "kind:" not in _text(app, "#log-filters") and "[/]" in _text(app, "#log-filters")
+        assert app.is_running and isinstance(app.screen, LogsScreen)
+
+
+async def test_wide_layout_puts_the_detail_beside_the_table(store_path: Path) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await _settle(pilot)
+        screen = _logs(app)
+        table, detail = screen.query_one("#log").region, screen.query_one("#log-detail").region
+        assert detail.x > table.x and detail.y == table.y and table.height > 40
+
+
+async def test_escape_closes_the_screen(store_path: Path) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, LogsScreen)
+
+
+async def test_command_palette_reaches_the_actions(store_path: Path) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        await pilot.press("ctrl+p")
+        await _settle(pilot)
+        app.screen.query_one(Input).value = "errors only"
+        await _settle(pilot)
+        await pilot.press("down", "enter")
+        await _settle(pilot)
+        assert _logs(app).query_now.level == "error"
