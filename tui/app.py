@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
 from store.errors import SyncdeskError
+from tui.commands import OrgCommands
 from tui.screens.dashboard import DashboardScreen
 
 
@@ -19,15 +20,23 @@ class SyncdeskApp(App):
     CSS_PATH = ["styles/app.tcss", "styles/modals.tcss", "styles/logs.tcss",
                 "styles/wizard.tcss"]
     TITLE = "syncdesk"
+    COMMANDS = App.COMMANDS | {OrgCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding("question_mark", "help", "Keys"),
+        Binding("question_mark,f1", "help", "Keys"),
+        Binding("ctrl+t", "toggle_theme", "Dark/light", show=False),
     ]
 
-    def __init__(self, db_path: Path | str) -> None:
+    def __init__(self, db_path: Path | str, *, theme: str | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
+        if theme:
+            self.theme = theme
+
+    def action_toggle_theme(self) -> None:
+        """Switch between the dark and the light theme."""
+        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen(self.db_path))

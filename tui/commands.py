@@ -1,0 +1,94 @@
+"""The command palette: every organisation and every action, found by fuzzy typing.
+
+Textual's Matcher.highlight() parses its candidate as markup, and a hit's help text is parsed
+as markup too, so organisation names (outside text) are highlighted here on a plain Content and
+never put in help.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+
+from store.db import open_store
+from store.models import OrgSummary
+from store.orgs import list_orgs
+from tui.safe import visible
+
+if TYPE_CHECKING:
+    from textual.fuzzy import Matcher
+
+
+def safe_highlight(matcher: Matcher, text: str) -> Content:
+    """text (made visible) with the matched characters styled; no markup is parsed."""
+    shown = visible(text)
+    content = Content(shown)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, shown)
+    if score:
+        for offset in offsets:
+            if offset < len(shown) and not shown[offset].isspace():
+                content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
+class OrgCommands(Provider):
+    """Open, check, browse the log of, or start a refresh run on any organisation."""
+
+    async def startup(self) -> None:
+        worker = self.app.run_worker(self._load, thread=True, exit_on_error=False)
+        await worker.wait()
+        self.orgs: list[OrgSummary] = worker.result or []
+
+    def _load(self) -> list[OrgSummary]:
+        db = open_store(self.app.db_path)
+        try:
+            return list_orgs(db)
+        finally:
+            db.conn.close()
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        app = self.app
+        out: list[tuple[str, str, object]] = [
+            (
+                "Connection log: all organisations",
+                "newest first, filter and search",
+                partial(app.open_logs, None),
+            ),
+            ("Toggle dark / light theme", "switch the colour theme", app.action_toggle_theme),
+        ]
+        for org in getattr(self, "orgs", []):
+            facts = f"{org.state}, {org.errors_24h} errors in 24 h"
+            out += [
+                (f"Open {org.code}  {org.name}", facts, partial(app.open_org, org.code)),
+                (
+                    f"Refresh run: {org.code}  {org.name}",
+                    "guided deactivate, uninstall, reconnect",
+                    partial(app.open_wizard, org.code),
+                ),
+                (
+                    f"Log: {org.code}  {org.name}",
+                    "this organisation's connection log",
+                    partial(app.open_logs, org.code),
+                ),
+            ]
+        return out
+
+    async def discover(self) -> Hits:
+        for text, help_text, command in self._commands()[:2]:
+            yield DiscoveryHit(Content(text), command, text=text, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, command in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(
+                    score,
+                    safe_highlight(matcher, text),
+                    command,
+                    text=visible(text),
+                    help=help_text,
+                )
