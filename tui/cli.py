@@ -105,20 +105,34 @@ def print_json(value: Any) -> None:
     help="The store to use (env SYNCDESK_DB). Default: syncdesk.db in the user data "
     "directory, created from the sample data on first use.",
 )
+@click.option("--theme", type=click.Choice(["dark", "light"]), help="The console's colours.")
+@click.option(
+    "--no-mouse", is_flag=True, help="Do not capture the mouse (less traffic over slow SSH links)."
+)
 @click.version_option(package_name="syncdesk")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str | None) -> None:
+def cli(ctx: click.Context, db_path: str | None, theme: str | None, no_mouse: bool) -> None:
     """Diagnose and repair customers' Xero integrations.
 
     With no command, opens the full-screen console on the store.
 
     \b
-    Commands read the same store the console shows:
-      init     build a store (demo sample data, empty, or a large generated one)
-      orgs     list organisations with state, tenant, errors in 24 h, last export
-      show     one organisation: state, tenant, settings, mappings, queue
-      log      the connection log, newest first, filtered and searchable
-      errors   errors grouped by kind, with the knowledge base's cause and fix
+    Every action of the console is also a command here, on the same store:
+      init        build a store (demo sample data, empty, or a large generated one)
+      orgs        organisations with state, tenant, errors in 24 h, last export
+      show        one organisation: state, tenant, settings, mappings, queue
+      log         the connection log, newest first, filtered and searchable
+      errors      errors grouped by kind, with the knowledge base's cause and fix
+      check       live health check against Xero (exit 1 when unhealthy)
+      retry       send held and failed exports again
+      diagnose    state + live check + error groups -> verdict and next step
+      deactivate / activate / uninstall / reconnect   the integration's lifecycle
+      map         fix one mapping, checked against the tenant's chart
+      snapshots   what each uninstall removed (restorable)
+      audit       who changed what, when
+      run         the refresh sequence as a recorded run: start, show, next, note,
+                  resolve, escalate
+      serve       the console in a browser (textual-serve), on loopback by default
 
     Exit codes: 0 done, 1 refused or failed (one line on stderr), 2 usage error.
     """
@@ -127,7 +141,8 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
         from tui.app import SyncdeskApp  # Textual loads only when the console is wanted
 
         ctx.obj.db  # noqa: B018 - open (or create) now, so a bad store fails before the screen
-        SyncdeskApp(ctx.obj.path).run()
+        themes = {"dark": "textual-dark", "light": "textual-light"}
+        SyncdeskApp(ctx.obj.path, theme=themes.get(theme or "")).run(mouse=not no_mouse)
 
 
 @cli.command()
