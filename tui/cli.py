@@ -398,4 +398,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # Commands defined in other modules register themselves on `cli` when imported.
-from tui import cli_lifecycle, cli_xero  # noqa: E402,F401
+from tui import cli_lifecycle, cli_serve, cli_xero  # noqa: E402,F401

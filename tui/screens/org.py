@@ -130,7 +130,8 @@ class OrgScreen(Screen):
             f"{detail.refresh_expires_at or '-'}",
             f"Last export: {detail.last_export_at or 'never'}; errors in 24 h: "
             f"{detail.errors_24h}",
-            f"Allowed from here: {', '.join(allowed)}, check, retry"
+            f"Allowed from here: {', '.join([*allowed, 'check'])}"
+            + (", retry" if detail.state == "active" else "")
             + (", fix mapping" if detail.state in ("active", "inactive") else ""),
         ]
         if run is not None and run.status == "in_progress":
@@ -147,6 +148,7 @@ class OrgScreen(Screen):
             if g.refresh_step and g.refresh_step != "none":
                 lines.append(f"    refresh step that helps: {g.refresh_step}")
         self.query_one("#org-errors", Static).update(section("Error groups (7 days)", lines))
+        self.chart, self.problems = None, []  # a reload invalidates the last check
         self._show_mappings()
         self.query_one("#org-settings", Static).update(section(
             "Settings", [f"{k:30} {json.dumps(v)}" for k, v in detail.settings.items()]))
@@ -191,7 +193,10 @@ class OrgScreen(Screen):
         if note:
             lines.append(note)
         elif self.chart is None and self.detail.mappings:
-            lines.append("(checking against the Xero organisation…)")
+            if self.detail.state in ("active", "inactive") and self.detail.tenant_id:
+                lines.append("(checking against the Xero organisation…)")
+            else:
+                lines.append(f"(not checked: the integration is {self.detail.state})")
         if self.problems:
             lines.append(f"{len(self.problems)} to fix: press m")
         self.query_one("#org-mappings", Static).update(section("Mappings", lines))
