@@ -255,9 +255,6 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
 
 
 _V2 = """
--- Who confirmed that the integration may export to a tenant other than its previous one.
-ALTER TABLE integrations ADD COLUMN tenant_confirmed_by TEXT;
-
 -- Codes are looked up case-insensitively (`syncdesk show kauri`); this index serves that.
 CREATE UNIQUE INDEX orgs_code_nocase ON orgs(code COLLATE NOCASE);
 
@@ -323,7 +320,19 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
     run_script(conn, _V2)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1, _migrate_to_2]
+def _migrate_to_3(conn: sqlite3.Connection) -> None:
+    # Who confirmed that the integration may export to a tenant other than its previous one.
+    # (Some development stores got this column at version 2; add it only where missing.)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(integrations)")}
+    if "tenant_confirmed_by" not in columns:
+        conn.execute("ALTER TABLE integrations ADD COLUMN tenant_confirmed_by TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_to_1,
+    _migrate_to_2,
+    _migrate_to_3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -60,6 +60,16 @@ class OrgDetail:
     mappings: tuple[Mapping, ...]
     queue: dict[str, int]
     errors_24h: int
+    previous_tenant_id: str | None = None
+    previous_tenant_name: str | None = None
+    tenant_confirmed_by: str | None = None
+
+    @property
+    def unconfirmed_tenant_change(self) -> bool:
+        """Connected to a Xero organisation other than the previous one, and nobody said so."""
+        return bool(self.tenant_id and self.previous_tenant_id
+                    and self.tenant_id != self.previous_tenant_id
+                    and not self.tenant_confirmed_by)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

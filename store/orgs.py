@@ -160,4 +160,7 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         mappings=mappings,
         queue=queue,
         errors_24h=errors,
+        previous_tenant_id=row["previous_tenant_id"],
+        previous_tenant_name=row["previous_tenant_name"],
+        tenant_confirmed_by=row["tenant_confirmed_by"],
     )

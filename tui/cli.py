@@ -258,6 +258,8 @@ def show(obj: Context, org: str, as_json: bool) -> None:
             f"(by {detail.updated_by}, version {detail.version})",
         ),
         ("Xero tenant", f"{detail.tenant_name or '-'}  {detail.tenant_id or ''}".rstrip()),
+        ("Prior tenant", f"{detail.previous_tenant_name or '-'}"
+         + ("  (DIFFERENT, change not confirmed)" if detail.unconfirmed_tenant_change else "")),
         ("Access token", f"expires {detail.token_expires_at or '-'}"),
         ("Refresh token", f"expires {detail.refresh_expires_at or '-'}"),
         ("Last export", f"{detail.last_export_at or 'never'}"),

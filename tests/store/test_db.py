@@ -176,3 +176,24 @@ def test_fts_follows_inserts(db) -> None:
     )
     hits = db.execute("SELECT rowid FROM log_fts WHERE log_fts MATCH 'zanzibarquux'").fetchall()
     assert len(hits) == 1
+
+
+def test_version_1_store_is_migrated_to_current(tmp_path: Path) -> None:
+    """A store written by the first syncdesk opens with runs, snapshots and tenant confirmation."""
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    dbm.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.execute("INSERT INTO orgs(id, code, name, created_at) VALUES (1, 'OLD', 'Old Ltd', 'x')")
+    conn.execute(
+        "INSERT INTO integrations(org_id, state, updated_at, updated_by) "
+        "VALUES (1, 'active', 'x', 'y')"
+    )
+    conn.close()
+    db = open_store(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert {"snapshots", "runs", "run_steps", "run_notes"} <= set(db.table_names())
+    assert "tenant_confirmed_by" in db["integrations"].columns_dict
+    assert db.execute("SELECT code FROM orgs").fetchone()[0] == "OLD"

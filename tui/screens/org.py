@@ -134,6 +134,11 @@ class OrgScreen(Screen):
             + (", retry" if detail.state == "active" else "")
             + (", fix mapping" if detail.state in ("active", "inactive") else ""),
         ]
+        if detail.unconfirmed_tenant_change:
+            status.insert(4, f"⚠ Previously {detail.previous_tenant_name} "
+                             f"({detail.previous_tenant_id}): a different Xero organisation, and "
+                             "nobody confirmed the change; retry refuses to export until it is "
+                             "reconnected to the right one.")
         if run is not None and run.status == "in_progress":
             status.append(f"Refresh run {run.id} in progress, claimed by {run.claimed_by} since "
                           f"{run.claimed_at} (press r)")
