@@ -162,7 +162,10 @@ async def test_missing_account_fixed_from_the_tenants_list(store_path: Path) -> 
         await open_wizard(pilot, store_path, "KAURI")
         for _ in range(4):  # start, diagnose, deactivate, verify (fails on 220)
             await perform(pilot)
-        assert "Still failing" in wizard_text(app)
+        text = wizard_text(app)
+        assert "Still failing" in text
+        assert "24 h before the run: account_code_removed" in text  # errors before vs after
+        assert "since this verify: account_code_invalid" in text
         await confirm_uninstall(pilot, "KAURI")
         await reconnect(pilot)
         assert "restored mappings fail validation" in wizard_text(app)

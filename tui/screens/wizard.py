@@ -62,6 +62,24 @@ def _text(*parts: str | tuple[str, str]) -> Content:
         else (visible(p[0], newlines=True), p[1]) for p in parts])
 
 
+def _groups(groups: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> str:
+    return ", ".join(f"{g['kind']} ×{g['count']}" for g in groups) or "none"
+
+
+def verify_comparison(run: Run, detail: dict[str, Any]) -> list[str | tuple[str, str]]:
+    """Queue and errors before vs after a verify, for the result pane."""
+    before, after = detail["before"], detail["after"]
+    return [
+        ("\nQueue    ", "bold"),
+        f"before: {before.get('failed', 0)} failed, {before.get('held', 0)} held → after: "
+        f"{after.get('failed', 0)} failed, {after.get('held', 0)} held\n",
+        ("Errors   ", "bold"),
+        f"24 h before the run: {_groups(run.errors_before)}\n",
+        ("         ", ""),
+        f"since this verify: {_groups(detail.get('errors_after') or [])}",
+    ]
+
+
 class WizardScreen(Screen):
     """Guided refresh of one organisation's integration."""
 
@@ -244,8 +262,11 @@ class WizardScreen(Screen):
             result.update("")
         if done:
             last = done[-1]
-            result.update(_text((f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
-                                last.outcome or ""))
+            parts: list[str | tuple[str, str]] = [
+                (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"), last.outcome or ""]
+            if last.name == "verify" and last.detail and "before" in last.detail:
+                parts += verify_comparison(run, last.detail)
+            result.update(_text(*parts))
         notes = [f"note {n.actor}: {n.text}" for n in run.notes[-3:]]
         if run.status == "resolved":
             body.update(_text(("Resolved. ", "bold $success"),
