@@ -633,16 +633,16 @@ def check(
 def revoke(db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None) -> bool:
     """Remove org's connection in Xero if Xero still has it; True if one was deleted.
 
-    Nothing to delete (no authorisation left, connection already gone, 404) is not an error.
-    Raises UnknownOrganisation and XeroError for failures that leave the connection in place.
+    Nothing to delete (connection already gone, 404) is not an error. Raises
+    UnknownOrganisation and XeroError (invalid_grant included) for failures that may leave
+    the connection in place.
     """
     oid = org_id(db, org)
     stored = _integration(db, oid)
     with _session(db, client) as xero:
-        try:
-            connections = _with_token(db, org, xero, xero.connections)
-        except XeroInvalidGrant:
-            return False  # no way in: Xero has dropped (or will drop) the connection itself
+        # An invalid grant propagates: the connection may well still be there in Xero, and
+        # only someone in Xero can remove it now (the caller says so).
+        connections = _with_token(db, org, xero, xero.connections)
         mine = next(
             (
                 x
