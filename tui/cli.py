@@ -21,7 +21,6 @@ import platformdirs
 
 from store.db import STATES, open_store
 from store.errors import StoreMissing, SyncdeskError
-from store.generate import build_store
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
 from store.orgs import list_orgs, show_org
 from store.timeparse import age
@@ -54,6 +53,8 @@ class Context:
         except StoreMissing:
             if self.explicit:
                 raise
+            from store.generate import build_store  # yaml and the generator: first use only
+
             click.echo(f"Creating the demo store at {self.path} ...", err=True)
             build_store(self.path)
             return open_store(self.path)
@@ -177,6 +178,7 @@ def init(
     """
     if empty and (n_orgs or log_rows is not None):
         raise click.UsageError("--empty cannot be combined with --orgs or --log-rows.")
+    from store.generate import build_store
     report = build_store(
         obj.path,
         force=force,

@@ -9,10 +9,7 @@ from collections.abc import Callable
 import click
 
 from store.orgs import org_id
-from store.xero.client import client_from_env
 from store.xero.models import CheckReport, RetryReport
-from store.xero.session import check as check_org
-from store.xero.session import retry as retry_org
 from tui.cli import Context, cli, pass_ctx, print_json
 from tui.safe import visible
 
@@ -63,6 +60,8 @@ def check(obj: Context, org: str, as_json: bool, actor: str) -> None:
     Exit code 0 when every check passes, 1 when any fails. If Xero no longer has the
     connection, the integration is recorded as disconnected.
     """
+    from store.xero.session import check as check_org  # httpx loads only when needed
+
     report = check_org(obj.db, org, actor=actor)
     if as_json:
         print_json(report.to_json())
@@ -116,6 +115,9 @@ def retry(obj: Context, org: str, actor: str | None) -> None:
     failed or the run had to stop (the reason is printed on stderr).
     """
     org_id(obj.db, org)  # an unknown organisation fails before anything else
+    from store.xero.client import client_from_env  # httpx loads only when needed
+    from store.xero.session import retry as retry_org
+
     client = client_from_env(obj.db)
     client.on_wait = lambda seconds, why: click.echo(
         f"waiting {seconds:.3g} s: {visible(why)}", err=True
