@@ -173,6 +173,7 @@ def diagnose(
     client: Any = None,
     now: datetime | None = None,
     live: bool = True,
+    actor: str = "check",
 ) -> Diagnosis:
     """State, live check and the last day's error groups, with a verdict.
 
@@ -187,7 +188,7 @@ def diagnose(
     check_error = None
     if live and current.state != "uninstalled":
         try:
-            findings = tuple(check(db, current.code, client=client).findings)
+            findings = tuple(check(db, current.code, client=client, actor=actor).findings)
         except XeroError as exc:
             check_error = str(exc)
         current = integration(db, org)  # a check may have found the app removed

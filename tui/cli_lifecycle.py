@@ -187,9 +187,10 @@ def reconnect_cmd(
 
 @cli.command("snapshots")
 @click.argument("org")
+@actor_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def snapshots_cmd(obj: Context, org: str, as_json: bool) -> None:
+def snapshots_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
     """Snapshots of the configuration taken before each uninstall, newest first."""
     found = snapshots(obj.db, org)
     if as_json:
@@ -218,9 +219,10 @@ def snapshots_cmd(obj: Context, org: str, as_json: bool) -> None:
 @cli.command("audit")
 @click.argument("org", required=False)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@actor_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
+def audit_cmd(obj: Context, org: str | None, limit: int, actor: str, as_json: bool) -> None:
     """Who changed what and when, newest first."""
     entries = audit_trail(obj.db, org, limit=limit)
     if as_json:
@@ -244,11 +246,12 @@ def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
 
 @cli.command("diagnose")
 @click.argument("org")
+@actor_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def diagnose_cmd(obj: Context, org: str, as_json: bool) -> None:
+def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
     """State, live check and error groups combined into a verdict and the next step."""
-    found = diagnose_org(obj.db, org)
+    found = diagnose_org(obj.db, org, actor=actor)
     if as_json:
         print_json(found.to_json())
         return

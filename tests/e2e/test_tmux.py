@@ -143,3 +143,26 @@ def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path
     term.wait_for("1 shown")
     term.keys("q")
     term.wait_for("EXITED 0")
+
+
+def test_killed_ssh_session_resumes_the_run(terminal, store_path: Path) -> None:
+    """The terminal dies mid-run (as a dropped SSH session does); a new session resumes."""
+    term = terminal(80, 24)
+    term.wait_for("q Quit")
+    term.keys("/", *"wattle", "Enter")
+    term.wait_for("1 shown")
+    term.keys("r")
+    term.wait_for("Press enter to start")
+    term.keys("Enter")
+    term.wait_for("Step 1: Diagnose")
+    term.keys("Enter")
+    term.wait_for("Step 2: Deactivate")
+    term.close()  # the whole tmux server goes: the app gets SIGHUP mid-run
+    again = terminal(80, 24)
+    again.wait_for("q Quit")
+    again.keys("/", *"wattle", "Enter")
+    screen = again.wait_for("1 shown")
+    assert "⚑" in screen  # the dashboard shows the run in progress
+    again.keys("r")
+    screen = again.wait_for("Step 2: Deactivate")
+    assert "✓ 1 Diagnose" in screen
