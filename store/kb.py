@@ -34,6 +34,9 @@ class Classifier:
     """Finds the kind of a log message: the first knowledge-base pattern that matches."""
 
     def __init__(self, entries: list[KnowledgeEntry]) -> None:
+        # Callers that classify the same template over and over (the generator) keep their
+        # answers here: once per template instead of once per organisation and template.
+        self.memo: dict[str, str | None] = {}
         self._patterns = tuple((re.compile(e.pattern, re.IGNORECASE), e.kind) for e in entries)
 
     def __call__(self, message: str) -> str | None:
