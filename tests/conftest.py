@@ -40,3 +40,23 @@ def db(store_path: Path):
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+XERO_ENV = (
+    "SYNCDESK_XERO_CLIENT_ID",
+    "SYNCDESK_XERO_CLIENT_SECRET",
+    "SYNCDESK_XERO_API_URL",
+    "SYNCDESK_XERO_IDENTITY_URL",
+    "SYNCDESK_XERO_TIMEOUT",
+    "SYNCDESK_XERO_RETRIES",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_real_xero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach the real Xero: without these, syncdesk uses its embedded sandbox.
+
+    Tests of the real client set them again, pointing at a server on 127.0.0.1.
+    """
+    for name in XERO_ENV:
+        monkeypatch.delenv(name, raising=False)

@@ -27,8 +27,12 @@ from store.integrations import (
 from store.orgs import show_org
 
 # One organisation per starting state in the demo store.
-BY_STATE = {"active": "HARBOUR", "inactive": "KELP", "disconnected": "SXBREW",
-            "uninstalled": "COPPER"}
+BY_STATE = {
+    "active": "HARBOUR",
+    "inactive": "KELP",
+    "disconnected": "SXBREW",
+    "uninstalled": "COPPER",
+}
 
 
 def _config(db, code: str) -> tuple[dict, set]:
@@ -46,8 +50,12 @@ def test_deactivate_holds_pending_exports(db) -> None:
     assert after.queue["pending"] == 0
     assert (after.settings, after.mappings) == (before.settings, before.mappings)
     entry = audit_trail(db, "HARBOUR")[0]
-    assert (entry.actor, entry.action, entry.before_state, entry.after_state) == \
-        ("alice", "deactivate", "active", "inactive")
+    assert (entry.actor, entry.action, entry.before_state, entry.after_state) == (
+        "alice",
+        "deactivate",
+        "active",
+        "inactive",
+    )
 
 
 @pytest.mark.parametrize("state", list(BY_STATE))
@@ -68,15 +76,20 @@ def test_state_table_refusals(db, state: str, action: str) -> None:
 
 
 def test_refusal_says_what_is_allowed(db) -> None:
-    with pytest.raises(TransitionRefused, match="KELP is already inactive; from inactive you "
-                                                "can activate, uninstall"):
+    with pytest.raises(
+        TransitionRefused,
+        match="KELP is already inactive; from inactive you can activate, uninstall",
+    ):
         deactivate(db, "KELP")
 
 
 def test_stale_version_is_refused_with_who_and_when(db) -> None:
     deactivate(db, "HARBOUR", actor="alice")
-    with pytest.raises(VersionConflict, match=r"HARBOUR was changed by alice at .* \(version 2,"
-                                              r" you had 1\); reload"):
+    with pytest.raises(
+        VersionConflict,
+        match=r"HARBOUR was changed by alice at .* \(version 2,"
+        r" you had 1\); reload",
+    ):
         mark_disconnected(db, "HARBOUR", expected_version=1)
 
 
@@ -91,7 +104,9 @@ def test_uninstall_needs_the_typed_code(db) -> None:
 def test_uninstall_plan_says_what_goes_and_stays(db) -> None:
     plan = uninstall_plan(db, "KAURI")
     removed, kept = " ".join(plan.removed()), " ".join(plan.kept())
-    assert f"{len(plan.settings)} settings" in removed and f"{len(plan.mappings)} mappings" in removed
+    assert (
+        f"{len(plan.settings)} settings" in removed and f"{len(plan.mappings)} mappings" in removed
+    )
     assert "Kauri Outdoor Supply Co" in removed
     assert "snapshot" in kept and "queue" in kept and "log" in kept
 
@@ -104,8 +119,11 @@ def test_uninstall_snapshots_exactly_what_it_removes(db) -> None:
     snap = snapshots(db, "KAURI")[0]
     assert snap.settings == settings
     assert {(m["kind"], m["local"], m["remote"]) for m in snap.mappings} == mappings
-    assert (snap.actor, snap.state, snap.tenant_name) == ("bob", "active",
-                                                         "Kauri Outdoor Supply Co")
+    assert (snap.actor, snap.state, snap.tenant_name) == (
+        "bob",
+        "active",
+        "Kauri Outdoor Supply Co",
+    )
     after = show_org(db, "KAURI")
     assert after.settings == {} and after.mappings == () and after.tenant_id is None
     assert after.queue["pending"] == 0 and after.queue["held"] >= pending
@@ -152,16 +170,23 @@ def test_two_processes_racing_uninstall(store_path: Path, tmp_path: Path) -> Non
     settings, mappings = _config(db, "KAURI")
     db.conn.close()
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(store_path), str(go), name],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name in ("alice", "bob")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(store_path), str(go), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("alice", "bob")
+    ]
     time.sleep(1.0)  # both have opened the store and are spinning on the start line
     go.touch()
     outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert outcomes[1] == "won", outcomes
     loser = outcomes[0]
-    assert loser.startswith("refused: KAURI") and ("changed by" in loser
-                                                   or "already uninstalled" in loser), loser
+    assert loser.startswith("refused: KAURI") and (
+        "changed by" in loser or "already uninstalled" in loser
+    ), loser
     db = open_store(store_path)
     found = snapshots(db, "KAURI")
     assert len(found) == 1

@@ -58,19 +58,6 @@ ROUND_TRIP = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_real_xero(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "SYNCDESK_XERO_CLIENT_ID",
-        "SYNCDESK_XERO_CLIENT_SECRET",
-        "SYNCDESK_XERO_API_URL",
-        "SYNCDESK_XERO_IDENTITY_URL",
-        "SYNCDESK_XERO_TIMEOUT",
-        "SYNCDESK_XERO_RETRIES",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

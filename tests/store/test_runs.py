@@ -42,19 +42,6 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KAURI_TENANT = "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
 
-@pytest.fixture(autouse=True)
-def no_real_xero(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "SYNCDESK_XERO_CLIENT_ID",
-        "SYNCDESK_XERO_CLIENT_SECRET",
-        "SYNCDESK_XERO_API_URL",
-        "SYNCDESK_XERO_IDENTITY_URL",
-        "SYNCDESK_XERO_TIMEOUT",
-        "SYNCDESK_XERO_RETRIES",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def xero(db) -> Iterator[XeroClient]:
     client = sandbox_client(db, FakeClock())

@@ -16,10 +16,7 @@ from tui.widgets.modals import ChooseCode, ConfirmTyped, ReconnectChoice
 
 
 @pytest.fixture(autouse=True)
-def sandbox_only(monkeypatch, tmp_path: Path) -> None:
-    for name in ("SYNCDESK_XERO_CLIENT_ID", "SYNCDESK_XERO_CLIENT_SECRET",
-                 "SYNCDESK_XERO_API_URL", "SYNCDESK_XERO_IDENTITY_URL"):
-        monkeypatch.delenv(name, raising=False)
+def packets_in_tmp(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # escalation packets go here
 
 
@@ -34,8 +31,10 @@ def wizard_text(app: SyncdeskApp) -> str:
     screen = app.screen_stack[-1]
     if not isinstance(screen, WizardScreen):
         screen = next(s for s in app.screen_stack if isinstance(s, WizardScreen))
-    return "\n".join(str(screen.query_one(f"#{i}").render())
-                     for i in ("stepper", "claim", "step", "result", "diagnosis"))
+    return "\n".join(
+        str(screen.query_one(f"#{i}").render())
+        for i in ("stepper", "claim", "step", "result", "diagnosis")
+    )
 
 
 async def open_wizard(pilot, store_path: Path, code: str, actor: str = "tester") -> None:
