@@ -72,6 +72,18 @@ class Integration:
     previous_tenant_name: str | None
     updated_at: str
     updated_by: str
+    tenant_confirmed_by: str | None = None
+
+    @property
+    def trusted_tenant(self) -> tuple[str | None, str | None]:
+        """The Xero organisation to come back to: the current one, unless it is an
+        unconfirmed change from the previous one (a reconnect to the wrong books)."""
+        if self.tenant_id is None:
+            return self.previous_tenant_id, self.previous_tenant_name
+        if (self.previous_tenant_id and self.tenant_id != self.previous_tenant_id
+                and not self.tenant_confirmed_by):
+            return self.previous_tenant_id, self.previous_tenant_name
+        return self.tenant_id, self.tenant_name
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Integration:
@@ -478,8 +490,8 @@ def uninstall(
             connection_id=None,
             token_expires_at=None,
             refresh_expires_at=None,
-            previous_tenant_id=locked.tenant_id or locked.previous_tenant_id,
-            previous_tenant_name=locked.tenant_name or locked.previous_tenant_name,
+            previous_tenant_id=locked.trusted_tenant[0],
+            previous_tenant_name=locked.trusted_tenant[1],
         )
     record(
         db,
@@ -629,9 +641,9 @@ class ReconnectOptions:
 
 
 def _previous_tenant(current: Integration) -> tuple[str | None, str | None]:
-    if current.state == "uninstalled" or current.tenant_id is None:
+    if current.state == "uninstalled":
         return current.previous_tenant_id, current.previous_tenant_name
-    return current.tenant_id, current.tenant_name
+    return current.trusted_tenant
 
 
 def reconnect_options(

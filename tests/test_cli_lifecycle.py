@@ -14,6 +14,7 @@ from store.integrations import default_actor
 from tui.cli import main
 
 GREENFIELD = "9b2e1d8f-e2a0-4f5b-8de9-8d2a6f4b0c17"
+DEMO_AU = "a1c0e2f9-f3b1-4a6c-9ef0-9e3b7a5c1d28"
 
 
 @pytest.fixture(autouse=True)
@@ -288,22 +289,22 @@ def test_reconnect_text_and_no_restore(cli, store_path: Path) -> None:
 
 def test_reconnect_to_another_tenant_needs_accept_new_tenant(cli, store_path: Path) -> None:
     cli("uninstall", "GREEN", "--confirm", "GREEN")
-    line = refused(cli("reconnect", "GREEN", "--tenant-id", GREENFIELD))
+    line = refused(cli("reconnect", "GREEN", "--tenant-id", DEMO_AU))
     assert "Demo Company (AU)" in line and "Greenfield Garden Centre Pty Ltd" in line
     assert "--accept-new-tenant" in line
     assert state_of(store_path, "GREEN")[0] == "uninstalled"
 
     code, out, err = cli(
-        "reconnect", "GREEN", "--tenant-id", GREENFIELD, "--accept-new-tenant", "--actor", "carol"
+        "reconnect", "GREEN", "--tenant-id", DEMO_AU, "--accept-new-tenant", "--actor", "carol"
     )
     assert code == 0, err
-    assert "Greenfield Garden Centre Pty Ltd" in out and "DIFFERENT FROM BEFORE" in out
+    assert "Demo Company (AU)" in out and "DIFFERENT FROM BEFORE" in out
     [(tenant, previous)] = query(
         store_path,
         "SELECT tenant_id, previous_tenant_name FROM integrations i JOIN orgs o "
         "ON o.id = i.org_id WHERE o.code = 'GREEN'",
     )
-    assert (tenant, previous) == (GREENFIELD, "Demo Company (AU)")
+    assert (tenant, previous) == (DEMO_AU, "Greenfield Garden Centre Pty Ltd")
     entry = as_json(cli("audit", "GREEN", "--json"))[0]
     assert (entry["actor"], entry["action"]) == ("carol", "reconnect")
     assert "TENANT CHANGED" in entry["detail"]

@@ -308,11 +308,16 @@ def test_uninstall_then_reconnect_restores_exactly(db, xero, code: str) -> None:
     assert (back.transition.before, back.transition.after) == ("uninstalled", "active")
     assert back.transition.version == start.version + 2
     assert back.restored_snapshot == gone.snapshot_id
-    assert back.tenant_id == start.tenant_id and back.tenant_changed is False
+    # back to the organisation it was last confirmed on (GREEN: its own, not the demo company)
+    assert back.tenant_id == start.trusted_tenant[0] and back.tenant_changed is False
     assert config(db, code) == (settings, mappings)  # every setting and mapping, exactly
     assert {p.remote for p in back.problems} == ROUND_TRIP[code]
     row = integration(db, code)
-    assert (row.state, row.version, row.tenant_id) == ("active", start.version + 2, start.tenant_id)
+    assert (row.state, row.version, row.tenant_id) == (
+        "active",
+        start.version + 2,
+        start.trusted_tenant[0],
+    )
     restored = snapshot(db, code, gone.snapshot_id)
     assert restored.restored_at is not None
     assert len(snapshots(db, code)) == 1
@@ -342,13 +347,26 @@ def test_meridian_offline_reconnect_waits_for_xero_then_restores(db, xero) -> No
     assert config(db, "MERIDIAN") == (settings, mappings)
 
 
+def test_uninstalling_a_wrong_tenant_keeps_the_right_one_as_previous(db, xero) -> None:
+    """GREEN was reconnected to a demo company and nobody confirmed it: after an uninstall the
+    organisation to come back to is still its own, and reconnecting there is no change."""
+    uninstall(db, "GREEN", confirm="GREEN", actor="alice", client=xero)
+    row = integration(db, "GREEN")
+    assert (row.previous_tenant_id, row.previous_tenant_name) == (
+        GREENFIELD,
+        "Greenfield Garden Centre Pty Ltd",
+    )
+    back = reconnect(db, "GREEN", actor="bob", client=xero)
+    assert (back.tenant_id, back.tenant_changed) == (GREENFIELD, False)
+
+
 def test_reconnect_to_a_different_tenant_needs_acceptance(db, xero) -> None:
     settings, mappings = config(db, "GREEN")
     uninstall(db, "GREEN", confirm="GREEN", actor="alice", client=xero)
     version = integration(db, "GREEN").version
 
     with pytest.raises(TransitionRefused) as caught:
-        reconnect(db, "GREEN", tenant_id=GREENFIELD, actor="bob", client=xero)
+        reconnect(db, "GREEN", tenant_id=DEMO_AU, actor="bob", client=xero)
     message = str(caught.value)
     assert "Demo Company (AU)" in message and "Greenfield Garden Centre Pty Ltd" in message
     assert "--accept-new-tenant" in message
@@ -358,16 +376,16 @@ def test_reconnect_to_a_different_tenant_needs_acceptance(db, xero) -> None:
 
     mark = last_log_id(db)
     result = reconnect(
-        db, "GREEN", tenant_id=GREENFIELD, accept_new_tenant=True, actor="bob", client=xero
+        db, "GREEN", tenant_id=DEMO_AU, accept_new_tenant=True, actor="bob", client=xero
     )
     assert result.tenant_changed is True
-    assert (result.tenant_id, result.tenant_name) == (
+    assert (result.tenant_id, result.tenant_name) == (DEMO_AU, "Demo Company (AU)")
+    row = integration(db, "GREEN")
+    assert (row.state, row.tenant_id, row.tenant_confirmed_by) == ("active", DEMO_AU, "bob")
+    assert (row.previous_tenant_id, row.previous_tenant_name) == (
         GREENFIELD,
         "Greenfield Garden Centre Pty Ltd",
     )
-    row = integration(db, "GREEN")
-    assert (row.state, row.tenant_id) == ("active", GREENFIELD)
-    assert (row.previous_tenant_id, row.previous_tenant_name) == (DEMO_AU, "Demo Company (AU)")
     changed = [
         m
         for level, kind, m in log_since(db, "GREEN", mark)

@@ -310,7 +310,8 @@ async def test_reconnect_to_the_previous_tenant(store_path: Path) -> None:
 
 async def test_a_different_tenant_needs_the_box_ticked(store_path: Path) -> None:
     db = open_store(store_path)
-    uninstall(db, "GREEN", confirm="GREEN")  # was on Demo Company (AU): that is now the previous
+    # GREEN is on Demo Company (AU), an unconfirmed change: its own organisation stays previous
+    uninstall(db, "GREEN", confirm="GREEN")
     db.conn.close()
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -319,14 +320,14 @@ async def test_a_different_tenant_needs_the_box_ticked(store_path: Path) -> None
         await _settle(pilot)
         modal = app.screen
         assert isinstance(modal, ReconnectChoice)
-        assert modal.previous_name == "Demo Company (AU)"
+        assert modal.previous_name == "Greenfield Garden Centre Pty Ltd"
         tenants = modal.query_one("#tenants", OptionList)
         assert tenants.get_option_at_index(tenants.highlighted).id == modal.previous_id
         go = modal.query_one("#go", Button)
         accept = modal.query_one("#accept", Checkbox)
         assert not go.disabled and not accept.display
 
-        await pilot.press("up")  # Greenfield Garden Centre: a different Xero organisation
+        await pilot.press("down")  # Demo Company (AU): a different Xero organisation
         warning = modal.query_one("#warning", Static)
         assert "DIFFERENT XERO ORGANISATION" in str(warning.render())
         assert warning.has_class("-loud")
@@ -337,16 +338,16 @@ async def test_a_different_tenant_needs_the_box_ticked(store_path: Path) -> None
         await pilot.press("space")
         assert accept.value and not go.disabled
         tenants.focus()
-        await pilot.press("down")  # back to the previous tenant: no warning, box hidden
+        await pilot.press("up")  # back to the previous tenant: no warning, box hidden
         assert str(warning.render()) == "" and not accept.display and not go.disabled
-        await pilot.press("up")
+        await pilot.press("down")
         assert accept.display and accept.value and not go.disabled
         go.press()
         await _settle(pilot)
         assert app.screen is screen
         after = _state(store_path, "GREEN")
         assert after.state == "active"
-        assert after.tenant_name == "Greenfield Garden Centre Pty Ltd"
+        assert after.tenant_name == "Demo Company (AU)"
         assert "TENANT CHANGED" in _text(screen, "#org-audit")
 
 

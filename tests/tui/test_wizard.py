@@ -137,7 +137,7 @@ async def test_expired_token_resolves_after_reconnect(store_path: Path) -> None:
     assert show_org(db, "WATTLE").queue["failed"] == 0
 
 
-async def test_tenant_changed_needs_explicit_confirmation(store_path: Path) -> None:
+async def test_wrong_tenant_goes_back_to_its_own_books(store_path: Path) -> None:
     """GREEN was reconnected to a demo company; the wizard moves it back to its own books."""
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -145,13 +145,27 @@ async def test_tenant_changed_needs_explicit_confirmation(store_path: Path) -> N
         for _ in range(4):  # start, diagnose, deactivate, verify (still failing)
             await perform(pilot)
         await confirm_uninstall(pilot, "GREEN")
-        await reconnect(pilot, other_tenant=True)
+        await reconnect(pilot)  # the default: its own organisation, no warning
         await perform(pilot)
     db = open_store(store_path)
     current = integration(db, "GREEN")
     assert current.tenant_name == "Greenfield Garden Centre Pty Ltd"
-    assert current.previous_tenant_name == "Demo Company (AU)"
+    assert current.previous_tenant_name == "Greenfield Garden Centre Pty Ltd"
     assert latest_run(db, "GREEN").status == "resolved"
+
+
+async def test_choosing_another_organisation_is_a_loud_explicit_choice(store_path: Path) -> None:
+    """GREEN moved on purpose to another organisation: the dialog warns and wants the tick."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "GREEN")
+        for _ in range(4):
+            await perform(pilot)
+        await confirm_uninstall(pilot, "GREEN")
+        await reconnect(pilot, other_tenant=True)
+    db = open_store(store_path)
+    current = integration(db, "GREEN")
+    assert current.tenant_name == "Demo Company (AU)" and current.tenant_confirmed_by
 
 
 async def test_missing_account_fixed_from_the_tenants_list(store_path: Path) -> None:
