@@ -131,7 +131,7 @@ class OrgScreen(Screen):
             f"Last export: {detail.last_export_at or 'never'}; errors in 24 h: "
             f"{detail.errors_24h}",
             f"Allowed from here: {', '.join([*allowed, 'check'])}"
-            + (", retry" if detail.state == "active" else "")
+            + (", retry" if self._can_retry(detail) else "")
             + (", fix mapping" if detail.state in ("active", "inactive") else ""),
         ]
         if detail.unconfirmed_tenant_change:
@@ -219,7 +219,7 @@ class OrgScreen(Screen):
         if action == "map":
             return bool(self.problems)
         if action == "retry":
-            return self.detail.state == "active"
+            return self._can_retry(self.detail)
         return True
 
     # --- running actions ---------------------------------------------------------------------
@@ -235,6 +235,10 @@ class OrgScreen(Screen):
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.notify, f"{label}: {said}", markup=False, timeout=8)
             self.app.call_from_thread(self.load)
+
+    @staticmethod
+    def _can_retry(detail: OrgDetail) -> bool:
+        return detail.state == "active" and not detail.unconfirmed_tenant_change
 
     def _version(self) -> int | None:
         return self.detail.version if self.detail else None
