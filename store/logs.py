@@ -64,7 +64,7 @@ def _id_bound(db: sqlite_utils.Database, at: str, *, first: bool) -> int | None:
     return row[0] if row else None
 
 
-def _conditions(
+def log_conditions(
     db: sqlite_utils.Database, query: LogQuery, before_id: int | None
 ) -> tuple[list[str], list[object]] | None:
     """SQL conditions on `log` for the query, or None when nothing can match."""
@@ -112,7 +112,7 @@ def page_log(
 
     Raises UnknownOrganisation, InvalidQuery.
     """
-    conditions = _conditions(db, query, before_id)
+    conditions = log_conditions(db, query, before_id)
     if conditions is None:
         return LogPage(())
     where, args = conditions

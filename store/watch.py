@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import sqlite_utils
 
 from store.errors import InvalidQuery
-from store.logs import LogQuery, _conditions, fts_query, page_log
+from store.logs import LogQuery, fts_query, log_conditions, page_log
 from store.models import LogPage
 from store.orgs import like_pattern
 
@@ -41,7 +41,7 @@ def count_log(
 
     Raises UnknownOrganisation, InvalidQuery.
     """
-    conditions = _conditions(db, query, None)
+    conditions = log_conditions(db, query, None)
     if conditions is None:
         return 0
     where, args = conditions

@@ -308,9 +308,7 @@ class OrgScreen(Screen):
                     db, self.code, confirm=plan.code,
                     expected_version=plan.version).messages))
 
-        self.app.push_screen(ConfirmTyped(
-            f"Uninstall the Xero integration of {plan.code}?", plan.code, plan.removed(),
-            plan.kept()), answered)
+        self.app.push_screen(ConfirmTyped.uninstall(plan), answered)
 
     def action_reconnect(self) -> None:
         self.authorise()
@@ -339,19 +337,13 @@ class OrgScreen(Screen):
 
             self.run_action("Reconnect", call)
 
-        self.app.push_screen(ReconnectChoice(
-            options.code, list(options.tenants), options.previous_tenant_id,
-            options.previous_tenant_name, options.snapshot, options.state), answered)
+        self.app.push_screen(ReconnectChoice.from_options(options), answered)
 
     def action_map(self) -> None:
         if not self.problems or self.chart is None:
             self.notify("No mapping needs fixing.", timeout=3)
             return
         problem = self.problems[0]
-        accounts, rates = self.chart
-        names = {a.code: f"{a.name} ({a.type})" for a in accounts if a.code}
-        names.update({t.tax_type: f"{t.name} ({t.rate}%)" for t in rates})
-        choices = [(code, names.get(code, "")) for code in problem.suggestions]
 
         def answered(code: str | None) -> None:
             if code:
@@ -359,9 +351,9 @@ class OrgScreen(Screen):
                     f"{problem.kind} {problem.local} -> "
                     f"{set_mapping(db, self.code, problem.kind, problem.local, code).after}"))
 
-        self.app.push_screen(ChooseCode(
-            f"{problem.kind} {problem.local} -> {problem.remote}", problem.problem, choices),
-            answered)
+        self.app.push_screen(ChooseCode.for_problem(
+            problem.kind, problem.local, problem.remote, problem.problem, problem.suggestions,
+            *self.chart), answered)
 
     def action_logs(self) -> None:
         opener = getattr(self.app, "open_logs", None)

@@ -366,9 +366,7 @@ class WizardScreen(Screen):
             if yes:
                 self._do_step(StepInput(confirm=plan.code))
 
-        self.app.call_from_thread(self.app.push_screen, ConfirmTyped(
-            f"Uninstall the Xero integration of {plan.code}?", plan.code, plan.removed(),
-            plan.kept()), answered)
+        self.app.call_from_thread(self.app.push_screen, ConfirmTyped.uninstall(plan), answered)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
     def _choose_tenant(self) -> None:
@@ -384,9 +382,8 @@ class WizardScreen(Screen):
                                         accept_new_tenant=choice["accept_new_tenant"],
                                         no_restore=not choice["restore"]))
 
-        self.app.call_from_thread(self.app.push_screen, ReconnectChoice(
-            options.code, list(options.tenants), options.previous_tenant_id,
-            options.previous_tenant_name, options.snapshot, options.state), answered)
+        self.app.call_from_thread(self.app.push_screen, ReconnectChoice.from_options(options),
+                                  answered)
 
     def _reconnected(self, problems: list[dict[str, Any]]) -> None:
         self.problems = problems
@@ -413,9 +410,6 @@ class WizardScreen(Screen):
             return tenant_chart(db, self.code, integration(db, self.code).tenant_id)
 
         accounts, rates = self._call(chart)
-        names = {a.code: f"{a.name} ({a.type})" for a in accounts if a.code}
-        names.update({t.tax_type: f"{t.name}" for t in rates})
-        choices = [(c, names.get(c, "")) for c in problem["suggestions"]]
 
         def answered(code: str | None) -> None:
             if not code:
@@ -429,9 +423,9 @@ class WizardScreen(Screen):
             self.act("Saving the mapping", save)
             self._reconnected(self.problems)
 
-        self.app.call_from_thread(self.app.push_screen, ChooseCode(
-            f"{problem['kind']} {problem['local']} -> {problem['remote']}", problem["problem"],
-            choices), answered)
+        self.app.call_from_thread(self.app.push_screen, ChooseCode.for_problem(
+            problem["kind"], problem["local"], problem["remote"], problem["problem"],
+            problem["suggestions"], accounts, rates), answered)
 
     def action_note(self) -> None:
         def answered(text: str | None) -> None:

@@ -39,6 +39,12 @@ class ConfirmTyped(ModalScreen[bool]):
         self.kept = kept
         self.verb = verb
 
+    @classmethod
+    def uninstall(cls, plan: Any) -> ConfirmTyped:
+        """The uninstall dialog for a store.integrations.UninstallPlan."""
+        return cls(f"Uninstall the Xero integration of {plan.code}?", plan.code,
+                   plan.removed(), plan.kept())
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Content(self.title_text), classes="dialog-title")
@@ -88,7 +94,7 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Content(self.question), classes="dialog-title")
+            yield Label(Content(visible(self.question)), classes="dialog-title")
             if self.detail:
                 yield Static(Content(visible(self.detail)))
             with Horizontal(classes="dialog-buttons"):
@@ -124,6 +130,12 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
         self.previous_name = previous_name
         self.snapshot = snapshot
         self.state = state
+
+    @classmethod
+    def from_options(cls, options: Any) -> ReconnectChoice:
+        """The dialog for a store.integrations.ReconnectOptions."""
+        return cls(options.code, list(options.tenants), options.previous_tenant_id,
+                   options.previous_tenant_name, options.snapshot, options.state)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -213,6 +225,16 @@ class ChooseCode(ModalScreen[str | None]):
         self.heading = heading
         self.problem = problem
         self.choices = choices
+
+    @classmethod
+    def for_problem(cls, kind: str, local: str, remote: str, problem: str,
+                    suggestions: list[str] | tuple[str, ...], accounts: list[Any],
+                    rates: list[Any]) -> ChooseCode:
+        """Replacement codes for one failing mapping, named from the tenant's chart."""
+        names = {a.code: f"{a.name} ({a.type})" for a in accounts if a.code}
+        names.update({t.tax_type: f"{t.name} ({t.rate}%)" for t in rates})
+        return cls(f"{kind} {local} -> {remote}", problem,
+                   [(code, names.get(code, "")) for code in suggestions])
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

@@ -151,8 +151,17 @@ class RowTable(ScrollView, can_focus=True):
     # --- layout ------------------------------------------------------------------------------
 
     def _widths(self) -> list[int]:
-        """Each column's width; 0 for a column hidden at this table width."""
+        """Each column's width; 0 for a column hidden at this table width (computed once per
+        table width and set of columns, not once per drawn line)."""
         total = self.scrollable_content_region.width
+        key = (total, self.columns)
+        if getattr(self, "_width_key", None) == key:
+            return self._width_cache
+        self._width_key = key
+        self._width_cache = self._compute_widths(total)
+        return self._width_cache
+
+    def _compute_widths(self, total: int) -> list[int]:
         shown = [c.hide_below <= total for c in self.columns]
         fixed = sum(c.width for c, on in zip(self.columns, shown, strict=True)
                     if on and c.width is not None)
