@@ -11,11 +11,11 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
+from store import clock
 from store.errors import StoreExists, StoreMissing, StoreTooNew, StoreUnreadable
 
 BUSY_TIMEOUT_MS = 5000
@@ -347,8 +347,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def now_iso() -> str:
-    """The current time as the store writes it."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as the store writes it (from the one clock, store/clock.py)."""
+    return clock.now_iso()
 
 
 def _configure(conn: sqlite3.Connection) -> None:

@@ -9,11 +9,12 @@ to a missing account survives any number of reconnects and needs `syncdesk map`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
+from store import clock
 from store.errors import XeroError
 from store.integrations import integration
 from store.kb import knowledge_by_kind
@@ -192,7 +193,7 @@ def diagnose(
         except XeroError as exc:
             check_error = str(exc)
         current = integration(db, org)  # a check may have found the app removed
-    since = iso((now or datetime.now(UTC)) - timedelta(hours=24))
+    since = iso((now or clock.now()) - timedelta(hours=24))
     groups = error_groups(db, org=current.code, since=since)
     kinds = _signals(current.state, findings, groups)
     primary = kinds[0] if kinds else None

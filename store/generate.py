@@ -21,10 +21,11 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from store import clock
 from store import db as dbm
 from store.kb import Classifier, save_knowledge
 from store.models import BuildReport
@@ -444,7 +445,7 @@ def build_store(
                 orgs,
                 log_rows,
                 random.Random(seed),
-                now or datetime.now(UTC),
+                now or clock.now(),
                 report,
             )
         dbm.set_meta(db, "seed", str(seed))

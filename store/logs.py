@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from store import clock
 from store.db import transaction
 from store.errors import InvalidQuery
 from store.kb import classifier
@@ -209,7 +210,7 @@ def record(
         raise InvalidQuery(f"Unknown level {level!r}; choose error or info.")
     oid = org_id(db, org)
     kind = classifier(db).classify(message, level)
-    stamp = iso(at or datetime.now(UTC))
+    stamp = iso(at or clock.now())
     with transaction(db) as conn:
         cursor = conn.execute(
             "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "

@@ -67,9 +67,12 @@ class OrgDetail:
     @property
     def unconfirmed_tenant_change(self) -> bool:
         """Connected to a Xero organisation other than the previous one, and nobody said so."""
-        return bool(self.tenant_id and self.previous_tenant_id
-                    and self.tenant_id != self.previous_tenant_id
-                    and not self.tenant_confirmed_by)
+        return bool(
+            self.tenant_id
+            and self.previous_tenant_id
+            and self.tenant_id != self.previous_tenant_id
+            and not self.tenant_confirmed_by
+        )
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

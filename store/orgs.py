@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from store import clock
 from store.db import QUEUE_STATUSES, STATES
 from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
@@ -54,7 +55,7 @@ def list_orgs(
     """
     if state is not None and state not in STATES:
         raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     since = iso(moment - timedelta(hours=24))
     rows = db.execute(
         _LIST_SQL, {"since": since, "state": state, "pattern": like_pattern(search)}
@@ -138,7 +139,7 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
             "SELECT status, count(*) FROM queue WHERE org_id = ? GROUP BY status", [oid]
         ).fetchall()
     )
-    since = iso((now or datetime.now(UTC)) - timedelta(hours=24))
+    since = iso((now or clock.now()) - timedelta(hours=24))
     errors = db.execute(
         "SELECT count(*) FROM log WHERE level = 'error' AND at >= ? AND org_id = ?", [since, oid]
     ).fetchone()[0]

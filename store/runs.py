@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from store import clock
 from store.db import now_iso, transaction
 from store.errors import NotFound, SyncdeskError, TransitionRefused
 from store.integrations import (
@@ -212,7 +213,7 @@ def start_run(
     """
     actor = actor or default_actor()
     current = integration(db, org)
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     before = [
         g.to_json()
         for g in error_groups(db, org=current.code, since=iso(moment - timedelta(hours=24)))
@@ -430,15 +431,19 @@ def _skip_pointless(db: sqlite_utils.Database, org: str, actor: str) -> None:
         run = open_run(db, org)
         step = run.current
         state = integration(db, org).state
-        why = {
-            ("verify", "inactive"): "nothing can be exported while inactive",
-            ("verify", "disconnected"): "nothing can be exported while disconnected",
-            ("verify", "uninstalled"): "nothing can be exported while uninstalled",
-            ("deactivate", "disconnected"): "nothing to deactivate: Xero removed the app",
-            ("deactivate", "uninstalled"): "nothing to deactivate: already uninstalled",
-            ("uninstall", "uninstalled"): "already uninstalled",
-            ("reconnect", "active"): "already active",
-        }.get((step.name, state)) if step else None
+        why = (
+            {
+                ("verify", "inactive"): "nothing can be exported while inactive",
+                ("verify", "disconnected"): "nothing can be exported while disconnected",
+                ("verify", "uninstalled"): "nothing can be exported while uninstalled",
+                ("deactivate", "disconnected"): "nothing to deactivate: Xero removed the app",
+                ("deactivate", "uninstalled"): "nothing to deactivate: already uninstalled",
+                ("uninstall", "uninstalled"): "already uninstalled",
+                ("reconnect", "active"): "already active",
+            }.get((step.name, state))
+            if step
+            else None
+        )
         if why is None:
             return
         _mark(db, run, step, "skipped", actor, why)
@@ -691,7 +696,7 @@ def escalate(
     run = open_run(db, org)
     _claimed(run, actor, take_over_run)
     data = packet(db, org)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
     md_path = (
         Path(out)
         if out

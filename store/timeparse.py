@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from store import clock
 from store.errors import InvalidQuery
 
 _RELATIVE = re.compile(r"\s*(\d+)\s*(s|m|min|h|d|w)\s*", re.IGNORECASE)
@@ -21,7 +22,7 @@ def parse_since(text: str, *, now: datetime | None = None) -> str:
 
     Raises InvalidQuery for anything else.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     match = _RELATIVE.fullmatch(text)
     if match:
         amount, unit = int(match.group(1)), _UNITS[match.group(2).lower()]
@@ -43,7 +44,7 @@ def age(stamp: str | None, *, now: datetime | None = None) -> str:
     if not stamp:
         return "-"
     then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    seconds = ((now or datetime.now(UTC)) - then).total_seconds()
+    seconds = ((now or clock.now()) - then).total_seconds()
     if seconds < 0:
         return "now"
     for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):

@@ -1,46 +1,31 @@
-"""Shared fixtures: a demo store built once per session from sample_data/, copied per test."""
+"""Shared fixtures: one frozen clock, one demo store built at that instant, one Xero sandbox.
+
+Every test runs with the store's clock (store/clock.py) frozen at NOW, in-process and, through
+SYNCDESK_NOW, in every CLI or console process a test starts. The demo store is built as of NOW,
+so "the last 24 h", the 7-day trend and token expiry read the same on any real date. Data that
+must look recent is written relative to NOW (or `clock.now()`), never to a date in a test.
+"""
 
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+import threading
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from store.db import open_store
-from store.generate import build_store
+pytest.register_assert_rewrite("xero_stub", "support")
 
-# Every test store is built as if it were this moment, so "last 24 h" is stable.
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+from support import NOW, FakeClock, sandbox_client  # noqa: E402
+from xero_stub import XeroStub  # noqa: E402
 
-
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "demo.db"
-    build_store(path, now=NOW)
-    return path
-
-
-@pytest.fixture
-def store_path(demo_template: Path, tmp_path: Path) -> Path:
-    """A private copy of the demo store."""
-    path = tmp_path / "store.db"
-    shutil.copy(demo_template, path)
-    return path
-
-
-@pytest.fixture
-def db(store_path: Path):
-    database = open_store(store_path)
-    yield database
-    database.conn.close()
-
-
-@pytest.fixture
-def now() -> datetime:
-    return NOW
-
+from store import clock as store_clock  # noqa: E402
+from store.db import open_store  # noqa: E402
+from store.generate import build_store  # noqa: E402
+from store.xero.client import XeroClient  # noqa: E402
 
 XERO_ENV = (
     "SYNCDESK_XERO_CLIENT_ID",
@@ -53,6 +38,15 @@ XERO_ENV = (
 
 
 @pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[datetime]:
+    """The store's clock stands at NOW for this test and every process it starts."""
+    monkeypatch.setenv(store_clock.ENV, NOW.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    store_clock.freeze(NOW)
+    yield NOW
+    store_clock.thaw()
+
+
+@pytest.fixture(autouse=True)
 def no_real_xero(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach the real Xero: without these, syncdesk uses its embedded sandbox.
 
@@ -60,3 +54,74 @@ def no_real_xero(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in XERO_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+# --- stores ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "demo.db"
+    with store_clock.frozen(NOW):
+        build_store(path, now=NOW)
+    return path
+
+
+@pytest.fixture
+def store_path(demo_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo store."""
+    path = tmp_path / "store.db"
+    shutil.copy(demo_template, path)
+    return path
+
+
+@pytest.fixture
+def db(store_path: Path) -> Iterator[Any]:
+    database = open_store(store_path)
+    yield database
+    database.conn.close()
+
+
+# --- Xero --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def xero(db: Any, clock: FakeClock) -> Iterator[XeroClient]:
+    client = sandbox_client(db, clock)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def stub() -> Iterator[XeroStub]:
+    """A real HTTP server on 127.0.0.1 answering as Xero does (see xero_stub.py)."""
+    server = XeroStub()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+
+@pytest.fixture
+def stub_env(stub: XeroStub, monkeypatch: pytest.MonkeyPatch) -> XeroStub:
+    """The environment that points client_from_env at the stub."""
+    monkeypatch.setenv("SYNCDESK_XERO_API_URL", stub.api_url)
+    monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", stub.identity_url)
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "stub-id")
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "stub-secret")
+    return stub

@@ -17,8 +17,7 @@ from tui.screens.dashboard import DashboardScreen
 class SyncdeskApp(App):
     """Support staff's console for customers' Xero integrations."""
 
-    CSS_PATH = ["styles/app.tcss", "styles/modals.tcss", "styles/logs.tcss",
-                "styles/wizard.tcss"]
+    CSS_PATH = ["styles/app.tcss", "styles/modals.tcss", "styles/logs.tcss", "styles/wizard.tcss"]
     TITLE = "syncdesk"
     COMMANDS = App.COMMANDS | {OrgCommands}
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -179,6 +179,7 @@ def init(
     if empty and (n_orgs or log_rows is not None):
         raise click.UsageError("--empty cannot be combined with --orgs or --log-rows.")
     from store.generate import build_store
+
     report = build_store(
         obj.path,
         force=force,
@@ -260,8 +261,11 @@ def show(obj: Context, org: str, as_json: bool) -> None:
             f"(by {detail.updated_by}, version {detail.version})",
         ),
         ("Xero tenant", f"{detail.tenant_name or '-'}  {detail.tenant_id or ''}".rstrip()),
-        ("Prior tenant", f"{detail.previous_tenant_name or '-'}"
-         + ("  (DIFFERENT, change not confirmed)" if detail.unconfirmed_tenant_change else "")),
+        (
+            "Prior tenant",
+            f"{detail.previous_tenant_name or '-'}"
+            + ("  (DIFFERENT, change not confirmed)" if detail.unconfirmed_tenant_change else ""),
+        ),
         ("Access token", f"expires {detail.token_expires_at or '-'}"),
         ("Refresh token", f"expires {detail.refresh_expires_at or '-'}"),
         ("Last export", f"{detail.last_export_at or 'never'}"),

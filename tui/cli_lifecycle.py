@@ -457,15 +457,26 @@ def run_escalate(obj: Context, org: str, out: Path | None, actor: str, take_over
 @version_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def map_cmd(obj: Context, org: str, kind: str, local: str, remote: str, actor: str,
-            expect_version: int | None, as_json: bool) -> None:
+def map_cmd(
+    obj: Context,
+    org: str,
+    kind: str,
+    local: str,
+    remote: str,
+    actor: str,
+    expect_version: int | None,
+    as_json: bool,
+) -> None:
     """Point one mapping (KIND LOCAL, e.g. sales_account default) at a Xero code (REMOTE),
     checked against the tenant's chart of accounts and tax rates first."""
-    change = set_mapping(obj.db, org, kind, local, remote, actor=actor,
-                         expected_version=expect_version)
+    change = set_mapping(
+        obj.db, org, kind, local, remote, actor=actor, expected_version=expect_version
+    )
     if as_json:
         print_json(change.to_json())
         return
-    click.echo(f"{change.code}: {kind} {visible(local)}: {visible(change.before or '(none)')} -> "
-               f"{visible(remote)} (checked against {visible(change.tenant_name or '-')}; "
-               f"version {change.version})")
+    click.echo(
+        f"{change.code}: {kind} {visible(local)}: {visible(change.before or '(none)')} -> "
+        f"{visible(remote)} (checked against {visible(change.tenant_name or '-')}; "
+        f"version {change.version})"
+    )

@@ -57,6 +57,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from store.clock import epoch as clock_epoch
 from store.errors import XeroConsentRequired
 
 SANDBOX_REDIRECT = "http://localhost:8765/syncdesk/callback"
@@ -187,7 +188,7 @@ def _store_path(db: Any) -> str | None:
 class SandboxTransport(httpx.BaseTransport):
     """Xero, served from the store's sandbox_* tables. `clock` gives epoch seconds."""
 
-    def __init__(self, db: Any, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Any, *, clock: Callable[[], float] = clock_epoch) -> None:
         if isinstance(db, str | os.PathLike):
             self.path: str | None = os.fspath(db)
             self._shared = None

@@ -16,11 +16,12 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlite_utils
 
+from store import clock
 from store.db import QUEUE_STATUSES, transaction
 from store.errors import (
     RetryRefused,
@@ -90,7 +91,7 @@ _refresh_locks_guard = threading.Lock()
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _parse(stamp: str | None) -> datetime | None:
@@ -418,8 +419,13 @@ class _Check:
         self.add("xero", False, str(exc), _fix(self.db, exc.kind), kind=exc.kind)
 
     def removed(self, detail: str) -> None:
-        self.add("connection", False, detail, _fix(self.db, "connection_removed"),
-                 kind="connection_removed")
+        self.add(
+            "connection",
+            False,
+            detail,
+            _fix(self.db, "connection_removed"),
+            kind="connection_removed",
+        )
         if _mark_disconnected(self.db, self.org, actor=self.actor, reason=f"check: {detail}"):
             self.add(
                 "state",

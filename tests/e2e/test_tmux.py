@@ -49,17 +49,29 @@ class Terminal:
         return self.tmux("capture-pane", "-p", "-t", "t").rstrip("\n")
 
     def keys(self, *keys: str) -> None:
+        """Type keys one at a time at a brisk typing pace.
+
+        The pause is typing speed, not a wait for a result: a key that moves focus (`/`) is
+        handled before the next arrives, as with a person at the keyboard. Results are awaited
+        with wait_for.
+        """
         for key in keys:
             self.tmux("send-keys", "-t", "t", key)
-            time.sleep(0.15)
+            time.sleep(0.05)
 
     def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        """The screen once it shows `text` and has settled: two captures in a row agree.
+
+        Textual redraws in pieces; a screen read mid-redraw holds half of the old one.
+        """
         deadline = time.monotonic() + timeout
+        previous = None
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in screen:
+            if text in screen and screen == previous:
                 return screen
-            time.sleep(0.1)
+            previous = screen if text in screen else None
+            time.sleep(0.05)  # polling interval between captures, not a wait for a result
         raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
 
     def close(self) -> None:
@@ -75,6 +87,8 @@ def terminal(store_path: Path) -> Iterator:
             "SYNCDESK_DB": str(store_path),
             "TERM": "xterm-256color",
             "PYTHONPATH": os.pathsep.join(sys.path),
+            # The console's clock starts at the test's frozen instant (store/clock.py).
+            "SYNCDESK_NOW": os.environ["SYNCDESK_NOW"],
         }
         term = Terminal([sys.executable, "-m", "tui"], width, height, env)
         opened.append(term)
@@ -133,7 +147,9 @@ def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path
     term.keys("Enter")
     screen = term.wait_for("Reconnect SXBREW to Xero")
     assert "(previous)" in screen
-    term.keys("Enter", "Enter")  # choose the highlighted (previous) tenant, then Reconnect
+    term.keys("Enter")  # choose the highlighted (previous) tenant
+    term.wait_for("Reconnect SXBREW to Xero")
+    term.keys("Enter")  # then Reconnect
     screen = term.wait_for("Step 6: Verify")
     assert "✓ 5 Reconnect" in screen
     term.keys("Enter")

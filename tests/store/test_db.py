@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from support import NOW
 
 from store import db as dbm
 from store.db import SCHEMA_VERSION, create_store, migrate, open_store
 from store.errors import StoreExists, StoreMissing, StoreTooNew, StoreUnreadable
+from store.timeparse import iso
 
 
 def test_new_store_has_current_schema_and_wal(tmp_path: Path) -> None:
@@ -158,9 +161,8 @@ def test_error_stats_follow_inserts_and_deletes(db) -> None:
 
     before = count()
     db.execute(
-        "INSERT INTO log(at, org_id, level, message, kind) VALUES "
-        "('2026-11-24T11:00:00Z', ?, 'error', 'x', 'timeout')",
-        [org],
+        "INSERT INTO log(at, org_id, level, message, kind) VALUES (?, ?, 'error', 'x', 'timeout')",
+        [iso(NOW - timedelta(hours=1)), org],
     )
     assert count() == before + 1
     db.execute("DELETE FROM log WHERE org_id = ? AND message = 'x'", [org])
@@ -171,8 +173,8 @@ def test_fts_follows_inserts(db) -> None:
     org = db.execute("SELECT id FROM orgs WHERE code = 'HARBOUR'").fetchone()[0]
     db.execute(
         "INSERT INTO log(at, org_id, level, message) VALUES "
-        "('2026-11-24T11:00:00Z', ?, 'info', 'zanzibarquux happened')",
-        [org],
+        "(?, ?, 'info', 'zanzibarquux happened')",
+        [iso(NOW - timedelta(hours=1)), org],
     )
     hits = db.execute("SELECT rowid FROM log_fts WHERE log_fts MATCH 'zanzibarquux'").fetchall()
     assert len(hits) == 1

@@ -3,17 +3,12 @@ organisation, as of the demo store's NOW."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-pytest.register_assert_rewrite("conftest_xero")
-from conftest_xero import FakeClock, sandbox_client  # noqa: E402
+from support import NOW
 
 from store.diagnose import TRANSIENT, diagnose  # noqa: E402
 from store.integrations import integration  # noqa: E402
@@ -22,25 +17,12 @@ from store.logs import error_groups  # noqa: E402
 from store.timeparse import iso  # noqa: E402
 from store.xero.client import XeroClient  # noqa: E402
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 MAPPING_KINDS = {
     "account_code_removed",
     "account_code_invalid",
     "account_code_missing",
     "account_invalid",
 }
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def xero(db, clock: FakeClock) -> Iterator[XeroClient]:
-    client = sandbox_client(db, clock)
-    yield client
-    client.close()
 
 
 class Untouchable(httpx.BaseTransport):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from support import wait_until
 
 from store import integrations as lifecycle
 from store.db import open_store
@@ -155,6 +155,7 @@ from store.errors import TransitionRefused
 from store.integrations import uninstall
 path, go, name = sys.argv[1:]
 db = open_store(path)
+Path(go).with_name("ready-" + name).touch()  # opened the store: at the start line
 while not Path(go).exists():
     time.sleep(0.001)
 try:
@@ -179,7 +180,8 @@ def test_two_processes_racing_uninstall(store_path: Path, tmp_path: Path) -> Non
         )
         for name in ("alice", "bob")
     ]
-    time.sleep(1.0)  # both have opened the store and are spinning on the start line
+    # Both have opened the store and are spinning on the start line.
+    wait_until(lambda: all((tmp_path / f"ready-{n}").exists() for n in ("alice", "bob")), 60)
     go.touch()
     outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert outcomes[1] == "won", outcomes

@@ -8,17 +8,11 @@ and MERIDIAN's backoffs cost nothing.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-pytest.register_assert_rewrite("conftest_xero")
-from conftest_xero import FakeClock, sandbox_client  # noqa: E402
+from support import FakeClock
 
 from store.errors import NotFound, TransitionRefused, XeroError  # noqa: E402
 from store.integrations import (  # noqa: E402
@@ -56,18 +50,6 @@ ROUND_TRIP = {
     "GREEN": set(),
     "TASMAN": {"630"},
 }
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def xero(db, clock: FakeClock) -> Iterator[XeroClient]:
-    client = sandbox_client(db, clock)
-    yield client
-    client.close()
 
 
 # --- helpers ---------------------------------------------------------------------------------

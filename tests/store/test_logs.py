@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from support import NOW
 
 from store.errors import InvalidQuery, UnknownOrganisation
 from store.logs import LogQuery, error_groups, fts_query, page_log, record
@@ -134,16 +135,27 @@ def test_bad_level(db) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2h", "2026-11-24T10:00:00Z"),
-        ("30m", "2026-11-24T11:30:00Z"),
-        ("7d", "2026-11-17T12:00:00Z"),
-        ("1w", "2026-11-17T12:00:00Z"),
+        ("2h", timedelta(hours=2)),
+        ("30m", timedelta(minutes=30)),
+        ("7d", timedelta(days=7)),
+        ("1w", timedelta(days=7)),
+    ],
+)
+def test_parse_since_spans_count_back_from_the_clock(text: str, expected: timedelta) -> None:
+    """No `now` given: the span counts back from the store's (frozen) clock."""
+    assert parse_since(text) == iso(NOW - expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("2026-11-20", "2026-11-20T00:00:00Z"),
         ("2026-11-20T09:30", "2026-11-20T09:30:00Z"),
         ("2026-11-20T09:30:00+13:00", "2026-11-19T20:30:00Z"),
     ],
 )
-def test_parse_since(now, text: str, expected: str) -> None:
+def test_parse_since_absolute_times(now, text: str, expected: str) -> None:
+    """Dates people type are absolute: the same whatever the clock says."""
     assert parse_since(text, now=now) == expected
 
 

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import NOW
+from xero_stub import secrets_of
 
-sys.path.insert(0, str(Path(__file__).parent))
-pytest.register_assert_rewrite("conftest_xero")
-from conftest_xero import FakeClock, sandbox_client, secrets_of  # noqa: E402
-
-import store.logs  # noqa: E402
 import store.runs as runs  # noqa: E402
 from store.errors import NotFound, TransitionRefused  # noqa: E402
 from store.integrations import audit_trail, integration, snapshots  # noqa: E402
@@ -35,41 +29,8 @@ from store.runs import (  # noqa: E402
     start_run,
     take_over,
 )
-from store.timeparse import iso  # noqa: E402
-from store.xero.client import XeroClient  # noqa: E402
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KAURI_TENANT = "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
-
-
-@pytest.fixture
-def xero(db) -> Iterator[XeroClient]:
-    client = sandbox_client(db, FakeClock())
-    yield client
-    client.close()
-
-
-class StoreClock:
-    """The wall clock the store stamps log rows and run steps with, moving `step` seconds on
-    every reading (0: everything happens within one second, as when steps run back to back)."""
-
-    def __init__(self, step: int) -> None:
-        self.moment = datetime.now(UTC).replace(microsecond=0)
-        self.step = timedelta(seconds=step)
-
-    def now(self) -> datetime:
-        self.moment += self.step
-        return self.moment
-
-
-def use_store_clock(monkeypatch: pytest.MonkeyPatch, clock: StoreClock) -> None:
-    class _Datetime(datetime):
-        @classmethod
-        def now(cls, tz=None):  # type: ignore[override]
-            return clock.now()
-
-    monkeypatch.setattr(store.logs, "datetime", _Datetime)
-    monkeypatch.setattr(runs, "now_iso", lambda: iso(clock.now()))
 
 
 def drive(db, code: str, xero, *, actor: str = "alice", limit: int = 12, **kwargs) -> Run:
@@ -201,8 +162,8 @@ def test_wattle_run_resolves_with_every_step_recorded(db, xero) -> None:
 
 
 def test_verify_ignores_errors_logged_before_it_started(db, xero, monkeypatch) -> None:
-    """Steps run back to back (a script, the TUI wizard) share one wall-clock second."""
-    use_store_clock(monkeypatch, StoreClock(0))
+    """Steps run back to back (a script, the TUI wizard) share one wall-clock second: the
+    store's clock is frozen, so every row and step is stamped with the same instant."""
     start_run(db, "WATTLE", actor="alice", now=NOW)
     run = drive(db, "WATTLE", xero)
     # Every export went through; the only errors are the diagnose and uninstall steps'

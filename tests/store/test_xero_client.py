@@ -5,19 +5,13 @@ from __future__ import annotations
 import base64
 import inspect
 import json
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-pytest.register_assert_rewrite("conftest_xero")
-from conftest_xero import ACCOUNTS, ORGANISATION, TAX_RATES, FakeClock  # noqa: E402
-
-pytest_plugins = ["conftest_xero"]  # its fixtures: xstore, xdb, clock, stub, stub_env
+from support import FakeClock
+from xero_stub import ACCOUNTS, ORGANISATION, TAX_RATES
 
 from store.errors import (  # noqa: E402
     XeroAuthExpired,
@@ -281,7 +275,7 @@ def test_create_invoice_wraps_body_and_sends_idempotency_key() -> None:
         ),
     ],
 )
-def test_status_becomes_error(xdb, status, body, headers, error, kind, log) -> None:
+def test_status_becomes_error(db, status, body, headers, error, kind, log) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if body is None:
             return reply(status, headers=headers, text="The resource you're looking for...")
@@ -299,7 +293,7 @@ def test_status_becomes_error(xdb, status, body, headers, error, kind, log) -> N
         # the log wording is what the knowledge base recognises
         from store.kb import classifier
 
-        assert classifier(xdb).classify(exc.log_message, "error") == kind
+        assert classifier(db).classify(exc.log_message, "error") == kind
 
 
 def test_validation_body_messages() -> None:

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-pytest.register_assert_rewrite("conftest_xero")
-from conftest_xero import problem  # noqa: E402
-
-pytest_plugins = ["conftest_xero"]  # its fixtures: xstore, xdb, clock, stub, stub_env
+from xero_stub import problem
 
 from store.errors import (  # noqa: E402
     XeroAuthExpired,
@@ -37,33 +30,33 @@ ACCOUNTS_PATH = "/api/api.xro/2.0/Accounts"
 
 
 @pytest.fixture
-def xero(stub_env, xdb, clock):
+def xero(stub_env, db, clock):
     """A client_from_env client on the stub, with a live token for HARBOUR's tenant."""
     stub_env.tenants = {TENANT: "Harbourside Coffee Roasters"}
-    client = client_from_env(xdb, sleep=clock.sleep, clock=clock.monotonic)
+    client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
     token = client.refresh("any-refresh-token").access_token
     yield client, token
     client.close()
 
 
-def test_env_selects_real_api_or_sandbox(xdb, stub_env, monkeypatch) -> None:
-    client = client_from_env(xdb)
+def test_env_selects_real_api_or_sandbox(db, stub_env, monkeypatch) -> None:
+    client = client_from_env(db)
     assert client.transport is None and client.sandbox is None
     assert client.api_url == stub_env.api_url and client.identity_url == stub_env.identity_url
     monkeypatch.delenv("SYNCDESK_XERO_CLIENT_SECRET")
-    client = client_from_env(xdb)
+    client = client_from_env(db)
     assert isinstance(client.transport, SandboxTransport) and client.sandbox is client.transport
     assert client.api_url == "https://api.xero.com"
 
 
-def test_env_timeout_and_retries(xdb, stub_env, monkeypatch) -> None:
+def test_env_timeout_and_retries(db, stub_env, monkeypatch) -> None:
     monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "0.3")
     monkeypatch.setenv("SYNCDESK_XERO_RETRIES", "0")
-    client = client_from_env(xdb)
+    client = client_from_env(db)
     assert (client.timeout, client.retries) == (0.3, 0)
     monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "soon")
     with pytest.raises(XeroUnreachable, match="SYNCDESK_XERO_TIMEOUT"):
-        client_from_env(xdb)
+        client_from_env(db)
 
 
 def test_calls_over_http(xero, stub) -> None:
@@ -162,12 +155,12 @@ def test_500_persisting(xero, stub) -> None:
     assert info.value.log_message == "Xero API 500 Internal Error (Xero-Correlation-Id c-500)"
 
 
-def test_slow_response_times_out(stub_env, xdb, clock, monkeypatch) -> None:
+def test_slow_response_times_out(stub_env, db, clock, monkeypatch) -> None:
     monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "0.3")
     monkeypatch.setenv("SYNCDESK_XERO_RETRIES", "0")
     stub_env.tenants = {TENANT: "Harbourside Coffee Roasters"}
     stub_env.answer("GET", ACCOUNTS_PATH, (200, {}, b'{"Accounts": []}', 2.0))
-    client = client_from_env(xdb, sleep=clock.sleep)
+    client = client_from_env(db, sleep=clock.sleep)
     token = client.refresh("rt").access_token
     started = time.perf_counter()
     with pytest.raises(XeroTimeout) as info:
@@ -184,17 +177,17 @@ def test_malformed_json(xero, stub) -> None:
     assert info.value.correlation_id == "c-bad"
 
 
-def test_invalid_grant_and_invalid_client(xero, xdb, stub_env, monkeypatch) -> None:
+def test_invalid_grant_and_invalid_client(xero, db, stub_env, monkeypatch) -> None:
     client, _ = xero
     with pytest.raises(XeroInvalidGrant):
         client.refresh("revoked-token")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "wrong")
     with pytest.raises(Exception) as info:
-        client_from_env(xdb).refresh("rt")
+        client_from_env(db).refresh("rt")
     assert "invalid_client" in str(info.value)
 
 
-def test_nothing_listening(xdb, monkeypatch) -> None:
+def test_nothing_listening(db, monkeypatch) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -202,7 +195,7 @@ def test_nothing_listening(xdb, monkeypatch) -> None:
     monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "id")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "secret")
-    client = client_from_env(xdb, retries=0)
+    client = client_from_env(db, retries=0)
     with pytest.raises(XeroUnreachable, match=f"127.0.0.1:{port}"):
         client.refresh("rt")
 
@@ -210,38 +203,39 @@ def test_nothing_listening(xdb, monkeypatch) -> None:
 # --- the session over HTTP ------------------------------------------------------------------
 
 
-def test_check_over_http(stub_env, xdb, clock) -> None:
+def test_check_over_http(stub_env, db, clock) -> None:
     stub_env.tenants = {TENANT: "Harbourside Coffee Roasters"}
-    client = client_from_env(xdb, sleep=clock.sleep, clock=clock.monotonic)
-    report = check(xdb, "HARBOUR", client=client)
+    client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
+    report = check(db, "HARBOUR", client=client)
     ok = {f.check: f.ok for f in report.findings}
     assert ok["token"] and ok["connection"] and ok["tenant"]
     # the stub's chart (the OpenAPI example) has only 091 and 200
     mapping = [f.detail for f in report.findings if f.check == "mapping"]
     assert any("310" in d and "does not exist" in d for d in mapping)
-    creds = xdb.execute(
-        "SELECT refresh_token FROM credentials WHERE org_id = ?", [org_id(xdb, "HARBOUR")]
+    creds = db.execute(
+        "SELECT refresh_token FROM credentials WHERE org_id = ?", [org_id(db, "HARBOUR")]
     ).fetchone()[0]
     assert creds.startswith("stub-rt-")  # the rotated token was stored
 
 
-def test_check_over_http_403_disconnects(stub_env, xdb, clock) -> None:
+def test_check_over_http_403_disconnects(stub_env, db, clock) -> None:
     stub_env.tenants = {TENANT: "Harbourside Coffee Roasters"}
     stub_env.answer(
         "GET",
         "/api/api.xro/2.0/Organisation",
         (403, {}, problem(403, "Forbidden", "AuthenticationUnsuccessful")),
     )
-    client = client_from_env(xdb, sleep=clock.sleep, clock=clock.monotonic)
-    report = check(xdb, "HARBOUR", client=client)
+    client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
+    report = check(db, "HARBOUR", client=client)
     assert report.state == "disconnected"
 
 
-def test_revoked_refresh_token_over_http(stub_env, xdb, clock) -> None:
-    xdb.execute(
+def test_revoked_refresh_token_over_http(stub_env, db, clock) -> None:
+    clock.sleep(2 * 3600)  # hours after the store was built: its access tokens have expired
+    db.execute(
         "UPDATE credentials SET refresh_token = 'revoked-1' WHERE org_id = ?",
-        [org_id(xdb, "HARBOUR")],
+        [org_id(db, "HARBOUR")],
     )
-    client = client_from_env(xdb, sleep=clock.sleep, clock=clock.monotonic)
+    client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
     with pytest.raises(XeroInvalidGrant):
-        ensure_token(xdb, "HARBOUR", client)
+        ensure_token(db, "HARBOUR", client)

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-pytest.register_assert_rewrite("conftest_xero")
-from conftest_xero import FakeClock, sandbox_client  # noqa: E402
-
-pytest_plugins = ["conftest_xero"]  # its fixtures: xstore, xdb, clock, stub, stub_env
+from support import FakeClock, sandbox_client
 
 from store.errors import (  # noqa: E402
     XeroConnectionRemoved,
@@ -54,8 +47,8 @@ def raw(db, clock: FakeClock) -> httpx.Client:
     return httpx.Client(transport=SandboxTransport(db, clock=clock.time))
 
 
-def test_every_response_has_a_correlation_id(xdb, clock) -> None:
-    http = raw(xdb, clock)
+def test_every_response_has_a_correlation_id(db, clock) -> None:
+    http = raw(db, clock)
     for response in (
         http.get(f"{API}/connections"),
         http.post("https://identity.xero.com/connect/token"),
@@ -64,9 +57,10 @@ def test_every_response_has_a_correlation_id(xdb, clock) -> None:
         uuid.UUID(response.headers["Xero-Correlation-Id"])
 
 
-def test_unknown_or_expired_token_is_401_with_xero_body(xdb, clock) -> None:
-    http = raw(xdb, clock)
-    expired = grant(xdb, "HARBOUR")["access_token"]  # the store was built hours ago
+def test_unknown_or_expired_token_is_401_with_xero_body(db, clock) -> None:
+    clock.sleep(2 * 3600)  # hours after the store was built: its access tokens have expired
+    http = raw(db, clock)
+    expired = grant(db, "HARBOUR")["access_token"]
     for token in ("nonsense", expired):
         response = http.get(f"{API}/connections", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
@@ -79,23 +73,23 @@ def test_unknown_or_expired_token_is_401_with_xero_body(xdb, clock) -> None:
         )
 
 
-def test_refresh_rotates_and_old_token_stops_working(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    old = grant(xdb, "HARBOUR")["refresh_token"]
+def test_refresh_rotates_and_old_token_stops_working(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    old = grant(db, "HARBOUR")["refresh_token"]
     tokens = client.refresh(old)
     assert tokens.refresh_token != old and tokens.expires_in == 1800
-    assert grant(xdb, "HARBOUR")["refresh_token"] == tokens.refresh_token
+    assert grant(db, "HARBOUR")["refresh_token"] == tokens.refresh_token
     with pytest.raises(XeroInvalidGrant):
         client.refresh(old)
     [connection] = client.connections(tokens.access_token)
     assert connection.tenant_name == "Harbourside Coffee Roasters"
 
 
-def test_expired_refresh_token_is_invalid_grant(xdb, clock) -> None:
-    stored = xdb.execute(
-        "SELECT refresh_token FROM credentials WHERE org_id = ?", [org_id(xdb, "WATTLE")]
+def test_expired_refresh_token_is_invalid_grant(db, clock) -> None:
+    stored = db.execute(
+        "SELECT refresh_token FROM credentials WHERE org_id = ?", [org_id(db, "WATTLE")]
     ).fetchone()[0]
-    response = raw(xdb, clock).post(
+    response = raw(db, clock).post(
         "https://identity.xero.com/connect/token",
         data={"grant_type": "refresh_token", "refresh_token": stored},
         auth=("id", "secret"),
@@ -103,78 +97,78 @@ def test_expired_refresh_token_is_invalid_grant(xdb, clock) -> None:
     assert response.status_code == 400 and response.json() == {"error": "invalid_grant"}
 
 
-def test_token_endpoint_needs_basic_auth(xdb, clock) -> None:
-    response = raw(xdb, clock).post(
+def test_token_endpoint_needs_basic_auth(db, clock) -> None:
+    response = raw(db, clock).post(
         "https://identity.xero.com/connect/token", data={"grant_type": "refresh_token"}
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_client"
 
 
-def test_tenant_header_required_and_checked(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "HARBOUR")
-    http = raw(xdb, clock)
+def test_tenant_header_required_and_checked(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "HARBOUR")
+    http = raw(db, clock)
     auth = {"Authorization": f"Bearer {token}"}
     missing = http.get(f"{API}/api.xro/2.0/Accounts", headers=auth)
     other = http.get(
-        f"{API}/api.xro/2.0/Accounts", headers={**auth, "xero-tenant-id": tenant_of(xdb, "KAURI")}
+        f"{API}/api.xro/2.0/Accounts", headers={**auth, "xero-tenant-id": tenant_of(db, "KAURI")}
     )
     for response in (missing, other):
         assert response.status_code == 403
         assert response.json()["Detail"] == "AuthenticationUnsuccessful"
 
 
-def test_removed_connection_answers_403_and_empty_connections(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "SXBREW")
+def test_removed_connection_answers_403_and_empty_connections(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "SXBREW")
     assert client.connections(token) == []
     with pytest.raises(XeroConnectionRemoved) as info:
-        client.organisation(token, tenant_of(xdb, "SXBREW"))
-    assert tenant_of(xdb, "SXBREW") in info.value.log_message
+        client.organisation(token, tenant_of(db, "SXBREW"))
+    assert tenant_of(db, "SXBREW") in info.value.log_message
 
 
-def test_charts_in_xero_shapes(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    kauri = live_token(xdb, client, "KAURI")
-    codes = {a.code: a for a in client.accounts(kauri, tenant_of(xdb, "KAURI"))}
+def test_charts_in_xero_shapes(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    kauri = live_token(db, client, "KAURI")
+    codes = {a.code: a for a in client.accounts(kauri, tenant_of(db, "KAURI"))}
     assert "220" not in codes and codes["200"].type == "REVENUE"
     assert codes["610"].system_account == "DEBTORS" and codes["800"].system_account == "CREDITORS"
-    tasman = live_token(xdb, client, "TASMAN")
-    codes = {a.code: a for a in client.accounts(tasman, tenant_of(xdb, "TASMAN"))}
+    tasman = live_token(db, client, "TASMAN")
+    codes = {a.code: a for a in client.accounts(tasman, tenant_of(db, "TASMAN"))}
     assert codes["630"].status == "ARCHIVED"
-    bright = live_token(xdb, client, "BRIGHT")
-    rates = {t.tax_type: t for t in client.tax_rates(bright, tenant_of(xdb, "BRIGHT"))}
+    bright = live_token(db, client, "BRIGHT")
+    rates = {t.tax_type: t for t in client.tax_rates(bright, tenant_of(db, "BRIGHT"))}
     assert rates["TAX001"].status == "ARCHIVED" and rates["OUTPUT2"].rate == 20.0
-    org = client.organisation(bright, tenant_of(xdb, "BRIGHT"))
+    org = client.organisation(bright, tenant_of(db, "BRIGHT"))
     assert (org.name, org.base_currency, org.country_code) == (
         "Brightwater Pet Foods Ltd",
         "GBP",
         "GB",
     )
-    http = raw(xdb, clock)
+    http = raw(db, clock)
     body = http.get(
         f"{API}/api.xro/2.0/Accounts",
-        headers={"Authorization": f"Bearer {bright}", "xero-tenant-id": tenant_of(xdb, "BRIGHT")},
+        headers={"Authorization": f"Bearer {bright}", "xero-tenant-id": tenant_of(db, "BRIGHT")},
     ).json()
     assert body["Status"] == "OK" and {"AccountID", "Code", "Name", "Type", "Status"} <= set(
         body["Accounts"][0]
     )
 
 
-def test_contacts_by_email(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "IRONBARK")
+def test_contacts_by_email(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "IRONBARK")
     found = client.contacts_by_email(
-        token, tenant_of(xdb, "IRONBARK"), "ACCOUNTS@ironbark.example.com"
+        token, tenant_of(db, "IRONBARK"), "ACCOUNTS@ironbark.example.com"
     )
     assert sorted(c.name for c in found) == ["Bolt & Nut Wholesale", "Ironbark Site Services"]
 
 
-def test_busy_tenant_cycle_429_then_served(xdb, clock) -> None:
-    http = raw(xdb, clock)
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "THISTLE")
-    tenant = tenant_of(xdb, "THISTLE")
+def test_busy_tenant_cycle_429_then_served(db, clock) -> None:
+    http = raw(db, clock)
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "THISTLE")
+    tenant = tenant_of(db, "THISTLE")
     headers = {"Authorization": f"Bearer {token}", "xero-tenant-id": tenant}
     first = http.get(f"{API}/api.xro/2.0/Organisation", headers=headers)
     assert first.status_code == 429
@@ -191,25 +185,25 @@ def test_busy_tenant_cycle_429_then_served(xdb, clock) -> None:
     assert http.get(f"{API}/api.xro/2.0/Organisation", headers=headers).status_code == 429
 
 
-def test_client_waits_out_the_busy_tenant(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "THISTLE")
-    assert client.organisation(token, tenant_of(xdb, "THISTLE")).name.startswith("Thistle")
+def test_client_waits_out_the_busy_tenant(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "THISTLE")
+    assert client.organisation(token, tenant_of(db, "THISTLE")).name.startswith("Thistle")
     assert clock.slept == [37]
     with client.patience(max_wait=5):  # served now: the open minute has begun
-        client.accounts(token, tenant_of(xdb, "THISTLE"))
+        client.accounts(token, tenant_of(db, "THISTLE"))
 
 
-def test_long_busy_period_is_reported(xdb, clock) -> None:
+def test_long_busy_period_is_reported(db, clock) -> None:
     behaviour = {"rate_limit": {"problem": "day", "retry_after": 51840}}
-    xdb.execute(
+    db.execute(
         "UPDATE sandbox_tenants SET behaviour = ? WHERE tenant_id = ?",
-        [json.dumps(behaviour), tenant_of(xdb, "HARBOUR")],
+        [json.dumps(behaviour), tenant_of(db, "HARBOUR")],
     )
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "HARBOUR")
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "HARBOUR")
     with pytest.raises(XeroRateLimited) as info:
-        client.accounts(token, tenant_of(xdb, "HARBOUR"))
+        client.accounts(token, tenant_of(db, "HARBOUR"))
     assert (info.value.problem, info.value.retry_after, info.value.kind) == (
         "day",
         51840,
@@ -217,21 +211,21 @@ def test_long_busy_period_is_reported(xdb, clock) -> None:
     )
 
 
-def test_minute_limit_enforced_without_client_limiter(xdb, clock) -> None:
-    http = raw(xdb, clock)
-    token = live_token(xdb, sandbox_client(xdb, clock), "HARBOUR")
-    headers = {"Authorization": f"Bearer {token}", "xero-tenant-id": tenant_of(xdb, "HARBOUR")}
+def test_minute_limit_enforced_without_client_limiter(db, clock) -> None:
+    http = raw(db, clock)
+    token = live_token(db, sandbox_client(db, clock), "HARBOUR")
+    headers = {"Authorization": f"Bearer {token}", "xero-tenant-id": tenant_of(db, "HARBOUR")}
     statuses = [
         http.get(f"{API}/api.xro/2.0/TaxRates", headers=headers).status_code for _ in range(61)
     ]
     assert statuses[:60] == [200] * 60 and statuses[60] == 429
 
 
-def test_outage_is_503_organisation_offline(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock, retries=2)
-    token = live_token(xdb, client, "MERIDIAN")
+def test_outage_is_503_organisation_offline(db, clock) -> None:
+    client = sandbox_client(db, clock, retries=2)
+    token = live_token(db, client, "MERIDIAN")
     with pytest.raises(XeroServerError) as info:
-        client.organisation(token, tenant_of(xdb, "MERIDIAN"))
+        client.organisation(token, tenant_of(db, "MERIDIAN"))
     assert info.value.kind == "org_offline" and info.value.status == 503
     assert clock.slept == [0.5, 1.0]
 
@@ -251,10 +245,10 @@ def _invoice(number: str, account: str = "200", tax: str | None = "OUTPUT2") -> 
     }
 
 
-def test_invoice_created_with_totals(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "HARBOUR")
-    created = client.create_invoice(token, tenant_of(xdb, "HARBOUR"), _invoice("SI-1"))
+def test_invoice_created_with_totals(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "HARBOUR")
+    created = client.create_invoice(token, tenant_of(db, "HARBOUR"), _invoice("SI-1"))
     uuid.UUID(created["InvoiceID"])
     assert (created["SubTotal"], created["TotalTax"], created["Total"]) == (100.0, 15.0, 115.0)
 
@@ -295,20 +289,20 @@ def test_invoice_created_with_totals(xdb, clock) -> None:
         ),
     ],
 )
-def test_invoice_validation_in_xero_wording(xdb, clock, code, document, message) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, code)
+def test_invoice_validation_in_xero_wording(db, clock, code, document, message) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, code)
     with pytest.raises(XeroValidation) as info:
-        client.create_invoice(token, tenant_of(xdb, code), document)
+        client.create_invoice(token, tenant_of(db, code), document)
     assert message in info.value.messages
     assert info.value.status == 400
 
 
-def test_validation_body_shape(xdb, clock) -> None:
-    token = live_token(xdb, sandbox_client(xdb, clock), "KAURI")
-    response = raw(xdb, clock).put(
+def test_validation_body_shape(db, clock) -> None:
+    token = live_token(db, sandbox_client(db, clock), "KAURI")
+    response = raw(db, clock).put(
         f"{API}/api.xro/2.0/Invoices",
-        headers={"Authorization": f"Bearer {token}", "xero-tenant-id": tenant_of(xdb, "KAURI")},
+        headers={"Authorization": f"Bearer {token}", "xero-tenant-id": tenant_of(db, "KAURI")},
         json={"Invoices": [_invoice("SI-9", account="220")]},
     )
     body = response.json()
@@ -323,10 +317,10 @@ def test_validation_body_shape(xdb, clock) -> None:
     ]
 
 
-def test_duplicate_number_and_idempotent_replay(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "HARBOUR")
-    tenant = tenant_of(xdb, "HARBOUR")
+def test_duplicate_number_and_idempotent_replay(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "HARBOUR")
+    tenant = tenant_of(db, "HARBOUR")
     first = client.create_invoice(token, tenant, _invoice("SI-10"), idempotency_key="k1")
     again = client.create_invoice(token, tenant, _invoice("SI-10"), idempotency_key="k1")
     assert again["InvoiceID"] == first["InvoiceID"]
@@ -335,9 +329,9 @@ def test_duplicate_number_and_idempotent_replay(xdb, clock) -> None:
     assert info.value.messages == ("Invoice # must be unique.",)
 
 
-def test_manual_journal_rules(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "TASMAN")
+def test_manual_journal_rules(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "TASMAN")
     journal = {
         "Narration": "Sales Journal SO-1",
         "JournalLines": [
@@ -346,29 +340,29 @@ def test_manual_journal_rules(xdb, clock) -> None:
         ],
     }
     with pytest.raises(XeroValidation) as info:
-        client.create_manual_journal(token, tenant_of(xdb, "TASMAN"), journal)
+        client.create_manual_journal(token, tenant_of(db, "TASMAN"), journal)
     assert info.value.messages == ("Account code '630' is not a valid code for this document.",)
     journal["JournalLines"][1] = {"LineAmount": -40.0, "AccountCode": "640"}
     with pytest.raises(XeroValidation) as info:
-        client.create_manual_journal(token, tenant_of(xdb, "TASMAN"), journal)
+        client.create_manual_journal(token, tenant_of(db, "TASMAN"), journal)
     assert info.value.messages == ("The total debits (50.00) must equal total credits (-40.00)",)
 
 
-def test_delete_connection_then_404(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "HARBOUR")
+def test_delete_connection_then_404(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "HARBOUR")
     [connection] = client.connections(token)
     client.delete_connection(token, connection.id)
     assert client.connections(token) == []
     with pytest.raises(XeroNotFound):
         client.delete_connection(token, connection.id)
     with pytest.raises(XeroConnectionRemoved):
-        client.accounts(token, tenant_of(xdb, "HARBOUR"))
+        client.accounts(token, tenant_of(db, "HARBOUR"))
 
 
-def test_consent_connects_every_tenant_of_the_user(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    code = client.sandbox.consent(org_id(xdb, "GREEN"), SANDBOX_REDIRECT)
+def test_consent_connects_every_tenant_of_the_user(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    code = client.sandbox.consent(org_id(db, "GREEN"), SANDBOX_REDIRECT)
     tokens = client.exchange_code(code, SANDBOX_REDIRECT)
     names = sorted(c.tenant_name for c in client.connections(tokens.access_token))
     assert names == ["Demo Company (AU)", "Greenfield Garden Centre Pty Ltd"]
@@ -377,31 +371,31 @@ def test_consent_connects_every_tenant_of_the_user(xdb, clock) -> None:
         client.exchange_code(code, SANDBOX_REDIRECT)
 
 
-def test_consent_revives_an_expired_authorisation(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    code = consent(xdb, org_id(xdb, "WATTLE"))
+def test_consent_revives_an_expired_authorisation(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    code = consent(db, org_id(db, "WATTLE"))
     tokens = client.exchange_code(code, SANDBOX_REDIRECT)
     assert client.refresh(tokens.refresh_token).access_token
 
 
-def test_consent_without_user(xdb, clock) -> None:
+def test_consent_without_user(db, clock) -> None:
     with pytest.raises(XeroConsentRequired):
-        SandboxTransport(xdb, clock=clock.time).consent(9999)
+        SandboxTransport(db, clock=clock.time).consent(9999)
 
 
-def test_unknown_route_is_plain_404(xdb, clock) -> None:
-    token = live_token(xdb, sandbox_client(xdb, clock), "HARBOUR")
-    response = raw(xdb, clock).get(
+def test_unknown_route_is_plain_404(db, clock) -> None:
+    token = live_token(db, sandbox_client(db, clock), "HARBOUR")
+    response = raw(db, clock).get(
         f"{API}/api.xro/2.0/Widgets",
-        headers={"Authorization": f"Bearer {token}", "xero-tenant-id": tenant_of(xdb, "HARBOUR")},
+        headers={"Authorization": f"Bearer {token}", "xero-tenant-id": tenant_of(db, "HARBOUR")},
     )
     assert response.status_code == 404 and response.headers["Content-Type"].startswith("text/")
 
 
-def test_usable_from_several_threads(xdb, clock) -> None:
-    client = sandbox_client(xdb, clock)
-    token = live_token(xdb, client, "HARBOUR")
-    tenant = tenant_of(xdb, "HARBOUR")
+def test_usable_from_several_threads(db, clock) -> None:
+    client = sandbox_client(db, clock)
+    token = live_token(db, client, "HARBOUR")
+    tenant = tenant_of(db, "HARBOUR")
     results, errors = [], []
 
     def work(i: int) -> None:

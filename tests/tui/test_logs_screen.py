@@ -8,13 +8,14 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
+from support import NOW
 from textual.app import App
 from textual.widgets import Input, OptionList
 
 from store.db import open_store
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups, page_log, record, resolve_since
-from tests.conftest import NOW
+from store.timeparse import iso
 from tui.cli import main as cli_main
 from tui.screens.logs import ErrorGroupsScreen, ExportScreen, KindPickerScreen, LogsScreen
 from tui.widgets.row_table import RowTable
@@ -396,7 +397,7 @@ async def test_hostile_log_text_is_shown_literally(store_path: Path) -> None:
         writer.execute(
             "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
             "VALUES (?, 1, 'error', ?, ?, ?, ?)",
-            [f"2026-11-24T12:0{i}:00Z", text, text, text, text],
+            [iso(NOW + timedelta(minutes=i)), text, text, text, text],
         )
     writer.conn.close()
     app = LogsApp(store_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -27,6 +27,7 @@ from textual.widgets import Footer, Header, Input, OptionList, ProgressBar, Stat
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from store.clock import now as clock_now
 from store.db import open_store
 from store.errors import InvalidQuery, SyncdeskError, UnknownOrganisation
 from store.kb import knowledge_by_kind
@@ -190,7 +191,7 @@ class LogsScreen(Screen):
         super().__init__()
         self.db_path = Path(db_path)
         self.org = org
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or clock_now
         self.level = "all"
         self.span: str | None = None
         self.kind: str | None = None

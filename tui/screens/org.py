@@ -128,23 +128,28 @@ class OrgScreen(Screen):
             f"Xero organisation: {detail.tenant_name or '-'}  {detail.tenant_id or ''}",
             f"Tokens: access expires {detail.token_expires_at or '-'}; refresh expires "
             f"{detail.refresh_expires_at or '-'}",
-            f"Last export: {detail.last_export_at or 'never'}; errors in 24 h: "
-            f"{detail.errors_24h}",
+            f"Last export: {detail.last_export_at or 'never'}; errors in 24 h: {detail.errors_24h}",
             f"Allowed from here: {', '.join([*allowed, 'check'])}"
             + (", retry" if self._can_retry(detail) else "")
             + (", fix mapping" if detail.state in ("active", "inactive") else ""),
         ]
         if detail.unconfirmed_tenant_change:
-            status.insert(4, f"⚠ Previously {detail.previous_tenant_name} "
-                             f"({detail.previous_tenant_id}): a different Xero organisation, and "
-                             "nobody confirmed the change; retry refuses to export until it is "
-                             "reconnected to the right one.")
+            status.insert(
+                4,
+                f"⚠ Previously {detail.previous_tenant_name} "
+                f"({detail.previous_tenant_id}): a different Xero organisation, and "
+                "nobody confirmed the change; retry refuses to export until it is "
+                "reconnected to the right one.",
+            )
         if run is not None and run.status == "in_progress":
-            status.append(f"Refresh run {run.id} in progress, claimed by {run.claimed_by} since "
-                          f"{run.claimed_at} (press r)")
+            status.append(
+                f"Refresh run {run.id} in progress, claimed by {run.claimed_by} since "
+                f"{run.claimed_at} (press r)"
+            )
         self.query_one("#org-status", Static).update(section("Integration", status))
-        self.query_one("#org-queue", Static).update(section(
-            "Export queue", ["  ".join(f"{k} {v}" for k, v in detail.queue.items())]))
+        self.query_one("#org-queue", Static).update(
+            section("Export queue", ["  ".join(f"{k} {v}" for k, v in detail.queue.items())])
+        )
         lines = []
         for g in groups:
             lines.append(f"{g.kind}: {g.count} in {g.orgs} org, {g.first_at} .. {g.last_at}")
@@ -155,12 +160,20 @@ class OrgScreen(Screen):
         self.query_one("#org-errors", Static).update(section("Error groups (7 days)", lines))
         self.chart, self.problems = None, []  # a reload invalidates the last check
         self._show_mappings()
-        self.query_one("#org-settings", Static).update(section(
-            "Settings", [f"{k:30} {json.dumps(v)}" for k, v in detail.settings.items()]))
-        self.query_one("#org-audit", Static).update(section("Audit trail", [
-            f"{e.at[:16]} {e.actor}: {e.action}"
-            + (f" {e.before_state}->{e.after_state}" if e.after_state else "")
-            + (f" ({e.detail})" if e.detail else "") for e in audit]))
+        self.query_one("#org-settings", Static).update(
+            section("Settings", [f"{k:30} {json.dumps(v)}" for k, v in detail.settings.items()])
+        )
+        self.query_one("#org-audit", Static).update(
+            section(
+                "Audit trail",
+                [
+                    f"{e.at[:16]} {e.actor}: {e.action}"
+                    + (f" {e.before_state}->{e.after_state}" if e.after_state else "")
+                    + (f" ({e.detail})" if e.detail else "")
+                    for e in audit
+                ],
+            )
+        )
         self.refresh_bindings()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="org-validate")
@@ -252,8 +265,11 @@ class OrgScreen(Screen):
         self.run_action("Check", call)
 
     def _show_check(self, report: Any) -> None:
-        lines = [f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}"
-                 + (f"\n    fix: {f.fix}" if f.fix and not f.ok else "") for f in report.findings]
+        lines = [
+            f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}"
+            + (f"\n    fix: {f.fix}" if f.fix and not f.ok else "")
+            for f in report.findings
+        ]
         widget = self.query_one("#org-check", Static)
         widget.display = True
         widget.update(section("Live check", lines))
@@ -264,10 +280,10 @@ class OrgScreen(Screen):
                 self.app.call_from_thread(self.notify, f"Retried {done}/{total}", timeout=1)
 
             worker = get_current_worker()
-            report = retry(db, self.code, progress=progress,
-                           cancelled=lambda: worker.is_cancelled)
-            return (f"sent {report.sent}: {report.exported} exported, {report.failed} failed"
-                    + (f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""))
+            report = retry(db, self.code, progress=progress, cancelled=lambda: worker.is_cancelled)
+            return f"sent {report.sent}: {report.exported} exported, {report.failed} failed" + (
+                f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""
+            )
 
         self.run_action("Retry", call)
 
@@ -276,18 +292,31 @@ class OrgScreen(Screen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_action("Deactivate", lambda db: " ".join(
-                    deactivate(db, self.code, expected_version=version).messages) or "done")
+                self.run_action(
+                    "Deactivate",
+                    lambda db: " ".join(
+                        deactivate(db, self.code, expected_version=version).messages
+                    )
+                    or "done",
+                )
 
-        self.app.push_screen(Confirm(
-            f"Deactivate {self.code}?",
-            "Exports are held in the queue (not lost); settings and mappings are kept. "
-            "Activate switches it back on after a live check.", yes="Deactivate"), answered)
+        self.app.push_screen(
+            Confirm(
+                f"Deactivate {self.code}?",
+                "Exports are held in the queue (not lost); settings and mappings are kept. "
+                "Activate switches it back on after a live check.",
+                yes="Deactivate",
+            ),
+            answered,
+        )
 
     def action_activate(self) -> None:
         version = self._version()
-        self.run_action("Activate", lambda db: " ".join(
-            activate(db, self.code, expected_version=version).messages) or "done")
+        self.run_action(
+            "Activate",
+            lambda db: " ".join(activate(db, self.code, expected_version=version).messages)
+            or "done",
+        )
 
     def action_uninstall(self) -> None:
         self.plan_uninstall()
@@ -304,9 +333,14 @@ class OrgScreen(Screen):
     def _confirm_uninstall(self, plan: Any) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_action("Uninstall", lambda db: " ".join(uninstall(
-                    db, self.code, confirm=plan.code,
-                    expected_version=plan.version).messages))
+                self.run_action(
+                    "Uninstall",
+                    lambda db: " ".join(
+                        uninstall(
+                            db, self.code, confirm=plan.code, expected_version=plan.version
+                        ).messages
+                    ),
+                )
 
         self.app.push_screen(ConfirmTyped.uninstall(plan), answered)
 
@@ -329,10 +363,14 @@ class OrgScreen(Screen):
 
             def call(db: Any) -> str:
                 result = reconnect(
-                    db, self.code, tenant_id=choice["tenant_id"],
+                    db,
+                    self.code,
+                    tenant_id=choice["tenant_id"],
                     accept_new_tenant=choice["accept_new_tenant"],
-                    no_restore=not choice["restore"], options=options,
-                    expected_version=options.version)
+                    no_restore=not choice["restore"],
+                    options=options,
+                    expected_version=options.version,
+                )
                 return " ".join(result.transition.messages)
 
             self.run_action("Reconnect", call)
@@ -347,13 +385,25 @@ class OrgScreen(Screen):
 
         def answered(code: str | None) -> None:
             if code:
-                self.run_action("Mapping", lambda db: (
-                    f"{problem.kind} {problem.local} -> "
-                    f"{set_mapping(db, self.code, problem.kind, problem.local, code).after}"))
+                self.run_action(
+                    "Mapping",
+                    lambda db: (
+                        f"{problem.kind} {problem.local} -> "
+                        f"{set_mapping(db, self.code, problem.kind, problem.local, code).after}"
+                    ),
+                )
 
-        self.app.push_screen(ChooseCode.for_problem(
-            problem.kind, problem.local, problem.remote, problem.problem, problem.suggestions,
-            *self.chart), answered)
+        self.app.push_screen(
+            ChooseCode.for_problem(
+                problem.kind,
+                problem.local,
+                problem.remote,
+                problem.problem,
+                problem.suggestions,
+                *self.chart,
+            ),
+            answered,
+        )
 
     def action_logs(self) -> None:
         opener = getattr(self.app, "open_logs", None)

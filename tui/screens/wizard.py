@@ -41,25 +41,41 @@ from tui.safe import visible
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 
 MARKS = {"done": "✓", "skipped": "–", "todo": "·", "doing": "…", "failed": "✗"}
-TITLES = {"diagnose": "Diagnose", "deactivate": "Deactivate, then switch on again",
-          "verify": "Verify", "uninstall": "Uninstall", "reconnect": "Reconnect"}
+TITLES = {
+    "diagnose": "Diagnose",
+    "deactivate": "Deactivate, then switch on again",
+    "verify": "Verify",
+    "uninstall": "Uninstall",
+    "reconnect": "Reconnect",
+}
 KEPT_LOST = {
     "diagnose": ("Nothing changes.", "Nothing."),
-    "deactivate": ("Settings, mappings, tokens, the queue (exports are held, then released).",
-                   "Nothing."),
+    "deactivate": (
+        "Settings, mappings, tokens, the queue (exports are held, then released).",
+        "Nothing.",
+    ),
     "verify": ("Everything.", "Nothing: held and failed exports are sent again."),
-    "uninstall": ("A snapshot of every setting and mapping; the queue (held); the log.",
-                  "Settings, mappings and tokens; the connection in Xero is revoked."),
-    "reconnect": ("The queue is released; the snapshot is restored (if you choose).",
-                  "Nothing, unless you choose a different Xero organisation (warned)."),
+    "uninstall": (
+        "A snapshot of every setting and mapping; the queue (held); the log.",
+        "Settings, mappings and tokens; the connection in Xero is revoked.",
+    ),
+    "reconnect": (
+        "The queue is released; the snapshot is restored (if you choose).",
+        "Nothing, unless you choose a different Xero organisation (warned).",
+    ),
 }
 
 
 def _text(*parts: str | tuple[str, str]) -> Content:
     """Literal text pieces (with optional styles) as one Content; controls made visible."""
-    return Content.assemble(*[
-        (visible(p, newlines=True), "") if isinstance(p, str)
-        else (visible(p[0], newlines=True), p[1]) for p in parts])
+    return Content.assemble(
+        *[
+            (visible(p, newlines=True), "")
+            if isinstance(p, str)
+            else (visible(p[0], newlines=True), p[1])
+            for p in parts
+        ]
+    )
 
 
 def _groups(groups: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> str:
@@ -179,18 +195,25 @@ class WizardScreen(Screen):
         if found.check_error:
             lines.append(f"Live check could not run: {found.check_error}\n")
         for f in found.findings:
-            lines.append((f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}\n",
-                          "" if f.ok else "$error"))
+            lines.append(
+                (f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}\n", "" if f.ok else "$error")
+            )
         for g in found.groups[:6]:
             lines.append(f"  {g.count} × {g.kind} (last {g.last_at})\n")
-        lines += [("\nVerdict: ", "bold"), (f"{v.title}\n", "bold"),
-                  f"Cause: {v.cause}\n" if v.cause else "",
-                  f"Fix: {v.fix}\n" if v.fix else "",
-                  ("The refresh sequence will likely help" + (
-                      f" (the {v.refresh_step} step).\n" if v.refresh_step != "none" else ".\n"),
-                   "$success") if v.refresh_helps else
-                  ("The refresh sequence is unlikely to help. ", "$warning"),
-                  f"{v.next_step}\n" if not v.refresh_helps else ""]
+        lines += [
+            ("\nVerdict: ", "bold"),
+            (f"{v.title}\n", "bold"),
+            f"Cause: {v.cause}\n" if v.cause else "",
+            f"Fix: {v.fix}\n" if v.fix else "",
+            (
+                "The refresh sequence will likely help"
+                + (f" (the {v.refresh_step} step).\n" if v.refresh_step != "none" else ".\n"),
+                "$success",
+            )
+            if v.refresh_helps
+            else ("The refresh sequence is unlikely to help. ", "$warning"),
+            f"{v.next_step}\n" if not v.refresh_helps else "",
+        ]
         self.query_one("#diagnosis", Static).update(_text(*[p for p in lines if p]))
         if self.run is None or self.run.status != "in_progress":
             self._show_start()
@@ -199,17 +222,27 @@ class WizardScreen(Screen):
         ended = self.run is not None and self.run.status != "in_progress"
         lines: list[str | tuple[str, str]] = []
         if ended:
-            lines.append((f"The last run ended {self.run.status} at {self.run.ended_at}.\n",
-                          "bold"))
-        lines += [("Start a refresh run", "bold"),
-                  "\ndeactivate → verify → uninstall → reconnect → verify, stopping as soon "
-                  "as a verify is clean. Steps the state makes pointless are skipped.\n",
-                  ("Press enter to start (nothing changes until you perform a step).",
-                   "$accent")]
+            lines.append(
+                (f"The last run ended {self.run.status} at {self.run.ended_at}.\n", "bold")
+            )
+        lines += [
+            ("Start a refresh run", "bold"),
+            "\ndeactivate → verify → uninstall → reconnect → verify, stopping as soon "
+            "as a verify is clean. Steps the state makes pointless are skipped.\n",
+            ("Press enter to start (nothing changes until you perform a step).", "$accent"),
+        ]
         self.query_one("#step", Static).update(_text(*lines))
-        self.query_one("#stepper", Static).update(_text(("Steps\n", "bold"), *[
-            f"· {i + 1} {TITLES[name].split(',')[0]}\n" for i, name in enumerate(
-                ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify"))]))
+        self.query_one("#stepper", Static).update(
+            _text(
+                ("Steps\n", "bold"),
+                *[
+                    f"· {i + 1} {TITLES[name].split(',')[0]}\n"
+                    for i, name in enumerate(
+                        ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify")
+                    )
+                ],
+            )
+        )
 
     def show_run(self, run: Run | None) -> None:
         self.run = run
@@ -222,24 +255,37 @@ class WizardScreen(Screen):
         self._show_claim(run)
         self._show_step(run)
         if run.diagnosis and self.diagnosis is None:
-            self.query_one("#diagnosis", Static).update(_text(
-                ("Diagnosis (at the start of the run)\n", "bold"),
-                f"{run.diagnosis['verdict']['title']}: {run.diagnosis['verdict']['next_step']}"))
+            self.query_one("#diagnosis", Static).update(
+                _text(
+                    ("Diagnosis (at the start of the run)\n", "bold"),
+                    f"{run.diagnosis['verdict']['title']}: {run.diagnosis['verdict']['next_step']}",
+                )
+            )
 
     def _show_stepper(self, run: Run) -> None:
         current = run.current
         parts: list[str | tuple[str, str]] = [(f"Run {run.id}\n", "bold")]
         for step in run.steps:
             here = run.status == "in_progress" and current and step.position == current.position
-            style = "bold $accent" if here else ("$text-muted" if step.status == "skipped"
-                                                 else "")
-            parts.append((f"{'▶' if here else MARKS.get(step.status, '?')} {step.position + 1} "
-                          f"{TITLES[step.name].split(',')[0]}\n", style))
+            style = "bold $accent" if here else ("$text-muted" if step.status == "skipped" else "")
+            parts.append(
+                (
+                    f"{'▶' if here else MARKS.get(step.status, '?')} {step.position + 1} "
+                    f"{TITLES[step.name].split(',')[0]}\n",
+                    style,
+                )
+            )
             if step.actor and step.status != "todo":
-                parts.append((f"    {step.actor} {(step.ended_at or step.started_at or '')[11:16]}"
-                              "\n", "$text-muted"))
-        end = {"resolved": ("✓ resolved", "bold $success"),
-               "escalated": ("⚑ escalated", "bold $warning")}.get(run.status)
+                parts.append(
+                    (
+                        f"    {step.actor} {(step.ended_at or step.started_at or '')[11:16]}\n",
+                        "$text-muted",
+                    )
+                )
+        end = {
+            "resolved": ("✓ resolved", "bold $success"),
+            "escalated": ("⚑ escalated", "bold $warning"),
+        }.get(run.status)
         if end:
             parts.append(("\n" + end[0] + "\n", end[1]))
         self.query_one("#stepper", Static).update(_text(*parts))
@@ -249,8 +295,15 @@ class WizardScreen(Screen):
         mine = run.claimed_by == self.actor
         claim.set_class(not mine and run.status == "in_progress", "-foreign")
         if run.status == "in_progress" and not mine:
-            claim.update(_text((f"This run is claimed by {run.claimed_by} since "
-                                f"{run.claimed_at}. Press o to take it over.", "bold")))
+            claim.update(
+                _text(
+                    (
+                        f"This run is claimed by {run.claimed_by} since "
+                        f"{run.claimed_at}. Press o to take it over.",
+                        "bold",
+                    )
+                )
+            )
         else:
             claim.update("")
 
@@ -263,27 +316,40 @@ class WizardScreen(Screen):
         if done:
             last = done[-1]
             parts: list[str | tuple[str, str]] = [
-                (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"), last.outcome or ""]
+                (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
+                last.outcome or "",
+            ]
             if last.name == "verify" and last.detail and "before" in last.detail:
                 parts += verify_comparison(run, last.detail)
             result.update(_text(*parts))
         notes = [f"note {n.actor}: {n.text}" for n in run.notes[-3:]]
         if run.status == "resolved":
-            body.update(_text(("Resolved. ", "bold $success"),
-                              "The integration is working again; the run is closed.\n",
-                              *[f"{n}\n" for n in notes]))
+            body.update(
+                _text(
+                    ("Resolved. ", "bold $success"),
+                    "The integration is working again; the run is closed.\n",
+                    *[f"{n}\n" for n in notes],
+                )
+            )
             return
         if run.status == "escalated":
-            body.update(_text(("Escalated. ", "bold $warning"),
-                              f"Packet: {run.packet}\n",
-                              "Press y to copy the summary to your clipboard (works over SSH "
-                              "in terminals that allow OSC 52).\n"))
+            body.update(
+                _text(
+                    ("Escalated. ", "bold $warning"),
+                    f"Packet: {run.packet}\n",
+                    "Press y to copy the summary to your clipboard (works over SSH "
+                    "in terminals that allow OSC 52).\n",
+                )
+            )
             return
         step = run.current
         if step is None:
-            body.update(_text(("Every step is done and errors remain.\n", "bold $warning"),
-                              "Press e to escalate with a support packet, or v if it is "
-                              "actually resolved."))
+            body.update(
+                _text(
+                    ("Every step is done and errors remain.\n", "bold $warning"),
+                    "Press e to escalate with a support packet, or v if it is actually resolved.",
+                )
+            )
             return
         kept, lost = KEPT_LOST[step.name]
         key = "enter"
@@ -292,15 +358,19 @@ class WizardScreen(Screen):
             extra = "You will be asked to type the organisation code.\n"
         elif step.name == "reconnect":
             extra = "You will choose the Xero organisation and whether to restore.\n"
-        body.update(_text(
-            (f"Step {step.position + 1}: {TITLES[step.name]}\n", "bold"),
-            f"{WHAT[step.name]}\n",
-            ("Kept: ", "bold $success"), f"{kept}\n",
-            ("Lost: ", "bold $error"), f"{lost}\n",
-            extra,
-            (f"Press {key} to perform it. ", "$accent"),
-            "n adds a note, e escalates now.\n" + "".join(f"{n}\n" for n in notes),
-        ))
+        body.update(
+            _text(
+                (f"Step {step.position + 1}: {TITLES[step.name]}\n", "bold"),
+                f"{WHAT[step.name]}\n",
+                ("Kept: ", "bold $success"),
+                f"{kept}\n",
+                ("Lost: ", "bold $error"),
+                f"{lost}\n",
+                extra,
+                (f"Press {key} to perform it. ", "$accent"),
+                "n adds a note, e escalates now.\n" + "".join(f"{n}\n" for n in notes),
+            )
+        )
 
     # --- keys ----------------------------------------------------------------------------------
 
@@ -328,8 +398,11 @@ class WizardScreen(Screen):
     def action_perform(self) -> None:
         run = self.run
         if run is None or run.status != "in_progress":
-            self.act("Starting", lambda db: start_run(db, self.code, actor=self.actor) and
-                     "Run started: the organisation is claimed by you.")
+            self.act(
+                "Starting",
+                lambda db: start_run(db, self.code, actor=self.actor)
+                and "Run started: the organisation is claimed by you.",
+            )
             return
         step = run.current
         if step is None:
@@ -344,9 +417,14 @@ class WizardScreen(Screen):
     def _do_step(self, given: StepInput) -> None:
         def call(db: Any) -> str:
             worker = get_current_worker()
-            run = next_step(db, self.code, actor=self.actor, given=given,
-                            progress=lambda d, t: self.app.call_from_thread(self._progress, d, t),
-                            cancelled=lambda: worker.is_cancelled)
+            run = next_step(
+                db,
+                self.code,
+                actor=self.actor,
+                given=given,
+                progress=lambda d, t: self.app.call_from_thread(self._progress, d, t),
+                cancelled=lambda: worker.is_cancelled,
+            )
             done = [s for s in run.steps if s.status == "done"]
             if run.status == "resolved":
                 return "Verify was clean: the run is resolved."
@@ -378,23 +456,32 @@ class WizardScreen(Screen):
 
         def answered(choice: dict[str, Any] | None) -> None:
             if choice:
-                self._do_step(StepInput(tenant_id=choice["tenant_id"],
-                                        accept_new_tenant=choice["accept_new_tenant"],
-                                        no_restore=not choice["restore"]))
+                self._do_step(
+                    StepInput(
+                        tenant_id=choice["tenant_id"],
+                        accept_new_tenant=choice["accept_new_tenant"],
+                        no_restore=not choice["restore"],
+                    )
+                )
 
-        self.app.call_from_thread(self.app.push_screen, ReconnectChoice.from_options(options),
-                                  answered)
+        self.app.call_from_thread(
+            self.app.push_screen, ReconnectChoice.from_options(options), answered
+        )
 
     def _reconnected(self, problems: list[dict[str, Any]]) -> None:
         self.problems = problems
         self.refresh_bindings()
         if problems:
-            lines = [f"✗ {p['kind']} {p['local']} -> {p['remote']}: {p['problem']}\n"
-                     for p in problems]
-            self.query_one("#diagnosis", Static).update(_text(
-                (f"{len(problems)} restored mappings fail validation\n", "bold $error"),
-                *lines, ("Press m to fix them one by one from the tenant's valid codes.",
-                         "$accent")))
+            lines = [
+                f"✗ {p['kind']} {p['local']} -> {p['remote']}: {p['problem']}\n" for p in problems
+            ]
+            self.query_one("#diagnosis", Static).update(
+                _text(
+                    (f"{len(problems)} restored mappings fail validation\n", "bold $error"),
+                    *lines,
+                    ("Press m to fix them one by one from the tenant's valid codes.", "$accent"),
+                )
+            )
 
     def action_fix_mapping(self) -> None:
         if not self.problems:
@@ -415,48 +502,76 @@ class WizardScreen(Screen):
             if not code:
                 return
             self.problems = self.problems[1:]
+
             def save(db: Any) -> str:
-                change = set_mapping(db, self.code, problem["kind"], problem["local"], code,
-                                     actor=self.actor)
+                change = set_mapping(
+                    db, self.code, problem["kind"], problem["local"], code, actor=self.actor
+                )
                 return f"{change.kind} {change.local} -> {change.after}"
 
             self.act("Saving the mapping", save)
             self._reconnected(self.problems)
 
-        self.app.call_from_thread(self.app.push_screen, ChooseCode.for_problem(
-            problem["kind"], problem["local"], problem["remote"], problem["problem"],
-            problem["suggestions"], accounts, rates), answered)
+        self.app.call_from_thread(
+            self.app.push_screen,
+            ChooseCode.for_problem(
+                problem["kind"],
+                problem["local"],
+                problem["remote"],
+                problem["problem"],
+                problem["suggestions"],
+                accounts,
+                rates,
+            ),
+            answered,
+        )
 
     def action_note(self) -> None:
         def answered(text: str | None) -> None:
             if text:
-                self.act("Adding the note", lambda db: add_note(
-                    db, self.code, text, actor=self.actor) and "Note added to the run.")
+                self.act(
+                    "Adding the note",
+                    lambda db: add_note(db, self.code, text, actor=self.actor)
+                    and "Note added to the run.",
+                )
 
-        self.app.push_screen(AskText("Note for this step (goes in the run and the packet):"),
-                             answered)
+        self.app.push_screen(
+            AskText("Note for this step (goes in the run and the packet):"), answered
+        )
 
     def action_take_over(self) -> None:
         run = self.run
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.act("Taking over", lambda db: take_over(db, self.code, actor=self.actor)
-                         and f"You now hold the run (was {run.claimed_by}).")
+                self.act(
+                    "Taking over",
+                    lambda db: take_over(db, self.code, actor=self.actor)
+                    and f"You now hold the run (was {run.claimed_by}).",
+                )
 
-        self.app.push_screen(Confirm(
-            f"Take over the run claimed by {run.claimed_by}?",
-            f"They started it at {run.started_at}; the take-over is recorded.",
-            yes="Take over"), answered)
+        self.app.push_screen(
+            Confirm(
+                f"Take over the run claimed by {run.claimed_by}?",
+                f"They started it at {run.started_at}; the take-over is recorded.",
+                yes="Take over",
+            ),
+            answered,
+        )
 
     def action_resolve(self) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.act("Resolving", lambda db: resolve(db, self.code, actor=self.actor)
-                         and "Run closed as resolved.")
+                self.act(
+                    "Resolving",
+                    lambda db: resolve(db, self.code, actor=self.actor)
+                    and "Run closed as resolved.",
+                )
 
-        self.app.push_screen(Confirm("Close the run as resolved?",
-                                     "Remaining steps are skipped.", yes="Resolved"), answered)
+        self.app.push_screen(
+            Confirm("Close the run as resolved?", "Remaining steps are skipped.", yes="Resolved"),
+            answered,
+        )
 
     def action_escalate(self) -> None:
         from tui.cli_lifecycle import packets_dir
@@ -470,15 +585,22 @@ class WizardScreen(Screen):
             if yes:
                 self.act("Writing the support packet", call)
 
-        self.app.push_screen(Confirm(
-            "Escalate with a support packet?",
-            "Writes Markdown and JSON (organisation, tenant, state history, steps, errors "
-            "before and after, knowledge-base suggestions; no secrets) and closes the run.",
-            yes="Escalate"), answered)
+        self.app.push_screen(
+            Confirm(
+                "Escalate with a support packet?",
+                "Writes Markdown and JSON (organisation, tenant, state history, steps, errors "
+                "before and after, knowledge-base suggestions; no secrets) and closes the run.",
+                yes="Escalate",
+            ),
+            answered,
+        )
 
     def action_copy_summary(self) -> None:
-        text = self.summary or (f"{self.code}: refresh run {self.run.id} escalated; packet "
-                                f"{self.run.packet}" if self.run else None)
+        text = self.summary or (
+            f"{self.code}: refresh run {self.run.id} escalated; packet {self.run.packet}"
+            if self.run
+            else None
+        )
         if text:
             self.app.copy_to_clipboard(text)
             self.notify("Summary copied (OSC 52).", timeout=3)

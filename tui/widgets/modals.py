@@ -30,8 +30,9 @@ class ConfirmTyped(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, code: str, removed: list[str], kept: list[str],
-                 verb: str = "Uninstall") -> None:
+    def __init__(
+        self, title: str, code: str, removed: list[str], kept: list[str], verb: str = "Uninstall"
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.code = code
@@ -42,8 +43,12 @@ class ConfirmTyped(ModalScreen[bool]):
     @classmethod
     def uninstall(cls, plan: Any) -> ConfirmTyped:
         """The uninstall dialog for a store.integrations.UninstallPlan."""
-        return cls(f"Uninstall the Xero integration of {plan.code}?", plan.code,
-                   plan.removed(), plan.kept())
+        return cls(
+            f"Uninstall the Xero integration of {plan.code}?",
+            plan.code,
+            plan.removed(),
+            plan.kept(),
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -121,8 +126,15 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, code: str, tenants: list[Any], previous_id: str | None,
-                 previous_name: str | None, snapshot: Any | None, state: str) -> None:
+    def __init__(
+        self,
+        code: str,
+        tenants: list[Any],
+        previous_id: str | None,
+        previous_name: str | None,
+        snapshot: Any | None,
+        state: str,
+    ) -> None:
         super().__init__()
         self.code = code
         self.tenants = tenants
@@ -134,30 +146,50 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
     @classmethod
     def from_options(cls, options: Any) -> ReconnectChoice:
         """The dialog for a store.integrations.ReconnectOptions."""
-        return cls(options.code, list(options.tenants), options.previous_tenant_id,
-                   options.previous_tenant_name, options.snapshot, options.state)
+        return cls(
+            options.code,
+            list(options.tenants),
+            options.previous_tenant_id,
+            options.previous_tenant_name,
+            options.snapshot,
+            options.state,
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Content(f"Reconnect {self.code} to Xero"), classes="dialog-title")
-            before = (f"Previously connected to {self.previous_name} ({self.previous_id})"
-                      if self.previous_id else "No previous Xero organisation on record")
+            before = (
+                f"Previously connected to {self.previous_name} ({self.previous_id})"
+                if self.previous_id
+                else "No previous Xero organisation on record"
+            )
             yield Static(Content(visible(before)))
             options = []
             for t in self.tenants:
                 mark = "  (previous)" if t.tenant_id == self.previous_id else ""
-                options.append(Option(Content(visible(f"{t.tenant_name}  {t.tenant_id}{mark}")),
-                                      id=t.tenant_id))
+                options.append(
+                    Option(
+                        Content(visible(f"{t.tenant_name}  {t.tenant_id}{mark}")), id=t.tenant_id
+                    )
+                )
             yield OptionList(*options, id="tenants", compact=True)
             yield Static("", id="warning")
-            yield Checkbox("Yes, connect to a DIFFERENT Xero organisation", id="accept",
-                           compact=True)
+            yield Checkbox(
+                "Yes, connect to a DIFFERENT Xero organisation", id="accept", compact=True
+            )
             if self.snapshot is not None:
-                yield Checkbox(Content(visible(
-                    f"Restore snapshot {self.snapshot.id} ({len(self.snapshot.mappings)} "
-                    f"mappings, {len(self.snapshot.settings)} settings, taken "
-                    f"{self.snapshot.taken_at})")),
-                    value=self.state == "uninstalled", id="restore", compact=True)
+                yield Checkbox(
+                    Content(
+                        visible(
+                            f"Restore snapshot {self.snapshot.id} ({len(self.snapshot.mappings)} "
+                            f"mappings, {len(self.snapshot.settings)} settings, taken "
+                            f"{self.snapshot.taken_at})"
+                        )
+                    ),
+                    value=self.state == "uninstalled",
+                    id="restore",
+                    compact=True,
+                )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Reconnect", id="go", variant="primary", compact=True)
@@ -181,9 +213,14 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
         changed = self._changed()
         warning = self.query_one("#warning", Static)
         warning.set_class(changed, "-loud")
-        warning.update(Content(
-            "⚠ THIS IS A DIFFERENT XERO ORGANISATION. Reconnecting to it can duplicate contacts "
-            "and post documents into the wrong books." if changed else ""))
+        warning.update(
+            Content(
+                "⚠ THIS IS A DIFFERENT XERO ORGANISATION. Reconnecting to it can duplicate contacts "
+                "and post documents into the wrong books."
+                if changed
+                else ""
+            )
+        )
         accept = self.query_one("#accept", Checkbox)
         accept.display = changed
         self.query_one("#go", Button).disabled = changed and not accept.value
@@ -199,16 +236,19 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
     @on(OptionList.OptionSelected)
     def selected(self) -> None:
         self.query_one("#go", Button).focus() if not self._changed() else self.query_one(
-            "#accept", Checkbox).focus()
+            "#accept", Checkbox
+        ).focus()
 
     @on(Button.Pressed, "#go")
     def go(self) -> None:
         restore = self.query(Checkbox).filter("#restore")
-        self.dismiss({
-            "tenant_id": self._chosen(),
-            "accept_new_tenant": self._changed() and self.query_one("#accept", Checkbox).value,
-            "restore": bool(restore and restore.first().value),
-        })
+        self.dismiss(
+            {
+                "tenant_id": self._chosen(),
+                "accept_new_tenant": self._changed() and self.query_one("#accept", Checkbox).value,
+                "restore": bool(restore and restore.first().value),
+            }
+        )
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -227,21 +267,37 @@ class ChooseCode(ModalScreen[str | None]):
         self.choices = choices
 
     @classmethod
-    def for_problem(cls, kind: str, local: str, remote: str, problem: str,
-                    suggestions: list[str] | tuple[str, ...], accounts: list[Any],
-                    rates: list[Any]) -> ChooseCode:
+    def for_problem(
+        cls,
+        kind: str,
+        local: str,
+        remote: str,
+        problem: str,
+        suggestions: list[str] | tuple[str, ...],
+        accounts: list[Any],
+        rates: list[Any],
+    ) -> ChooseCode:
         """Replacement codes for one failing mapping, named from the tenant's chart."""
         names = {a.code: f"{a.name} ({a.type})" for a in accounts if a.code}
         names.update({t.tax_type: f"{t.name} ({t.rate}%)" for t in rates})
-        return cls(f"{kind} {local} -> {remote}", problem,
-                   [(code, names.get(code, "")) for code in suggestions])
+        return cls(
+            f"{kind} {local} -> {remote}",
+            problem,
+            [(code, names.get(code, "")) for code in suggestions],
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Content(visible(self.heading)), classes="dialog-title")
             yield Static(Content(visible(self.problem)))
-            yield OptionList(*[Option(Content(visible(f"{code}  {label}")), id=code)
-                               for code, label in self.choices], id="codes", compact=True)
+            yield OptionList(
+                *[
+                    Option(Content(visible(f"{code}  {label}")), id=code)
+                    for code, label in self.choices
+                ],
+                id="codes",
+                compact=True,
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
 

@@ -30,7 +30,7 @@ class Column:
     width: int | None = None  # None: share what the fixed columns leave
     min_width: int = 6
     align_right: bool = False
-    hide_below: int = 0           # hidden when the table is narrower than this
+    hide_below: int = 0  # hidden when the table is narrower than this
 
 
 class RowSource(Protocol):
@@ -163,8 +163,9 @@ class RowTable(ScrollView, can_focus=True):
 
     def _compute_widths(self, total: int) -> list[int]:
         shown = [c.hide_below <= total for c in self.columns]
-        fixed = sum(c.width for c, on in zip(self.columns, shown, strict=True)
-                    if on and c.width is not None)
+        fixed = sum(
+            c.width for c, on in zip(self.columns, shown, strict=True) if on and c.width is not None
+        )
         flex = [i for i, c in enumerate(self.columns) if shown[i] and c.width is None]
         spare = max(0, total - fixed - (sum(shown) - 1))
         share = spare // len(flex) if flex else 0

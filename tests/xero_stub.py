@@ -1,9 +1,6 @@
-"""Helpers for the Xero tests, imported explicitly (tests/ has no packages in importlib mode).
+"""Helpers for the Xero tests (tests/ is on pytest's pythonpath; fixtures are in conftest.py).
 
-- FakeClock: one clock shared by the sandbox, the client's limiter and its sleep, so waiting
-  for a Retry-After costs no real time.
-- xstore / xdb: a private copy of the demo store built at NOW.
-- sandbox_client(): a XeroClient on the embedded sandbox over a store.
+- secrets_of(): every token the store and the sandbox hold.
 - XeroStub: a real HTTP server on 127.0.0.1 (port 0) answering Xero's identity and accounting
   URLs with bodies shaped like the OpenAPI examples, scriptable per route (status, headers,
   body, delay) to produce 401, 403, 429, 500-then-200, slow and malformed answers.
@@ -13,81 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import threading
-import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
-
-from store.db import open_store
-from store.generate import build_store
-from store.xero.client import XeroClient
-from store.xero.sandbox import SandboxTransport
-
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """Epoch time that only moves when something sleeps."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = time.time() if start is None else start
-        self.slept: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture(scope="session")
-def xero_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("xero-template") / "demo.db"
-    build_store(path, now=NOW)
-    return path
-
-
-@pytest.fixture
-def xstore(xero_template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "store.db"
-    shutil.copy(xero_template, path)
-    return path
-
-
-@pytest.fixture
-def xdb(xstore: Path) -> Iterator[Any]:
-    database = open_store(xstore)
-    yield database
-    database.conn.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def sandbox_client(db: Any, clock: FakeClock, **options: Any) -> XeroClient:
-    return XeroClient(
-        client_id="test-client",
-        client_secret="test-secret-value",
-        transport=SandboxTransport(db, clock=clock.time),
-        sleep=clock.sleep,
-        clock=clock.monotonic,
-        **options,
-    )
 
 
 def secrets_of(db: Any) -> list[str]:
@@ -349,27 +277,3 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-
-@pytest.fixture
-def stub() -> Iterator[XeroStub]:
-    server = XeroStub()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(2)
-
-
-@pytest.fixture
-def stub_env(stub: XeroStub, monkeypatch: pytest.MonkeyPatch) -> XeroStub:
-    """The environment that points client_from_env at the stub."""
-    monkeypatch.setenv("SYNCDESK_XERO_API_URL", stub.api_url)
-    monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", stub.identity_url)
-    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "stub-id")
-    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "stub-secret")
-    return stub

@@ -1,0 +1,67 @@
+"""Helpers shared by the tests (tests/ is on pytest's pythonpath): the instant, the fake clock,
+a sandbox client, and a poll that waits for a condition instead of sleeping."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from store import clock as store_clock
+from store.xero.client import XeroClient
+from store.xero.sandbox import SandboxTransport
+
+# The one instant every test store is built at and every test runs at. It is a fixed point,
+# not today: the suite must read the same whatever the machine's date (checked under faketime).
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Time that moves only when something sleeps.
+
+    Without `start` it is the store's frozen clock, shared by the sandbox (token expiry, rate
+    windows), the client's limiter and its sleep, so waiting for a Retry-After costs no real time
+    and the store sees the same instant. With `start` it is a private counter for limiter tests.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self._own = start
+        self.slept: list[float] = []
+
+    @property
+    def now(self) -> float:
+        return store_clock.epoch() if self._own is None else self._own
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if self._own is None:
+            store_clock.advance(seconds)
+        else:
+            self._own += seconds
+
+
+def sandbox_client(db: Any, clock: FakeClock, **options: Any) -> XeroClient:
+    """A XeroClient on the embedded sandbox over `db`, on the fake clock."""
+    return XeroClient(
+        client_id="test-client",
+        client_secret="test-secret-value",
+        transport=SandboxTransport(db, clock=clock.time),
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+        **options,
+    )
+
+
+def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll `condition()` until it is true (for threads and subprocesses, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition never held within {timeout}s: {condition}")
+        time.sleep(interval)
