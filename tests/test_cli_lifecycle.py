@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import tui.cli_lifecycle
+import store.paths
 from store.db import open_store
 from store.integrations import default_actor
 from tui.cli import main
@@ -31,7 +31,7 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("SYNCDESK_XERO_RETRIES", "0")
     monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "0.3")
     packets = tmp_path / "packets"
-    monkeypatch.setattr(tui.cli_lifecycle, "packets_dir", lambda: packets)
+    monkeypatch.setattr(store.paths, "packets_dir", lambda: packets)
     return packets
 
 

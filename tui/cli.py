@@ -17,19 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-import platformdirs
 
 from store.db import STATES, open_store
 from store.errors import StoreMissing, SyncdeskError
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
 from store.orgs import list_orgs, show_org
+from store.paths import default_db_path
 from store.timeparse import age
 from tui.safe import visible
-
-
-def default_db_path() -> Path:
-    """Where the store lives when --db and SYNCDESK_DB are not given."""
-    return Path(platformdirs.user_data_dir("syncdesk", appauthor=False)) / "syncdesk.db"
 
 
 class Context:

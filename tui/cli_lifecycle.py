@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import platformdirs
 
+from store import paths
 from store.diagnose import diagnose as diagnose_org
 from store.integrations import (
     activate,
@@ -48,11 +48,6 @@ version_option = click.option(
     type=int,
     help="Refuse if the integration's version is not this one (someone changed it since).",
 )
-
-
-def packets_dir() -> Path:
-    """Where escalation packets go unless --out says otherwise."""
-    return Path(platformdirs.user_data_dir("syncdesk", appauthor=False)) / "packets"
 
 
 def _say_transition(result, as_json: bool) -> None:
@@ -401,7 +396,7 @@ def run_next(
         given=given,
         take_over_run=take_over,
         progress=progress,
-        packet_dir=packets_dir(),
+        packet_dir=paths.packets_dir(),
     )
     _show_run(run, as_json)
 
@@ -442,7 +437,7 @@ def run_resolve(obj: Context, org: str, actor: str, take_over: bool) -> None:
 def run_escalate(obj: Context, org: str, out: Path | None, actor: str, take_over: bool) -> None:
     """Write the support packet (Markdown and JSON, no secrets) and close the run."""
     md, js, summary = escalate(
-        obj.db, org, actor=actor, out=out, packet_dir=packets_dir(), take_over_run=take_over
+        obj.db, org, actor=actor, out=out, packet_dir=paths.packets_dir(), take_over_run=take_over
     )
     click.echo(f"Packet written to {md} and {js}.")
     click.echo(visible(summary))

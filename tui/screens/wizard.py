@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from store import paths
 from store.db import open_store
 from store.diagnose import Diagnosis, diagnose
 from store.integrations import default_actor, reconnect_options, set_mapping, uninstall_plan
@@ -574,10 +575,10 @@ class WizardScreen(Screen):
         )
 
     def action_escalate(self) -> None:
-        from tui.cli_lifecycle import packets_dir
-
         def call(db: Any) -> str:
-            md, js, summary = escalate(db, self.code, actor=self.actor, packet_dir=packets_dir())
+            md, js, summary = escalate(
+                db, self.code, actor=self.actor, packet_dir=paths.packets_dir()
+            )
             self.summary = summary
             return f"Packet written to {md} and {js}."
 

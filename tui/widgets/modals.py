@@ -215,8 +215,8 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
         warning.set_class(changed, "-loud")
         warning.update(
             Content(
-                "⚠ THIS IS A DIFFERENT XERO ORGANISATION. Reconnecting to it can duplicate contacts "
-                "and post documents into the wrong books."
+                "⚠ THIS IS A DIFFERENT XERO ORGANISATION. Reconnecting to it can duplicate "
+                "contacts and post documents into the wrong books."
                 if changed
                 else ""
             )
