@@ -59,6 +59,17 @@ class Terminal:
             self.tmux("send-keys", "-t", "t", key)
             time.sleep(0.05)
 
+    def filter(self, text: str, shown: int = 1) -> None:
+        """Type a dashboard filter and go back to the table, waiting for each focus change
+        (the footer shows the search box's keys, then the table's), as a person looks before
+        typing on."""
+        self.keys("/")
+        self.wait_for("f1 Keys")
+        self.keys(*text)
+        self.wait_for(f" {shown} shown")
+        self.keys("Enter")
+        self.wait_for("q Quit")
+
     def wait_for(self, text: str, timeout: float = 20.0) -> str:
         """The screen once it shows `text` and has settled: two captures in a row agree.
 
@@ -111,14 +122,14 @@ def test_first_screen_filter_open_and_quit(terminal, width: int, height: int) ->
     for code in ("HARBOUR", "SXBREW", "WATTLE"):
         assert code in screen
     assert "q Quit" in lines[-1]
-    term.keys("/", "p", "i", "n", "e")
-    screen = term.wait_for("1 shown")
+    term.filter("pine")
+    screen = term.wait_for(" 1 shown")
     assert "WATTLE" in screen and "KAURI" not in screen
-    term.keys("Enter", "Enter")
+    term.keys("Enter")
     screen = term.wait_for("Integration")
     assert "Wattle & Pine" in screen and "State: active" in screen
     term.keys("Escape")
-    term.wait_for("1 shown")
+    term.wait_for(" 1 shown")
     term.keys("q")
     term.wait_for("EXITED 0")
 
@@ -127,8 +138,8 @@ def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path
     """SXBREW (app removed in Xero) from the dashboard to resolved, reading every screen."""
     term = terminal(80, 24)
     term.wait_for("q Quit")
-    term.keys("/", *"sxbrew", "Enter")
-    term.wait_for("1 shown")
+    term.filter("sxbrew")
+    term.wait_for(" 1 shown")
     term.keys("r")
     term.wait_for("Press enter to start")
     term.wait_for("Diagnosis")  # the live diagnosis arrives from a worker
@@ -156,7 +167,7 @@ def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path
     screen = term.wait_for("Resolved.")
     assert "✓ resolved" in screen
     term.keys("Escape")
-    term.wait_for("1 shown")
+    term.wait_for(" 1 shown")
     term.keys("q")
     term.wait_for("EXITED 0")
 
@@ -165,8 +176,8 @@ def test_killed_ssh_session_resumes_the_run(terminal, store_path: Path) -> None:
     """The terminal dies mid-run (as a dropped SSH session does); a new session resumes."""
     term = terminal(80, 24)
     term.wait_for("q Quit")
-    term.keys("/", *"wattle", "Enter")
-    term.wait_for("1 shown")
+    term.filter("wattle")
+    term.wait_for(" 1 shown")
     term.keys("r")
     term.wait_for("Press enter to start")
     term.keys("Enter")
@@ -176,8 +187,8 @@ def test_killed_ssh_session_resumes_the_run(terminal, store_path: Path) -> None:
     term.close()  # the whole tmux server goes: the app gets SIGHUP mid-run
     again = terminal(80, 24)
     again.wait_for("q Quit")
-    again.keys("/", *"wattle", "Enter")
-    screen = again.wait_for("1 shown")
+    again.filter("wattle")
+    screen = again.wait_for(" 1 shown")
     assert "⚑" in screen  # the dashboard shows the run in progress
     again.keys("r")
     screen = again.wait_for("Step 2: Deactivate")
