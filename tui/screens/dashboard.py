@@ -181,6 +181,10 @@ class DashboardScreen(Screen):
         self.app.call_from_thread(self.show_orgs, found, text)
 
     def show_orgs(self, orgs: list[OrgSummary], text: str) -> None:
+        if text != self.query_one("#filter", Input).value:
+            # A slower load for an earlier keystroke finished after a later one: the results
+            # for the last keystroke win (a thread worker cannot be stopped mid-query).
+            return
         table = self.query_one(RowTable)
         current = self.orgs[table.cursor].code if self.orgs and table.row_count else None
         name, column, reverse = SORTS[self.sort_index]
@@ -224,12 +228,12 @@ class DashboardScreen(Screen):
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)
         self.reverse = False
-        self.show_orgs(self.orgs, "")
+        self.show_orgs(self.orgs, self.query_one("#filter", Input).value)
         self.notify(f"Sorted by {SORTS[self.sort_index][0]}", timeout=1.5)
 
     def action_reverse(self) -> None:
         self.reverse = not self.reverse
-        self.show_orgs(self.orgs, "")
+        self.show_orgs(self.orgs, self.query_one("#filter", Input).value)
 
     @on(RowTable.RowChosen, "#orgs")
     def org_chosen(self, event: RowTable.RowChosen) -> None:
