@@ -138,3 +138,23 @@ def test_parse_filter() -> None:
     assert parse_filter("disconnected") == ("disconnected", None)
     assert parse_filter("  ") == (None, None)
     assert parse_filter("active wear") == ("active", "wear")
+
+
+async def test_a_slow_load_for_an_earlier_keystroke_does_not_overwrite_a_later_one(
+    store_path: Path,
+) -> None:
+    """Results arrive out of order under load; the last keystroke's filter wins."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        screen = app.screen
+        screen.query_one("#filter").value = "wattle"
+        await _settle(pilot)
+        assert _codes(app) == ["WATTLE"]
+        db = open_store(store_path)
+        stale = list_orgs(db, search="wat")  # what the load for "wat" found, arriving late
+        db.conn.close()
+        assert len(stale) > 1
+        screen.show_orgs(stale, "wat")
+        await pilot.pause()
+        assert _codes(app) == ["WATTLE"]
