@@ -16,7 +16,19 @@ from pathlib import Path
 import sqlite_utils
 
 from store import clock
-from store.errors import StoreExists, StoreMissing, StoreTooNew, StoreUnreadable
+from store.errors import (
+    StoreBadValue,
+    StoreBusy,
+    StoreDamaged,
+    StoreError,
+    StoreExists,
+    StoreFull,
+    StoreIOError,
+    StoreMissing,
+    StoreReadOnly,
+    StoreTooNew,
+    StoreUnreadable,
+)
 
 BUSY_TIMEOUT_MS = 5000
 STATES = ("active", "inactive", "disconnected", "uninstalled")
@@ -379,13 +391,63 @@ def _check_file(path: Path) -> None:
         raise StoreUnreadable(f"Cannot read {path}: permission denied.")
 
 
-def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreUnreadable:
-    if "not a database" in str(exc):
+def _quick_check(path: Path) -> str | None:
+    """SQLite's verdict on the file ('ok' or the first problem), None when it cannot say."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
+def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) -> StoreError:
+    """The StoreError a sqlite3 error means, named for what it is, with advice that never
+    destroys a sound store: damage is only reported when PRAGMA quick_check confirms it."""
+    where = f"the store {path}" if path else "the store"
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return StoreBusy(
+            f"{where} is busy: another session kept it locked for over "
+            f"{BUSY_TIMEOUT_MS // 1000} s, so nothing was changed; try again in a moment."
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return StoreReadOnly(
+            f"{where} cannot be written by you (file-system permissions on the file or its "
+            "directory), so nothing was changed; ask a member of the store's group to do it."
+        )
+    if name == "SQLITE_FULL" or "database or disk is full" in text:
+        return StoreFull(
+            f"the disk holding {where} is full, so nothing was changed; free some space and "
+            "try again."
+        )
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+        return StoreIOError(
+            f"reading or writing {where} failed with an I/O error ({text}); nothing was "
+            "changed. Check the disk and the file system, then try again."
+        )
+    if "Could not decode to UTF-8" in text:
+        return StoreBadValue(
+            f"a value in {where} is not valid text ({text}); the store itself is sound. "
+            "Correct that value, or ask for it to be corrected."
+        )
+    if name == "SQLITE_NOTADB" or "not a database" in text:
         return StoreUnreadable(f"{path} is not a SQLite database; point --db at a syncdesk store.")
-    return StoreUnreadable(
-        f"{path} is damaged or truncated ({exc}); restore it from a backup or rebuild it with "
-        "`syncdesk init --force`."
-    )
+    verdict = _quick_check(Path(path)) if path else None
+    if name == "SQLITE_CORRUPT" or "malformed" in text or (verdict and verdict != "ok"):
+        if verdict == "ok":
+            return StoreError(f"{where} could not be used ({text}); SQLite's check finds it sound.")
+        return StoreDamaged(
+            f"{where} is damaged or truncated ({verdict or text}); restore it from a backup."
+        )
+    return StoreError(f"{where} could not be used ({text}).")
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    return store_error(exc, path)
 
 
 def open_store(path: str | os.PathLike[str]) -> sqlite_utils.Database:
@@ -460,14 +522,33 @@ def migrate(conn: sqlite3.Connection) -> None:
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up front."""
     conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise store_error(exc, _path_of(conn)) from exc
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError):
+            raise store_error(exc, _path_of(conn)) from exc
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise store_error(exc, _path_of(conn)) from exc
+
+
+def _path_of(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute("PRAGMA database_list").fetchone()
+    except sqlite3.Error:
+        return None
+    return row[2] if row and row[2] else None
 
 
 def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:

@@ -4,8 +4,14 @@
     ├── StoreError
     │   ├── StoreMissing           no file at the path
     │   ├── StoreUnreadable        not SQLite, truncated, corrupt, or not a syncdesk store
+    │   │   └── StoreDamaged       PRAGMA quick_check confirms damage (never said otherwise)
     │   ├── StoreTooNew            written by a newer syncdesk (PRAGMA user_version ahead of us)
-    │   └── StoreExists            init refused to overwrite
+    │   ├── StoreExists            init refused to overwrite
+    │   ├── StoreBusy              another session held the write lock past the busy timeout
+    │   ├── StoreReadOnly          the file system does not let this user write the store
+    │   ├── StoreFull              the disk is full: nothing was written
+    │   ├── StoreIOError           the operating system reported an I/O error
+    │   └── StoreBadValue          one value is unreadable (bad UTF-8); the store is sound
     ├── SampleDataError            bad YAML, named by file and key
     ├── NotFound
     │   └── UnknownOrganisation
@@ -57,6 +63,30 @@ class StoreTooNew(StoreError):
 
 class StoreExists(StoreError):
     """init would overwrite an existing store."""
+
+
+class StoreBusy(StoreError):
+    """Another session held the store's write lock for longer than the busy timeout."""
+
+
+class StoreReadOnly(StoreError):
+    """The store (or its directory, for the WAL files) cannot be written by this user."""
+
+
+class StoreFull(StoreError):
+    """The disk or file system holding the store is full."""
+
+
+class StoreIOError(StoreError):
+    """The operating system failed a read or write of the store."""
+
+
+class StoreBadValue(StoreError):
+    """One stored value cannot be read (not valid UTF-8, say); the store itself is sound."""
+
+
+class StoreDamaged(StoreUnreadable):
+    """SQLite's own integrity check finds the store damaged."""
 
 
 class SampleDataError(SyncdeskError):
