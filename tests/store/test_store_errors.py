@@ -100,3 +100,26 @@ def test_transaction_turns_sqlite_failures_into_store_errors(db, monkeypatch) ->
         with transaction(db) as conn:
             conn.execute("INSERT INTO meta(key, value) VALUES ('big', ?)", ["y" * 500_000])
     assert not db.conn.in_transaction
+
+
+def test_a_new_store_and_its_wal_are_private(tmp_path: Path) -> None:
+    """The store holds every customer's Xero tokens: 0600, whatever the umask."""
+    import os
+    import stat as st
+
+    from store.db import create_store
+
+    old = os.umask(0o022)
+    try:
+        db = create_store(tmp_path / "new.db")
+        db.execute("INSERT INTO meta(key, value) VALUES ('k', 'v')")  # the WAL appears
+        for name in ("new.db", "new.db-wal", "new.db-shm"):
+            assert st.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+        db.conn.close()
+        shared = tmp_path / "team"
+        shared.mkdir()
+        shared.chmod(0o2770)  # a group-shared support directory
+        create_store(shared / "team.db").conn.close()
+        assert st.S_IMODE((shared / "team.db").stat().st_mode) == 0o660
+    finally:
+        os.umask(old)
