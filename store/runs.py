@@ -25,19 +25,13 @@ import sqlite_utils
 from store import clock
 from store.db import now_iso, transaction
 from store.errors import NotFound, SyncdeskError, TransitionRefused
-from store.integrations import (
-    activate,
-    audit_trail,
-    deactivate,
-    default_actor,
-    integration,
-    reconnect,
-    uninstall,
-)
+from store.history import audit_trail
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.orgs import org_id
+from store.reconnect import reconnect
 from store.timeparse import iso
+from store.transitions import activate, deactivate, default_actor, integration, uninstall
 
 STEPS = ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify")
 WHAT = {

@@ -1,7 +1,7 @@
 """Lifecycle commands: transitions, mappings, snapshots, audit, diagnose and refresh runs.
 
-Each calls one store function (store.integrations, store.diagnose, store.runs), the same the
-console calls.
+Each calls one store function (store.transitions, store.reconnect, store.mapping_edits,
+store.history, store.diagnose, store.runs), the same the console calls.
 """
 
 from __future__ import annotations
@@ -12,17 +12,9 @@ import click
 
 from store import paths
 from store.diagnose import diagnose as diagnose_org
-from store.integrations import (
-    activate,
-    audit_trail,
-    deactivate,
-    default_actor,
-    reconnect,
-    set_mapping,
-    snapshots,
-    uninstall,
-    uninstall_plan,
-)
+from store.history import audit_trail, snapshots
+from store.mapping_edits import set_mapping
+from store.reconnect import reconnect
 from store.runs import (
     WHAT,
     StepInput,
@@ -34,6 +26,7 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
+from store.transitions import activate, deactivate, default_actor, uninstall, uninstall_plan
 from tui.cli import Context, cli, pass_ctx, print_json, print_table
 from tui.safe import visible
 

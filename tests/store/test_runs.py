@@ -11,7 +11,7 @@ from xero_stub import secrets_of
 
 import store.runs as runs  # noqa: E402
 from store.errors import NotFound, TransitionRefused  # noqa: E402
-from store.integrations import audit_trail, integration, snapshots  # noqa: E402
+from store.history import audit_trail, snapshots  # noqa: E402
 from store.runs import (  # noqa: E402
     STEPS,
     Run,
@@ -29,6 +29,7 @@ from store.runs import (  # noqa: E402
     start_run,
     take_over,
 )
+from store.transitions import integration  # noqa: E402
 
 KAURI_TENANT = "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
