@@ -335,3 +335,64 @@ class MappingChange:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    position: int
+    name: str
+    status: str
+    actor: str | None
+    started_at: str | None
+    ended_at: str | None
+    outcome: str | None
+    detail: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    at: str
+    actor: str
+    step_position: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    code: str
+    status: str
+    started_at: str
+    started_by: str
+    claimed_by: str
+    claimed_at: str
+    ended_at: str | None
+    steps: tuple[Step, ...]
+    notes: tuple[Note, ...]
+    errors_before: tuple[dict[str, Any], ...]
+    diagnosis: dict[str, Any] | None
+    packet: str | None
+
+    @property
+    def current(self) -> Step | None:
+        """The step `next` would perform (None when every step is done or skipped)."""
+        return next((s for s in self.steps if s.status in ("todo", "doing", "failed")), None)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["current"] = self.current.position if self.current else None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    """What a person supplies for steps that need it."""
+
+    confirm: str | None = None  # uninstall: the organisation code
+    tenant_id: str | None = None  # reconnect
+    accept_new_tenant: bool = False
+    restore: int | None = None
+    no_restore: bool = False

@@ -14,10 +14,10 @@ from store import paths
 from store.diagnose import diagnose as diagnose_org
 from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
+from store.models import StepInput
 from store.reconnect import reconnect
 from store.runs import (
     WHAT,
-    StepInput,
     add_note,
     escalate,
     latest_run,

@@ -10,11 +10,13 @@ from support import NOW
 from xero_stub import secrets_of
 
 import store.runs as runs  # noqa: E402
+import store.step_actions as step_actions  # noqa: E402
 from store.errors import NotFound, TransitionRefused  # noqa: E402
 from store.history import audit_trail, snapshots  # noqa: E402
+from store.models import Run  # noqa: E402
+from store.packet import packet_markdown  # noqa: E402
 from store.runs import (  # noqa: E402
     STEPS,
-    Run,
     RunClaimed,
     StepInput,
     add_note,
@@ -23,7 +25,6 @@ from store.runs import (  # noqa: E402
     next_step,
     open_run,
     packet,
-    packet_markdown,
     resolve,
     runs_in_progress,
     start_run,
@@ -388,7 +389,7 @@ def test_a_step_left_doing_is_current(db, xero, monkeypatch) -> None:
     def dropped(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs, "_toggle", dropped)
+    monkeypatch.setattr(step_actions, "_toggle", dropped)
     with pytest.raises(KeyboardInterrupt):
         next_step(db, "KAURI", actor="alice", client=xero)
     run = latest_run(db, "KAURI")

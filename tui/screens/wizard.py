@@ -25,11 +25,10 @@ from store import paths
 from store.db import open_store
 from store.diagnose import Diagnosis, diagnose
 from store.mapping_edits import set_mapping
+from store.models import Run, StepInput
 from store.reconnect import reconnect_options
 from store.runs import (
     WHAT,
-    Run,
-    StepInput,
     add_note,
     escalate,
     latest_run,
