@@ -28,7 +28,7 @@
         ├── XeroBadResponse        malformed JSON or an answer of the wrong shape
         └── XeroConsentRequired    authorising needs a person in a browser
 
-Lower-level errors become these at one place per source: sqlite3 in db.py, yaml in sample.py,
+Lower-level errors become these at one place per source: sqlite3 in db.py, yaml in sample_yaml.py,
 httpx in xero/client.py.
 """
 
