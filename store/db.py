@@ -472,8 +472,3 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
 
 def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [key, value])
-
-
-def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    return row[0] if row else None

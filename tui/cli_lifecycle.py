@@ -175,10 +175,9 @@ def reconnect_cmd(
 
 @cli.command("snapshots")
 @click.argument("org")
-@actor_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def snapshots_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
+def snapshots_cmd(obj: Context, org: str, as_json: bool) -> None:
     """Snapshots of the configuration taken before each uninstall, newest first."""
     found = snapshots(obj.db, org)
     if as_json:
@@ -207,10 +206,9 @@ def snapshots_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
 @cli.command("audit")
 @click.argument("org", required=False)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@actor_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def audit_cmd(obj: Context, org: str | None, limit: int, actor: str, as_json: bool) -> None:
+def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
     """Who changed what and when, newest first."""
     entries = audit_trail(obj.db, org, limit=limit)
     if as_json:
