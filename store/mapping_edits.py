@@ -8,8 +8,9 @@ import sqlite_utils
 
 from store.db import now_iso, transaction
 from store.errors import TransitionRefused
+from store.history import record_audit
 from store.models import MappingChange
-from store.transitions import _check, _locked, default_actor, integration
+from store.transitions import _check_version, _locked, default_actor, integration
 
 
 def set_mapping(
@@ -39,25 +40,14 @@ def set_mapping(
             f"{current.code} is {current.state}: there is no connected Xero organisation to "
             "check the mapping against; reconnect first."
         )
-    if expected_version is not None and expected_version != current.version:
-        _check(current, "deactivate" if current.state == "active" else "activate", expected_version)
+    _check_version(current, expected_version)
     accounts, tax_rates = tenant_chart(db, current.code, current.tenant_id, client=client)
     problem = check_mapping(kind, local, remote, accounts, tax_rates)
     if problem is not None:
-        hint = (
-            f" Codes that would do: {', '.join(problem.suggestions[:12])}."
-            if problem.suggestions
-            else ""
-        )
-        raise TransitionRefused(
-            f"{current.code}: {kind} {local} -> {remote}: {problem.problem}.{hint}"
-        )
+        raise _refused(f"{current.code}: {kind} {local} -> {remote}", problem)
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
-        if locked.version != current.version:
-            _check(
-                locked, "deactivate" if locked.state == "active" else "activate", current.version
-            )
+        _check_version(locked, current.version)
         row = conn.execute(
             "SELECT remote FROM mappings WHERE org_id = ? AND kind = ? AND local = ?",
             [locked.org_id, kind, local],
@@ -74,10 +64,18 @@ def set_mapping(
             "updated_by = ? WHERE org_id = ?",
             [at, actor, locked.org_id],
         )
-        conn.execute(
-            "INSERT INTO audit(at, org_id, actor, action, detail) VALUES (?, ?, ?, 'map', ?)",
-            [at, locked.org_id, actor, f"{kind} {local}: {before or '(none)'} -> {remote}"],
-        )
+        detail = f"{kind} {local}: {before or '(none)'} -> {remote}"
+        record_audit(conn, locked.org_id, actor, "map", detail, at=at)
     return MappingChange(
         current.code, kind, local, before, remote, current.tenant_name, current.version + 1
     )
+
+
+def _refused(what: str, problem: Any) -> TransitionRefused:
+    """The refusal for a mapping the tenant cannot honour, with the codes that would do."""
+    hint = (
+        f" Codes that would do: {', '.join(problem.suggestions[:12])}."
+        if problem.suggestions
+        else ""
+    )
+    return TransitionRefused(f"{what}: {problem.problem}.{hint}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -268,6 +269,13 @@ class Snapshot:
     mappings: tuple[dict[str, str], ...]
     restored_at: str | None
 
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Snapshot:
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["settings"] = json.loads(values["settings"])
+        values["mappings"] = tuple(json.loads(values["mappings"]))
+        return cls(**values)
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -282,6 +290,10 @@ class AuditEntry:
     before_state: str | None
     after_state: str | None
     detail: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AuditEntry:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

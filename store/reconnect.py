@@ -16,7 +16,15 @@ from store.errors import NotFound, TransitionRefused
 from store.history import snapshot, snapshots
 from store.logs import record
 from store.models import Integration, ReconnectOptions, ReconnectResult, Snapshot
-from store.transitions import _apply, _check, _locked, _with, default_actor, integration
+from store.transitions import (
+    _apply,
+    _check,
+    _locked,
+    _move_queue,
+    _with,
+    default_actor,
+    integration,
+)
 
 
 def _previous_tenant(current: Integration) -> tuple[str | None, str | None]:
@@ -102,31 +110,15 @@ def reconnect(
     chosen = _choose(options, tenant_id)
     changed = bool(options.previous_tenant_id) and chosen.tenant_id != options.previous_tenant_id
     if changed and not accept_new_tenant:
-        raise TransitionRefused(
-            f"{current.code} was connected to Xero organisation "
-            f"{options.previous_tenant_name!r} ({options.previous_tenant_id}); "
-            f"{chosen.tenant_name!r} ({chosen.tenant_id}) is a DIFFERENT organisation. "
-            "Reconnecting to it can duplicate contacts and post to the wrong books; pass "
-            "--accept-new-tenant only if the customer really moved to it."
-        )
-    snap = None
-    if not no_restore and (restore is not None or current.state == "uninstalled"):
-        try:
-            snap = snapshot(db, current.code, restore)
-        except NotFound:
-            if restore is not None:
-                raise
+        raise _refuse_new_tenant(current.code, options, chosen)
+    snap = _to_restore(db, current, restore, no_restore)
     accounts, tax_rates = tenant_chart(db, current.code, chosen.tenant_id, client=client)
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
         _check(locked, "reconnect", current.version)
         if snap is not None:
             _restore(conn, locked.org_id, snap)
-        released = conn.execute(
-            "UPDATE queue SET status = 'pending', updated_at = ? WHERE org_id = ? AND "
-            "status = 'held'",
-            [now_iso(), locked.org_id],
-        ).rowcount
+        released = _move_queue(conn, locked.org_id, "held", "pending")
         result = _apply(
             conn,
             locked,
@@ -142,38 +134,72 @@ def reconnect(
             previous_tenant_id=options.previous_tenant_id,
             previous_tenant_name=options.previous_tenant_name,
         )
-    record(
-        db, current.code, "info", f'Xero connection authorised for tenant "{chosen.tenant_name}"'
-    )
-    if changed:
-        record(
-            db,
-            current.code,
-            "error",
-            f'Connected Xero tenant changed from "{options.previous_tenant_name}" '
-            f'({options.previous_tenant_id}) to "{chosen.tenant_name}" ({chosen.tenant_id})',
-        )
+    _log_connected(db, current.code, options, chosen, changed)
     problems = tuple(validate_mappings(db, current.code, accounts, tax_rates))
-    messages = [f"{released} held exports are pending again."]
-    if snap is not None:
-        messages.insert(
-            0,
-            f"Restored snapshot {snap.id}: {len(snap.settings)} settings, "
-            f"{len(snap.mappings)} mappings.",
-        )
-    if problems:
-        messages.append(
-            f"{len(problems)} mappings do not match the tenant; fix each with "
-            f"`syncdesk map {current.code} KIND LOCAL CODE`."
-        )
     return ReconnectResult(
-        _with(result, *messages),
+        _with(result, *_messages(current.code, released, snap, problems)),
         chosen.tenant_id,
         chosen.tenant_name,
         changed,
         snap.id if snap else None,
         problems,
     )
+
+
+def _refuse_new_tenant(code: str, options: ReconnectOptions, chosen: Any) -> TransitionRefused:
+    return TransitionRefused(
+        f"{code} was connected to Xero organisation "
+        f"{options.previous_tenant_name!r} ({options.previous_tenant_id}); "
+        f"{chosen.tenant_name!r} ({chosen.tenant_id}) is a DIFFERENT organisation. "
+        "Reconnecting to it can duplicate contacts and post to the wrong books; pass "
+        "--accept-new-tenant only if the customer really moved to it."
+    )
+
+
+def _to_restore(
+    db: sqlite_utils.Database, current: Integration, restore: int | None, no_restore: bool
+) -> Snapshot | None:
+    """The snapshot asked for; else an uninstalled integration's latest, if it has one."""
+    if no_restore or (restore is None and current.state != "uninstalled"):
+        return None
+    try:
+        return snapshot(db, current.code, restore)
+    except NotFound:
+        if restore is not None:
+            raise
+        return None
+
+
+def _log_connected(
+    db: sqlite_utils.Database, code: str, options: ReconnectOptions, chosen: Any, changed: bool
+) -> None:
+    record(db, code, "info", f'Xero connection authorised for tenant "{chosen.tenant_name}"')
+    if changed:
+        record(
+            db,
+            code,
+            "error",
+            f'Connected Xero tenant changed from "{options.previous_tenant_name}" '
+            f'({options.previous_tenant_id}) to "{chosen.tenant_name}" ({chosen.tenant_id})',
+        )
+
+
+def _messages(
+    code: str, released: int, snap: Snapshot | None, problems: tuple[Any, ...]
+) -> list[str]:
+    messages = []
+    if snap is not None:
+        messages.append(
+            f"Restored snapshot {snap.id}: {len(snap.settings)} settings, "
+            f"{len(snap.mappings)} mappings."
+        )
+    messages.append(f"{released} held exports are pending again.")
+    if problems:
+        messages.append(
+            f"{len(problems)} mappings do not match the tenant; fix each with "
+            f"`syncdesk map {code} KIND LOCAL CODE`."
+        )
+    return messages
 
 
 def _restore(conn: sqlite3.Connection, oid: int, snap: Snapshot) -> None:

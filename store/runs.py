@@ -25,6 +25,7 @@ import sqlite_utils
 from store import clock
 from store.db import now_iso, transaction
 from store.errors import NotFound, SyncdeskError, TransitionRefused
+from store.history import record_audit
 from store.logs import error_groups
 from store.models import Note, Run, Step, StepInput
 from store.orgs import org_id
@@ -185,15 +186,8 @@ def start_run(
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [run_id, position, name, status, why, at if why else None],
             )
-        _audit(conn, current.org_id, actor, "run_start", f"run {run_id} from {current.state}")
+        record_audit(conn, current.org_id, actor, "run_start", f"run {run_id} from {current.state}")
     return open_run(db, current.code)
-
-
-def _audit(conn: Any, oid: int, actor: str, action: str, detail: str) -> None:
-    conn.execute(
-        "INSERT INTO audit(at, org_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-        [now_iso(), oid, actor, action, detail],
-    )
 
 
 def _claimed(run: Run, actor: str, take_over: bool) -> None:
@@ -222,7 +216,9 @@ def take_over(db: sqlite_utils.Database, org: str, *, actor: str | None = None) 
             "INSERT INTO run_notes(run_id, at, actor, text) VALUES (?, ?, ?, ?)",
             [run.id, at, actor, f"took the run over from {run.claimed_by}"],
         )
-        _audit(conn, org_id(db, org), actor, "run_take_over", f"run {run.id} from {run.claimed_by}")
+        record_audit(
+            conn, org_id(db, org), actor, "run_take_over", f"run {run.id} from {run.claimed_by}"
+        )
     return open_run(db, org)
 
 
@@ -309,7 +305,7 @@ def _finish(
             "UPDATE runs SET status = ?, ended_at = ?, packet = ? WHERE id = ?",
             [status, at, packet, run.id],
         )
-        _audit(conn, org_id(db, run.code), actor, f"run_{status}", f"run {run.id}: {why}")
+        record_audit(conn, org_id(db, run.code), actor, f"run_{status}", f"run {run.id}: {why}")
 
 
 def next_step(

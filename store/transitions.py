@@ -12,21 +12,23 @@ wins), writes its changes and an audit row, and bumps the version. An uninstall 
 snapshot of everything it removes in that same transaction. Calls to Xero happen before or
 after the transaction, never while it holds the write lock.
 
-`_check`, `_apply`, `_locked` and `_with` are shared with store/reconnect.py and
-store/mapping_edits.py, the other rooms of the lifecycle; nothing else uses them.
+`_check`, `_check_version`, `_apply`, `_locked`, `_move_queue` and `_with` are shared with
+store/reconnect.py and store/mapping_edits.py, the other rooms of the lifecycle; nothing else
+uses them. Snapshots and audit rows are written through store/history.py.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 import sqlite_utils
 
 from store.db import now_iso, transaction
 from store.errors import SyncdeskError, TransitionRefused
+from store.history import configuration, record_audit, take_snapshot
 from store.logs import record
 from store.models import Integration, TransitionResult, UninstallPlan
 from store.orgs import org_id
@@ -94,12 +96,16 @@ def _refuse(current: Integration, action: str) -> TransitionRefused:
     )
 
 
-def _check(current: Integration, action: str, expected_version: int | None) -> None:
+def _check_version(current: Integration, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != current.version:
         raise VersionConflict(
             f"{current.code} was changed by {current.updated_by} at {current.updated_at} "
             f"(version {current.version}, you had {expected_version}); reload and try again."
         )
+
+
+def _check(current: Integration, action: str, expected_version: int | None) -> None:
+    _check_version(current, expected_version)
     if current.state not in ALLOWED[action][0]:
         raise _refuse(current, action)
 
@@ -130,10 +136,8 @@ def _apply(
     )
     if cursor.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; kept as the last guard
         raise VersionConflict(f"{current.code} changed while saving; reload and try again.")
-    conn.execute(
-        "INSERT INTO audit(at, org_id, actor, action, before_state, after_state, detail) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [at, current.org_id, actor, action, current.state, after, detail],
+    record_audit(
+        conn, current.org_id, actor, action, detail, at=at, before=current.state, after=after
     )
     return TransitionResult(
         current.code, action, current.state, after, current.version + 1, actor, at
@@ -142,6 +146,26 @@ def _apply(
 
 def _locked(conn: sqlite3.Connection, oid: int) -> Integration:
     return Integration.from_row(conn.execute(_INTEGRATION_SQL, [oid]).fetchone())
+
+
+def _move_queue(
+    conn: sqlite3.Connection, oid: int, source: str, target: str, at: str | None = None
+) -> int:
+    """Move the organisation's exports from one queue status to another; how many moved."""
+    return conn.execute(
+        "UPDATE queue SET status = ?, updated_at = ? WHERE org_id = ? AND status = ?",
+        [target, at or now_iso(), oid, source],
+    ).rowcount
+
+
+def _with(
+    result: TransitionResult, *messages: str, snapshot_id: int | None = None
+) -> TransitionResult:
+    return replace(
+        result,
+        messages=result.messages + messages,
+        snapshot_id=snapshot_id or result.snapshot_id,
+    )
 
 
 # --- transitions -----------------------------------------------------------------------------
@@ -163,11 +187,7 @@ def deactivate(
     with transaction(db) as conn:
         current = _locked(conn, oid)
         _check(current, "deactivate", expected_version)
-        held = conn.execute(
-            "UPDATE queue SET status = 'held', updated_at = ? "
-            "WHERE org_id = ? AND status = 'pending'",
-            [now_iso(), oid],
-        ).rowcount
+        held = _move_queue(conn, oid, "pending", "held")
         result = _apply(conn, current, "deactivate", actor, f"{held} pending exports held")
     record(db, current.code, "info", f"Integration status set to Inactive by {actor}")
     return _with(result, f"{held} pending exports are held in the queue until activation.")
@@ -209,11 +229,7 @@ def activate(
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
         _check(locked, "activate", after_check.version)
-        released = conn.execute(
-            "UPDATE queue SET status = 'pending', updated_at = ? WHERE org_id = ? "
-            "AND status = 'held'",
-            [now_iso(), current.org_id],
-        ).rowcount
+        released = _move_queue(conn, current.org_id, "held", "pending")
         result = _apply(conn, locked, "activate", actor, f"{released} held exports released")
     record(db, current.code, "info", f"Integration status set to Active by {actor}")
     return _with(result, f"{released} held exports are pending again.")
@@ -251,7 +267,7 @@ def uninstall_plan(db: sqlite_utils.Database, org: str) -> UninstallPlan:
     Raises UnknownOrganisation.
     """
     current = integration(db, org)
-    settings, mappings = _config(db.conn, current.org_id)
+    settings, mappings = configuration(db.conn, current.org_id)
     queue = dict(
         db.execute(
             "SELECT status, count(*) FROM queue WHERE org_id = ? GROUP BY status", [current.org_id]
@@ -268,24 +284,6 @@ def uninstall_plan(db: sqlite_utils.Database, org: str) -> UninstallPlan:
         queue,
         rows,
     )
-
-
-def _config(
-    conn: sqlite3.Connection, oid: int
-) -> tuple[dict[str, Any], tuple[dict[str, str], ...]]:
-    settings = {
-        r[0]: json.loads(r[1])
-        for r in conn.execute(
-            "SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid]
-        )
-    }
-    mappings = tuple(
-        {"kind": r[0], "local": r[1], "remote": r[2]}
-        for r in conn.execute(
-            "SELECT kind, local, remote FROM mappings WHERE org_id = ? ORDER BY kind, local", [oid]
-        )
-    )
-    return settings, mappings
 
 
 def uninstall(
@@ -310,46 +308,23 @@ def uninstall(
     actor = actor or default_actor()
     current = integration(db, org)
     if confirm is None or confirm.strip().upper() != current.code.upper():
-        plan = uninstall_plan(db, org)
-        raise TransitionRefused(
-            f"Uninstalling {current.code} removes {', '.join(plan.removed())}; it keeps "
-            f"{', '.join(plan.kept())}. Confirm with --confirm {current.code}."
-        )
+        raise _unconfirmed(uninstall_plan(db, current.code))
     _check(current, "uninstall", expected_version)
     revoked = _revoke_first(db, current, client) if revoke else None
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
         _check(locked, "uninstall", current.version)
-        settings, mappings = _config(conn, locked.org_id)
         at = now_iso()
-        snapshot_id = conn.execute(
-            "INSERT INTO snapshots(org_id, taken_at, actor, reason, state, tenant_id, "
-            "tenant_name, settings, mappings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                locked.org_id,
-                at,
-                actor,
-                "uninstall",
-                locked.state,
-                locked.tenant_id,
-                locked.tenant_name,
-                json.dumps(settings),
-                json.dumps(list(mappings)),
-            ],
-        ).lastrowid
+        snap = take_snapshot(conn, locked, actor=actor, reason="uninstall", at=at)
         for table in ("settings", "mappings", "credentials"):
             conn.execute(f"DELETE FROM {table} WHERE org_id = ?", [locked.org_id])
-        conn.execute(
-            "UPDATE queue SET status = 'held', updated_at = ? WHERE org_id = ? AND "
-            "status = 'pending'",
-            [at, locked.org_id],
-        )
+        _move_queue(conn, locked.org_id, "pending", "held", at)
         result = _apply(
             conn,
             locked,
             "uninstall",
             actor,
-            f"snapshot {snapshot_id}: {len(settings)} settings, {len(mappings)} mappings",
+            f"snapshot {snap.id}: {len(snap.settings)} settings, {len(snap.mappings)} mappings",
             tenant_id=None,
             tenant_name=None,
             connection_id=None,
@@ -363,15 +338,22 @@ def uninstall(
         current.code,
         "info",
         f"Xero integration uninstalled by {actor}; settings and mappings removed "
-        f"(snapshot {snapshot_id})",
+        f"(snapshot {snap.id})",
     )
     messages = [
-        f"Snapshot {snapshot_id} holds {len(settings)} settings and {len(mappings)} "
+        f"Snapshot {snap.id} holds {len(snap.settings)} settings and {len(snap.mappings)} "
         "mappings; `syncdesk reconnect` restores it."
     ]
     if revoked is not None:
         messages.append(revoked)
-    return _with(result, *messages, snapshot_id=snapshot_id)
+    return _with(result, *messages, snapshot_id=snap.id)
+
+
+def _unconfirmed(plan: UninstallPlan) -> TransitionRefused:
+    return TransitionRefused(
+        f"Uninstalling {plan.code} removes {', '.join(plan.removed())}; it keeps "
+        f"{', '.join(plan.kept())}. Confirm with --confirm {plan.code}."
+    )
 
 
 def _revoke_first(db: sqlite_utils.Database, current: Integration, client: Any) -> str | None:
@@ -389,20 +371,4 @@ def _revoke_first(db: sqlite_utils.Database, current: Integration, client: Any) 
         )
     return (
         "The connection was revoked in Xero." if gone else "Xero had no connection left to revoke."
-    )
-
-
-def _with(
-    result: TransitionResult, *messages: str, snapshot_id: int | None = None
-) -> TransitionResult:
-    return TransitionResult(
-        result.code,
-        result.action,
-        result.before,
-        result.after,
-        result.version,
-        result.actor,
-        result.at,
-        result.messages + messages,
-        snapshot_id or result.snapshot_id,
     )
