@@ -24,7 +24,7 @@ import sqlite_utils
 
 from store import clock
 from store.db import now_iso, transaction
-from store.errors import NotFound, SyncdeskError, TransitionRefused
+from store.errors import NotFound, RunClaimed, SyncdeskError, TransitionRefused
 from store.history import record_audit
 from store.logs import error_groups
 from store.models import Note, Run, Step, StepInput
@@ -45,10 +45,6 @@ WHAT = {
     "reconnect": "Authorise against Xero, choose the organisation (a different one than "
     "before needs explicit confirmation), restore the snapshot and validate every mapping.",
 }
-
-
-class RunClaimed(TransitionRefused):
-    """Someone else holds the run on this organisation."""
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import now_iso, transaction
-from store.errors import SyncdeskError, TransitionRefused
+from store.errors import SyncdeskError, TransitionRefused, VersionConflict
 from store.history import configuration, record_audit, take_snapshot
 from store.logs import record
 from store.models import Integration, TransitionResult, UninstallPlan
@@ -57,10 +57,6 @@ def default_actor() -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "unknown"
-
-
-class VersionConflict(TransitionRefused):
-    """Someone else changed the integration since the caller looked at it."""
 
 
 # --- reading ---------------------------------------------------------------------------------

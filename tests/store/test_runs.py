@@ -11,13 +11,12 @@ from xero_stub import secrets_of
 
 import store.runs as runs  # noqa: E402
 import store.step_actions as step_actions  # noqa: E402
-from store.errors import NotFound, TransitionRefused  # noqa: E402
+from store.errors import NotFound, RunClaimed, TransitionRefused  # noqa: E402
 from store.history import audit_trail, snapshots  # noqa: E402
 from store.models import Run  # noqa: E402
 from store.packet import packet_markdown  # noqa: E402
 from store.runs import (  # noqa: E402
     STEPS,
-    RunClaimed,
     StepInput,
     add_note,
     escalate,

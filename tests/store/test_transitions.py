@@ -12,12 +12,11 @@ from support import wait_until
 
 from store import transitions as lifecycle
 from store.db import open_store
-from store.errors import TransitionRefused
+from store.errors import TransitionRefused, VersionConflict
 from store.history import audit_trail, snapshots
 from store.orgs import show_org
 from store.transitions import (
     ALLOWED,
-    VersionConflict,
     deactivate,
     integration,
     mark_disconnected,
