@@ -21,6 +21,9 @@ from store.orgs import org_id
 from store.reconnect import reconnect
 from store.transitions import activate, deactivate, integration, uninstall
 
+# What a step came to: its status (done, skipped), the outcome in words, details to keep.
+Outcome = tuple[str, str, dict[str, Any] | None]
+
 
 def perform(
     db: sqlite_utils.Database,
@@ -31,63 +34,77 @@ def perform(
     client: Any,
     progress: Any,
     cancelled: Any,
-) -> tuple[str, str, dict[str, Any] | None]:
+) -> Outcome:
     """Do the step: (status, outcome, detail) for the run to record.
 
     Raises TransitionRefused (the step needs input), NotFound, XeroError.
     """
     state = integration(db, run.code).state
     if step.name == "diagnose":
-        from store.diagnose import diagnose
-
-        found = diagnose(db, run.code, client=client)
-        with transaction(db) as conn:
-            conn.execute(
-                "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(found.to_json()), run.id]
-            )
-        v = found.verdict
-        if v.refresh_helps:
-            said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
-        else:
-            said = f"the refresh sequence is unlikely to help. {v.next_step}"
-        return "done", f"{v.title}: {said}", {"verdict": asdict(v)}
+        return _diagnose(db, run, client)
     if step.name == "deactivate":
         return _toggle(db, run.code, state, actor, client)
     if step.name == "verify":
         return _verify(db, run.code, state, client, progress, cancelled)
     if step.name == "uninstall":
-        if state == "uninstalled":
-            return "skipped", "already uninstalled", None
-        result = uninstall(db, run.code, confirm=given.confirm, actor=actor, client=client)
-        return "done", " ".join(result.messages), {"snapshot_id": result.snapshot_id}
+        return _uninstall(db, run.code, state, actor, given, client)
     if step.name == "reconnect":
-        if state == "active":
-            return "skipped", "already active", None
-        done = reconnect(
-            db,
-            run.code,
-            actor=actor,
-            tenant_id=given.tenant_id,
-            restore=given.restore,
-            no_restore=given.no_restore,
-            accept_new_tenant=given.accept_new_tenant,
-            client=client,
-        )
-        return (
-            "done",
-            " ".join(done.transition.messages),
-            {
-                "tenant": done.tenant_name,
-                "tenant_changed": done.tenant_changed,
-                "problems": [asdict(p) for p in done.problems],
-            },
-        )
+        return _reconnect(db, run.code, state, actor, given, client)
     raise NotFound(f"Unknown step {step.name!r}.")
 
 
-def _toggle(
-    db: sqlite_utils.Database, code: str, state: str, actor: str, client: Any
-) -> tuple[str, str, dict[str, Any] | None]:
+def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> Outcome:
+    from store.diagnose import diagnose
+
+    found = diagnose(db, run.code, client=client)
+    with transaction(db) as conn:
+        conn.execute(
+            "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(found.to_json()), run.id]
+        )
+    v = found.verdict
+    if v.refresh_helps:
+        said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
+    else:
+        said = f"the refresh sequence is unlikely to help. {v.next_step}"
+    return "done", f"{v.title}: {said}", {"verdict": asdict(v)}
+
+
+def _uninstall(
+    db: sqlite_utils.Database, code: str, state: str, actor: str, given: StepInput, client: Any
+) -> Outcome:
+    if state == "uninstalled":
+        return "skipped", "already uninstalled", None
+    result = uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
+    return "done", " ".join(result.messages), {"snapshot_id": result.snapshot_id}
+
+
+def _reconnect(
+    db: sqlite_utils.Database, code: str, state: str, actor: str, given: StepInput, client: Any
+) -> Outcome:
+    if state == "active":
+        return "skipped", "already active", None
+    done = reconnect(
+        db,
+        code,
+        actor=actor,
+        tenant_id=given.tenant_id,
+        restore=given.restore,
+        no_restore=given.no_restore,
+        accept_new_tenant=given.accept_new_tenant,
+        client=client,
+    )
+    return (
+        "done",
+        " ".join(done.transition.messages),
+        {
+            "tenant": done.tenant_name,
+            "tenant_changed": done.tenant_changed,
+            "problems": [asdict(p) for p in done.problems],
+        },
+    )
+
+
+def _toggle(db: sqlite_utils.Database, code: str, state: str, actor: str, client: Any) -> Outcome:
     if state not in ("active", "inactive"):
         return "skipped", f"nothing to deactivate: the integration is {state}", None
     said = []
@@ -102,7 +119,7 @@ def _toggle(
 
 def _verify(
     db: sqlite_utils.Database, code: str, state: str, client: Any, progress: Any, cancelled: Any
-) -> tuple[str, str, dict[str, Any] | None]:
+) -> Outcome:
     from store.errors import RetryRefused
     from store.xero.session import retry
 
