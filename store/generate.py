@@ -257,27 +257,7 @@ def _write_orgs(
         queue.extend(q)
         exported = [r["exported_at"] for r in q if r["exported_at"]]
         changed = now - (p.until_hours or rng.uniform(300, 2000)) * 3600
-        previous = org.previous_tenant or (org.tenant if uninstalled else None)
-        integ.append(
-            {
-                "org_id": org.id,
-                "state": p.state,
-                "tenant_id": None if uninstalled else org.tenant.id,
-                "tenant_name": None if uninstalled else org.tenant.name,
-                "connection_id": None if uninstalled else conn_id,
-                "previous_tenant_id": previous.id if previous else None,
-                "previous_tenant_name": previous.name if previous else None,
-                "token_expires_at": None if uninstalled else _iso(access_exp),
-                "refresh_expires_at": None if uninstalled else _iso(refresh_exp),
-                "scopes": "openid profile email offline_access accounting.transactions "
-                "accounting.contacts accounting.settings",
-                "last_export_at": max(exported) if exported else None,
-                "version": 1,
-                "state_changed_at": _iso(changed),
-                "updated_at": _iso(changed),
-                "updated_by": "sample",
-            }
-        )
+        integ.append(_integration_row(org, conn_id, access_exp, refresh_exp, exported, changed))
         if not uninstalled:
             creds.append({"org_id": org.id, "access_token": access, "refresh_token": refresh})
             settings.extend(
@@ -287,51 +267,9 @@ def _write_orgs(
                 {"org_id": org.id, "kind": k, "local": loc, "remote": rem}
                 for k, loc, rem in p.mappings
             )
-        live = p.connection == "connected" and not uninstalled
-        grants.append(
-            {
-                "org_id": org.id,
-                "tenant_ids": json.dumps(sorted({t.id for t in (org.tenant, *org.other_tenants)})),
-                "connections": json.dumps(
-                    [
-                        {
-                            "id": conn_id,
-                            "tenantId": org.tenant.id,
-                            "tenantType": "ORGANISATION",
-                            "tenantName": org.tenant.name,
-                            "authEventId": random_uuid(rng),
-                            "createdDateUtc": _iso(changed),
-                            "updatedDateUtc": _iso(changed),
-                        }
-                    ]
-                    if live
-                    else []
-                ),
-                "refresh_token": refresh
-                if p.refresh_token == "valid" and not uninstalled
-                else None,
-                "access_token": access if not uninstalled else None,
-                "access_expires_at": _iso(access_exp),
-            }
-        )
+        grants.append(_grant_row(org, rng, conn_id, (access, refresh), access_exp, changed))
         if p.state != "active":
-            actor = {"inactive": "m.tane", "uninstalled": "r.patel"}.get(p.state, "xero")
-            before = "active" if p.state != "uninstalled" else "inactive"
-            audit.append(
-                {
-                    "at": _iso(changed),
-                    "org_id": org.id,
-                    "actor": actor,
-                    "action": {
-                        "inactive": "deactivate",
-                        "uninstalled": "uninstall",
-                        "disconnected": "mark_disconnected",
-                    }[p.state],
-                    "before_state": before,
-                    "after_state": p.state,
-                    "detail": "recorded in the sample data",
-                }
-            )
+            audit.append(_audit_row(org, changed))
         if i % 500 == 0:
             report("orgs", i, len(plan))
     for table, rows in (
@@ -363,3 +301,89 @@ def _write_orgs(
         ],
     )
     report("orgs", len(plan), len(plan))
+
+
+def _integration_row(
+    org: PlannedOrg,
+    conn_id: str,
+    access_exp: float,
+    refresh_exp: float,
+    exported: list[str],
+    changed: float,
+) -> dict[str, Any]:
+    p = org.profile
+    uninstalled = p.state == "uninstalled"
+    previous = org.previous_tenant or (org.tenant if uninstalled else None)
+    return {
+        "org_id": org.id,
+        "state": p.state,
+        "tenant_id": None if uninstalled else org.tenant.id,
+        "tenant_name": None if uninstalled else org.tenant.name,
+        "connection_id": None if uninstalled else conn_id,
+        "previous_tenant_id": previous.id if previous else None,
+        "previous_tenant_name": previous.name if previous else None,
+        "token_expires_at": None if uninstalled else _iso(access_exp),
+        "refresh_expires_at": None if uninstalled else _iso(refresh_exp),
+        "scopes": "openid profile email offline_access accounting.transactions "
+        "accounting.contacts accounting.settings",
+        "last_export_at": max(exported) if exported else None,
+        "version": 1,
+        "state_changed_at": _iso(changed),
+        "updated_at": _iso(changed),
+        "updated_by": "sample",
+    }
+
+
+def _grant_row(
+    org: PlannedOrg,
+    rng: random.Random,
+    conn_id: str,
+    tokens: tuple[str, str],
+    access_exp: float,
+    changed: float,
+) -> dict[str, Any]:
+    """What the sandbox granted this organisation: its tenants, connection and tokens."""
+    p = org.profile
+    uninstalled = p.state == "uninstalled"
+    access, refresh = tokens
+    live = p.connection == "connected" and not uninstalled
+    return {
+        "org_id": org.id,
+        "tenant_ids": json.dumps(sorted({t.id for t in (org.tenant, *org.other_tenants)})),
+        "connections": json.dumps(
+            [
+                {
+                    "id": conn_id,
+                    "tenantId": org.tenant.id,
+                    "tenantType": "ORGANISATION",
+                    "tenantName": org.tenant.name,
+                    "authEventId": random_uuid(rng),
+                    "createdDateUtc": _iso(changed),
+                    "updatedDateUtc": _iso(changed),
+                }
+            ]
+            if live
+            else []
+        ),
+        "refresh_token": refresh if p.refresh_token == "valid" and not uninstalled else None,
+        "access_token": access if not uninstalled else None,
+        "access_expires_at": _iso(access_exp),
+    }
+
+
+def _audit_row(org: PlannedOrg, changed: float) -> dict[str, Any]:
+    """The transition that left a sample organisation in a state other than active."""
+    state = org.profile.state
+    return {
+        "at": _iso(changed),
+        "org_id": org.id,
+        "actor": {"inactive": "m.tane", "uninstalled": "r.patel"}.get(state, "xero"),
+        "action": {
+            "inactive": "deactivate",
+            "uninstalled": "uninstall",
+            "disconnected": "mark_disconnected",
+        }[state],
+        "before_state": "active" if state != "uninstalled" else "inactive",
+        "after_state": state,
+        "detail": "recorded in the sample data",
+    }
