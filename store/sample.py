@@ -85,10 +85,7 @@ def load_knowledge(path: Path | None = None) -> list[KnowledgeEntry]:
     doc.version()
     entries: list[KnowledgeEntry] = []
     seen: set[str] = set()
-    for i, raw in enumerate(doc.seq(doc.data.get("errors"), "errors")):
-        at = f"errors[{i}]"
-        item = doc.mapping(raw, at)
-        doc.unknown_keys(item, KB_KEYS, at)
+    for at, item in doc.items(doc.data.get("errors"), "errors", KB_KEYS):
         kind = doc.get(item, "kind", at, str)
         if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
             raise doc.fail(f"{at}.kind", f"must be snake_case (got {kind!r})")
@@ -172,10 +169,8 @@ INCIDENT_KEYS = {"message", "level", "per_day", "count", "since_hours", "until_h
 
 def _mappings(doc: SampleDoc, raw: Any, at: str) -> list[tuple[str, str, str]]:
     out = []
-    for i, m in enumerate(doc.seq(raw, at)):
-        m = doc.mapping(m, f"{at}[{i}]")
-        doc.unknown_keys(m, {"kind", "local", "remote"}, f"{at}[{i}]")
-        out.append(tuple(doc.get(m, k, f"{at}[{i}]", str) for k in ("kind", "local", "remote")))
+    for where, m in doc.items(raw, at, {"kind", "local", "remote"}):
+        out.append(tuple(doc.get(m, k, where, str) for k in ("kind", "local", "remote")))
     return out
 
 
@@ -241,10 +236,7 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
     ]
     profiles: list[OrgProfile] = []
     codes: set[str] = set()
-    for i, raw in enumerate(doc.seq(top.get("orgs"), "orgs")):
-        at = f"orgs[{i}]"
-        item = doc.mapping(raw, at)
-        doc.unknown_keys(item, ORG_KEYS, at)
+    for at, item in doc.items(top.get("orgs"), "orgs", ORG_KEYS):
         code = doc.get(item, "code", at, str)
         if not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,19}", code):
             raise doc.fail(

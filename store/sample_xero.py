@@ -127,10 +127,7 @@ def load_xero(path: Path | None = None) -> dict[str, TenantSpec]:
         }
     tenants: dict[str, TenantSpec] = {}
     ids: set[str] = set()
-    for i, raw in enumerate(doc.seq(doc.data.get("tenants"), "tenants")):
-        at = f"tenants[{i}]"
-        item = doc.mapping(raw, at)
-        doc.unknown_keys(item, TENANT_KEYS, at)
+    for at, item in doc.items(doc.data.get("tenants"), "tenants", TENANT_KEYS):
         key = doc.get(item, "key", at, str)
         tenant_id = doc.get(item, "id", at, str)
         if not UUID.fullmatch(tenant_id):

@@ -4,6 +4,7 @@ name the file and the key. yaml.YAMLError and unreadable files become SampleData
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,16 @@ class SampleDoc:
         version = self.get(top, "version", "", int)
         if version != 1:
             raise self.fail("version", f"this syncdesk reads version 1 (got {version})")
+
+    def items(
+        self, value: Any, key: str, allowed: set[str]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each entry of a list of mappings, with its path, checked for unknown keys."""
+        for i, raw in enumerate(self.seq(value, key)):
+            at = f"{key}[{i}]"
+            item = self.mapping(raw, at)
+            self.unknown_keys(item, allowed, at)
+            yield at, item
 
     def unknown_keys(self, obj: dict[str, Any], allowed: set[str], path: str) -> None:
         extra = sorted(set(obj) - allowed)
