@@ -46,7 +46,16 @@ RARE_WORD = "offline"  # only the "Organisation offline" errors
 ORG_SEARCH = "harb"  # matches codes and names starting "Harbour"
 
 # Whatever changes what a store holds: a cached store built from other code is rebuilt.
-FINGERPRINT_FILES = ("store/generate.py", "store/db.py", "store/sample.py", "store/kb.py")
+FINGERPRINT_FILES = (
+    "store/generate.py",
+    "store/generate_plan.py",
+    "store/generate_log.py",
+    "store/db.py",
+    "store/sample.py",
+    "store/sample_xero.py",
+    "store/sample_yaml.py",
+    "store/kb.py",
+)
 
 _LOG_COLUMNS = (
     "log.id, log.at, orgs.code, log.level, log.document, log.message, log.kind, log.correlation_id"

@@ -16,11 +16,11 @@ import sqlite_utils
 
 from store import clock
 from store.errors import XeroError
-from store.integrations import integration
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import ErrorGroup
 from store.timeparse import iso
+from store.transitions import integration
 
 # The most serious first: a connection that is gone hides every other problem.
 PRIORITY = (

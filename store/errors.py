@@ -17,6 +17,8 @@
     │   └── UnknownOrganisation
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
     ├── TransitionRefused          a state change the state table does not allow
+    │   ├── VersionConflict        someone else changed the integration since you looked
+    │   └── RunClaimed             someone else holds the refresh run (--take-over)
     ├── RetryRefused               retry asked of an integration that is not active
     └── XeroError                  Xero said no, or could not be asked; carries kind,
         │                          correlation_id, status and log_message (the log wording)
@@ -34,7 +36,7 @@
         ├── XeroBadResponse        malformed JSON or an answer of the wrong shape
         └── XeroConsentRequired    authorising needs a person in a browser
 
-Lower-level errors become these at one place per source: sqlite3 in db.py, yaml in sample.py,
+Lower-level errors become these at one place per source: sqlite3 in db.py, yaml in sample_yaml.py,
 httpx in xero/client.py.
 """
 
@@ -111,6 +113,14 @@ class InvalidQuery(SyncdeskError):
 
 class TransitionRefused(SyncdeskError):
     """A state change the state table does not allow from here."""
+
+
+class VersionConflict(TransitionRefused):
+    """Someone else changed the integration since the caller looked at it."""
+
+
+class RunClaimed(TransitionRefused):
+    """Someone else holds the run on this organisation."""
 
 
 class RetryRefused(SyncdeskError):

@@ -8,57 +8,35 @@ same seed and `now` give the same store.
 
 The store is built in a temporary file beside the target and renamed over it at the end, so
 a failed or cancelled build never leaves half a store (or destroys the old one).
+
+Which organisations are made is store/generate_plan.py; their week of log rows,
+store/generate_log.py.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import json
-import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from store import clock
 from store import db as dbm
+from store.generate_log import iso_fast, log_rows_for
+from store.generate_plan import WEEK_HOURS, PlannedOrg, plan_orgs, random_uuid, scaled
 from store.kb import Classifier, save_knowledge
 from store.models import BuildReport
-from store.sample import (
-    PLACEHOLDER,
-    OrgProfile,
-    TenantSpec,
-    load_knowledge,
-    load_orgs,
-    load_xero,
-    sample_dir,
-)
+from store.sample import OrgProfile, load_knowledge, load_orgs
+from store.sample_xero import TenantSpec, load_xero
+from store.sample_yaml import sample_dir
 
 Progress = Callable[[str, int, int], None]
-WEEK_HOURS = 168.0
 BATCH = 50_000
-
-# Routine rows of a working integration: (weight, level, template).
-INFO_TEMPLATES: tuple[tuple[int, str], ...] = (
-    (40, "Exported Sales Invoice {SI} to Xero (InvoiceID {uuid})"),
-    (15, "Synced customer {CUST}"),
-    (12, "Exported Bill for Purchase Order {PO} to Xero (InvoiceID {uuid})"),
-    (12, "Exported Sales Journal {SO} to Xero"),
-    (6, "Exported Credit Note {SC} to Xero (CreditNoteID {uuid})"),
-    (5, "Exported Stock Adjustment {SA} journal to Xero"),
-    (5, "Synced supplier {SUPP}"),
-    (3, "Purchase Cost {PO} exported as Draft; approve in Xero"),
-    (1, "Imported {n} accounts from Xero"),
-    (1, "Exported Supplier Return {SR} to Xero (CreditNoteID {uuid})"),
-)
-INFO_CUM_WEIGHTS = tuple(itertools.accumulate(w for w, _ in INFO_TEMPLATES))
-DOC_PREFIX = {"SI": "SI-", "PO": "PO-", "SC": "SC-", "SO": "SO-", "SA": "SA-", "SR": "SR-"}
-DOCUMENT_PLACEHOLDERS = frozenset([*DOC_PREFIX, "CUST", "SUPP"])
 DOC_TYPES = (
     ("sales_invoice", "SI-"),
     ("credit_note", "SC-"),
@@ -66,298 +44,13 @@ DOC_TYPES = (
     ("sales_journal", "SO-"),
     ("supplier_return", "SR-"),
 )
-# A generated organisation's name: "<place> <trade> <suffix>".
-PLACES = (
-    "Harbour",
-    "Kauri",
-    "Southern",
-    "Wattle",
-    "Bright",
-    "Thistle",
-    "Ironbark",
-    "Pacific",
-    "Copper",
-    "Green",
-    "Tasman",
-    "Meridian",
-    "Rimu",
-    "Totara",
-    "Coastal",
-    "Highland",
-    "Riverside",
-    "Summit",
-    "Bluegum",
-    "Manuka",
-    "Otago",
-    "Canterbury",
-    "Coromandel",
-    "Northern",
-    "Westside",
-    "Silver",
-    "Golden",
-    "Red Tussock",
-    "Blackwood",
-    "Moana",
-    "Kowhai",
-    "Pohutukawa",
-    "Derwent",
-    "Pennine",
-    "Cotswold",
-    "Yarra",
-    "Hunter",
-    "Swan",
-)
-TRADES = (
-    "Coffee Roasters",
-    "Outdoor Supply",
-    "Brewing",
-    "Homewares",
-    "Pet Foods",
-    "Cosmetics",
-    "Engineering Supplies",
-    "Nutrition",
-    "Candles",
-    "Garden Centre",
-    "Bike Co",
-    "Tea Company",
-    "Wines",
-    "Bakery Supplies",
-    "Surf Shop",
-    "Hardware",
-    "Textiles",
-    "Pharmacy",
-    "Furniture",
-    "Toys",
-    "Electrical",
-    "Seafoods",
-    "Organics",
-    "Skincare",
-    "Kitchenware",
-    "Saddlery",
-    "Apparel",
-    "Stationery",
-)
-SUFFIX = {
-    "NZ": ("Ltd", "Limited", "Co"),
-    "AU": ("Pty Ltd", "Pty Ltd", "Co"),
-    "UK": ("Ltd", "Limited", "plc"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _Org:
-    """One organisation to build: its profile, identity and tenants."""
-
-    id: int
-    code: str
-    name: str
-    profile: OrgProfile
-    tenant: TenantSpec
-    previous_tenant: TenantSpec | None
-    other_tenants: tuple[TenantSpec, ...]
-    scale: float
-
-
-def _uuid(rng: random.Random) -> str:
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-@functools.lru_cache(maxsize=64)
-def _day(days: int) -> str:
-    return time.strftime("%Y-%m-%dT", time.gmtime(days * 86400))
-
-
-def _iso_fast(ts: float) -> str:
-    """_iso for the million log rows: strftime once per day, arithmetic for the time."""
-    days, seconds = divmod(int(ts), 86400)
-    hours, rest = divmod(seconds, 3600)
-    return f"{_day(days)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
-
-
-@functools.lru_cache(maxsize=256)
-def _placeholders(template: str) -> tuple[str, ...]:
-    return tuple(PLACEHOLDER.findall(template))
-
-
-class _Renderer:
-    """Fills a log template's placeholders with plausible document numbers and ids."""
-
-    def __init__(self, rng: random.Random, org: _Org) -> None:
-        self.rng = rng
-        self.org = org
-        base = rng.randint(100, 9000)
-        self.counters = {k: base * (i + 1) for i, k in enumerate(DOC_PREFIX)}
-        stem = "".join(ch for ch in org.code if ch.isalpha())[:4] or "CUST"
-        self.customers = [f"{stem}{n:03d}" for n in range(1, 9)]
-        self.suppliers = [f"SUP-{w}" for w in ("BEANCO", "GLASSWORKS", "PACKRITE", "FREIGHTCO")]
-
-    def render(self, template: str) -> tuple[str, str | None]:
-        """The message and the document it names (the first document number, if any)."""
-        document = None
-        out = template
-        for name in _placeholders(template):
-            value = self._value(name)
-            if document is None and name in DOCUMENT_PLACEHOLDERS:
-                document = value
-            out = out.replace("{" + name + "}", value, 1)
-        return out, document
-
-    def _value(self, name: str) -> str:
-        rng = self.rng
-        if name in DOC_PREFIX:
-            self.counters[name] += 1
-            return f"{DOC_PREFIX[name]}{self.counters[name]:08d}"
-        if name == "CUST":
-            return rng.choice(self.customers)
-        if name == "SUPP":
-            return rng.choice(self.suppliers)
-        if name == "uuid":
-            return _uuid(rng)
-        if name == "n":
-            return str(rng.randint(5, 59))
-        if name == "tenant":
-            return self.org.tenant.id
-        if name == "previous_tenant":
-            return self.org.previous_tenant.id if self.org.previous_tenant else _uuid(rng)
-        raise ValueError(name)
-
-
-# --- planning ------------------------------------------------------------------------------------
-
-
-def _profile_weight(p: OrgProfile) -> float:
-    broken = any(i.level == "error" and i.per_day >= 1 or i.count for i in p.incidents) or (
-        p.state != "active"
-    )
-    return 4.0 if broken else 100.0
-
-
-def _expected_rows(p: OrgProfile) -> float:
-    info = p.info_per_day * (WEEK_HOURS - p.until_hours) / 24
-    return info + sum(
-        i.count if i.count is not None else i.per_day * (i.since_hours - i.until_hours) / 24
-        for i in p.incidents
-    )
-
-
-def _tenant_copy(rng: random.Random, spec: TenantSpec, name: str) -> TenantSpec:
-    return replace(spec, key=f"gen-{spec.key}", id=_uuid(rng), name=name)
-
-
-def _plan(
-    profiles: list[OrgProfile], tenants: dict[str, TenantSpec], n: int | None, rng: random.Random
-) -> list[_Org]:
-    if n is None:
-        return [
-            _Org(
-                i + 1,
-                p.code,
-                p.name,
-                p,
-                tenants[p.tenant],
-                tenants[p.previous_tenant] if p.previous_tenant else None,
-                tuple(tenants[t] for t in p.other_tenants),
-                1.0,
-            )
-            for i, p in enumerate(profiles)
-        ]
-    weights = [_profile_weight(p) for p in profiles]
-    shared = {t.key: t for t in tenants.values() if t.name.startswith("Demo Company")}
-    orgs = []
-    for i in range(n):
-        p = rng.choices(profiles, weights)[0]
-        place, trade = rng.choice(PLACES), rng.choice(TRADES)
-        name = f"{place} {trade} {rng.choice(SUFFIX[p.region])}"
-        code = f"{place.split()[0][:5].upper()}{i + 1:04d}"
-        own = _tenant_copy(
-            rng, tenants[p.tenant], name if rng.random() < 0.7 else f"{place} {trade}"
-        )
-        previous = others = None
-        if p.previous_tenant:  # reconnected to a different (shared demo) organisation
-            previous = _tenant_copy(rng, tenants[p.previous_tenant], name)
-            own = shared.get(p.tenant, own)
-        others = tuple(
-            previous if t == p.previous_tenant and previous else shared.get(t, own)
-            for t in p.other_tenants
-        )
-        orgs.append(_Org(i + 1, code, name, p, own, previous, others, 1.0))
-    return orgs
-
-
-def _scaled(orgs: list[_Org], log_rows: int | None) -> list[_Org]:
-    if log_rows is None:
-        return orgs
-    total = sum(_expected_rows(o.profile) for o in orgs) or 1.0
-    return [replace(o, scale=log_rows / total) for o in orgs]
-
-
-# --- rows ----------------------------------------------------------------------------------------
-
-
-def _counts(rng: random.Random, expected: float) -> int:
-    whole = math.floor(expected)
-    return whole + (1 if rng.random() < expected - whole else 0)
-
-
-def _log_rows(
-    org: _Org, rng: random.Random, now: float, classify: Classifier
-) -> Iterator[tuple[float, int, str, str | None, str, str | None, str | None]]:
-    """(time, org id, level, document, message, kind, correlation id) for one organisation."""
-    p, render = org.profile, _Renderer(rng, org)
-    templates = [t for _, t in INFO_TEMPLATES]
-    kinds = classify.memo
-    start = now - WEEK_HOURS * 3600
-    info_end = now - p.until_hours * 3600
-    for _ in range(_counts(rng, p.info_per_day * (info_end - start) / 86400 * org.scale)):
-        template = rng.choices(templates, cum_weights=INFO_CUM_WEIGHTS)[0]
-        message, document = render.render(template)
-        yield (
-            rng.uniform(start, info_end),
-            org.id,
-            "info",
-            document,
-            message,
-            _kind(kinds, classify, template, message, "info"),
-            None,
-        )
-    for inc in p.incidents:
-        lo, hi = now - inc.since_hours * 3600, now - inc.until_hours * 3600
-        n = (
-            inc.count
-            if inc.count is not None
-            else _counts(rng, inc.per_day * (hi - lo) / 86400 * org.scale)
-        )
-        for _ in range(n):
-            message, document = render.render(inc.message)
-            kind = _kind(kinds, classify, inc.message, message, inc.level)
-            corr = (
-                _uuid(rng)
-                if inc.level == "error"
-                and message.startswith(
-                    ("Xero API", "Sales", "Credit", "Purchase", "Customer CUST", "Stock")
-                )
-                else None
-            )
-            yield rng.uniform(lo, hi), org.id, inc.level, document, message, kind, corr
-
-
-def _kind(
-    cache: dict[str, str | None], classify: Classifier, template: str, message: str, level: str
-) -> str | None:
-    # Classify once per template (its first rendering), not per row: a million regex scans
-    # would dominate the build, and a template's kind does not depend on its placeholders.
-    key = level + "|" + template
-    if key not in cache:
-        cache[key] = classify.classify(message, level)
-    return cache[key]
-
-
-def _queue_rows(org: _Org, rng: random.Random, now: float) -> list[dict[str, Any]]:
+def _queue_rows(org: PlannedOrg, rng: random.Random, now: float) -> list[dict[str, Any]]:
     p = org.profile
     first_error = next(
         (i.message.split("failed: ", 1)[-1] for i in p.incidents if i.level == "error"), None
@@ -389,7 +82,7 @@ def _queue_rows(org: _Org, rng: random.Random, now: float) -> list[dict[str, Any
     return rows
 
 
-def _contacts(rng: random.Random, org: _Org) -> list[dict[str, str]]:
+def _contacts(rng: random.Random, org: PlannedOrg) -> list[dict[str, str]]:
     domain = "".join(ch for ch in org.name.lower() if ch.isalnum())[:20] + ".example.com"
     made = [
         {
@@ -474,7 +167,7 @@ def _fill(
     report: Progress,
 ) -> tuple[int, int]:
     now = now_dt.replace(microsecond=0).timestamp()
-    plan = _scaled(_plan(profiles, tenants, n_orgs, rng), log_rows)
+    plan = scaled(plan_orgs(profiles, tenants, n_orgs, rng), log_rows)
     conn = db.conn
     # The file is private until renamed into place, so durability can wait for the end: no
     # journal (a WAL would write every page twice), and a big page cache lets index builds
@@ -485,7 +178,7 @@ def _fill(
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("BEGIN")
     _write_orgs(db, plan, rng, now, report)
-    rows = [row for org in plan for row in _log_rows(org, rng, now, classify)]
+    rows = [row for org in plan for row in log_rows_for(org, rng, now, classify)]
     if log_rows is not None:  # hit the requested size exactly
         rows = _exact(rows, log_rows, rng, plan, now, classify)
     rows.sort(key=lambda r: r[0])
@@ -496,7 +189,7 @@ def _fill(
     )
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
-        conn.executemany(sql, ((_iso_fast(r[0]),) + r[1:] for r in chunk))
+        conn.executemany(sql, ((iso_fast(r[0]),) + r[1:] for r in chunk))
         report("log", start + len(chunk), len(rows))
     report("indexes", 0, 1)
     dbm.create_log_indexes(conn)
@@ -509,7 +202,7 @@ def _exact(
     rows: list[tuple],
     target: int,
     rng: random.Random,
-    plan: list[_Org],
+    plan: list[PlannedOrg],
     now: float,
     classify: Classifier,
 ) -> list[tuple]:
@@ -520,7 +213,7 @@ def _exact(
     while len(rows) < target:
         org = rng.choice(healthy)
         extra = replace(org, profile=replace(org.profile, incidents=()), scale=1.0)
-        rows.extend(list(_log_rows(extra, rng, now, classify))[: target - len(rows)])
+        rows.extend(list(log_rows_for(extra, rng, now, classify))[: target - len(rows)])
     return rows
 
 
@@ -535,7 +228,7 @@ def _insert(conn: Any, table: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_orgs(
-    db: Any, plan: list[_Org], rng: random.Random, now: float, report: Progress
+    db: Any, plan: list[PlannedOrg], rng: random.Random, now: float, report: Progress
 ) -> None:
     seen_tenants: dict[str, TenantSpec] = {}
     contacts: dict[str, list[dict[str, str]]] = {}
@@ -556,35 +249,15 @@ def _write_orgs(
                 seen_tenants.setdefault(t.id, t)
         contacts.setdefault(org.tenant.id, _contacts(rng, org))
         uninstalled = p.state == "uninstalled"
-        conn_id = _uuid(rng)
-        access, refresh = f"sbx-at-{_uuid(rng)}", f"sbx-rt-{_uuid(rng)}"
+        conn_id = random_uuid(rng)
+        access, refresh = f"sbx-at-{random_uuid(rng)}", f"sbx-rt-{random_uuid(rng)}"
         access_exp = now + 25 * 60 if p.access_token == "valid" else now - 50 * 3600
         refresh_exp = now + 45 * 86400 if p.refresh_token == "valid" else now - 2 * 86400
         q = _queue_rows(org, rng, now)
         queue.extend(q)
         exported = [r["exported_at"] for r in q if r["exported_at"]]
         changed = now - (p.until_hours or rng.uniform(300, 2000)) * 3600
-        previous = org.previous_tenant or (org.tenant if uninstalled else None)
-        integ.append(
-            {
-                "org_id": org.id,
-                "state": p.state,
-                "tenant_id": None if uninstalled else org.tenant.id,
-                "tenant_name": None if uninstalled else org.tenant.name,
-                "connection_id": None if uninstalled else conn_id,
-                "previous_tenant_id": previous.id if previous else None,
-                "previous_tenant_name": previous.name if previous else None,
-                "token_expires_at": None if uninstalled else _iso(access_exp),
-                "refresh_expires_at": None if uninstalled else _iso(refresh_exp),
-                "scopes": "openid profile email offline_access accounting.transactions "
-                "accounting.contacts accounting.settings",
-                "last_export_at": max(exported) if exported else None,
-                "version": 1,
-                "state_changed_at": _iso(changed),
-                "updated_at": _iso(changed),
-                "updated_by": "sample",
-            }
-        )
+        integ.append(_integration_row(org, conn_id, access_exp, refresh_exp, exported, changed))
         if not uninstalled:
             creds.append({"org_id": org.id, "access_token": access, "refresh_token": refresh})
             settings.extend(
@@ -594,51 +267,9 @@ def _write_orgs(
                 {"org_id": org.id, "kind": k, "local": loc, "remote": rem}
                 for k, loc, rem in p.mappings
             )
-        live = p.connection == "connected" and not uninstalled
-        grants.append(
-            {
-                "org_id": org.id,
-                "tenant_ids": json.dumps(sorted({t.id for t in (org.tenant, *org.other_tenants)})),
-                "connections": json.dumps(
-                    [
-                        {
-                            "id": conn_id,
-                            "tenantId": org.tenant.id,
-                            "tenantType": "ORGANISATION",
-                            "tenantName": org.tenant.name,
-                            "authEventId": _uuid(rng),
-                            "createdDateUtc": _iso(changed),
-                            "updatedDateUtc": _iso(changed),
-                        }
-                    ]
-                    if live
-                    else []
-                ),
-                "refresh_token": refresh
-                if p.refresh_token == "valid" and not uninstalled
-                else None,
-                "access_token": access if not uninstalled else None,
-                "access_expires_at": _iso(access_exp),
-            }
-        )
+        grants.append(_grant_row(org, rng, conn_id, (access, refresh), access_exp, changed))
         if p.state != "active":
-            actor = {"inactive": "m.tane", "uninstalled": "r.patel"}.get(p.state, "xero")
-            before = "active" if p.state != "uninstalled" else "inactive"
-            audit.append(
-                {
-                    "at": _iso(changed),
-                    "org_id": org.id,
-                    "actor": actor,
-                    "action": {
-                        "inactive": "deactivate",
-                        "uninstalled": "uninstall",
-                        "disconnected": "mark_disconnected",
-                    }[p.state],
-                    "before_state": before,
-                    "after_state": p.state,
-                    "detail": "recorded in the sample data",
-                }
-            )
+            audit.append(_audit_row(org, changed))
         if i % 500 == 0:
             report("orgs", i, len(plan))
     for table, rows in (
@@ -670,3 +301,89 @@ def _write_orgs(
         ],
     )
     report("orgs", len(plan), len(plan))
+
+
+def _integration_row(
+    org: PlannedOrg,
+    conn_id: str,
+    access_exp: float,
+    refresh_exp: float,
+    exported: list[str],
+    changed: float,
+) -> dict[str, Any]:
+    p = org.profile
+    uninstalled = p.state == "uninstalled"
+    previous = org.previous_tenant or (org.tenant if uninstalled else None)
+    return {
+        "org_id": org.id,
+        "state": p.state,
+        "tenant_id": None if uninstalled else org.tenant.id,
+        "tenant_name": None if uninstalled else org.tenant.name,
+        "connection_id": None if uninstalled else conn_id,
+        "previous_tenant_id": previous.id if previous else None,
+        "previous_tenant_name": previous.name if previous else None,
+        "token_expires_at": None if uninstalled else _iso(access_exp),
+        "refresh_expires_at": None if uninstalled else _iso(refresh_exp),
+        "scopes": "openid profile email offline_access accounting.transactions "
+        "accounting.contacts accounting.settings",
+        "last_export_at": max(exported) if exported else None,
+        "version": 1,
+        "state_changed_at": _iso(changed),
+        "updated_at": _iso(changed),
+        "updated_by": "sample",
+    }
+
+
+def _grant_row(
+    org: PlannedOrg,
+    rng: random.Random,
+    conn_id: str,
+    tokens: tuple[str, str],
+    access_exp: float,
+    changed: float,
+) -> dict[str, Any]:
+    """What the sandbox granted this organisation: its tenants, connection and tokens."""
+    p = org.profile
+    uninstalled = p.state == "uninstalled"
+    access, refresh = tokens
+    live = p.connection == "connected" and not uninstalled
+    return {
+        "org_id": org.id,
+        "tenant_ids": json.dumps(sorted({t.id for t in (org.tenant, *org.other_tenants)})),
+        "connections": json.dumps(
+            [
+                {
+                    "id": conn_id,
+                    "tenantId": org.tenant.id,
+                    "tenantType": "ORGANISATION",
+                    "tenantName": org.tenant.name,
+                    "authEventId": random_uuid(rng),
+                    "createdDateUtc": _iso(changed),
+                    "updatedDateUtc": _iso(changed),
+                }
+            ]
+            if live
+            else []
+        ),
+        "refresh_token": refresh if p.refresh_token == "valid" and not uninstalled else None,
+        "access_token": access if not uninstalled else None,
+        "access_expires_at": _iso(access_exp),
+    }
+
+
+def _audit_row(org: PlannedOrg, changed: float) -> dict[str, Any]:
+    """The transition that left a sample organisation in a state other than active."""
+    state = org.profile.state
+    return {
+        "at": _iso(changed),
+        "org_id": org.id,
+        "actor": {"inactive": "m.tane", "uninstalled": "r.patel"}.get(state, "xero"),
+        "action": {
+            "inactive": "deactivate",
+            "uninstalled": "uninstall",
+            "disconnected": "mark_disconnected",
+        }[state],
+        "before_state": "active" if state != "uninstalled" else "inactive",
+        "after_state": state,
+        "detail": "recorded in the sample data",
+    }

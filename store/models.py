@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -164,3 +165,246 @@ class BuildReport:
     log_rows: int
     seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    org_id: int
+    code: str
+    name: str
+    state: str
+    version: int
+    tenant_id: str | None
+    tenant_name: str | None
+    connection_id: str | None
+    previous_tenant_id: str | None
+    previous_tenant_name: str | None
+    updated_at: str
+    updated_by: str
+    tenant_confirmed_by: str | None = None
+
+    @property
+    def trusted_tenant(self) -> tuple[str | None, str | None]:
+        """The Xero organisation to come back to: the current one, unless it is an
+        unconfirmed change from the previous one (a reconnect to the wrong books)."""
+        if self.tenant_id is None:
+            return self.previous_tenant_id, self.previous_tenant_name
+        if (
+            self.previous_tenant_id
+            and self.tenant_id != self.previous_tenant_id
+            and not self.tenant_confirmed_by
+        ):
+            return self.previous_tenant_id, self.previous_tenant_name
+        return self.tenant_id, self.tenant_name
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Integration:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionResult:
+    code: str
+    action: str
+    before: str
+    after: str
+    version: int
+    actor: str
+    at: str
+    messages: tuple[str, ...] = ()
+    snapshot_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class UninstallPlan:
+    """Exactly what an uninstall removes and what it keeps."""
+
+    code: str
+    state: str
+    version: int
+    tenant_name: str | None
+    settings: dict[str, Any]
+    mappings: tuple[dict[str, str], ...]
+    queue: dict[str, int]
+    log_rows: int
+
+    def removed(self) -> list[str]:
+        out = [
+            f"{len(self.settings)} settings",
+            f"{len(self.mappings)} mappings",
+            "the stored Xero tokens",
+        ]
+        if self.tenant_name:
+            out.append(
+                f"the connection to Xero organisation {self.tenant_name!r} (revoked in Xero)"
+            )
+        return out
+
+    def kept(self) -> list[str]:
+        queued = sum(v for k, v in self.queue.items() if k != "exported")
+        return [
+            "a snapshot of every setting and mapping (restorable on reconnect)",
+            f"the export queue ({queued} waiting, held until reconnect)",
+            f"the connection log ({self.log_rows} rows) and the audit trail",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "removed": self.removed(), "kept": self.kept()}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    id: int
+    code: str
+    taken_at: str
+    actor: str
+    reason: str
+    state: str
+    tenant_id: str | None
+    tenant_name: str | None
+    settings: dict[str, Any]
+    mappings: tuple[dict[str, str], ...]
+    restored_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Snapshot:
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["settings"] = json.loads(values["settings"])
+        values["mappings"] = tuple(json.loads(values["mappings"]))
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    org: str
+    actor: str
+    action: str
+    before_state: str | None
+    after_state: str | None
+    detail: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AuditEntry:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectResult:
+    transition: TransitionResult
+    tenant_id: str
+    tenant_name: str
+    tenant_changed: bool
+    restored_snapshot: int | None
+    problems: tuple[Any, ...] = field(default_factory=tuple)  # store.xero.models.MappingProblem
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.transition.to_json(),
+            "tenant_id": self.tenant_id,
+            "tenant_name": self.tenant_name,
+            "tenant_changed": self.tenant_changed,
+            "restored_snapshot": self.restored_snapshot,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectOptions:
+    """What a reconnect can choose from: the Xero organisations the user authorised."""
+
+    code: str
+    state: str
+    version: int
+    previous_tenant_id: str | None
+    previous_tenant_name: str | None
+    tenants: tuple[Any, ...]  # store.xero.models.Connection
+    snapshot: Snapshot | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "tenants": [asdict(t) for t in self.tenants]}
+
+
+@dataclass(frozen=True, slots=True)
+class MappingChange:
+    code: str
+    kind: str
+    local: str
+    before: str | None
+    after: str
+    tenant_name: str | None
+    version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    position: int
+    name: str
+    status: str
+    actor: str | None
+    started_at: str | None
+    ended_at: str | None
+    outcome: str | None
+    detail: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    at: str
+    actor: str
+    step_position: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    code: str
+    status: str
+    started_at: str
+    started_by: str
+    claimed_by: str
+    claimed_at: str
+    ended_at: str | None
+    steps: tuple[Step, ...]
+    notes: tuple[Note, ...]
+    errors_before: tuple[dict[str, Any], ...]
+    diagnosis: dict[str, Any] | None
+    packet: str | None
+
+    @property
+    def current(self) -> Step | None:
+        """The step `next` would perform (None when every step is done or skipped)."""
+        return next((s for s in self.steps if s.status in ("todo", "doing", "failed")), None)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["current"] = self.current.position if self.current else None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    """What a person supplies for steps that need it."""
+
+    confirm: str | None = None  # uninstall: the organisation code
+    tenant_id: str | None = None  # reconnect
+    accept_new_tenant: bool = False
+    restore: int | None = None
+    no_restore: bool = False

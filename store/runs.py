@@ -8,14 +8,14 @@ the reason. `next_step` performs the first step not yet done; a step left half-d
 dropped session ("doing") is simply performed again, since every step checks the state first.
 A verify retries held and failed exports and compares the errors afterwards; a clean verify
 resolves the run at once. A run in progress is a claim on the organisation: someone else must
-take it over explicitly.
+take it over explicitly. What each step does is in store/step_actions.py; the escalation
+packet is built and written by store/packet.py.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,20 +24,15 @@ import sqlite_utils
 
 from store import clock
 from store.db import now_iso, transaction
-from store.errors import NotFound, SyncdeskError, TransitionRefused
-from store.integrations import (
-    activate,
-    audit_trail,
-    deactivate,
-    default_actor,
-    integration,
-    reconnect,
-    uninstall,
-)
-from store.kb import knowledge_by_kind
+from store.errors import NotFound, RunClaimed, SyncdeskError, TransitionRefused
+from store.history import record_audit
 from store.logs import error_groups
+from store.models import Note, Run, Step, StepInput
 from store.orgs import org_id
+from store.packet import build_packet, packet_path, packet_summary, write_packet
+from store.step_actions import perform
 from store.timeparse import iso
+from store.transitions import default_actor, integration
 
 STEPS = ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify")
 WHAT = {
@@ -50,60 +45,6 @@ WHAT = {
     "reconnect": "Authorise against Xero, choose the organisation (a different one than "
     "before needs explicit confirmation), restore the snapshot and validate every mapping.",
 }
-
-
-class RunClaimed(TransitionRefused):
-    """Someone else holds the run on this organisation."""
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    position: int
-    name: str
-    status: str
-    actor: str | None
-    started_at: str | None
-    ended_at: str | None
-    outcome: str | None
-    detail: dict[str, Any] | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    at: str
-    actor: str
-    step_position: int | None
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    id: int
-    code: str
-    status: str
-    started_at: str
-    started_by: str
-    claimed_by: str
-    claimed_at: str
-    ended_at: str | None
-    steps: tuple[Step, ...]
-    notes: tuple[Note, ...]
-    errors_before: tuple[dict[str, Any], ...]
-    diagnosis: dict[str, Any] | None
-    packet: str | None
-
-    @property
-    def current(self) -> Step | None:
-        """The step `next` would perform (None when every step is done or skipped)."""
-        return next((s for s in self.steps if s.status in ("todo", "doing", "failed")), None)
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["current"] = self.current.position if self.current else None
-        return out
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -241,15 +182,8 @@ def start_run(
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [run_id, position, name, status, why, at if why else None],
             )
-        _audit(conn, current.org_id, actor, "run_start", f"run {run_id} from {current.state}")
+        record_audit(conn, current.org_id, actor, "run_start", f"run {run_id} from {current.state}")
     return open_run(db, current.code)
-
-
-def _audit(conn: Any, oid: int, actor: str, action: str, detail: str) -> None:
-    conn.execute(
-        "INSERT INTO audit(at, org_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-        [now_iso(), oid, actor, action, detail],
-    )
 
 
 def _claimed(run: Run, actor: str, take_over: bool) -> None:
@@ -278,7 +212,9 @@ def take_over(db: sqlite_utils.Database, org: str, *, actor: str | None = None) 
             "INSERT INTO run_notes(run_id, at, actor, text) VALUES (?, ?, ?, ?)",
             [run.id, at, actor, f"took the run over from {run.claimed_by}"],
         )
-        _audit(conn, org_id(db, org), actor, "run_take_over", f"run {run.id} from {run.claimed_by}")
+        record_audit(
+            conn, org_id(db, org), actor, "run_take_over", f"run {run.id} from {run.claimed_by}"
+        )
     return open_run(db, org)
 
 
@@ -311,17 +247,6 @@ def add_note(
 
 
 # --- performing steps ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StepInput:
-    """What a person supplies for steps that need it."""
-
-    confirm: str | None = None  # uninstall: the organisation code
-    tenant_id: str | None = None  # reconnect
-    accept_new_tenant: bool = False
-    restore: int | None = None
-    no_restore: bool = False
 
 
 def _mark(
@@ -376,7 +301,7 @@ def _finish(
             "UPDATE runs SET status = ?, ended_at = ?, packet = ? WHERE id = ?",
             [status, at, packet, run.id],
         )
-        _audit(conn, org_id(db, run.code), actor, f"run_{status}", f"run {run.id}: {why}")
+        record_audit(conn, org_id(db, run.code), actor, f"run_{status}", f"run {run.id}: {why}")
 
 
 def next_step(
@@ -410,7 +335,7 @@ def next_step(
         return latest_run(db, org)
     _mark(db, run, step, "doing", actor)
     try:
-        status, outcome, detail = _perform(db, run, step, actor, given, client, progress, cancelled)
+        status, outcome, detail = perform(db, run, step, actor, given, client, progress, cancelled)
     except TransitionRefused:
         _mark(db, run, step, "todo", actor)  # it needs input (a confirmation, a tenant)
         raise
@@ -449,116 +374,6 @@ def _skip_pointless(db: sqlite_utils.Database, org: str, actor: str) -> None:
         _mark(db, run, step, "skipped", actor, why)
 
 
-def _perform(
-    db: sqlite_utils.Database,
-    run: Run,
-    step: Step,
-    actor: str,
-    given: StepInput,
-    client: Any,
-    progress: Any,
-    cancelled: Any,
-) -> tuple[str, str, dict[str, Any] | None]:
-    state = integration(db, run.code).state
-    if step.name == "diagnose":
-        from store.diagnose import diagnose
-
-        found = diagnose(db, run.code, client=client)
-        with transaction(db) as conn:
-            conn.execute(
-                "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(found.to_json()), run.id]
-            )
-        v = found.verdict
-        if v.refresh_helps:
-            said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
-        else:
-            said = f"the refresh sequence is unlikely to help. {v.next_step}"
-        return "done", f"{v.title}: {said}", {"verdict": asdict(v)}
-    if step.name == "deactivate":
-        return _toggle(db, run.code, state, actor, client)
-    if step.name == "verify":
-        return _verify(db, run.code, state, client, progress, cancelled)
-    if step.name == "uninstall":
-        if state == "uninstalled":
-            return "skipped", "already uninstalled", None
-        result = uninstall(db, run.code, confirm=given.confirm, actor=actor, client=client)
-        return "done", " ".join(result.messages), {"snapshot_id": result.snapshot_id}
-    if step.name == "reconnect":
-        if state == "active":
-            return "skipped", "already active", None
-        done = reconnect(
-            db,
-            run.code,
-            actor=actor,
-            tenant_id=given.tenant_id,
-            restore=given.restore,
-            no_restore=given.no_restore,
-            accept_new_tenant=given.accept_new_tenant,
-            client=client,
-        )
-        return (
-            "done",
-            " ".join(done.transition.messages),
-            {
-                "tenant": done.tenant_name,
-                "tenant_changed": done.tenant_changed,
-                "problems": [asdict(p) for p in done.problems],
-            },
-        )
-    raise NotFound(f"Unknown step {step.name!r}.")
-
-
-def _toggle(
-    db: sqlite_utils.Database, code: str, state: str, actor: str, client: Any
-) -> tuple[str, str, dict[str, Any] | None]:
-    if state not in ("active", "inactive"):
-        return "skipped", f"nothing to deactivate: the integration is {state}", None
-    said = []
-    if state == "active":
-        said += deactivate(db, code, actor=actor).messages
-    try:
-        said += activate(db, code, actor=actor, client=client).messages
-    except TransitionRefused as exc:
-        return "done", f"Deactivated, but it could not be switched back on: {exc}", None
-    return "done", "Switched off and on again. " + " ".join(said), None
-
-
-def _verify(
-    db: sqlite_utils.Database, code: str, state: str, client: Any, progress: Any, cancelled: Any
-) -> tuple[str, str, dict[str, Any] | None]:
-    from store.errors import RetryRefused
-    from store.xero.session import retry
-
-    if state != "active":
-        return "skipped", f"nothing can be exported while {state}", None
-    started = now_iso()
-    # Errors after the retry began are counted by rowid, not by time: an error logged by the
-    # step before, in the same second, must not make a clean retry look dirty.
-    last_id = db.execute("SELECT coalesce(max(id), 0) FROM log").fetchone()[0]
-    try:
-        report = retry(db, code, client=client, progress=progress, cancelled=cancelled)
-    except RetryRefused as exc:
-        return "done", f"Not retried: {exc} Still failing.", {"clean": False}
-    errors = db.execute(
-        "SELECT count(*) FROM log WHERE org_id = ? AND level = 'error' AND id > ?",
-        [org_id(db, code), last_id],
-    ).fetchone()[0]
-    waiting = sum(report.after.get(s, 0) for s in ("failed", "held"))
-    clean = errors == 0 and waiting == 0 and not report.stopped_reason
-    after = [g.to_json() for g in error_groups(db, org=code, since=started)]
-    outcome = (
-        f"Retried {report.sent}: {report.exported} exported, {report.failed} failed; "
-        f"{errors} errors logged since. " + ("Clean." if clean else "Still failing.")
-    )
-    if report.stopped_reason:
-        outcome += f" Stopped: {report.stopped_reason}"
-    return (
-        "done",
-        outcome,
-        {"clean": clean, "before": report.before, "after": report.after, "errors_after": after},
-    )
-
-
 # --- ending ----------------------------------------------------------------------------------
 
 
@@ -584,97 +399,7 @@ def packet(db: sqlite_utils.Database, org: str) -> dict[str, Any]:
     run = latest_run(db, org)
     if run is None:
         raise NotFound(f"{org.upper()} has no refresh run to escalate; start one first.")
-    current = integration(db, org)
-    kb = knowledge_by_kind(db)
-    after = [g.to_json() for g in error_groups(db, org=current.code, since=run.started_at)]
-    kinds = {g["kind"] for g in [*run.errors_before, *after]}
-    recent = db.execute(
-        "SELECT at, message, correlation_id FROM log WHERE org_id = ? AND level = 'error' AND "
-        "correlation_id IS NOT NULL ORDER BY id DESC LIMIT 10",
-        [current.org_id],
-    ).fetchall()
-    return {
-        "organisation": {
-            "code": current.code,
-            "name": current.name,
-            "state": current.state,
-            "version": current.version,
-        },
-        "tenant": {
-            "id": current.tenant_id,
-            "name": current.tenant_name,
-            "previous_id": current.previous_tenant_id,
-            "previous_name": current.previous_tenant_name,
-        },
-        "state_history": [e.to_json() for e in reversed(audit_trail(db, current.code, limit=50))],
-        "run": run.to_json(),
-        "errors_before": list(run.errors_before),
-        "errors_after": after,
-        "suggestions": [
-            {
-                "kind": k,
-                "title": kb[k].title,
-                "cause": kb[k].cause,
-                "fix": kb[k].fix,
-                "refresh_step": kb[k].refresh_step,
-            }
-            for k in sorted(kinds)
-            if k in kb
-        ],
-        "recent_correlation_ids": [dict(r) for r in recent],
-    }
-
-
-def packet_markdown(data: dict[str, Any]) -> str:
-    """The packet as Markdown for a ticket or an email."""
-    org, tenant, run = data["organisation"], data["tenant"], data["run"]
-    lines = [
-        f"# Escalation: {org['code']} ({org['name']})",
-        "",
-        f"- State: {org['state']} (version {org['version']})",
-        f"- Xero tenant: {tenant['name'] or '-'} ({tenant['id'] or '-'})",
-        f"- Previous tenant: {tenant['previous_name'] or '-'} ({tenant['previous_id'] or '-'})",
-        f"- Run {run['id']}: started {run['started_at']} by {run['started_by']}, "
-        f"claimed by {run['claimed_by']}",
-        "",
-        "## Steps",
-        "",
-    ]
-    for step in run["steps"]:
-        who = f" by {step['actor']}" if step["actor"] else ""
-        when = f" at {step['ended_at']}" if step["ended_at"] else ""
-        lines.append(
-            f"{step['position'] + 1}. **{step['name']}**: {step['status']}{who}{when}"
-            + (f": {step['outcome']}" if step["outcome"] else "")
-        )
-    if run["notes"]:
-        lines += ["", "## Notes", ""]
-        lines += [f"- {n['at']} {n['actor']}: {n['text']}" for n in run["notes"]]
-    for title, key in (
-        ("Errors in the 24 h before the run", "errors_before"),
-        ("Errors since the run started", "errors_after"),
-    ):
-        lines += ["", f"## {title}", ""]
-        lines += [
-            f"- {g['kind']}: {g['count']} (first {g['first_at']}, last {g['last_at']})"
-            for g in data[key]
-        ] or ["- none"]
-    lines += ["", "## Knowledge base", ""]
-    for s in data["suggestions"]:
-        lines += [f"- **{s['kind']}** ({s['title']}): {s['cause']} Fix: {s['fix']}"]
-    lines += ["", "## State history", ""]
-    lines += [
-        f"- {e['at']} {e['actor']}: {e['action']} {e['before_state'] or ''} -> "
-        f"{e['after_state'] or ''} {e['detail'] or ''}".rstrip()
-        for e in data["state_history"]
-    ]
-    if data["recent_correlation_ids"]:
-        lines += ["", "## Recent Xero correlation ids", ""]
-        lines += [
-            f"- {r['at']} {r['correlation_id']}: {r['message']}"
-            for r in data["recent_correlation_ids"]
-        ]
-    return "\n".join(lines) + "\n"
+    return build_packet(db, run)
 
 
 def escalate(
@@ -696,25 +421,7 @@ def escalate(
     run = open_run(db, org)
     _claimed(run, actor, take_over_run)
     data = packet(db, org)
-    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
-    md_path = (
-        Path(out)
-        if out
-        else (packet_dir or Path.cwd()) / (f"syncdesk-{run.code}-run{run.id}-{stamp}.md")
-    )
-    json_path = md_path.with_suffix(".json")
-    try:
-        md_path.parent.mkdir(parents=True, exist_ok=True)
-        md_path.write_text(packet_markdown(data), encoding="utf-8")
-        json_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    except OSError as exc:
-        raise SyncdeskError(f"Cannot write the packet to {md_path} ({exc.strerror}).") from exc
+    md_path = packet_path(run, out, packet_dir)
+    json_path = write_packet(data, md_path)
     _finish(db, run, "escalated", actor, f"escalated by {actor}", str(md_path))
-    groups = ", ".join(f"{g['kind']} x{g['count']}" for g in data["errors_after"]) or "none"
-    summary = (
-        f"{run.code} ({data['organisation']['name']}): refresh run {run.id} escalated "
-        f"by {actor}. State {data['organisation']['state']}, tenant "
-        f"{data['tenant']['name'] or '-'}. Errors since the run: {groups}. "
-        f"Packet: {md_path}"
-    )
-    return md_path, json_path, summary
+    return md_path, json_path, packet_summary(data, run, actor, md_path)

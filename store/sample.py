@@ -3,23 +3,22 @@
 Three files: orgs.yaml (customers, their integrations and what their week looked like),
 xero.yaml (the sandbox's charts of accounts, tax rates and tenants) and knowledge_base.yaml
 (known connection-log errors). yaml.YAMLError and every shape problem become SampleDataError.
+This module reads the knowledge base and the organisations; store/sample_xero.py reads xero.yaml
+and store/sample_yaml.py holds the checker all three share.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from importlib import resources
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from store.db import QUEUE_STATUSES, STATES
-from store.errors import SampleDataError
 from store.models import KnowledgeEntry
+from store.sample_xero import REGIONS, TenantSpec
+from store.sample_yaml import SampleDoc, sample_dir
 
-REGIONS = ("NZ", "AU", "UK")
 KB_CATEGORIES = (
     "mapping",
     "tax",
@@ -43,8 +42,6 @@ KB_ACTIONS = (
     "escalate",
     "none",
 )
-ACCOUNT_STATUSES = ("ACTIVE", "ARCHIVED")
-TAX_STATUSES = ("ACTIVE", "ARCHIVED", "DELETED")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 PLACEHOLDERS = {
     "SI",
@@ -60,109 +57,6 @@ PLACEHOLDERS = {
     "tenant",
     "previous_tenant",
 }
-
-
-def sample_dir() -> Path:
-    """The sample_data folder shipped with syncdesk."""
-    return Path(str(resources.files("sample_data")))
-
-
-# --- checking shapes ---------------------------------------------------------------------------
-
-
-class _Doc:
-    """A parsed YAML file that reports problems as 'file: path.to.key: what is wrong'."""
-
-    def __init__(self, path: Path) -> None:
-        self.name = path.name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SampleDataError(f"{path}: cannot read ({exc.strerror}).") from exc
-        except UnicodeDecodeError as exc:
-            raise SampleDataError(f"{path.name}: not UTF-8 text ({exc.reason}).") from exc
-        try:
-            self.data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise SampleDataError(f"{path.name}:{where}: invalid YAML: {problem}.") from exc
-
-    def fail(self, key: str, problem: str) -> SampleDataError:
-        return SampleDataError(f"{self.name}: {key}: {problem}.")
-
-    def mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected a mapping, got {_kind(value)}")
-        return value
-
-    def seq(self, value: Any, key: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(key, f"expected a list, got {_kind(value)}")
-        return value
-
-    def get(
-        self,
-        obj: dict[str, Any],
-        key: str,
-        path: str,
-        typ: type | tuple[type, ...],
-        default: Any = ...,
-        choices: tuple[Any, ...] | None = None,
-    ) -> Any:
-        where = f"{path}.{key}" if path else key
-        if key not in obj or obj[key] is None:
-            if default is ...:
-                raise self.fail(where, "missing")
-            return default
-        value = obj[key]
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = isinstance(value, typ) and not (isinstance(value, bool) and typ in (int, float))
-        if not ok:
-            raise self.fail(where, f"expected {_typename(typ)}, got {_kind(value)} {value!r}")
-        if choices is not None and value not in choices:
-            raise self.fail(where, f"must be one of {', '.join(map(str, choices))} (got {value!r})")
-        return value
-
-    def version(self) -> None:
-        top = self.mapping(self.data, "top level")
-        version = self.get(top, "version", "", int)
-        if version != 1:
-            raise self.fail("version", f"this syncdesk reads version 1 (got {version})")
-
-    def unknown_keys(self, obj: dict[str, Any], allowed: set[str], path: str) -> None:
-        extra = sorted(set(obj) - allowed)
-        if extra:
-            raise self.fail(
-                f"{path}.{extra[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
-            )
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: "a mapping",
-        list: "a list",
-        str: "text",
-        bool: "true/false",
-        int: "a number",
-        float: "a number",
-        type(None): "nothing",
-    }.get(type(value), "a value")
-
-
-def _typename(typ: type | tuple[type, ...]) -> str:
-    types = typ if isinstance(typ, tuple) else (typ,)
-    names = {
-        str: "text",
-        int: "a whole number",
-        float: "a number",
-        bool: "true/false",
-        dict: "a mapping",
-        list: "a list",
-    }
-    return " or ".join(names.get(t, t.__name__) for t in types)
 
 
 # --- knowledge base ----------------------------------------------------------------------------
@@ -187,14 +81,11 @@ def load_knowledge(path: Path | None = None) -> list[KnowledgeEntry]:
 
     Raises SampleDataError naming the file and key of the first problem.
     """
-    doc = _Doc(path or sample_dir() / "knowledge_base.yaml")
+    doc = SampleDoc(path or sample_dir() / "knowledge_base.yaml")
     doc.version()
     entries: list[KnowledgeEntry] = []
     seen: set[str] = set()
-    for i, raw in enumerate(doc.seq(doc.data.get("errors"), "errors")):
-        at = f"errors[{i}]"
-        item = doc.mapping(raw, at)
-        doc.unknown_keys(item, KB_KEYS, at)
+    for at, item in doc.items(doc.data.get("errors"), "errors", KB_KEYS):
         kind = doc.get(item, "kind", at, str)
         if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
             raise doc.fail(f"{at}.kind", f"must be snake_case (got {kind!r})")
@@ -227,168 +118,6 @@ def load_knowledge(path: Path | None = None) -> list[KnowledgeEntry]:
     if not entries:
         raise doc.fail("errors", "the knowledge base is empty")
     return entries
-
-
-# --- Xero sandbox ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TenantSpec:
-    """One Xero organisation in the sandbox, its chart already resolved."""
-
-    key: str
-    id: str
-    name: str
-    region: str
-    currency: str
-    accounts: tuple[dict[str, Any], ...]
-    tax_rates: tuple[dict[str, Any], ...]
-    contacts: tuple[dict[str, Any], ...] = ()
-    behaviour: dict[str, Any] = field(default_factory=dict)
-
-
-ACCOUNT_KEYS = {"code", "name", "type", "status", "tax_type", "system", "removed"}
-TAX_KEYS = {"tax_type", "name", "rate", "status", "revenue", "expenses", "removed"}
-TENANT_KEYS = {
-    "key",
-    "id",
-    "name",
-    "region",
-    "accounts",
-    "tax_rates",
-    "contacts",
-    "rate_limit",
-    "outage",
-}
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _check_account(doc: _Doc, item: Any, at: str, partial: bool) -> dict[str, Any]:
-    item = doc.mapping(item, at)
-    doc.unknown_keys(item, ACCOUNT_KEYS, at)
-    need = ... if not partial else None
-    out = {"code": doc.get(item, "code", at, str)}
-    for key, typ, choices in (
-        ("name", str, None),
-        ("type", str, None),
-        ("status", str, ACCOUNT_STATUSES),
-    ):
-        value = doc.get(item, key, at, typ, default=need, choices=choices)
-        if value is not None:
-            out[key] = value
-    for key, typ in (("tax_type", str), ("system", bool), ("removed", bool)):
-        value = doc.get(item, key, at, typ, default=None)
-        if value is not None:
-            out[key] = value
-    return out
-
-
-def _check_tax(doc: _Doc, item: Any, at: str, partial: bool) -> dict[str, Any]:
-    item = doc.mapping(item, at)
-    doc.unknown_keys(item, TAX_KEYS, at)
-    need = ... if not partial else None
-    out = {"tax_type": doc.get(item, "tax_type", at, str)}
-    for key, typ, choices in (
-        ("name", str, None),
-        ("rate", float, None),
-        ("status", str, TAX_STATUSES),
-        ("revenue", bool, None),
-        ("expenses", bool, None),
-    ):
-        value = doc.get(item, key, at, typ, default=need, choices=choices)
-        if value is not None:
-            out[key] = value
-    if doc.get(item, "removed", at, bool, default=False):
-        out["removed"] = True
-    return out
-
-
-def _apply_changes(
-    base: list[dict[str, Any]], changes: list[dict[str, Any]], key: str
-) -> tuple[dict[str, Any], ...]:
-    rows = {row[key]: dict(row) for row in base}
-    for change in changes:
-        if change.get("removed"):
-            rows.pop(change[key], None)
-        else:
-            rows.setdefault(change[key], {}).update(change)
-    return tuple(rows.values())
-
-
-def load_xero(path: Path | None = None) -> dict[str, TenantSpec]:
-    """Read the sandbox's charts and tenants, keyed by tenant key.
-
-    Raises SampleDataError naming the file and key of the first problem.
-    """
-    doc = _Doc(path or sample_dir() / "xero.yaml")
-    doc.version()
-    charts: dict[str, dict[str, Any]] = {}
-    for region, raw in doc.mapping(doc.data.get("charts"), "charts").items():
-        at = f"charts.{region}"
-        if region not in REGIONS:
-            raise doc.fail(at, f"unknown region (allowed: {', '.join(REGIONS)})")
-        chart = doc.mapping(raw, at)
-        accounts = [
-            _check_account(doc, a, f"{at}.accounts[{i}]", False)
-            for i, a in enumerate(doc.seq(chart.get("accounts"), f"{at}.accounts"))
-        ]
-        taxes = [
-            _check_tax(doc, t, f"{at}.tax_rates[{i}]", False)
-            for i, t in enumerate(doc.seq(chart.get("tax_rates"), f"{at}.tax_rates"))
-        ]
-        charts[region] = {
-            "currency": doc.get(chart, "currency", at, str),
-            "accounts": accounts,
-            "tax_rates": taxes,
-        }
-    tenants: dict[str, TenantSpec] = {}
-    ids: set[str] = set()
-    for i, raw in enumerate(doc.seq(doc.data.get("tenants"), "tenants")):
-        at = f"tenants[{i}]"
-        item = doc.mapping(raw, at)
-        doc.unknown_keys(item, TENANT_KEYS, at)
-        key = doc.get(item, "key", at, str)
-        tenant_id = doc.get(item, "id", at, str)
-        if not UUID.fullmatch(tenant_id):
-            raise doc.fail(f"{at}.id", f"must be a lower-case UUID (got {tenant_id!r})")
-        if key in tenants or tenant_id in ids:
-            raise doc.fail(at, f"duplicate tenant {key!r}")
-        region = doc.get(item, "region", at, str, choices=tuple(charts))
-        chart = charts[region]
-        account_changes = [
-            _check_account(doc, a, f"{at}.accounts[{j}]", True)
-            for j, a in enumerate(doc.seq(item.get("accounts", []), f"{at}.accounts"))
-        ]
-        tax_changes = [
-            _check_tax(doc, t, f"{at}.tax_rates[{j}]", True)
-            for j, t in enumerate(doc.seq(item.get("tax_rates", []), f"{at}.tax_rates"))
-        ]
-        contacts = []
-        for j, c in enumerate(doc.seq(item.get("contacts", []), f"{at}.contacts")):
-            c = doc.mapping(c, f"{at}.contacts[{j}]")
-            contacts.append(
-                {
-                    k: doc.get(c, k, f"{at}.contacts[{j}]", str)
-                    for k in ("name", "email", "contact_number")
-                }
-            )
-        behaviour = {}
-        for key_name in ("rate_limit", "outage"):
-            if key_name in item:
-                behaviour[key_name] = doc.mapping(item[key_name], f"{at}.{key_name}")
-        tenants[key] = TenantSpec(
-            key=key,
-            id=tenant_id,
-            name=doc.get(item, "name", at, str),
-            region=region,
-            currency=chart["currency"],
-            accounts=_apply_changes(chart["accounts"], account_changes, "code"),
-            tax_rates=_apply_changes(chart["tax_rates"], tax_changes, "tax_type"),
-            contacts=tuple(contacts),
-            behaviour=behaviour,
-        )
-        ids.add(tenant_id)
-    return tenants
 
 
 # --- organisations -----------------------------------------------------------------------------
@@ -438,16 +167,14 @@ XERO_KEYS = {
 INCIDENT_KEYS = {"message", "level", "per_day", "count", "since_hours", "until_hours"}
 
 
-def _mappings(doc: _Doc, raw: Any, at: str) -> list[tuple[str, str, str]]:
+def _mappings(doc: SampleDoc, raw: Any, at: str) -> list[tuple[str, str, str]]:
     out = []
-    for i, m in enumerate(doc.seq(raw, at)):
-        m = doc.mapping(m, f"{at}[{i}]")
-        doc.unknown_keys(m, {"kind", "local", "remote"}, f"{at}[{i}]")
-        out.append(tuple(doc.get(m, k, f"{at}[{i}]", str) for k in ("kind", "local", "remote")))
+    for where, m in doc.items(raw, at, {"kind", "local", "remote"}):
+        out.append(tuple(doc.get(m, k, where, str) for k in ("kind", "local", "remote")))
     return out
 
 
-def _queue(doc: _Doc, raw: Any, at: str, base: dict[str, int]) -> dict[str, int]:
+def _queue(doc: SampleDoc, raw: Any, at: str, base: dict[str, int]) -> dict[str, int]:
     raw = doc.mapping(raw, at)
     doc.unknown_keys(raw, set(QUEUE_STATUSES), at)
     out = dict(base)
@@ -459,7 +186,7 @@ def _queue(doc: _Doc, raw: Any, at: str, base: dict[str, int]) -> dict[str, int]
     return out
 
 
-def _incident(doc: _Doc, raw: Any, at: str) -> Incident:
+def _incident(doc: SampleDoc, raw: Any, at: str) -> Incident:
     item = doc.mapping(raw, at)
     doc.unknown_keys(item, INCIDENT_KEYS, at)
     message = doc.get(item, "message", at, str)
@@ -489,7 +216,7 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
 
     Raises SampleDataError naming the file and key of the first problem.
     """
-    doc = _Doc(path or sample_dir() / "orgs.yaml")
+    doc = SampleDoc(path or sample_dir() / "orgs.yaml")
     doc.version()
     top = doc.data
     defaults = doc.mapping(top.get("defaults", {}), "defaults")
@@ -509,10 +236,7 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
     ]
     profiles: list[OrgProfile] = []
     codes: set[str] = set()
-    for i, raw in enumerate(doc.seq(top.get("orgs"), "orgs")):
-        at = f"orgs[{i}]"
-        item = doc.mapping(raw, at)
-        doc.unknown_keys(item, ORG_KEYS, at)
+    for at, item in doc.items(top.get("orgs"), "orgs", ORG_KEYS):
         code = doc.get(item, "code", at, str)
         if not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,19}", code):
             raise doc.fail(

@@ -10,7 +10,7 @@ import pytest
 
 import store.paths
 from store.db import open_store
-from store.integrations import default_actor
+from store.transitions import default_actor
 from tui.cli import main
 
 GREENFIELD = "9b2e1d8f-e2a0-4f5b-8de9-8d2a6f4b0c17"

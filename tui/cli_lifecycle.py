@@ -1,7 +1,7 @@
 """Lifecycle commands: transitions, mappings, snapshots, audit, diagnose and refresh runs.
 
-Each calls one store function (store.integrations, store.diagnose, store.runs), the same the
-console calls.
+Each calls one store function (store.transitions, store.reconnect, store.mapping_edits,
+store.history, store.diagnose, store.runs), the same the console calls.
 """
 
 from __future__ import annotations
@@ -12,20 +12,12 @@ import click
 
 from store import paths
 from store.diagnose import diagnose as diagnose_org
-from store.integrations import (
-    activate,
-    audit_trail,
-    deactivate,
-    default_actor,
-    reconnect,
-    set_mapping,
-    snapshots,
-    uninstall,
-    uninstall_plan,
-)
+from store.history import audit_trail, snapshots
+from store.mapping_edits import set_mapping
+from store.models import StepInput
+from store.reconnect import reconnect
 from store.runs import (
     WHAT,
-    StepInput,
     add_note,
     escalate,
     latest_run,
@@ -34,6 +26,7 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
+from store.transitions import activate, deactivate, default_actor, uninstall, uninstall_plan
 from tui.cli import Context, cli, pass_ctx, print_json, print_table
 from tui.safe import visible
 
@@ -182,10 +175,9 @@ def reconnect_cmd(
 
 @cli.command("snapshots")
 @click.argument("org")
-@actor_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def snapshots_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
+def snapshots_cmd(obj: Context, org: str, as_json: bool) -> None:
     """Snapshots of the configuration taken before each uninstall, newest first."""
     found = snapshots(obj.db, org)
     if as_json:
@@ -214,10 +206,9 @@ def snapshots_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
 @cli.command("audit")
 @click.argument("org", required=False)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@actor_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def audit_cmd(obj: Context, org: str | None, limit: int, actor: str, as_json: bool) -> None:
+def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
     """Who changed what and when, newest first."""
     entries = audit_trail(obj.db, org, limit=limit)
     if as_json:

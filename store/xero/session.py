@@ -253,7 +253,7 @@ def _with_token(
 
 def _mark_disconnected(db: sqlite_utils.Database, org: str, *, actor: str, reason: str) -> bool:
     """active|inactive -> disconnected through the lifecycle; False when it does not apply."""
-    from store.integrations import mark_disconnected  # integrations imports this module
+    from store.transitions import mark_disconnected  # transitions imports this module
 
     try:
         mark_disconnected(db, org, actor=actor, reason=reason)

@@ -11,10 +11,10 @@ import pytest
 from support import NOW
 
 from store.diagnose import TRANSIENT, diagnose  # noqa: E402
-from store.integrations import integration  # noqa: E402
 from store.kb import knowledge_by_kind  # noqa: E402
 from store.logs import error_groups  # noqa: E402
 from store.timeparse import iso  # noqa: E402
+from store.transitions import integration  # noqa: E402
 from store.xero.client import XeroClient  # noqa: E402
 
 MAPPING_KINDS = {

@@ -14,17 +14,14 @@ import httpx
 import pytest
 from support import FakeClock
 
-from store.errors import NotFound, TransitionRefused, XeroError  # noqa: E402
-from store.integrations import (  # noqa: E402
-    VersionConflict,
+from store.errors import NotFound, TransitionRefused, VersionConflict, XeroError  # noqa: E402
+from store.history import audit_trail, snapshot, snapshots  # noqa: E402
+from store.mapping_edits import set_mapping  # noqa: E402
+from store.reconnect import reconnect  # noqa: E402
+from store.transitions import (  # noqa: E402
     activate,
-    audit_trail,
     deactivate,
     integration,
-    reconnect,
-    set_mapping,
-    snapshot,
-    snapshots,
     uninstall,
 )
 from store.xero.client import XeroClient  # noqa: E402

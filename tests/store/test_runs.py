@@ -10,12 +10,13 @@ from support import NOW
 from xero_stub import secrets_of
 
 import store.runs as runs  # noqa: E402
-from store.errors import NotFound, TransitionRefused  # noqa: E402
-from store.integrations import audit_trail, integration, snapshots  # noqa: E402
+import store.step_actions as step_actions  # noqa: E402
+from store.errors import NotFound, RunClaimed, TransitionRefused  # noqa: E402
+from store.history import audit_trail, snapshots  # noqa: E402
+from store.models import Run  # noqa: E402
+from store.packet import packet_markdown  # noqa: E402
 from store.runs import (  # noqa: E402
     STEPS,
-    Run,
-    RunClaimed,
     StepInput,
     add_note,
     escalate,
@@ -23,12 +24,12 @@ from store.runs import (  # noqa: E402
     next_step,
     open_run,
     packet,
-    packet_markdown,
     resolve,
     runs_in_progress,
     start_run,
     take_over,
 )
+from store.transitions import integration  # noqa: E402
 
 KAURI_TENANT = "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
@@ -387,7 +388,7 @@ def test_a_step_left_doing_is_current(db, xero, monkeypatch) -> None:
     def dropped(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs, "_toggle", dropped)
+    monkeypatch.setattr(step_actions, "_toggle", dropped)
     with pytest.raises(KeyboardInterrupt):
         next_step(db, "KAURI", actor="alice", client=xero)
     run = latest_run(db, "KAURI")

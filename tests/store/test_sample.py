@@ -13,7 +13,9 @@ from store.db import STATES
 from store.errors import SampleDataError
 from store.generate import build_store
 from store.kb import Classifier
-from store.sample import load_knowledge, load_orgs, load_xero, sample_dir
+from store.sample import load_knowledge, load_orgs
+from store.sample_xero import load_xero
+from store.sample_yaml import sample_dir
 
 
 def test_shipped_sample_loads() -> None:

@@ -10,8 +10,9 @@ import pytest
 from textual.widgets import Button, Checkbox, Input, OptionList, Static
 
 from store.db import open_store
-from store.integrations import audit_trail, integration, snapshots, uninstall
+from store.history import audit_trail, snapshots
 from store.orgs import show_org
+from store.transitions import integration, uninstall
 from tui.app import SyncdeskApp
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.org import OrgScreen

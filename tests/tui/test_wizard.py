@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from store.db import open_store
-from store.integrations import integration, snapshots
+from store.history import snapshots
 from store.orgs import show_org
 from store.runs import latest_run, start_run
+from store.transitions import integration
 from tui.app import SyncdeskApp
 from tui.screens.wizard import WizardScreen
 from tui.widgets.modals import ChooseCode, ConfirmTyped, ReconnectChoice

@@ -23,22 +23,21 @@ from textual.worker import get_current_worker
 
 from store.db import open_store
 from store.errors import SyncdeskError
-from store.integrations import (
+from store.history import audit_trail
+from store.logs import error_groups
+from store.mapping_edits import set_mapping
+from store.models import OrgDetail
+from store.orgs import show_org
+from store.reconnect import reconnect, reconnect_options
+from store.runs import latest_run
+from store.transitions import (
     MEANING,
     activate,
     allowed_actions,
-    audit_trail,
     deactivate,
-    reconnect,
-    reconnect_options,
-    set_mapping,
     uninstall,
     uninstall_plan,
 )
-from store.logs import error_groups
-from store.models import OrgDetail
-from store.orgs import show_org
-from store.runs import latest_run
 from store.xero.session import check, retry, tenant_chart, validate_mappings
 from tui.safe import visible
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice

@@ -24,11 +24,11 @@ from textual.worker import get_current_worker
 from store import paths
 from store.db import open_store
 from store.diagnose import Diagnosis, diagnose
-from store.integrations import default_actor, reconnect_options, set_mapping, uninstall_plan
+from store.mapping_edits import set_mapping
+from store.models import Run, StepInput
+from store.reconnect import reconnect_options
 from store.runs import (
     WHAT,
-    Run,
-    StepInput,
     add_note,
     escalate,
     latest_run,
@@ -37,6 +37,7 @@ from store.runs import (
     start_run,
     take_over,
 )
+from store.transitions import default_actor, uninstall_plan
 from store.xero.session import tenant_chart
 from tui.safe import visible
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
@@ -493,7 +494,7 @@ class WizardScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
     def _pick_code(self, problem: dict[str, Any]) -> None:
         def chart(db: Any) -> Any:
-            from store.integrations import integration
+            from store.transitions import integration
 
             return tenant_chart(db, self.code, integration(db, self.code).tenant_id)
 

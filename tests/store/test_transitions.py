@@ -10,21 +10,19 @@ from pathlib import Path
 import pytest
 from support import wait_until
 
-from store import integrations as lifecycle
+from store import transitions as lifecycle
 from store.db import open_store
-from store.errors import TransitionRefused
-from store.integrations import (
+from store.errors import TransitionRefused, VersionConflict
+from store.history import audit_trail, snapshots
+from store.orgs import show_org
+from store.transitions import (
     ALLOWED,
-    VersionConflict,
-    audit_trail,
     deactivate,
     integration,
     mark_disconnected,
-    snapshots,
     uninstall,
     uninstall_plan,
 )
-from store.orgs import show_org
 
 # One organisation per starting state in the demo store.
 BY_STATE = {
@@ -152,7 +150,7 @@ import sys, time
 from pathlib import Path
 from store.db import open_store
 from store.errors import TransitionRefused
-from store.integrations import uninstall
+from store.transitions import uninstall
 path, go, name = sys.argv[1:]
 db = open_store(path)
 Path(go).with_name("ready-" + name).touch()  # opened the store: at the start line

@@ -1,0 +1,156 @@
+"""The escalation packet: what support needs about a refresh run that did not fix things.
+
+Built from the run, the integration, its audit trail and the error groups before and after
+(never tokens or other secrets); rendered as Markdown for a ticket and written beside it as
+JSON. store/runs.py closes the run as escalated once the packet is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from store import clock
+from store.errors import SyncdeskError
+from store.history import audit_trail
+from store.kb import knowledge_by_kind
+from store.logs import error_groups
+from store.models import Run
+from store.transitions import integration
+
+
+def build_packet(db: sqlite_utils.Database, run: Run) -> dict[str, Any]:
+    """The support packet for this run, as data (no secrets).
+
+    Raises UnknownOrganisation.
+    """
+    current = integration(db, run.code)
+    kb = knowledge_by_kind(db)
+    after = [g.to_json() for g in error_groups(db, org=current.code, since=run.started_at)]
+    kinds = {g["kind"] for g in [*run.errors_before, *after]}
+    recent = db.execute(
+        "SELECT at, message, correlation_id FROM log WHERE org_id = ? AND level = 'error' AND "
+        "correlation_id IS NOT NULL ORDER BY id DESC LIMIT 10",
+        [current.org_id],
+    ).fetchall()
+    return {
+        "organisation": {
+            "code": current.code,
+            "name": current.name,
+            "state": current.state,
+            "version": current.version,
+        },
+        "tenant": {
+            "id": current.tenant_id,
+            "name": current.tenant_name,
+            "previous_id": current.previous_tenant_id,
+            "previous_name": current.previous_tenant_name,
+        },
+        "state_history": [e.to_json() for e in reversed(audit_trail(db, current.code, limit=50))],
+        "run": run.to_json(),
+        "errors_before": list(run.errors_before),
+        "errors_after": after,
+        "suggestions": [
+            {
+                "kind": k,
+                "title": kb[k].title,
+                "cause": kb[k].cause,
+                "fix": kb[k].fix,
+                "refresh_step": kb[k].refresh_step,
+            }
+            for k in sorted(kinds)
+            if k in kb
+        ],
+        "recent_correlation_ids": [dict(r) for r in recent],
+    }
+
+
+def packet_markdown(data: dict[str, Any]) -> str:
+    """The packet as Markdown for a ticket or an email."""
+    org, tenant, run = data["organisation"], data["tenant"], data["run"]
+    lines = [
+        f"# Escalation: {org['code']} ({org['name']})",
+        "",
+        f"- State: {org['state']} (version {org['version']})",
+        f"- Xero tenant: {tenant['name'] or '-'} ({tenant['id'] or '-'})",
+        f"- Previous tenant: {tenant['previous_name'] or '-'} ({tenant['previous_id'] or '-'})",
+        f"- Run {run['id']}: started {run['started_at']} by {run['started_by']}, "
+        f"claimed by {run['claimed_by']}",
+        "",
+        "## Steps",
+        "",
+    ]
+    for step in run["steps"]:
+        who = f" by {step['actor']}" if step["actor"] else ""
+        when = f" at {step['ended_at']}" if step["ended_at"] else ""
+        lines.append(
+            f"{step['position'] + 1}. **{step['name']}**: {step['status']}{who}{when}"
+            + (f": {step['outcome']}" if step["outcome"] else "")
+        )
+    if run["notes"]:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {n['at']} {n['actor']}: {n['text']}" for n in run["notes"]]
+    for title, key in (
+        ("Errors in the 24 h before the run", "errors_before"),
+        ("Errors since the run started", "errors_after"),
+    ):
+        lines += ["", f"## {title}", ""]
+        lines += [
+            f"- {g['kind']}: {g['count']} (first {g['first_at']}, last {g['last_at']})"
+            for g in data[key]
+        ] or ["- none"]
+    lines += ["", "## Knowledge base", ""]
+    for s in data["suggestions"]:
+        lines += [f"- **{s['kind']}** ({s['title']}): {s['cause']} Fix: {s['fix']}"]
+    lines += ["", "## State history", ""]
+    lines += [
+        f"- {e['at']} {e['actor']}: {e['action']} {e['before_state'] or ''} -> "
+        f"{e['after_state'] or ''} {e['detail'] or ''}".rstrip()
+        for e in data["state_history"]
+    ]
+    if data["recent_correlation_ids"]:
+        lines += ["", "## Recent Xero correlation ids", ""]
+        lines += [
+            f"- {r['at']} {r['correlation_id']}: {r['message']}"
+            for r in data["recent_correlation_ids"]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def packet_path(run: Run, out: Path | None, packet_dir: Path | None) -> Path:
+    """Where the Markdown goes: `out` as given, else a stamped name in packet_dir (or here)."""
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    return (
+        Path(out)
+        if out
+        else (packet_dir or Path.cwd()) / (f"syncdesk-{run.code}-run{run.id}-{stamp}.md")
+    )
+
+
+def write_packet(data: dict[str, Any], md_path: Path) -> Path:
+    """Write the packet as Markdown at md_path and as JSON beside it; returns the JSON path.
+
+    Raises SyncdeskError (cannot write).
+    """
+    json_path = md_path.with_suffix(".json")
+    try:
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        md_path.write_text(packet_markdown(data), encoding="utf-8")
+        json_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise SyncdeskError(f"Cannot write the packet to {md_path} ({exc.strerror}).") from exc
+    return json_path
+
+
+def packet_summary(data: dict[str, Any], run: Run, actor: str, md_path: Path) -> str:
+    """One paragraph to paste into a ticket or a chat."""
+    groups = ", ".join(f"{g['kind']} x{g['count']}" for g in data["errors_after"]) or "none"
+    return (
+        f"{run.code} ({data['organisation']['name']}): refresh run {run.id} escalated "
+        f"by {actor}. State {data['organisation']['state']}, tenant "
+        f"{data['tenant']['name'] or '-'}. Errors since the run: {groups}. "
+        f"Packet: {md_path}"
+    )

@@ -1,0 +1,370 @@
+"""The integration's state table and the transitions that follow it.
+
+    active ──deactivate──> inactive ──activate──> active   (activate fails to `disconnected`
+       │                      │                            when Xero no longer knows the app)
+       ├──mark_disconnected───┴──> disconnected
+       └── uninstall (from active, inactive or disconnected) ──> uninstalled
+    uninstalled | disconnected ──reconnect──> active        (store/reconnect.py)
+
+Each transition is one SQLite transaction: it checks the state table and the integration's
+`version` (optimistic concurrency: of two sessions racing on one organisation exactly one
+wins), writes its changes and an audit row, and bumps the version. An uninstall stores a
+snapshot of everything it removes in that same transaction. Calls to Xero happen before or
+after the transaction, never while it holds the write lock.
+
+`_check`, `_check_version`, `_apply`, `_locked`, `_move_queue` and `_with` are shared with
+store/reconnect.py and store/mapping_edits.py, the other rooms of the lifecycle; nothing else
+uses them. Snapshots and audit rows are written through store/history.py.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sqlite3
+from dataclasses import replace
+from typing import Any
+
+import sqlite_utils
+
+from store.db import now_iso, transaction
+from store.errors import SyncdeskError, TransitionRefused, VersionConflict
+from store.history import configuration, record_audit, take_snapshot
+from store.logs import record
+from store.models import Integration, TransitionResult, UninstallPlan
+from store.orgs import org_id
+
+# What each action may start from, and where it leads.
+ALLOWED: dict[str, tuple[frozenset[str], str]] = {
+    "deactivate": (frozenset({"active"}), "inactive"),
+    "activate": (frozenset({"inactive"}), "active"),
+    "mark_disconnected": (frozenset({"active", "inactive"}), "disconnected"),
+    "uninstall": (frozenset({"active", "inactive", "disconnected"}), "uninstalled"),
+    "reconnect": (frozenset({"uninstalled", "disconnected"}), "active"),
+}
+MEANING = {
+    "active": "exports and syncs flow to Xero; settings and mappings are in place",
+    "inactive": "exports are held in the queue (not lost); settings and mappings are kept",
+    "disconnected": "the app was removed inside Xero: nothing reaches Xero; settings and "
+    "mappings are kept",
+    "uninstalled": "settings and mappings were removed (a snapshot can restore them); "
+    "nothing flows",
+}
+
+
+def default_actor() -> str:
+    """Who is at the keyboard: the login name."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_INTEGRATION_SQL = (
+    "SELECT i.*, o.code, o.name FROM integrations i JOIN orgs o ON o.id = i.org_id "
+    "WHERE i.org_id = ?"
+)
+
+
+def integration(db: sqlite_utils.Database, org: str) -> Integration:
+    """The organisation's integration as it is now.
+
+    Raises UnknownOrganisation.
+    """
+    row = db.execute(_INTEGRATION_SQL, [org_id(db, org)]).fetchone()
+    return Integration.from_row(row)
+
+
+def allowed_actions(state: str) -> list[str]:
+    """The actions the state table allows from this state (plus map where there is a tenant)."""
+    return [a for a, (sources, _) in ALLOWED.items() if state in sources]
+
+
+def _refuse(current: Integration, action: str) -> TransitionRefused:
+    options = [a for a in allowed_actions(current.state) if a != "mark_disconnected"]
+    if current.state == ALLOWED[action][1]:
+        why = f"{current.code} is already {current.state}"
+    else:
+        why = f"{current.code} is {current.state}, so it cannot {action.replace('_', ' ')}"
+    return TransitionRefused(
+        f"{why}; from {current.state} you can {', '.join(options) or 'do nothing'}."
+    )
+
+
+def _check_version(current: Integration, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != current.version:
+        raise VersionConflict(
+            f"{current.code} was changed by {current.updated_by} at {current.updated_at} "
+            f"(version {current.version}, you had {expected_version}); reload and try again."
+        )
+
+
+def _check(current: Integration, action: str, expected_version: int | None) -> None:
+    _check_version(current, expected_version)
+    if current.state not in ALLOWED[action][0]:
+        raise _refuse(current, action)
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    current: Integration,
+    action: str,
+    actor: str,
+    detail: str,
+    **changes: Any,
+) -> TransitionResult:
+    """Move to the action's target state with a compare-and-swap on the version; audit it."""
+    after = ALLOWED[action][1]
+    at = now_iso()
+    sets = {
+        "state": after,
+        "state_changed_at": at,
+        "updated_at": at,
+        "updated_by": actor,
+        **changes,
+    }
+    assignments = ", ".join(f"{k} = ?" for k in sets)
+    cursor = conn.execute(
+        f"UPDATE integrations SET {assignments}, version = version + 1 "
+        "WHERE org_id = ? AND version = ?",
+        [*sets.values(), current.org_id, current.version],
+    )
+    if cursor.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; kept as the last guard
+        raise VersionConflict(f"{current.code} changed while saving; reload and try again.")
+    record_audit(
+        conn, current.org_id, actor, action, detail, at=at, before=current.state, after=after
+    )
+    return TransitionResult(
+        current.code, action, current.state, after, current.version + 1, actor, at
+    )
+
+
+def _locked(conn: sqlite3.Connection, oid: int) -> Integration:
+    return Integration.from_row(conn.execute(_INTEGRATION_SQL, [oid]).fetchone())
+
+
+def _move_queue(
+    conn: sqlite3.Connection, oid: int, source: str, target: str, at: str | None = None
+) -> int:
+    """Move the organisation's exports from one queue status to another; how many moved."""
+    return conn.execute(
+        "UPDATE queue SET status = ?, updated_at = ? WHERE org_id = ? AND status = ?",
+        [target, at or now_iso(), oid, source],
+    ).rowcount
+
+
+def _with(
+    result: TransitionResult, *messages: str, snapshot_id: int | None = None
+) -> TransitionResult:
+    return replace(
+        result,
+        messages=result.messages + messages,
+        snapshot_id=snapshot_id or result.snapshot_id,
+    )
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+
+def deactivate(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    actor: str | None = None,
+    expected_version: int | None = None,
+) -> TransitionResult:
+    """active -> inactive: exports waiting in the queue are held, settings and mappings kept.
+
+    Raises UnknownOrganisation, TransitionRefused, VersionConflict.
+    """
+    actor = actor or default_actor()
+    oid = org_id(db, org)
+    with transaction(db) as conn:
+        current = _locked(conn, oid)
+        _check(current, "deactivate", expected_version)
+        held = _move_queue(conn, oid, "pending", "held")
+        result = _apply(conn, current, "deactivate", actor, f"{held} pending exports held")
+    record(db, current.code, "info", f"Integration status set to Inactive by {actor}")
+    return _with(result, f"{held} pending exports are held in the queue until activation.")
+
+
+def activate(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    actor: str | None = None,
+    expected_version: int | None = None,
+    client: Any = None,
+) -> TransitionResult:
+    """inactive -> active, after a live check that Xero still has the connection.
+
+    If Xero no longer knows the app the integration becomes `disconnected` instead (the check
+    records that, with an error in the connection log) and TransitionRefused says so.
+
+    Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
+    """
+    from store.xero.session import check
+
+    actor = actor or default_actor()
+    current = integration(db, org)
+    _check(current, "activate", expected_version)
+    report = check(db, current.code, client=client, actor=actor)
+    after_check = integration(db, org)
+    if after_check.state == "disconnected":
+        raise TransitionRefused(
+            f"Xero no longer has the connection for {current.code}, so it is now "
+            "disconnected; reconnect it (`syncdesk reconnect`)."
+        )
+    failed = [f for f in report.findings if not f.ok and f.check in ("token", "connection")]
+    if failed:
+        raise TransitionRefused(
+            f"{current.code} stays inactive: {failed[0].detail}"
+            + (f" {failed[0].fix}" if failed[0].fix else "")
+        )
+    with transaction(db) as conn:
+        locked = _locked(conn, current.org_id)
+        _check(locked, "activate", after_check.version)
+        released = _move_queue(conn, current.org_id, "held", "pending")
+        result = _apply(conn, locked, "activate", actor, f"{released} held exports released")
+    record(db, current.code, "info", f"Integration status set to Active by {actor}")
+    return _with(result, f"{released} held exports are pending again.")
+
+
+def mark_disconnected(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    actor: str = "check",
+    reason: str = "Xero no longer has the connection",
+    expected_version: int | None = None,
+) -> TransitionResult:
+    """active | inactive -> disconnected, when a check or the log shows Xero removed the app.
+
+    Raises UnknownOrganisation, TransitionRefused, VersionConflict.
+    """
+    oid = org_id(db, org)
+    with transaction(db) as conn:
+        current = _locked(conn, oid)
+        _check(current, "mark_disconnected", expected_version)
+        result = _apply(conn, current, "mark_disconnected", actor, reason)
+    record(
+        db,
+        current.code,
+        "error",
+        "Xero integration disconnected from within Xero; integration deactivated",
+    )
+    return result
+
+
+def uninstall_plan(db: sqlite_utils.Database, org: str) -> UninstallPlan:
+    """What an uninstall of this organisation would remove and keep, without doing it.
+
+    Raises UnknownOrganisation.
+    """
+    current = integration(db, org)
+    settings, mappings = configuration(db.conn, current.org_id)
+    queue = dict(
+        db.execute(
+            "SELECT status, count(*) FROM queue WHERE org_id = ? GROUP BY status", [current.org_id]
+        ).fetchall()
+    )
+    rows = db.execute("SELECT count(*) FROM log WHERE org_id = ?", [current.org_id]).fetchone()[0]
+    return UninstallPlan(
+        current.code,
+        current.state,
+        current.version,
+        current.tenant_name,
+        settings,
+        mappings,
+        queue,
+        rows,
+    )
+
+
+def uninstall(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    confirm: str | None,
+    actor: str | None = None,
+    expected_version: int | None = None,
+    client: Any = None,
+    revoke: bool = True,
+) -> TransitionResult:
+    """Remove settings, mappings and tokens (snapshotted first, in the same transaction) and
+    revoke the Xero connection when there is one.
+
+    `confirm` must be the organisation's code. The Xero connection is revoked after the local
+    change is committed; if Xero cannot be reached the uninstall still stands and the result
+    says how to remove the app inside Xero.
+
+    Raises UnknownOrganisation, TransitionRefused (no or wrong confirmation), VersionConflict.
+    """
+    actor = actor or default_actor()
+    current = integration(db, org)
+    if confirm is None or confirm.strip().upper() != current.code.upper():
+        raise _unconfirmed(uninstall_plan(db, current.code))
+    _check(current, "uninstall", expected_version)
+    revoked = _revoke_first(db, current, client) if revoke else None
+    with transaction(db) as conn:
+        locked = _locked(conn, current.org_id)
+        _check(locked, "uninstall", current.version)
+        at = now_iso()
+        snap = take_snapshot(conn, locked, actor=actor, reason="uninstall", at=at)
+        for table in ("settings", "mappings", "credentials"):
+            conn.execute(f"DELETE FROM {table} WHERE org_id = ?", [locked.org_id])
+        _move_queue(conn, locked.org_id, "pending", "held", at)
+        result = _apply(
+            conn,
+            locked,
+            "uninstall",
+            actor,
+            f"snapshot {snap.id}: {len(snap.settings)} settings, {len(snap.mappings)} mappings",
+            tenant_id=None,
+            tenant_name=None,
+            connection_id=None,
+            token_expires_at=None,
+            refresh_expires_at=None,
+            previous_tenant_id=locked.trusted_tenant[0],
+            previous_tenant_name=locked.trusted_tenant[1],
+        )
+    record(
+        db,
+        current.code,
+        "info",
+        f"Xero integration uninstalled by {actor}; settings and mappings removed "
+        f"(snapshot {snap.id})",
+    )
+    messages = [
+        f"Snapshot {snap.id} holds {len(snap.settings)} settings and {len(snap.mappings)} "
+        "mappings; `syncdesk reconnect` restores it."
+    ]
+    if revoked is not None:
+        messages.append(revoked)
+    return _with(result, *messages, snapshot_id=snap.id)
+
+
+def _unconfirmed(plan: UninstallPlan) -> TransitionRefused:
+    return TransitionRefused(
+        f"Uninstalling {plan.code} removes {', '.join(plan.removed())}; it keeps "
+        f"{', '.join(plan.kept())}. Confirm with --confirm {plan.code}."
+    )
+
+
+def _revoke_first(db: sqlite_utils.Database, current: Integration, client: Any) -> str | None:
+    """Revoke the Xero connection; a failure is reported, never fatal to the uninstall."""
+    from store.xero.session import revoke
+
+    if current.state == "uninstalled":
+        return None
+    try:
+        gone = revoke(db, current.code, client=client)
+    except SyncdeskError as exc:
+        return (
+            f"The Xero connection could not be revoked ({exc}); remove the app in Xero "
+            "under Settings > Connected apps."
+        )
+    return (
+        "The connection was revoked in Xero." if gone else "Xero had no connection left to revoke."
+    )
