@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from store.errors import (
     StoreTooNew,
     StoreUnreadable,
 )
+from store.paths import create_private
 
 BUSY_TIMEOUT_MS = 5000
 STATES = ("active", "inactive", "disconnected", "uninstalled")
@@ -504,24 +504,6 @@ def create_store(path: str | os.PathLike[str], *, force: bool = False) -> sqlite
     db = sqlite_utils.Database(conn)
     set_meta(db, "created_at", now_iso())
     return db
-
-
-def private_mode(directory: Path) -> int:
-    """0600 for a file of ours, or 0660 when its directory is shared with a group (setgid or
-    group-writable, the shared-support-host setup): the store holds every customer's tokens."""
-    shared = directory.stat().st_mode & (stat.S_ISGID | stat.S_IWGRP)
-    return 0o660 if shared else 0o600
-
-
-def create_private(path: Path) -> None:
-    """Create an empty file readable by its owner (and group, in a shared directory) only.
-
-    SQLite creates the -wal and -shm files with the database file's permissions.
-    """
-    mode = private_mode(path.parent)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
-    os.close(fd)
-    os.chmod(path, mode)  # the umask may have taken bits away; it cannot add any
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -19,6 +19,7 @@ from store.history import audit_trail
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import Run
+from store.paths import safe_name, write_private
 from store.transitions import integration
 
 
@@ -121,25 +122,37 @@ def packet_markdown(data: dict[str, Any]) -> str:
 
 
 def packet_path(run: Run, out: Path | None, packet_dir: Path | None) -> Path:
-    """Where the Markdown goes: `out` as given, else a stamped name in packet_dir (or here)."""
-    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
-    return (
-        Path(out)
-        if out
-        else (packet_dir or Path.cwd()) / (f"syncdesk-{run.code}-run{run.id}-{stamp}.md")
-    )
+    """Where the Markdown goes: `out` as given, else a stamped name in packet_dir (or here).
 
-
-def write_packet(data: dict[str, Any], md_path: Path) -> Path:
-    """Write the packet as Markdown at md_path and as JSON beside it; returns the JSON path.
-
-    Raises SyncdeskError (cannot write).
+    The name is built from the organisation's code made safe for a file name, so a code
+    cannot place the packet outside packet_dir.
     """
-    json_path = md_path.with_suffix(".json")
+    if out:
+        return Path(out)
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    name = f"syncdesk-{safe_name(run.code)}-run{run.id}-{stamp}.md"
+    return (packet_dir or Path.cwd()) / name
+
+
+def write_packet(data: dict[str, Any], md_path: Path, *, force: bool = False) -> Path:
+    """Write the packet as Markdown at md_path and as JSON beside it (md_path with .json);
+    returns the JSON path. Both files are private (0600, 0660 in a group-shared directory),
+    never written through a symlink, and never replace a file unless `force`.
+
+    Raises SyncdeskError (exists, a symlink, cannot write).
+    """
+    json_path = md_path.with_suffix(".json") if md_path.suffix else Path(f"{md_path}.json")
+    if not force:
+        for path in (md_path, json_path):
+            if path.exists() or path.is_symlink():
+                raise SyncdeskError(
+                    f"{path} already exists; choose another --out, or pass --force to replace it."
+                )
     try:
-        md_path.parent.mkdir(parents=True, exist_ok=True)
-        md_path.write_text(packet_markdown(data), encoding="utf-8")
-        json_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        write_private(md_path, packet_markdown(data), force=force)
+        write_private(json_path, json.dumps(data, indent=2), force=force)
+    except FileExistsError as exc:
+        raise SyncdeskError(f"Cannot write the packet: {exc}.") from exc
     except OSError as exc:
         raise SyncdeskError(f"Cannot write the packet to {md_path} ({exc.strerror}).") from exc
     return json_path

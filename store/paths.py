@@ -6,6 +6,9 @@ the store (`--db` or SYNCDESK_DB win), escalation packets, and CSV exports.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 
 import platformdirs
@@ -29,3 +32,50 @@ def packets_dir() -> Path:
 def exports_dir() -> Path:
     """Where the console's CSV exports go unless a path is typed."""
     return data_dir() / "exports"
+
+
+def private_mode(directory: Path) -> int:
+    """0600 for a file of ours, or 0660 when its directory is shared with a group (setgid or
+    group-writable, the shared-support-host setup): the store holds every customer's tokens."""
+    shared = directory.stat().st_mode & (stat.S_ISGID | stat.S_IWGRP)
+    return 0o660 if shared else 0o600
+
+
+def create_private(path: Path) -> None:
+    """Create an empty file readable by its owner (and group, in a shared directory) only.
+
+    SQLite creates the -wal and -shm files with the database file's permissions.
+    """
+    mode = private_mode(path.parent)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+    os.close(fd)
+    os.chmod(path, mode)  # the umask may have taken bits away; it cannot add any
+
+
+def safe_name(text: str) -> str:
+    """A file-name part from outside text (an organisation code): letters, digits, - and _
+    only, so a code such as '../../x' cannot steer a file out of its directory."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
+    return cleaned[:64] or "unnamed"
+
+
+def write_private(path: Path, text: str, *, force: bool = False) -> None:
+    """Write text to a new file readable only by its owner (and group, in a shared directory).
+
+    Never follows a symlink, and never replaces an existing file unless `force`.
+
+    Raises FileExistsError (exists, force not given), IsADirectoryError, OSError.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.is_symlink():
+        raise FileExistsError(f"{path} is a symbolic link; syncdesk does not write through one")
+    if force and path.exists():
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+        path.unlink()
+    mode = private_mode(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, mode)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        os.fchmod(out.fileno(), mode)  # the umask may have taken bits away
+        out.write(text)

@@ -410,8 +410,12 @@ def escalate(
     out: Path | None = None,
     packet_dir: Path | None = None,
     take_over_run: bool = False,
+    force: bool = False,
 ) -> tuple[Path, Path, str]:
     """Write the support packet (Markdown and JSON) and close the run as escalated.
+
+    `out` is written as given (Markdown) with the JSON beside it; an existing file is only
+    replaced with `force`.
 
     Returns (markdown path, json path, a one-paragraph summary to paste).
 
@@ -422,6 +426,6 @@ def escalate(
     _claimed(run, actor, take_over_run)
     data = packet(db, org)
     md_path = packet_path(run, out, packet_dir)
-    json_path = write_packet(data, md_path)
+    json_path = write_packet(data, md_path, force=force)
     _finish(db, run, "escalated", actor, f"escalated by {actor}", str(md_path))
     return md_path, json_path, packet_summary(data, run, actor, md_path)

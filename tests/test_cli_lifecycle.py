@@ -4,6 +4,7 @@ line and no traceback on refusal, JSON that parses, and --actor in the audit tra
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -507,3 +508,36 @@ def test_run_next_uninstall_needs_confirm(cli, store_path: Path) -> None:
     assert state_of(store_path, "KAURI")[0] == "active"
     code, out, _ = cli("run", "next", "KAURI", "--confirm", "KAURI", "--actor", "alice")
     assert code == 0 and "[✓] 4. uninstall" in out
+
+
+def test_escalate_refuses_to_overwrite_or_follow_a_link(cli, tmp_path: Path) -> None:
+    cli("run", "start", "BRIGHT", "--actor", "alice")
+    taken = tmp_path / "taken.md"
+    taken.write_text("someone's notes")
+    code, _, err = cli("run", "escalate", "BRIGHT", "--out", str(taken), "--actor", "alice")
+    assert code == 1 and "already exists" in err and "--force" in err
+    assert taken.read_text() == "someone's notes"
+    assert as_json(cli("run", "show", "BRIGHT", "--json"))["status"] == "in_progress"
+    target = tmp_path / "elsewhere.txt"
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    code, _, err = cli(
+        "run", "escalate", "BRIGHT", "--out", str(link), "--force", "--actor", "alice"
+    )
+    assert code == 1 and "symbolic link" in err and not target.exists()
+    code, _, err = cli(
+        "run", "escalate", "BRIGHT", "--out", str(taken), "--force", "--actor", "alice"
+    )
+    assert code == 0, err
+    assert "someone's notes" not in taken.read_text()
+    for path in (taken, taken.with_suffix(".json")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_packet_names_cannot_leave_the_packets_directory(db, tmp_path: Path) -> None:
+    from store.models import Run
+    from store.packet import packet_path
+
+    run = Run(**{f: None for f in Run.__dataclass_fields__} | {"code": "../../x/TRAV", "id": 3})
+    path = packet_path(run, None, tmp_path / "packets")
+    assert path.parent == tmp_path / "packets" and ".." not in path.name

@@ -420,15 +420,26 @@ def run_resolve(obj: Context, org: str, actor: str, take_over: bool) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the packet here (and the JSON beside it with .json).",
+    help="Write the packet (Markdown) to this path and the JSON beside it with .json. "
+    "Default: a stamped name in the packets directory.",
 )
+@click.option("--force", is_flag=True, help="Replace files already at --out.")
 @actor_option
 @take_over_option
 @pass_ctx
-def run_escalate(obj: Context, org: str, out: Path | None, actor: str, take_over: bool) -> None:
-    """Write the support packet (Markdown and JSON, no secrets) and close the run."""
+def run_escalate(
+    obj: Context, org: str, out: Path | None, force: bool, actor: str, take_over: bool
+) -> None:
+    """Write the support packet (Markdown and JSON, no secrets, private files) and close the
+    run. An existing file at --out is refused unless --force; symbolic links never followed."""
     md, js, summary = escalate(
-        obj.db, org, actor=actor, out=out, packet_dir=paths.packets_dir(), take_over_run=take_over
+        obj.db,
+        org,
+        actor=actor,
+        out=out,
+        packet_dir=paths.packets_dir(),
+        take_over_run=take_over,
+        force=force,
     )
     click.echo(f"Packet written to {md} and {js}.")
     click.echo(visible(summary))

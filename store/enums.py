@@ -1,0 +1,63 @@
+"""The closed sets of words the store keeps: states, queue statuses, levels, run steps.
+
+They are `StrEnum`s, so a member is its own string: it goes into SQL parameters, JSON and
+f-strings unchanged (`State.ACTIVE == "active"`), and a typo is a NameError instead of a row
+that matches nothing. The schema's CHECK constraints are built from the same members.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """An integration's state (see DESIGN.md)."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DISCONNECTED = "disconnected"
+    UNINSTALLED = "uninstalled"
+
+
+class QueueStatus(StrEnum):
+    """Where an export stands in the queue."""
+
+    PENDING = "pending"
+    HELD = "held"
+    FAILED = "failed"
+    EXPORTED = "exported"
+
+
+class Level(StrEnum):
+    """A connection-log row's level."""
+
+    ERROR = "error"
+    INFO = "info"
+
+
+class StepName(StrEnum):
+    """A step of the refresh sequence."""
+
+    DIAGNOSE = "diagnose"
+    DEACTIVATE = "deactivate"
+    VERIFY = "verify"
+    UNINSTALL = "uninstall"
+    RECONNECT = "reconnect"
+
+
+class StepStatus(StrEnum):
+    """Where a run's step stands."""
+
+    TODO = "todo"
+    DOING = "doing"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class RunStatus(StrEnum):
+    """Where a run stands."""
+
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
