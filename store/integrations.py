@@ -326,7 +326,7 @@ def activate(
 
     Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
     """
-    from store.xero.session import check
+    from store.xero.health import check
 
     actor = actor or default_actor()
     current = integration(db, org)
@@ -514,7 +514,7 @@ def uninstall(
 
 def _revoke_first(db: sqlite_utils.Database, current: Integration, client: Any) -> str | None:
     """Revoke the Xero connection; a failure is reported, never fatal to the uninstall."""
-    from store.xero.session import revoke
+    from store.xero.connect import revoke
 
     if current.state == "uninstalled":
         return None
@@ -656,7 +656,7 @@ def reconnect_options(
 
     Raises UnknownOrganisation, TransitionRefused, XeroError.
     """
-    from store.xero.session import authorise
+    from store.xero.connect import authorise
 
     current = integration(db, org)
     _check(current, "reconnect", None)
@@ -717,7 +717,7 @@ def reconnect(
 
     Raises UnknownOrganisation, TransitionRefused, VersionConflict, NotFound, XeroError.
     """
-    from store.xero.session import tenant_chart, validate_mappings
+    from store.xero.mappings import tenant_chart, validate_mappings
 
     actor = actor or default_actor()
     current = integration(db, org)
@@ -846,7 +846,7 @@ def set_mapping(
 
     Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
     """
-    from store.xero.session import check_mapping, tenant_chart
+    from store.xero.mappings import check_mapping, tenant_chart
 
     actor = actor or default_actor()
     current = integration(db, org)

@@ -39,7 +39,9 @@ from store.logs import error_groups
 from store.models import OrgDetail
 from store.orgs import show_org
 from store.runs import latest_run
-from store.xero.session import check, retry, tenant_chart, validate_mappings
+from store.xero.export import retry
+from store.xero.health import check
+from store.xero.mappings import tenant_chart, validate_mappings
 from tui.safe import visible
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 

@@ -37,7 +37,7 @@ from store.runs import (
     start_run,
     take_over,
 )
-from store.xero.session import tenant_chart
+from store.xero.mappings import tenant_chart
 from tui.safe import visible
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 
