@@ -115,7 +115,7 @@ def retry(obj: Context, org: str, actor: str | None) -> None:
     failed or the run had to stop (the reason is printed on stderr).
     """
     org_id(obj.db, org)  # an unknown organisation fails before anything else
-    from store.xero.client import client_from_env  # httpx loads only when needed
+    from store.xero.config import client_from_env  # httpx loads only when needed
     from store.xero.export import retry as retry_org
 
     client = client_from_env(obj.db)

@@ -20,7 +20,8 @@ from store.db import QUEUE_STATUSES
 from store.errors import TransitionRefused, XeroError
 from store.kb import knowledge_by_kind
 from store.logs import record
-from store.xero.client import XeroClient, client_from_env
+from store.xero.client import XeroClient
+from store.xero.config import client_from_env
 
 
 def parse_time(stamp: str | None) -> datetime | None:

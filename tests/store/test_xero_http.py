@@ -21,7 +21,7 @@ from store.errors import (  # noqa: E402
     XeroUnreachable,
 )
 from store.orgs import org_id  # noqa: E402
-from store.xero.client import client_from_env  # noqa: E402
+from store.xero.config import client_from_env  # noqa: E402
 from store.xero.health import check  # noqa: E402
 from store.xero.sandbox import SandboxTransport  # noqa: E402
 from store.xero.tokens import ensure_token  # noqa: E402
