@@ -457,9 +457,9 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up front."""
-    conn = db.conn
+    conn = getattr(db, "conn", db)
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
