@@ -326,7 +326,7 @@ def activate(
 
     Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
     """
-    from store.xero.health import check
+    from store.checks import check
 
     actor = actor or default_actor()
     current = integration(db, org)

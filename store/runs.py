@@ -526,8 +526,8 @@ def _toggle(
 def _verify(
     db: sqlite_utils.Database, code: str, state: str, client: Any, progress: Any, cancelled: Any
 ) -> tuple[str, str, dict[str, Any] | None]:
+    from store.checks import retry
     from store.errors import RetryRefused
-    from store.xero.export import retry
 
     if state != "active":
         return "skipped", f"nothing can be exported while {state}", None

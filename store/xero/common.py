@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import QUEUE_STATUSES
-from store.errors import TransitionRefused, XeroError
+from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import record
 from store.xero.client import XeroClient
@@ -78,14 +78,3 @@ def queue_counts(db: sqlite_utils.Database, oid: int) -> dict[str, int]:
         ).fetchall()
     )
     return counts
-
-
-def mark_disconnected(db: sqlite_utils.Database, org: str, *, actor: str, reason: str) -> bool:
-    """active|inactive -> disconnected through the lifecycle; False when it does not apply."""
-    from store.integrations import mark_disconnected  # integrations imports this package
-
-    try:
-        mark_disconnected(db, org, actor=actor, reason=reason)
-    except TransitionRefused:  # already disconnected or uninstalled, or changed meanwhile
-        return False
-    return True

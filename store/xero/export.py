@@ -1,5 +1,8 @@
 """Sending an organisation's held and failed exports to Xero again: each queue row becomes a
 Xero document coded through the organisation's mappings, and each outcome is recorded.
+
+`send_held` reports a connection Xero no longer has as `RetrySent.removed`: store/checks.py
+records the `disconnected` transition, then `report_retry` writes the summary row.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from store.logs import record
 from store.orgs import org_id
 from store.timeparse import iso
 from store.xero.client import XeroClient
-from store.xero.common import integration_row, log_error, mark_disconnected, queue_counts, session
+from store.xero.common import integration_row, log_error, queue_counts, session
 from store.xero.mappings import is_purchase, stored_mappings
-from store.xero.models import RetryReport
+from store.xero.models import RetryReport, RetrySent
 from store.xero.tokens import with_token
 
 STOP_AFTER_SERVER_ERRORS = 3  # consecutive 5xx/timeouts before a retry gives up
@@ -165,24 +168,7 @@ def _outcome(
             )
 
 
-def retry(
-    db: sqlite_utils.Database,
-    org: str,
-    *,
-    client: XeroClient | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
-    actor: str | None = None,
-) -> RetryReport:
-    """Send org's held and failed exports to Xero again and record each outcome.
-
-    Each document ends `exported` or `failed` (attempts + 1, Xero's message in last_error and
-    in the log). Authorisation and connection problems, long rate limits, Xero outages and
-    repeated server errors stop the run early: the report's stopped_reason says why, and the
-    rows not sent stay as they were. Raises UnknownOrganisation, RetryRefused (not active).
-    """
-    oid = org_id(db, org)
-    stored = integration_row(db, oid)
+def _refuse_unless_sendable(stored: dict[str, Any]) -> None:
     if stored["state"] != "active":
         raise RetryRefused(
             f"{stored['code']} is {stored['state']}: exports are only sent for an active "
@@ -200,19 +186,87 @@ def retry(
             "nothing is sent. Reconnect to the right organisation (uninstall, then reconnect; "
             "--accept-new-tenant records the confirmation)."
         )
-    before = queue_counts(db, oid)
-    rows = [
+
+
+def _held_rows(db: sqlite_utils.Database, oid: int) -> list[dict[str, Any]]:
+    return [
         dict(r)
         for r in db.execute(
             "SELECT * FROM queue WHERE org_id = ? AND status IN ('held', 'failed') ORDER BY id",
             [oid],
         ).fetchall()
     ]
-    mappings = stored_mappings(db, oid)
-    settings = {
+
+
+def _settings(db: sqlite_utils.Database, oid: int) -> dict[str, Any]:
+    return {
         r[0]: json.loads(r[1])
         for r in db.execute("SELECT key, value FROM settings WHERE org_id = ?", [oid]).fetchall()
     }
+
+
+def _exported(
+    db: sqlite_utils.Database, org: str, oid: int, row: dict[str, Any], created: dict[str, Any]
+) -> None:
+    """Mark the row exported and log it with the id Xero gave the document."""
+    new_id = next(
+        (
+            created.get(k)
+            for k in ("InvoiceID", "CreditNoteID", "ManualJournalID")
+            if created.get(k)
+        ),
+        "",
+    )
+    _outcome(db, oid, row["id"], "exported", None)
+    text = _EXPORTED.get(row["doc_type"], "Exported {n} to Xero").format(n=row["number"], id=new_id)
+    record(db, org, "info", text, document=row["number"])
+
+
+def _failed(
+    db: sqlite_utils.Database,
+    org: str,
+    oid: int,
+    row: dict[str, Any],
+    error: XeroError,
+    message: str,
+) -> None:
+    """Mark the row failed with Xero's message, and log it with Xero's correlation id."""
+    label = f"{DOC_LABELS.get(row['doc_type'], row['doc_type'])} {row['number']}"
+    _outcome(db, oid, row["id"], "failed", message)
+    record(
+        db,
+        org,
+        "error",
+        f"{label} failed: {message}",
+        document=row["number"],
+        correlation_id=error.correlation_id,
+    )
+
+
+def send_held(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: XeroClient | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> RetrySent:
+    """Send org's held and failed exports to Xero again and record each outcome.
+
+    Each document ends `exported` or `failed` (attempts + 1, Xero's message in last_error and
+    in the log). Authorisation and connection problems, long rate limits, Xero outages and
+    repeated server errors stop the run early: the result's stopped_reason says why, and the
+    rows not sent stay as they were. A connection Xero no longer has is the result's `removed`
+    reason; nothing here changes the integration's state.
+    Raises UnknownOrganisation, RetryRefused (not active, or an unconfirmed tenant change).
+    """
+    oid = org_id(db, org)
+    stored = integration_row(db, oid)
+    _refuse_unless_sendable(stored)
+    before = queue_counts(db, oid)
+    rows = _held_rows(db, oid)
+    mappings = stored_mappings(db, oid)
+    settings = _settings(db, oid)
     tenant_id = stored.get("tenant_id")
     sent = exported = failed = streak = 0
     failures: list[tuple[str, str]] = []
@@ -224,7 +278,6 @@ def retry(
                 stopped = f"Cancelled after {done} of {len(rows)} documents."
                 break
             resource, document = build_document(row, mappings, settings)
-            label = f"{DOC_LABELS.get(row['doc_type'], row['doc_type'])} {row['number']}"
             sent += 1
             try:
                 created = with_token(
@@ -249,33 +302,13 @@ def retry(
             else:
                 streak = 0
                 exported += 1
-                new_id = next(
-                    (
-                        created.get(k)
-                        for k in ("InvoiceID", "CreditNoteID", "ManualJournalID")
-                        if created.get(k)
-                    ),
-                    "",
-                )
-                _outcome(db, oid, row["id"], "exported", None)
-                text = _EXPORTED.get(row["doc_type"], "Exported {n} to Xero").format(
-                    n=row["number"], id=new_id
-                )
-                record(db, org, "info", text, document=row["number"])
+                _exported(db, org, oid, row, created)
                 if progress is not None:
                     progress(done + 1, len(rows))
                 continue
             failed += 1
             failures.append((row["number"], message))
-            _outcome(db, oid, row["id"], "failed", message)
-            record(
-                db,
-                org,
-                "error",
-                f"{label} failed: {message}",
-                document=row["number"],
-                correlation_id=error.correlation_id,
-            )
+            _failed(db, org, oid, row, error, message)
             if progress is not None:
                 progress(done + 1, len(rows))
             if streak >= STOP_AFTER_SERVER_ERRORS:
@@ -286,25 +319,46 @@ def retry(
                 break
     if stop is not None:
         log_error(db, org, stop)
-        if isinstance(stop, XeroConnectionRemoved):
-            mark_disconnected(db, org, actor=actor or "retry", reason=f"retry: {stop}")
         stopped = str(stop)
-    after = queue_counts(db, oid)
-    record(
-        db,
-        org,
-        "info",
-        f"Retry{f' by {actor}' if actor else ''}: {sent} of {len(rows)} held or failed exports "
-        f"sent, {exported} exported, {failed} failed" + ("; stopped early" if stopped else ""),
-    )
-    return RetryReport(
+    return RetrySent(
         org=stored["code"],
         before=before,
-        after=after,
+        queued=len(rows),
         sent=sent,
         exported=exported,
         failed=failed,
         stopped_reason=stopped,
         stopped_kind=stop.kind if stop is not None else None,
         failures=tuple(failures),
+        removed=str(stop) if isinstance(stop, XeroConnectionRemoved) else None,
+    )
+
+
+def report_retry(
+    db: sqlite_utils.Database, org: str, sent: RetrySent, *, actor: str | None = None
+) -> RetryReport:
+    """The retry's report: the queue before and after and what was sent; summarised in one
+    info row in the log.
+
+    Raises UnknownOrganisation.
+    """
+    after = queue_counts(db, org_id(db, org))
+    record(
+        db,
+        org,
+        "info",
+        f"Retry{f' by {actor}' if actor else ''}: {sent.sent} of {sent.queued} held or failed "
+        f"exports sent, {sent.exported} exported, {sent.failed} failed"
+        + ("; stopped early" if sent.stopped_reason else ""),
+    )
+    return RetryReport(
+        org=sent.org,
+        before=sent.before,
+        after=after,
+        sent=sent.sent,
+        exported=sent.exported,
+        failed=sent.failed,
+        stopped_reason=sent.stopped_reason,
+        stopped_kind=sent.stopped_kind,
+        failures=sent.failures,
     )

@@ -1,6 +1,8 @@
 """The live health check of one organisation: token, connection, tenant, mappings, queue.
 
 Xero failures become findings, not exceptions; each failed call is one error row in the log.
+A connection Xero no longer has is reported as `LiveCheck.removed`: store/checks.py records
+the `disconnected` transition, then `report_check` adds the queue and the summary row.
 """
 
 from __future__ import annotations
@@ -18,19 +20,17 @@ from store.xero.common import (
     fix_for,
     integration_row,
     log_error,
-    mark_disconnected,
     parse_time,
     queue_counts,
     session,
 )
 from store.xero.mappings import (
     TAX_KINDS,
-    problem_fix,
     problem_kind,
     stored_mappings,
     validate_mappings,
 )
-from store.xero.models import CheckReport, Connection, Finding
+from store.xero.models import CheckReport, Connection, Finding, LiveCheck
 from store.xero.tokens import ensure_token, with_token
 
 CHECK_MAX_WAIT = 5.0  # a check reports a long Retry-After instead of sleeping through it
@@ -47,40 +47,32 @@ def _span(delta: timedelta) -> str:
 class _Check:
     """Collects findings for one organisation."""
 
-    def __init__(self, db: sqlite_utils.Database, org: str, actor: str) -> None:
+    def __init__(self, db: sqlite_utils.Database, org: str) -> None:
         self.db = db
         self.org = org
-        self.actor = actor
         self.oid = org_id(db, org)
         self.stored = integration_row(db, self.oid)
         self.findings: list[Finding] = []
         self.tenant_name: str | None = self.stored.get("tenant_name")
+        self.removed_reason: str | None = None
 
     def add(
         self, check: str, ok: bool, detail: str, fix: str | None = None, kind: str | None = None
     ) -> None:
         self.findings.append(Finding(check, ok, detail, None if ok else fix, None if ok else kind))
 
+    def fail(self, check: str, detail: str, kind: str | None) -> None:
+        """A failed check, with the knowledge base's fix for its kind."""
+        self.add(check, False, detail, fix_for(self.db, kind), kind=kind)
+
     def failed_call(self, exc: XeroError) -> None:
         log_error(self.db, self.org, exc)
-        self.add("xero", False, str(exc), fix_for(self.db, exc.kind), kind=exc.kind)
+        self.fail("xero", str(exc), exc.kind)
 
     def removed(self, detail: str) -> None:
-        self.add(
-            "connection",
-            False,
-            detail,
-            fix_for(self.db, "connection_removed"),
-            kind="connection_removed",
-        )
-        if mark_disconnected(self.db, self.org, actor=self.actor, reason=f"check: {detail}"):
-            self.add(
-                "state",
-                False,
-                f"integration marked disconnected (was {self.stored['state']})",
-                fix_for(self.db, "disconnected_in_xero"),
-                kind="disconnected_in_xero",
-            )
+        """Xero no longer has the connection; the lifecycle records the transition."""
+        self.fail("connection", detail, "connection_removed")
+        self.removed_reason = detail
 
 
 def _state_finding(c: _Check) -> None:
@@ -88,20 +80,14 @@ def _state_finding(c: _Check) -> None:
     if state == "active":
         c.add("state", True, "integration is active")
     elif state == "inactive":
-        c.add(
-            "state",
-            False,
-            "integration is inactive: exports wait in the queue",
-            fix_for(c.db, "integration_deactivated"),
-            kind="integration_deactivated",
+        c.fail(
+            "state", "integration is inactive: exports wait in the queue", "integration_deactivated"
         )
     elif state == "disconnected":
-        c.add(
+        c.fail(
             "state",
-            False,
             "integration is disconnected: the app was removed from within Xero",
-            fix_for(c.db, "disconnected_in_xero"),
-            kind="disconnected_in_xero",
+            "disconnected_in_xero",
         )
     else:
         c.add(
@@ -124,7 +110,7 @@ def _token_finding(c: _Check, xero: XeroClient) -> str | None:
     try:
         token = ensure_token(c.db, c.org, xero, force=True)
     except XeroError as exc:
-        c.add("token", False, f"{before}; {exc}", fix_for(c.db, exc.kind), kind=exc.kind)
+        c.fail("token", f"{before}; {exc}", exc.kind)
         return None
     renewed = parse_time(integration_row(c.db, c.oid).get("token_expires_at"))
     after = f" (new access token valid for {_span(renewed - clock.now())})" if renewed else ""
@@ -156,13 +142,11 @@ def _connection_finding(c: _Check, xero: XeroClient, token: str) -> Connection |
     extra = f" ({', '.join(notes)})" if notes else ""
     c.add("connection", True, f'connection to "{mine.tenant_name}" present{extra}')
     if mine.tenant_id != tenant_id:
-        c.add(
+        c.fail(
             "tenant",
-            False,
             f'the connection now points at "{mine.tenant_name}" ({mine.tenant_id}), not the '
             f'stored "{c.tenant_name}" ({tenant_id})',
-            fix_for(c.db, "tenant_changed"),
-            kind="tenant_changed",
+            "tenant_changed",
         )
         return None
     return mine
@@ -189,12 +173,10 @@ def _tenant_finding(c: _Check, xero: XeroClient, token: str, tenant_id: str) -> 
         detail += f'; previously connected to "{c.stored.get("previous_tenant_name")}" ({previous})'
     c.tenant_name = organisation.name
     if organisation.is_demo_company:
-        c.add(
+        c.fail(
             "tenant",
-            False,
             f"{detail}: a Xero demo company, not the customer's own organisation",
-            fix_for(c.db, "tenant_changed"),
-            kind="tenant_changed",
+            "tenant_changed",
         )
     else:
         c.add("tenant", True, detail)
@@ -211,13 +193,7 @@ def _mapping_findings(c: _Check, xero: XeroClient, tenant_id: str) -> None:
     problems = validate_mappings(c.db, c.org, accounts, rates)
     for p in problems:
         hint = f"; usable instead: {', '.join(p.suggestions[:8])}" if p.suggestions else ""
-        c.add(
-            "mapping",
-            False,
-            f"{p.kind} {p.local} → {p.remote}: {p.problem}{hint}",
-            problem_fix(c.db, p),
-            kind=problem_kind(p),
-        )
+        c.fail("mapping", f"{p.kind} {p.local} → {p.remote}: {p.problem}{hint}", problem_kind(p))
     if not problems:
         checked = [
             m
@@ -231,31 +207,30 @@ def _mapping_findings(c: _Check, xero: XeroClient, tenant_id: str) -> None:
         )
 
 
-def _queue_finding(c: _Check) -> None:
-    counts = queue_counts(c.db, c.oid)
+def _queue_finding(db: sqlite_utils.Database, oid: int, code: str, state: str) -> Finding:
+    counts = queue_counts(db, oid)
     failed, held = counts["failed"], counts["held"]
     detail = f"{failed} failed, {held} held, {counts['pending']} pending"
-    state = integration_row(c.db, c.oid)["state"]
     ok = failed == 0 and (held == 0 or state != "active")
     fix = (
-        f"Fix the causes above, then send them again with `syncdesk retry {c.stored['code']}`."
+        f"Fix the causes above, then send them again with `syncdesk retry {code}`."
         if failed
-        else f"Send them with `syncdesk retry {c.stored['code']}`."
+        else f"Send them with `syncdesk retry {code}`."
     )
-    c.add("queue", ok, detail, fix)
+    return Finding("queue", ok, detail, None if ok else fix)
 
 
-def check(
-    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None, actor: str = "check"
-) -> CheckReport:
-    """Ask Xero what is true for org: token, connection, tenant, mappings; and the queue.
+def check_live(
+    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None
+) -> LiveCheck:
+    """Ask Xero what is true for org: token, connection, tenant, mappings.
 
-    A connection that Xero no longer has (missing from /connections, or 403 on the tenant)
-    turns an active or inactive integration `disconnected` (audited as `actor`, one
-    transaction) with an error row in the log. Xero failures become findings, not exceptions.
+    A connection that Xero no longer has (missing from /connections, or 403 on the tenant) is
+    a failed finding and the result's `removed` reason; nothing here changes the integration's
+    state. Xero failures become findings (and error rows in the log), not exceptions.
     Raises UnknownOrganisation.
     """
-    c = _Check(db, org, actor)
+    c = _Check(db, org)
     _state_finding(c)
     if c.stored["state"] != "uninstalled":
         with session(db, client) as xero, xero.patience(max_wait=CHECK_MAX_WAIT, retries=1):
@@ -263,20 +238,55 @@ def check(
             mine = _connection_finding(c, xero, token) if token else None
             if mine is not None and _tenant_finding(c, xero, token, mine.tenant_id):
                 _mapping_findings(c, xero, mine.tenant_id)
-    _queue_finding(c)
-    report = CheckReport(
+    return LiveCheck(
         org=c.stored["code"],
+        state=c.stored["state"],
         findings=tuple(c.findings),
         tenant_id=c.stored.get("tenant_id"),
         tenant_name=c.tenant_name,
-        state=integration_row(db, c.oid)["state"],
+        removed=c.removed_reason,
     )
-    passed = sum(f.ok for f in report.findings)
+
+
+def report_check(
+    db: sqlite_utils.Database,
+    org: str,
+    live: LiveCheck,
+    *,
+    actor: str,
+    marked_disconnected: bool = False,
+) -> CheckReport:
+    """The check's report: Xero's findings, the disconnection if the lifecycle recorded one,
+    and the queue; summarised in one info row in the log.
+
+    Raises UnknownOrganisation.
+    """
+    oid = org_id(db, org)
+    findings = list(live.findings)
+    if marked_disconnected:
+        findings.append(
+            Finding(
+                "state",
+                False,
+                f"integration marked disconnected (was {live.state})",
+                fix_for(db, "disconnected_in_xero"),
+                "disconnected_in_xero",
+            )
+        )
+    state = integration_row(db, oid)["state"]
+    findings.append(_queue_finding(db, oid, live.org, state))
+    passed = sum(f.ok for f in findings)
     record(
         db,
         org,
         "info",
-        f"Xero health check by {actor}: {passed} of {len(report.findings)} checks passed"
-        + (f' (tenant "{c.tenant_name}")' if c.tenant_name else ""),
+        f"Xero health check by {actor}: {passed} of {len(findings)} checks passed"
+        + (f' (tenant "{live.tenant_name}")' if live.tenant_name else ""),
     )
-    return report
+    return CheckReport(
+        org=live.org,
+        findings=tuple(findings),
+        tenant_id=live.tenant_id,
+        tenant_name=live.tenant_name,
+        state=state,
+    )

@@ -7,7 +7,7 @@ import sqlite_utils
 
 from store.orgs import org_id
 from store.xero.client import XeroClient
-from store.xero.common import fix_for, session
+from store.xero.common import session
 from store.xero.models import Account, MappingProblem, TaxRate
 from store.xero.tokens import with_token
 
@@ -136,11 +136,6 @@ def problem_kind(problem: MappingProblem) -> str:
     return (
         "account_code_removed" if "does not exist" in problem.problem else ("account_code_invalid")
     )
-
-
-def problem_fix(db: sqlite_utils.Database, problem: MappingProblem) -> str | None:
-    """The knowledge base's fix for the error a mapping problem causes on export."""
-    return fix_for(db, problem_kind(problem))
 
 
 def tenant_chart(

@@ -9,6 +9,7 @@ import time
 import pytest
 from xero_stub import problem
 
+from store.checks import check  # noqa: E402
 from store.errors import (  # noqa: E402
     XeroAuthExpired,
     XeroBadResponse,
@@ -22,7 +23,6 @@ from store.errors import (  # noqa: E402
 )
 from store.orgs import org_id  # noqa: E402
 from store.xero.config import client_from_env  # noqa: E402
-from store.xero.health import check  # noqa: E402
 from store.xero.sandbox import SandboxTransport  # noqa: E402
 from store.xero.tokens import ensure_token  # noqa: E402
 

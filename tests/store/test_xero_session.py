@@ -10,14 +10,13 @@ import pytest
 from support import NOW, FakeClock, sandbox_client
 from xero_stub import secrets_of
 
+from store.checks import check, retry  # noqa: E402
 from store.errors import RetryRefused, XeroConsentRequired, XeroInvalidGrant  # noqa: E402
 from store.kb import knowledge_by_kind  # noqa: E402
 from store.orgs import org_id  # noqa: E402
 from store.timeparse import iso
 from store.xero.client import XeroClient  # noqa: E402
 from store.xero.connect import authorise, revoke  # noqa: E402
-from store.xero.export import retry  # noqa: E402
-from store.xero.health import check  # noqa: E402
 from store.xero.mappings import tenant_chart, validate_mappings  # noqa: E402
 from store.xero.models import Account, TaxRate  # noqa: E402
 from store.xero.sandbox import SandboxTransport  # noqa: E402

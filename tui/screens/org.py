@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
+from store.checks import check, retry
 from store.db import open_store
 from store.errors import SyncdeskError
 from store.integrations import (
@@ -39,8 +40,6 @@ from store.logs import error_groups
 from store.models import OrgDetail
 from store.orgs import show_org
 from store.runs import latest_run
-from store.xero.export import retry
-from store.xero.health import check
 from store.xero.mappings import tenant_chart, validate_mappings
 from tui.safe import visible
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice

@@ -1,0 +1,70 @@
+"""Checks and retries as the lifecycle sees them: ask Xero, then record what Xero said.
+
+The Xero layer (store/xero/health.py, store/xero/export.py) never changes an integration's
+state: it reports a connection Xero no longer has as `removed` on its result. Here that becomes
+the `disconnected` transition, recorded before the check's or retry's summary row so the log
+reads in the order things happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+from store.errors import TransitionRefused
+from store.integrations import mark_disconnected
+from store.xero.client import XeroClient
+from store.xero.export import report_retry, send_held
+from store.xero.health import check_live, report_check
+from store.xero.models import CheckReport, RetryReport
+
+
+def check(
+    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None, actor: str = "check"
+) -> CheckReport:
+    """Ask Xero what is true for org: token, connection, tenant, mappings; and the queue.
+
+    A connection that Xero no longer has (missing from /connections, or 403 on the tenant)
+    turns an active or inactive integration `disconnected` (audited as `actor`, one
+    transaction) with an error row in the log. Xero failures become findings, not exceptions.
+    Raises UnknownOrganisation.
+    """
+    live = check_live(db, org, client=client)
+    marked = live.removed is not None and _disconnect(
+        db, org, actor=actor, reason=f"check: {live.removed}"
+    )
+    return report_check(db, org, live, actor=actor, marked_disconnected=marked)
+
+
+def retry(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: XeroClient | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    actor: str | None = None,
+) -> RetryReport:
+    """Send org's held and failed exports to Xero again and record each outcome.
+
+    Each document ends `exported` or `failed` (attempts + 1, Xero's message in last_error and
+    in the log). Authorisation and connection problems, long rate limits, Xero outages and
+    repeated server errors stop the run early: the report's stopped_reason says why, and the
+    rows not sent stay as they were; a connection Xero no longer has turns the integration
+    `disconnected` (audited as `actor`, or "retry"). Raises UnknownOrganisation, RetryRefused
+    (not active, or an unconfirmed tenant change).
+    """
+    sent = send_held(db, org, client=client, progress=progress, cancelled=cancelled)
+    if sent.removed is not None:
+        _disconnect(db, org, actor=actor or "retry", reason=f"retry: {sent.removed}")
+    return report_retry(db, org, sent, actor=actor)
+
+
+def _disconnect(db: sqlite_utils.Database, org: str, *, actor: str, reason: str) -> bool:
+    """active|inactive -> disconnected through the lifecycle; False when it does not apply."""
+    try:
+        mark_disconnected(db, org, actor=actor, reason=reason)
+    except TransitionRefused:  # already disconnected or uninstalled, or changed meanwhile
+        return False
+    return True
