@@ -182,7 +182,7 @@ def diagnose(
 
     Raises UnknownOrganisation.
     """
-    from store.xero.session import check
+    from store.checks import check
 
     current = integration(db, org)
     findings: tuple[Any, ...] = ()

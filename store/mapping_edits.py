@@ -31,7 +31,7 @@ def set_mapping(
 
     Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
     """
-    from store.xero.session import check_mapping, tenant_chart
+    from store.xero.mappings import check_mapping, tenant_chart
 
     actor = actor or default_actor()
     current = integration(db, org)

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from store import clock
-from store.db import QUEUE_STATUSES, STATES
 from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
+from store.schema import QUEUE_STATUSES, STATES
 from store.timeparse import iso
 
 TREND_DAYS = 7

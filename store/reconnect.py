@@ -40,7 +40,7 @@ def reconnect_options(
 
     Raises UnknownOrganisation, TransitionRefused, XeroError.
     """
-    from store.xero.session import authorise
+    from store.xero.connect import authorise
 
     current = integration(db, org)
     _check(current, "reconnect", None)
@@ -101,7 +101,7 @@ def reconnect(
 
     Raises UnknownOrganisation, TransitionRefused, VersionConflict, NotFound, XeroError.
     """
-    from store.xero.session import tenant_chart, validate_mappings
+    from store.xero.mappings import tenant_chart, validate_mappings
 
     actor = actor or default_actor()
     current = integration(db, org)

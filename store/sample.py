@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from store.db import QUEUE_STATUSES, STATES
 from store.models import KnowledgeEntry
 from store.sample_xero import REGIONS, TenantSpec
 from store.sample_yaml import SampleDoc, sample_dir
+from store.schema import QUEUE_STATUSES, STATES
 
 KB_CATEGORIES = (
     "mapping",

@@ -13,13 +13,14 @@ from typing import Any
 
 import sqlite_utils
 
+from store.checks import activate, retry
 from store.db import now_iso, transaction
 from store.errors import NotFound, TransitionRefused
 from store.logs import error_groups
 from store.models import Run, Step, StepInput
 from store.orgs import org_id
 from store.reconnect import reconnect
-from store.transitions import activate, deactivate, integration, uninstall
+from store.transitions import deactivate, integration, uninstall
 
 # What a step came to: its status (done, skipped), the outcome in words, details to keep.
 Outcome = tuple[str, str, dict[str, Any] | None]
@@ -121,7 +122,6 @@ def _verify(
     db: sqlite_utils.Database, code: str, state: str, client: Any, progress: Any, cancelled: Any
 ) -> Outcome:
     from store.errors import RetryRefused
-    from store.xero.session import retry
 
     if state != "active":
         return "skipped", f"nothing can be exported while {state}", None

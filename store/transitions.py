@@ -189,48 +189,6 @@ def deactivate(
     return _with(result, f"{held} pending exports are held in the queue until activation.")
 
 
-def activate(
-    db: sqlite_utils.Database,
-    org: str,
-    *,
-    actor: str | None = None,
-    expected_version: int | None = None,
-    client: Any = None,
-) -> TransitionResult:
-    """inactive -> active, after a live check that Xero still has the connection.
-
-    If Xero no longer knows the app the integration becomes `disconnected` instead (the check
-    records that, with an error in the connection log) and TransitionRefused says so.
-
-    Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
-    """
-    from store.xero.session import check
-
-    actor = actor or default_actor()
-    current = integration(db, org)
-    _check(current, "activate", expected_version)
-    report = check(db, current.code, client=client, actor=actor)
-    after_check = integration(db, org)
-    if after_check.state == "disconnected":
-        raise TransitionRefused(
-            f"Xero no longer has the connection for {current.code}, so it is now "
-            "disconnected; reconnect it (`syncdesk reconnect`)."
-        )
-    failed = [f for f in report.findings if not f.ok and f.check in ("token", "connection")]
-    if failed:
-        raise TransitionRefused(
-            f"{current.code} stays inactive: {failed[0].detail}"
-            + (f" {failed[0].fix}" if failed[0].fix else "")
-        )
-    with transaction(db) as conn:
-        locked = _locked(conn, current.org_id)
-        _check(locked, "activate", after_check.version)
-        released = _move_queue(conn, current.org_id, "held", "pending")
-        result = _apply(conn, locked, "activate", actor, f"{released} held exports released")
-    record(db, current.code, "info", f"Integration status set to Active by {actor}")
-    return _with(result, f"{released} held exports are pending again.")
-
-
 def mark_disconnected(
     db: sqlite_utils.Database,
     org: str,
@@ -354,7 +312,7 @@ def _unconfirmed(plan: UninstallPlan) -> TransitionRefused:
 
 def _revoke_first(db: sqlite_utils.Database, current: Integration, client: Any) -> str | None:
     """Revoke the Xero connection; a failure is reported, never fatal to the uninstall."""
-    from store.xero.session import revoke
+    from store.xero.connect import revoke
 
     if current.state == "uninstalled":
         return None

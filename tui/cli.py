@@ -18,11 +18,12 @@ from typing import Any
 
 import click
 
-from store.db import STATES, open_store
+from store.db import open_store
 from store.errors import StoreMissing, SyncdeskError
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
 from store.orgs import list_orgs, show_org
 from store.paths import default_db_path
+from store.schema import STATES
 from store.timeparse import age
 from tui.safe import visible
 

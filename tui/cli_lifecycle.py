@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from store import paths
+from store.checks import activate
 from store.diagnose import diagnose as diagnose_org
 from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
@@ -26,7 +27,7 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
-from store.transitions import activate, deactivate, default_actor, uninstall, uninstall_plan
+from store.transitions import deactivate, default_actor, uninstall, uninstall_plan
 from tui.cli import Context, cli, pass_ctx, print_json, print_table
 from tui.safe import visible
 

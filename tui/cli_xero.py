@@ -60,7 +60,7 @@ def check(obj: Context, org: str, as_json: bool, actor: str) -> None:
     Exit code 0 when every check passes, 1 when any fails. If Xero no longer has the
     connection, the integration is recorded as disconnected.
     """
-    from store.xero.session import check as check_org  # httpx loads only when needed
+    from store.checks import check as check_org  # httpx loads only when needed
 
     report = check_org(obj.db, org, actor=actor)
     if as_json:
@@ -115,8 +115,8 @@ def retry(obj: Context, org: str, actor: str | None) -> None:
     failed or the run had to stop (the reason is printed on stderr).
     """
     org_id(obj.db, org)  # an unknown organisation fails before anything else
-    from store.xero.client import client_from_env  # httpx loads only when needed
-    from store.xero.session import retry as retry_org
+    from store.checks import retry as retry_org
+    from store.xero.config import client_from_env  # httpx loads only when needed
 
     client = client_from_env(obj.db)
     client.on_wait = lambda seconds, why: click.echo(

@@ -1,7 +1,8 @@
 """The Xero client: one httpx.Client per organisation session, typed results, our errors.
 
 Everything goes through `XeroClient._send`, which is the one place where httpx exceptions and
-error statuses become XeroError subclasses (`raise ... from exc`), and which applies the
+error statuses become XeroError subclasses (`raise ... from exc`, worded by http_errors.py;
+client_from_env in config.py picks the real API or the sandbox), and which applies the
 policy: a per-tenant Limiter (60 calls a minute, 5 at once), 429 honoured by sleeping for
 Retry-After when it is short (at most `max_wait` seconds, otherwise XeroRateLimited at once),
 5xx, timeouts and dropped connections retried `retries` times with exponential backoff, and
@@ -13,35 +14,27 @@ Neither tokens nor the client secret ever reach an exception message, a log row 
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
-from store import clock
-from store.errors import (
-    XeroAuthExpired,
-    XeroBadResponse,
-    XeroConnectionRemoved,
-    XeroError,
-    XeroForbidden,
-    XeroInvalidGrant,
-    XeroNotFound,
-    XeroRateLimited,
-    XeroServerError,
-    XeroTimeout,
-    XeroTokenRefused,
-    XeroUnreachable,
-    XeroValidation,
+from store.errors import XeroBadResponse, XeroError, XeroRateLimited, XeroValidation
+from store.xero.http_errors import (
+    HTTPX_ERRORS,
+    RETRYABLE_TRANSPORT,
+    call_site,
+    error_for_response,
+    json_field,
+    map_httpx_error,
+    retry_after_seconds,
+    validation_messages,
 )
 from store.xero.limits import Limiter
 from store.xero.models import (
@@ -65,246 +58,6 @@ SCOPES = (
 MAX_WAIT = 60.0  # the longest Retry-After slept through; longer ones are reported instead
 BACKOFF_CAP = 30.0
 APP_PER_MINUTE = 10_000  # tenantless calls (/connections, tokens) only count against the app
-
-# Everything httpx can raise at us; InvalidURL, StreamError and CookieConflict are not HTTPError.
-HTTPX_ERRORS: tuple[type[Exception], ...] = (
-    httpx.HTTPError,
-    httpx.InvalidURL,
-    httpx.StreamError,
-    httpx.CookieConflict,
-)
-_RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    412: "Precondition Failed",
-    429: "Too Many Requests",
-    500: "Internal Error",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
-
-
-def _where(method: str, url: str) -> str:
-    return f"{method} {urlsplit(url).path or '/'}"
-
-
-def _field(body: Any, *names: str) -> Any:
-    """A key of a JSON object, matched case-insensitively (Xero mixes Title and title)."""
-    if not isinstance(body, dict):
-        return None
-    lowered = {str(k).lower(): v for k, v in body.items()}
-    for name in names:
-        value = lowered.get(name.lower())
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def _parse_body(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content) if response.content else None
-    except ValueError:
-        return None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - clock.now()).total_seconds())
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.0f}" if value == int(value) else f"{value:g}"
-
-
-def validation_messages(body: Any) -> tuple[str, ...]:
-    """Xero's own texts from a ValidationException body (Elements[].ValidationErrors[])."""
-    found: list[str] = []
-    for element in _field(body, "Elements") or ():
-        for error in _field(element, "ValidationErrors") or ():
-            message = _field(error, "Message")
-            if message and message not in found:
-                found.append(str(message))
-    if not found:
-        message = _field(body, "Detail", "Message")
-        if message:
-            found.append(str(message))
-    return tuple(found)
-
-
-def map_httpx_error(exc: Exception, *, method: str, url: str, timeout: float) -> XeroError:
-    """The XeroError for anything httpx raised while calling `method url`."""
-    where = _where(method, url)
-    host = _host(url)
-    reason = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, httpx.HTTPStatusError):
-        return error_for_response(exc.response, method=method, url=url)
-    if isinstance(exc, httpx.TimeoutException):
-        return XeroTimeout(
-            f"Xero did not answer {where} within {_seconds(timeout)} s; check the network and "
-            "Xero's status page, then try again.",
-            log_message=f"Xero API request timed out after {_seconds(timeout)} s ({where})",
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return XeroUnreachable(
-            f"The Xero address {url.split('?')[0]} cannot be used ({reason}); check "
-            "SYNCDESK_XERO_API_URL and SYNCDESK_XERO_IDENTITY_URL.",
-            log_message=f"Xero API unreachable: invalid address {host}",
-        )
-    if isinstance(exc, httpx.NetworkError | httpx.ProxyError):
-        return XeroUnreachable(
-            f"Cannot reach Xero at {host} ({reason}); check the network connection and try again.",
-            log_message=f"Xero API unreachable: {host} ({reason})",
-        )
-    if isinstance(exc, httpx.ProtocolError | httpx.DecodingError | httpx.TooManyRedirects):
-        return XeroBadResponse(
-            f"Xero's answer to {where} could not be read ({reason}); try again, and escalate "
-            "if it keeps happening.",
-            log_message=f"Xero API unreadable response to {where} ({reason})",
-        )
-    return XeroBadResponse(
-        f"The call {where} to Xero failed inside the HTTP client ({type(exc).__name__}); try "
-        "again, and escalate if it keeps happening.",
-        log_message=f"Xero API call failed: {where} ({type(exc).__name__})",
-    )
-
-
-def error_for_response(
-    response: httpx.Response, *, method: str, url: str, tenant_id: str | None = None
-) -> XeroError:
-    """The XeroError for an error status (4xx, 5xx) from Xero."""
-    status = response.status_code
-    body = _parse_body(response)
-    cid = response.headers.get("Xero-Correlation-Id")
-    where = _where(method, url)
-    common: dict[str, Any] = {"correlation_id": cid, "status": status}
-    title = _field(body, "Title") or _REASONS.get(status, response.reason_phrase or "Error")
-    detail = _field(body, "Detail")
-    token_error = _field(body, "error")
-    if token_error is not None and urlsplit(url).path.endswith("/connect/token"):
-        description = _field(body, "error_description")
-        said = f"{token_error} ({description})" if description else str(token_error)
-        if token_error == "invalid_grant":
-            return XeroInvalidGrant(
-                f"Xero refused the stored authorisation ({said}); reconnect the integration so "
-                "a Xero admin authorises it again.",
-                log_message=f"Token refresh failed: {said}",
-                **common,
-            )
-        return XeroTokenRefused(
-            f"Xero's token service refused the request ({said}); check the client id and "
-            "secret, then reconnect if it persists.",
-            log_message=f"Token refresh failed: {said}",
-            **common,
-        )
-    if status == 400:
-        messages = validation_messages(body)
-        text = " ".join(messages) or "no detail given"
-        return XeroValidation(
-            f"Xero rejected {where}: {text}",
-            messages=messages,
-            log_message=f"Xero API 400 ValidationException: {text}",
-            **common,
-        )
-    if status == 401:
-        detail = detail or "AuthenticationUnsuccessful"
-        return XeroAuthExpired(
-            f"Xero did not accept the access token (401 {detail}); it is refreshed "
-            "automatically, so if this persists reconnect the integration.",
-            log_message=f"Xero API 401 Unauthorized: {detail}",
-            **common,
-        )
-    if status == 403:
-        detail = detail or "AuthenticationUnsuccessful"
-        if "authorization" in str(detail).lower():
-            return XeroForbidden(
-                f"Xero refused {where} (403 {detail}): the connecting user lacks the role or "
-                "the app the scope; reconnect as a Xero user with Standard or Adviser access.",
-                log_message=f"Xero API 403 Forbidden: {detail}",
-                **common,
-            )
-        suffix = f" (tenant {tenant_id})" if tenant_id else ""
-        return XeroConnectionRemoved(
-            f"Xero refused access to the organisation{suffix} (403 {detail}): the app was "
-            "probably removed from Xero's connected apps; reconnect the integration.",
-            tenant_id=tenant_id,
-            log_message=f"Xero API 403 Forbidden: {detail}{suffix}",
-            **common,
-        )
-    if status == 404:
-        return XeroNotFound(
-            f"Xero has nothing at {where} (404); check the id, or SYNCDESK_XERO_API_URL.",
-            log_message=f"Xero API 404 Not Found: {where}",
-            **common,
-        )
-    if status == 429:
-        retry_after = _retry_after(response)
-        problem = response.headers.get("X-Rate-Limit-Problem")
-        kind = {
-            "minute": "rate_limited_minute",
-            "day": "rate_limited_day",
-            "appminute": "rate_limited_app",
-        }.get(str(problem).lower(), "rate_limited")
-        parts = [f"X-Rate-Limit-Problem: {problem}"] if problem else []
-        if retry_after is not None:
-            parts.append(f"Retry-After: {_seconds(retry_after)}")
-        when = f"try again in {_seconds(retry_after)} s" if retry_after is not None else "wait"
-        return XeroRateLimited(
-            f"Xero's {problem or 'call'} limit for this organisation is used up (429); {when}.",
-            kind=kind,
-            retry_after=retry_after,
-            problem=problem,
-            log_message="Xero API 429 Too Many Requests"
-            + (f" ({', '.join(parts)})" if parts else ""),
-            **common,
-        )
-    if status >= 500:
-        if status == 503:
-            offline = "offline" in f"{title} {detail}".lower()
-            text = f"{title}: {detail}" if detail else str(title)
-            return XeroServerError(
-                (
-                    f"Xero says the organisation is offline (503 {text}); wait and try again later."
-                    if offline
-                    else f"Xero is unavailable (503 {text}); wait and try again later."
-                ),
-                kind="org_offline" if offline else "xero_unavailable",
-                log_message=f"Xero API 503 {text}",
-                **common,
-            )
-        ref = f" (Xero-Correlation-Id {cid})" if cid else ""
-        return XeroServerError(
-            f"Xero failed with {status} {title} on {where}; try again later, and escalate to "
-            f"Xero quoting correlation id {cid or 'none'} if it persists.",
-            log_message=f"Xero API {status} {title}{ref}",
-            **common,
-        )
-    return XeroError(
-        f"Xero answered {status} {title} to {where}; escalate with correlation id {cid or 'none'}.",
-        log_message=f"Xero API {status} {title} ({where})",
-        **common,
-    )
 
 
 class XeroClient:
@@ -433,7 +186,7 @@ class XeroClient:
                     )
                 except HTTPX_ERRORS as exc:
                     error = map_httpx_error(exc, method=method, url=url, timeout=self.timeout)
-                    if not isinstance(exc, _RETRYABLE_TRANSPORT) or failures >= self.retries:
+                    if not isinstance(exc, RETRYABLE_TRANSPORT) or failures >= self.retries:
                         raise error from exc
             if error is not None:
                 failures += 1
@@ -452,7 +205,7 @@ class XeroClient:
                 continue
             if status >= 500 and failures < self.retries:
                 failures += 1
-                self._backoff(failures, _retry_after(response), error.log_message)
+                self._backoff(failures, retry_after_seconds(response), error.log_message)
                 continue
             raise error
 
@@ -471,7 +224,7 @@ class XeroClient:
             return json.loads(response.content)
         except ValueError as exc:
             cid = response.headers.get("Xero-Correlation-Id")
-            where = _where(method, url)
+            where = call_site(method, url)
             raise XeroBadResponse(
                 f"Xero answered {where} with something that is not JSON; try again, and "
                 f"escalate quoting correlation id {cid or 'none'} if it persists.",
@@ -485,18 +238,18 @@ class XeroClient:
         self, response: httpx.Response, method: str, url: str, key: str | None
     ) -> list[dict[str, Any]]:
         data = self._json(response, method, url)
-        items = data if key is None else _field(data, key)
+        items = data if key is None else json_field(data, key)
         if key is not None and items is None and isinstance(data, dict):
             items = []  # Xero leaves out an empty collection now and then
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             cid = response.headers.get("Xero-Correlation-Id")
             raise XeroBadResponse(
-                f"Xero's answer to {_where(method, url)} does not have the expected "
+                f"Xero's answer to {call_site(method, url)} does not have the expected "
                 f"{key or 'list'}; escalate quoting correlation id {cid or 'none'}.",
                 correlation_id=cid,
                 status=response.status_code,
                 log_message=f"Xero API {response.status_code} unexpected response shape from "
-                f"{_where(method, url)}",
+                f"{call_site(method, url)}",
             )
         return items
 
@@ -630,7 +383,7 @@ class XeroClient:
         created = items[0]
         messages = (
             validation_messages({"Elements": [created]})
-            if _field(created, "ValidationErrors")
+            if json_field(created, "ValidationErrors")
             else ()
         )
         if messages:
@@ -674,44 +427,3 @@ class XeroClient:
     ) -> dict[str, Any]:
         """PUT /ManualJournals (sales journals: COGS against Stock on Hand)."""
         return self._create(access_token, tenant_id, "ManualJournals", journal, idempotency_key)
-
-
-def client_from_env(db: Any, **options: Any) -> XeroClient:
-    """The real API when SYNCDESK_XERO_CLIENT_ID and _SECRET are set, else the embedded sandbox.
-
-    Base URLs come from SYNCDESK_XERO_API_URL and SYNCDESK_XERO_IDENTITY_URL, the timeout in
-    seconds from SYNCDESK_XERO_TIMEOUT and the number of retries from SYNCDESK_XERO_RETRIES;
-    `options` go to XeroClient (tests pass sleep and clock).
-    """
-    client_id = os.environ.get("SYNCDESK_XERO_CLIENT_ID")
-    secret = os.environ.get("SYNCDESK_XERO_CLIENT_SECRET")
-    for name, key, kind in (
-        ("SYNCDESK_XERO_TIMEOUT", "timeout", float),
-        ("SYNCDESK_XERO_RETRIES", "retries", int),
-    ):
-        value = os.environ.get(name)
-        if value and key not in options:
-            try:
-                options[key] = kind(value)
-            except ValueError:
-                raise XeroUnreachable(
-                    f"{name} must be a {'number of seconds' if kind is float else 'whole number'}"
-                    f" (got {value!r})."
-                ) from None
-    if client_id and secret:
-        return XeroClient(
-            api_url=os.environ.get("SYNCDESK_XERO_API_URL") or DEFAULT_API,
-            identity_url=os.environ.get("SYNCDESK_XERO_IDENTITY_URL") or DEFAULT_IDENTITY,
-            client_id=client_id,
-            client_secret=secret,
-            **options,
-        )
-    from store.xero.sandbox import SandboxTransport
-
-    transport = options.pop("transport", None) or SandboxTransport(db)
-    return XeroClient(
-        client_id="syncdesk-sandbox",
-        client_secret="sandbox-secret",
-        transport=transport,
-        **options,
-    )

@@ -217,6 +217,18 @@ class CheckReport:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """What Xero said about one organisation, before the lifecycle records any of it."""
+
+    org: str
+    state: str  # the integration's state when the check began
+    findings: tuple[Finding, ...]
+    tenant_id: str | None = None
+    tenant_name: str | None = None
+    removed: str | None = None  # why Xero no longer has the connection; None while it has
+
+
+@dataclass(frozen=True, slots=True)
 class MappingProblem:
     """A mapping that the tenant's chart of accounts or tax rates cannot honour."""
 
@@ -250,3 +262,19 @@ class RetryReport:
         out = asdict(self)
         out["failures"] = [list(f) for f in self.failures]
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySent:
+    """What one pass over the held and failed exports sent, before its summary is recorded."""
+
+    org: str
+    before: dict[str, int]
+    queued: int  # held and failed exports found
+    sent: int
+    exported: int
+    failed: int
+    stopped_reason: str | None = None
+    stopped_kind: str | None = None
+    failures: tuple[tuple[str, str], ...] = ()
+    removed: str | None = None  # why Xero no longer has the connection, when a send said so

@@ -10,6 +10,7 @@ import pytest
 from support import NOW
 
 from store import db as dbm
+from store import schema
 from store.db import SCHEMA_VERSION, create_store, migrate, open_store
 from store.errors import StoreExists, StoreMissing, StoreTooNew, StoreUnreadable
 from store.timeparse import iso
@@ -140,7 +141,7 @@ def test_failed_migration_rolls_back_whole_step(tmp_path: Path, monkeypatch) -> 
 def test_run_script_stays_inside_the_transaction(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
     conn.execute("BEGIN")
-    dbm.run_script(
+    schema.run_script(
         conn, "CREATE TABLE a(x);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\nEND;\n"
     )
     conn.execute("ROLLBACK")
@@ -185,7 +186,7 @@ def test_version_1_store_is_migrated_to_current(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
-    dbm.MIGRATIONS[0](conn)
+    schema.MIGRATIONS[0](conn)
     conn.execute("PRAGMA user_version = 1")
     conn.execute("COMMIT")
     conn.execute("INSERT INTO orgs(id, code, name, created_at) VALUES (1, 'OLD', 'Old Ltd', 'x')")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from store.db import STATES, open_store
+from store.db import open_store
 from store.errors import StoreExists
 from store.generate import build_store
+from store.schema import STATES
 from store.timeparse import iso
 
 

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from support import FakeClock
 
+from store.checks import activate  # noqa: E402
 from store.errors import NotFound, TransitionRefused, VersionConflict, XeroError  # noqa: E402
 from store.history import audit_trail, snapshot, snapshots  # noqa: E402
 from store.mapping_edits import set_mapping  # noqa: E402
 from store.reconnect import reconnect  # noqa: E402
 from store.transitions import (  # noqa: E402
-    activate,
     deactivate,
     integration,
     uninstall,

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from store.db import STATES
 from store.errors import SampleDataError
 from store.generate import build_store
 from store.kb import Classifier
 from store.sample import load_knowledge, load_orgs
 from store.sample_xero import load_xero
 from store.sample_yaml import sample_dir
+from store.schema import STATES
 
 
 def test_shipped_sample_loads() -> None:

@@ -28,7 +28,8 @@ from store.errors import (  # noqa: E402
     XeroUnreachable,
     XeroValidation,
 )
-from store.xero.client import HTTPX_ERRORS, XeroClient, map_httpx_error  # noqa: E402
+from store.xero.client import XeroClient  # noqa: E402
+from store.xero.http_errors import HTTPX_ERRORS, map_httpx_error  # noqa: E402
 from store.xero.limits import Limiter  # noqa: E402
 
 TENANT = "fe79f7dd-b6d4-4a92-ba7b-538af6289c58"

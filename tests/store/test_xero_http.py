@@ -9,6 +9,7 @@ import time
 import pytest
 from xero_stub import problem
 
+from store.checks import check  # noqa: E402
 from store.errors import (  # noqa: E402
     XeroAuthExpired,
     XeroBadResponse,
@@ -21,9 +22,9 @@ from store.errors import (  # noqa: E402
     XeroUnreachable,
 )
 from store.orgs import org_id  # noqa: E402
-from store.xero.client import client_from_env  # noqa: E402
+from store.xero.config import client_from_env  # noqa: E402
 from store.xero.sandbox import SandboxTransport  # noqa: E402
-from store.xero.session import check, ensure_token  # noqa: E402
+from store.xero.tokens import ensure_token  # noqa: E402
 
 TENANT = "0b6c7f0e-3c1a-4d52-9a57-6f3f2a4e8d11"  # HARBOUR's tenant in the demo store
 ACCOUNTS_PATH = "/api/api.xro/2.0/Accounts"

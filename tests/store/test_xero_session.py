@@ -1,4 +1,4 @@
-"""store/xero/session.py over the demo store and its sandbox: tokens, check, retry, revoke."""
+"""store/xero/{tokens,health,mappings,export,connect}.py over the demo store and its sandbox."""
 
 from __future__ import annotations
 
@@ -10,22 +10,17 @@ import pytest
 from support import NOW, FakeClock, sandbox_client
 from xero_stub import secrets_of
 
+from store.checks import check, retry  # noqa: E402
 from store.errors import RetryRefused, XeroConsentRequired, XeroInvalidGrant  # noqa: E402
 from store.kb import knowledge_by_kind  # noqa: E402
 from store.orgs import org_id  # noqa: E402
 from store.timeparse import iso
 from store.xero.client import XeroClient  # noqa: E402
+from store.xero.connect import authorise, revoke  # noqa: E402
+from store.xero.mappings import tenant_chart, validate_mappings  # noqa: E402
 from store.xero.models import Account, TaxRate  # noqa: E402
 from store.xero.sandbox import SandboxTransport  # noqa: E402
-from store.xero.session import (  # noqa: E402
-    authorise,
-    check,
-    ensure_token,
-    retry,
-    revoke,
-    tenant_chart,
-    validate_mappings,
-)
+from store.xero.tokens import ensure_token  # noqa: E402
 
 
 class Faulty(httpx.BaseTransport):
@@ -519,7 +514,7 @@ def test_retry_connection_removed_mid_run(db, clock) -> None:
 
 
 def test_retry_sales_journal_and_bill_shapes(db, clock) -> None:
-    from store.xero.session import build_document
+    from store.xero.export import build_document
 
     oid = org_id(db, "TASMAN")
     mappings = [

@@ -15,9 +15,10 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from store.db import STATES, open_store
+from store.db import open_store
 from store.models import OrgSummary
 from store.orgs import list_orgs
+from store.schema import STATES
 from store.timeparse import age
 from store.watch import data_version
 from tui.widgets.row_table import Column, RowTable

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
+from store.checks import activate, check, retry
 from store.db import open_store
 from store.errors import SyncdeskError
 from store.history import audit_trail
@@ -32,13 +33,12 @@ from store.reconnect import reconnect, reconnect_options
 from store.runs import latest_run
 from store.transitions import (
     MEANING,
-    activate,
     allowed_actions,
     deactivate,
     uninstall,
     uninstall_plan,
 )
-from store.xero.session import check, retry, tenant_chart, validate_mappings
+from store.xero.mappings import tenant_chart, validate_mappings
 from tui.safe import visible
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 

@@ -38,7 +38,7 @@ from store.runs import (
     take_over,
 )
 from store.transitions import default_actor, uninstall_plan
-from store.xero.session import tenant_chart
+from store.xero.mappings import tenant_chart
 from tui.safe import visible
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 

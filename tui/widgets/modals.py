@@ -42,7 +42,7 @@ class ConfirmTyped(ModalScreen[bool]):
 
     @classmethod
     def uninstall(cls, plan: Any) -> ConfirmTyped:
-        """The uninstall dialog for a store.integrations.UninstallPlan."""
+        """The uninstall dialog for a store.models.UninstallPlan."""
         return cls(
             f"Uninstall the Xero integration of {plan.code}?",
             plan.code,
@@ -145,7 +145,7 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
 
     @classmethod
     def from_options(cls, options: Any) -> ReconnectChoice:
-        """The dialog for a store.integrations.ReconnectOptions."""
+        """The dialog for a store.models.ReconnectOptions."""
         return cls(
             options.code,
             list(options.tenants),

@@ -1,0 +1,125 @@
+"""Checks, retries and activation as the lifecycle sees them: ask Xero, then record what
+Xero said.
+
+The Xero layer (store/xero/health.py, store/xero/export.py) never changes an integration's
+state: it reports a connection Xero no longer has as `removed` on its result. Here that becomes
+the `disconnected` transition, recorded before the check's or retry's summary row so the log
+reads in the order things happened. `activate` lives here because it switches an integration
+back on only after such a check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from store.db import transaction
+from store.errors import TransitionRefused
+from store.logs import record
+from store.models import TransitionResult
+from store.transitions import (
+    _apply,
+    _check,
+    _locked,
+    _move_queue,
+    _with,
+    default_actor,
+    integration,
+    mark_disconnected,
+)
+from store.xero.client import XeroClient
+from store.xero.export import report_retry, send_held
+from store.xero.health import check_live, report_check
+from store.xero.models import CheckReport, RetryReport
+
+
+def check(
+    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None, actor: str = "check"
+) -> CheckReport:
+    """Ask Xero what is true for org: token, connection, tenant, mappings; and the queue.
+
+    A connection that Xero no longer has (missing from /connections, or 403 on the tenant)
+    turns an active or inactive integration `disconnected` (audited as `actor`, one
+    transaction) with an error row in the log. Xero failures become findings, not exceptions.
+    Raises UnknownOrganisation.
+    """
+    live = check_live(db, org, client=client)
+    marked = live.removed is not None and _disconnect(
+        db, org, actor=actor, reason=f"check: {live.removed}"
+    )
+    return report_check(db, org, live, actor=actor, marked_disconnected=marked)
+
+
+def retry(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: XeroClient | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    actor: str | None = None,
+) -> RetryReport:
+    """Send org's held and failed exports to Xero again and record each outcome.
+
+    Each document ends `exported` or `failed` (attempts + 1, Xero's message in last_error and
+    in the log). Authorisation and connection problems, long rate limits, Xero outages and
+    repeated server errors stop the run early: the report's stopped_reason says why, and the
+    rows not sent stay as they were; a connection Xero no longer has turns the integration
+    `disconnected` (audited as `actor`, or "retry"). Raises UnknownOrganisation, RetryRefused
+    (not active, or an unconfirmed tenant change).
+    """
+    sent = send_held(db, org, client=client, progress=progress, cancelled=cancelled)
+    if sent.removed is not None:
+        _disconnect(db, org, actor=actor or "retry", reason=f"retry: {sent.removed}")
+    return report_retry(db, org, sent, actor=actor)
+
+
+def _disconnect(db: sqlite_utils.Database, org: str, *, actor: str, reason: str) -> bool:
+    """active|inactive -> disconnected through the lifecycle; False when it does not apply."""
+    try:
+        mark_disconnected(db, org, actor=actor, reason=reason)
+    except TransitionRefused:  # already disconnected or uninstalled, or changed meanwhile
+        return False
+    return True
+
+
+def activate(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    actor: str | None = None,
+    expected_version: int | None = None,
+    client: Any = None,
+) -> TransitionResult:
+    """inactive -> active, after a live check that Xero still has the connection.
+
+    If Xero no longer knows the app the integration becomes `disconnected` instead (the check
+    records that, with an error in the connection log) and TransitionRefused says so.
+
+    Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
+    """
+    actor = actor or default_actor()
+    current = integration(db, org)
+    _check(current, "activate", expected_version)
+    report = check(db, current.code, client=client, actor=actor)
+    after_check = integration(db, org)
+    if after_check.state == "disconnected":
+        raise TransitionRefused(
+            f"Xero no longer has the connection for {current.code}, so it is now "
+            "disconnected; reconnect it (`syncdesk reconnect`)."
+        )
+    failed = [f for f in report.findings if not f.ok and f.check in ("token", "connection")]
+    if failed:
+        raise TransitionRefused(
+            f"{current.code} stays inactive: {failed[0].detail}"
+            + (f" {failed[0].fix}" if failed[0].fix else "")
+        )
+    with transaction(db) as conn:
+        locked = _locked(conn, current.org_id)
+        _check(locked, "activate", after_check.version)
+        released = _move_queue(conn, current.org_id, "held", "pending")
+        result = _apply(conn, locked, "activate", actor, f"{released} held exports released")
+    record(db, current.code, "info", f"Integration status set to Active by {actor}")
+    return _with(result, f"{released} held exports are pending again.")

@@ -1,0 +1,90 @@
+"""Connecting and disconnecting an organisation in Xero: authorise the app again, revoke it."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from store.errors import XeroConsentRequired, XeroError, XeroNotFound
+from store.logs import record
+from store.orgs import org_id
+from store.xero.client import XeroClient
+from store.xero.common import integration_row, log_error, session
+from store.xero.models import Connection
+from store.xero.sandbox import SANDBOX_REDIRECT
+from store.xero.tokens import store_tokens, with_token
+
+
+def revoke(db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None) -> bool:
+    """Remove org's connection in Xero if Xero still has it; True if one was deleted.
+
+    Nothing to delete (connection already gone, 404) is not an error. Raises
+    UnknownOrganisation and XeroError (invalid_grant included) for failures that may leave
+    the connection in place.
+    """
+    oid = org_id(db, org)
+    stored = integration_row(db, oid)
+    with session(db, client) as xero:
+        # An invalid grant propagates: the connection may well still be there in Xero, and
+        # only someone in Xero can remove it now (the caller says so).
+        connections = with_token(db, org, xero, xero.connections)
+        mine = next(
+            (
+                x
+                for x in connections
+                if x.id == stored.get("connection_id") or x.tenant_id == stored.get("tenant_id")
+            ),
+            None,
+        )
+        if mine is None:
+            return False
+        try:
+            with_token(db, org, xero, lambda t: xero.delete_connection(t, mine.id), log=False)
+        except XeroNotFound:
+            return False
+        except XeroError as exc:
+            log_error(db, org, exc)
+            raise
+    record(
+        db,
+        org,
+        "info",
+        f'Xero connection removed for tenant "{mine.tenant_name}" ({mine.tenant_id})',
+    )
+    return True
+
+
+def authorise(
+    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None
+) -> list[Connection]:
+    """Authorise the app again for org's Xero user; returns the tenants it can now reach.
+
+    Against the sandbox this plays the consent screen (every tenant of the user connected) and
+    exchanges the code; the new tokens are stored. The real API needs a person in a browser:
+    raises XeroConsentRequired. Also raises UnknownOrganisation and XeroError.
+    """
+    oid = org_id(db, org)
+    with session(db, client) as xero:
+        sandbox = xero.sandbox
+        if sandbox is None:
+            raise XeroConsentRequired(
+                "Authorising a real Xero organisation needs a person to sign in to Xero in a "
+                "browser; open the authorisation link and pass the code it returns to "
+                "`syncdesk reconnect --code`."
+            )
+        code = sandbox.consent(oid, SANDBOX_REDIRECT)
+        try:
+            tokens = xero.exchange_code(code, SANDBOX_REDIRECT)
+            store_tokens(db, oid, tokens)
+            connections = xero.connections(tokens.access_token)
+        except XeroError as exc:
+            log_error(db, org, exc)
+            raise
+    names = ", ".join(f'"{c.tenant_name}"' for c in connections) or "none"
+    record(
+        db,
+        org,
+        "info",
+        f"Xero authorisation granted for {len(connections)} organisation"
+        f"{'s' if len(connections) != 1 else ''}: {names}",
+    )
+    return connections
