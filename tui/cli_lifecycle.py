@@ -34,7 +34,7 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
-from tui.cli import Context, cli, pass_ctx, print_json, print_table
+from tui.cli_base import Context, cli, pass_ctx, print_json, print_table
 from tui.safe import visible
 
 actor_option = click.option(

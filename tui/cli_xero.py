@@ -10,7 +10,7 @@ import click
 
 from store.orgs import org_id
 from store.xero.models import CheckReport, RetryReport
-from tui.cli import Context, cli, pass_ctx, print_json
+from tui.cli_base import Context, cli, pass_ctx, print_json
 from tui.safe import visible
 
 

@@ -17,7 +17,8 @@ from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups, page_log, record, resolve_since
 from store.timeparse import iso
 from tui.cli import main as cli_main
-from tui.screens.logs import ErrorGroupsScreen, ExportScreen, KindPickerScreen, LogsScreen
+from tui.screens.log_dialogs import ErrorGroupsScreen, ExportScreen, KindPickerScreen
+from tui.screens.logs import LogsScreen
 from tui.widgets.row_table import RowTable
 
 
