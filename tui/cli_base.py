@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,17 @@ def print_table(
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def print_json_list(items: Iterable[Any]) -> None:
+    """A JSON list written an item at a time (a stream of any length), as print_json writes one."""
+    out = sys.stdout
+    opening = "["
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False)  # no raw newline inside strings
+        out.write(f"{opening}\n  " + text.replace("\n", "\n  "))
+        opening = ","
+    out.write("[]\n" if opening == "[" else "\n]\n")
 
 
 @click.group(

@@ -6,20 +6,34 @@ calls.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain
+from typing import Any
 
 import click
 
 from store.db import STATES
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
+from store.models import LogEntry
 from store.orgs import list_orgs, show_org
 from store.timeparse import age
-from tui.cli_base import Context, cli, pass_ctx, print_json, print_table, terminal_width
+from store.watch import walk_log
+from tui.cli_base import (
+    Context,
+    cli,
+    pass_ctx,
+    print_json,
+    print_json_list,
+    print_table,
+    terminal_width,
+)
+from tui.log_csv import LogCsvWriter
 from tui.safe import visible
+
+TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
 
 
 @cli.command()
@@ -168,7 +182,12 @@ def show(obj: Context, org: str, as_json: bool) -> None:
 @click.option("--search", help="Words that must all appear in the message.")
 @click.option("--since", help="Only newer rows: a span (30m, 2h, 7d) or an ISO date/time (UTC).")
 @click.option("--kind", help="Only this error kind (see `syncdesk errors`).")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help=f"At most this many rows, the newest. Default: {TABLE_ROWS} in the table; with --json "
+    "or --csv every matching row.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @pass_ctx
@@ -179,40 +198,47 @@ def log(
     search: str | None,
     since: str | None,
     kind: str | None,
-    limit: int,
+    limit: int | None,
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """The connection log, newest first: all organisations, or ORG's."""
+    """The connection log, newest first: all organisations, or ORG's.
+
+    The table shows the newest 50 rows (or --limit). --json and --csv export the whole filter
+    (or the newest --limit rows), streamed a page at a time: memory stays flat however many
+    rows match.
+    """
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
     query = LogQuery(org=org, level=level, search=search, since=resolve_since(since), kind=kind)
-    entries = page_log(obj.db, query, limit=limit).entries
-    if as_json:
-        print_json([{k: v for k, v in e.to_json().items() if k != "id"} for e in entries])
-    elif as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["at", "org", "level", "document", "message", "kind", "correlation_id"])
-        writer.writerows(
-            [
-                e.at,
-                e.org,
-                e.level,
-                visible(e.document or ""),
-                visible(e.message),
-                e.kind or "",
-                e.correlation_id or "",
-            ]
-            for e in entries
-        )
-    else:
-        print_table(
-            ["AT (UTC)", "LEVEL", "ORG", "MESSAGE"],
-            [[e.at[5:16].replace("T", " "), e.level, e.org, e.message] for e in entries],
-            flexible=(3,),
-        )
-        if not entries:
-            click.echo("No log rows match.", err=True)
+    if as_json or as_csv:
+        entries = _log_entries(obj.db, query, limit)
+        if as_json:
+            print_json_list({k: v for k, v in e.to_json().items() if k != "id"} for e in entries)
+        else:
+            LogCsvWriter(sys.stdout).write(entries)
+        return
+    shown = page_log(obj.db, query, limit=limit or TABLE_ROWS).entries
+    print_table(
+        ["AT (UTC)", "LEVEL", "ORG", "MESSAGE"],
+        [[e.at[5:16].replace("T", " "), e.level, e.org, e.message] for e in shown],
+        flexible=(3,),
+    )
+    if not shown:
+        click.echo("No log rows match.", err=True)
+
+
+def _log_entries(db: Any, query: LogQuery, limit: int | None) -> Iterator[LogEntry]:
+    """The newest `limit` rows, or every matching row a page at a time (keyset, constant memory).
+
+    The first page is read before anything is printed, so a refused filter (an unknown
+    organisation) prints nothing but the error.
+    """
+    if limit is not None:
+        return iter(page_log(db, query, limit=limit).entries)
+    pages = walk_log(db, query)
+    first = next(pages, None)
+    return chain.from_iterable(page.entries for page in chain([first] if first else [], pages))
 
 
 @cli.command()

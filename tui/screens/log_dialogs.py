@@ -6,7 +6,6 @@ and dismisses with what the person chose: a kind to filter by, or the path writt
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
@@ -27,8 +26,8 @@ from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups
 from store.models import ErrorGroup, KnowledgeEntry
 from store.watch import count_log, walk_log
+from tui.log_csv import LogCsvWriter
 from tui.safe import visible
-from tui.widgets.log_source import CSV_HEADER, csv_row
 from tui.widgets.log_text import MUTED
 from tui.widgets.row_table import Column, ListSource, RowTable
 
@@ -242,13 +241,12 @@ class ExportScreen(ModalScreen[Path | None]):
                 return
             self.app.call_from_thread(self._progress, 0, total)
             with part.open("w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(CSV_HEADER)
+                writer = LogCsvWriter(fh)
                 for page in walk_log(db, self.log_query):
                     if worker.is_cancelled:
                         break
-                    writer.writerows(csv_row(e) for e in page.entries)
-                    written += len(page.entries)
+                    writer.write(page.entries)
+                    written = writer.written
                     self.app.call_from_thread(self._progress, written, total)
             if worker.is_cancelled:
                 part.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ for rows it lacks through two callbacks: `on_more` near the end of what is loade
 for a page whose rows were dropped. Fetching happens elsewhere (a worker on the screen); the
 source only does bookkeeping, so it is cheap to call from render_line.
 
-Also here: how a log row looks in the table and in a CSV export.
+Also here: how a log row looks in the table (tui/log_csv.py writes it as CSV).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 
 from store.logs import LogQuery
 from store.models import LogEntry
-from tui.safe import visible
 from tui.widgets.row_table import Column
 
 PAGE_SIZE = 200
@@ -32,7 +31,6 @@ LOG_COLUMNS = (
     Column("KIND", 14),
     Column("MESSAGE", None, min_width=20),
 )
-CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_id")
 _LEVEL_STYLE = {"error": "bad", "info": "info"}
 _PLACEHOLDER = (("…", "muted"), ("", ""), ("", ""), ("", ""), ("loading", "muted"))
 
@@ -45,22 +43,6 @@ def log_cells(entry: LogEntry) -> list[tuple[str, str]]:
         (entry.org, ""),
         (entry.kind or "-", "muted" if not entry.kind else ""),
         (entry.message, ""),
-    ]
-
-
-def csv_row(entry: LogEntry) -> list[str]:
-    """A log row as `syncdesk log --csv` writes it, control characters made visible."""
-    return [
-        visible(v or "")
-        for v in (
-            entry.at,
-            entry.org,
-            entry.level,
-            entry.document,
-            entry.message,
-            entry.kind,
-            entry.correlation_id,
-        )
     ]
 
 
