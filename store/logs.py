@@ -21,7 +21,7 @@ from store.errors import InvalidQuery
 from store.kb import classifier
 from store.models import ErrorGroup, LogEntry, LogPage
 from store.orgs import like_pattern, org_id
-from store.timeparse import iso, parse_since
+from store.timeparse import day, iso, parse, parse_since
 
 LEVEL_CHOICES = ("all", "error", "info")
 _WORD = re.compile(r"\w", re.UNICODE)
@@ -202,9 +202,9 @@ def error_groups(
     if since is None:
         source = buckets + by_org
     else:
-        day = since[:10]
-        next_day = (datetime.fromisoformat(day) + timedelta(days=1)).strftime("%Y-%m-%d")
-        args.update(day=day, since=since, next_day=next_day + "T00:00:00Z")
+        first = parse(since)
+        next_day = day(first + timedelta(days=1))
+        args.update(day=day(first), since=since, next_day=next_day + "T00:00:00Z")
         source = (
             buckets + " AND day > :day" + by_org + " UNION ALL "
             "SELECT coalesce(kind, 'unknown'), org_id, 1, at, at FROM log "

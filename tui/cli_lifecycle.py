@@ -34,6 +34,7 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
+from store.timeparse import when
 from tui.cli_base import Context, cli, pass_ctx, print_json, print_table
 from tui.safe import visible
 
@@ -227,7 +228,7 @@ def audit_cmd(obj: Context, org: str | None, limit: int, actor: str, as_json: bo
         ["AT (UTC)", "ORG", "BY", "ACTION", "DETAIL"],
         [
             [
-                e.at[5:16].replace("T", " "),
+                when(e.at),
                 e.org,
                 e.actor,
                 e.action + (f" {e.before_state}->{e.after_state}" if e.after_state else ""),

@@ -19,7 +19,7 @@ from store.db import STATES
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
 from store.models import LogEntry
 from store.orgs import list_orgs, show_org
-from store.timeparse import age
+from store.timeparse import age, when
 from store.watch import walk_log
 from tui.cli_base import (
     Context,
@@ -221,7 +221,7 @@ def log(
     shown = page_log(obj.db, query, limit=limit or TABLE_ROWS).entries
     print_table(
         ["AT (UTC)", "LEVEL", "ORG", "MESSAGE"],
-        [[e.at[5:16].replace("T", " "), e.level, e.org, e.message] for e in shown],
+        [[when(e.at), e.level, e.org, e.message] for e in shown],
         flexible=(3,),
     )
     if not shown:

@@ -25,6 +25,7 @@ from store.errors import UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups
 from store.models import ErrorGroup, KnowledgeEntry
+from store.timeparse import file_stamp, when
 from store.watch import count_log, walk_log
 from tui.log_csv import LogCsvWriter
 from tui.safe import visible
@@ -109,8 +110,8 @@ def group_cells(group: ErrorGroup) -> list[tuple[str, str]]:
         (group.kind, "bad"),
         (f"{group.count:,}", ""),
         (f"{group.orgs:,}", ""),
-        (group.first_at[5:16].replace("T", " "), "muted"),
-        (group.last_at[5:16].replace("T", " "), "muted"),
+        (when(group.first_at), "muted"),
+        (when(group.last_at), "muted"),
         (group.title or "-", "muted" if not group.title else ""),
     ]
 
@@ -204,7 +205,7 @@ class ExportScreen(ModalScreen[Path | None]):
         super().__init__()
         self.db_path = db_path
         self.log_query = query
-        self.default_name = f"syncdesk-log-{now.strftime('%Y%m%dT%H%M%S')}.csv"
+        self.default_name = f"syncdesk-log-{file_stamp(now)}.csv"
         self.running = False
 
     def compose(self) -> ComposeResult:

@@ -39,6 +39,7 @@ from store.logs import error_groups
 from store.models import OrgDetail
 from store.orgs import show_org
 from store.runs import latest_run
+from store.timeparse import when
 from store.xero.session import check, retry, tenant_chart, validate_mappings
 from tui.safe import visible
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
@@ -167,7 +168,7 @@ class OrgScreen(Screen):
             section(
                 "Audit trail",
                 [
-                    f"{e.at[:16]} {e.actor}: {e.action}"
+                    f"{when(e.at, year=True)} {e.actor}: {e.action}"
                     + (f" {e.before_state}->{e.after_state}" if e.after_state else "")
                     + (f" ({e.detail})" if e.detail else "")
                     for e in audit

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from store.logs import LogQuery
 from store.models import LogEntry
+from store.timeparse import when
 from tui.widgets.row_table import Column
 
 PAGE_SIZE = 200
@@ -38,7 +39,7 @@ _PLACEHOLDER = (("…", "muted"), ("", ""), ("", ""), ("", ""), ("loading", "mut
 def log_cells(entry: LogEntry) -> list[tuple[str, str]]:
     """A log row as table cells (RowTable makes the text visible)."""
     return [
-        (entry.at[5:19].replace("T", " "), "muted"),
+        (when(entry.at, seconds=True), "muted"),
         (entry.level, _LEVEL_STYLE.get(entry.level, "")),
         (entry.org, ""),
         (entry.kind or "-", "muted" if not entry.kind else ""),

@@ -14,6 +14,7 @@ from textual.content import Content
 
 from store.diagnose import Diagnosis
 from store.runs import WHAT, Run
+from store.timeparse import when
 from tui.safe import visible
 
 MARKS = {"done": "✓", "skipped": "–", "todo": "·", "doing": "…", "failed": "✗"}
@@ -146,7 +147,7 @@ def stepper_text(run: Run) -> Content:
         if step.actor and step.status != "todo":
             parts.append(
                 (
-                    f"    {step.actor} {(step.ended_at or step.started_at or '')[11:16]}\n",
+                    f"    {step.actor} {when(step.ended_at or step.started_at, date=False)}\n",
                     "$text-muted",
                 )
             )
