@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,27 @@ def print_table(
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
         click.echo("  ".join(fit(c, w).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def progress_printer(describe: Callable[[str, int, int], str]) -> Callable[[str, int, int], None]:
+    """A progress callback (stage, done, total) for a long command: describe(...) on stderr
+    about every tenth of each stage, and at its end."""
+    last: dict[str, int] = {}
+
+    def show(stage: str, done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if done < total and done - last.get(stage, -step) < step:
+            return
+        last[stage] = done
+        click.echo(describe(stage, done, total), err=True)
+
+    return show
+
+
+def counter(label: str) -> Callable[[int, int], None]:
+    """A progress callback (done, total) printing 'label done/total' as progress_printer does."""
+    show = progress_printer(lambda _stage, done, total: f"{label} {done}/{total}")
+    return lambda done, total: show("", done, total)
 
 
 def print_json(value: Any) -> None:

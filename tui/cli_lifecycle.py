@@ -35,7 +35,7 @@ from store.runs import (
 )
 from store.runs import take_over as take_over_run
 from store.timeparse import when
-from tui.cli_base import Context, cli, pass_ctx, print_json, print_table
+from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table
 from tui.safe import visible
 
 actor_option = click.option(
@@ -387,16 +387,13 @@ def run_next(
         no_restore=no_restore,
     )
 
-    def progress(done: int, total: int) -> None:
-        click.echo(f"  retried {done}/{total}", err=True)
-
     run = next_step(
         obj.db,
         org,
         actor=actor,
         given=given,
         take_over_run=take_over,
-        progress=progress,
+        progress=counter("  retried"),
         packet_dir=paths.packets_dir(),
     )
     _show_run(run, as_json)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 
@@ -28,6 +28,7 @@ from tui.cli_base import (
     print_json,
     print_json_list,
     print_table,
+    progress_printer,
     terminal_width,
 )
 from tui.log_csv import LogCsvWriter
@@ -77,7 +78,7 @@ def init(
         orgs=n_orgs,
         log_rows=log_rows,
         seed=seed,
-        progress=_progress_printer(),
+        progress=progress_printer(_build_stage),
     )
     click.echo(
         f"Built {report.path}: {report.orgs:,} organisations, {report.log_rows:,} log "
@@ -85,22 +86,11 @@ def init(
     )
 
 
-def _progress_printer() -> Callable[[str, int, int], None]:
-    labels = {"orgs": "organisations", "log": "log rows", "indexes": "indexes"}
-    last: dict[str, int] = {}
-
-    def show(stage: str, done: int, total: int) -> None:
-        step = max(1, total // 10)
-        if done < total and done - last.get(stage, -step) < step:
-            return
-        last[stage] = done
-        if stage == "indexes":
-            text = "building indexes and full-text search" if done < total else "indexes done"
-        else:
-            text = f"{labels.get(stage, stage)}: {done:,}/{total:,}"
-        click.echo(text, err=True)
-
-    return show
+def _build_stage(stage: str, done: int, total: int) -> str:
+    if stage == "indexes":
+        return "building indexes and full-text search" if done < total else "indexes done"
+    labels = {"orgs": "organisations", "log": "log rows"}
+    return f"{labels.get(stage, stage)}: {done:,}/{total:,}"
 
 
 @cli.command()
