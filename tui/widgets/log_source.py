@@ -123,17 +123,6 @@ class PagedLogSource:
         self._kept.move_to_end(page)
         return page.entries[index - self._offsets[number]]
 
-    def index_of(self, entry_id: int) -> int | None:
-        """The row index of a log id among the loaded pages (None if not there)."""
-        for number, page in enumerate(self._pages):
-            if page.low <= entry_id < page.high:
-                if page.entries is None:
-                    return None
-                for offset, entry in enumerate(page.entries):
-                    if entry.id == entry_id:
-                        return self._offsets[number] + offset
-        return None
-
     # --- asking for rows ---------------------------------------------------------------------
 
     def want_more(self) -> None:
