@@ -37,38 +37,50 @@ from tui.widgets.row_table import Column, ListSource, RowTable
 CSS_FILE = Path(__file__).parent.parent / "styles" / "logs.tcss"  # absolute: subclasses too
 
 
-class KindPickerScreen(ModalScreen[str | None]):
-    """Choose an error kind to filter by: known kinds, the ones seen most first."""
+class KindsDialog(ModalScreen[str | None]):
+    """A dialog over the error kinds of the log's organisation and time range: dismissed with
+    the kind chosen ('' for any), or None when closed."""
 
     CSS_PATH = CSS_FILE
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
-
-    def __init__(self, db_path: Path, query: LogQuery, current: str | None = None) -> None:
+    def __init__(self, db_path: Path, query: LogQuery) -> None:
         super().__init__()
         self.db_path = db_path
         self.log_query = query
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="kind-picker", classes="log-modal"):
-            yield Static("Filter by kind (enter chooses, escape closes)", classes="log-modal-title")
-            yield OptionList(Option("any kind", id=""), id="kind-options", markup=False)
 
     def on_mount(self) -> None:
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self) -> None:
-        db = open_store(self.db_path)
-        try:
-            groups = error_groups(db, org=self.log_query.org, since=self.log_query.since)
+        with open_store(self.db_path) as db:
+            try:
+                groups = error_groups(db, org=self.log_query.org, since=self.log_query.since)
+            except UnknownOrganisation:  # an org:CODE word still being typed
+                groups = []
             kb = knowledge_by_kind(db)
-        except UnknownOrganisation:
-            groups, kb = [], knowledge_by_kind(db)
-        finally:
-            db.conn.close()
         self.app.call_from_thread(self.show_kinds, groups, kb)
+
+    def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
+        raise NotImplementedError
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class KindPickerScreen(KindsDialog):
+    """Choose an error kind to filter by: known kinds, the ones seen most first."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def __init__(self, db_path: Path, query: LogQuery, current: str | None = None) -> None:
+        super().__init__(db_path, query)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="kind-picker", classes="log-modal"):
+            yield Static("Filter by kind (enter chooses, escape closes)", classes="log-modal-title")
+            yield OptionList(Option("any kind", id=""), id="kind-options", markup=False)
 
     def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
         counts = {g.kind: g.count for g in groups}
@@ -90,9 +102,6 @@ class KindPickerScreen(ModalScreen[str | None]):
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id or "")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 GROUP_COLUMNS = (
@@ -116,19 +125,15 @@ def group_cells(group: ErrorGroup) -> list[tuple[str, str]]:
     ]
 
 
-class ErrorGroupsScreen(ModalScreen[str | None]):
+class ErrorGroupsScreen(KindsDialog):
     """Errors grouped by kind for the log's organisation and time range; enter filters."""
-
-    CSS_PATH = CSS_FILE
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,s", "close", "Close"),
     ]
 
     def __init__(self, db_path: Path, query: LogQuery) -> None:
-        super().__init__()
-        self.db_path = db_path
-        self.log_query = query
+        super().__init__(db_path, query)
         self.groups: list[ErrorGroup] = []
 
     def compose(self) -> ComposeResult:
@@ -146,21 +151,7 @@ class ErrorGroupsScreen(ModalScreen[str | None]):
             yield RowTable(GROUP_COLUMNS, id="group-table")
             yield Static(id="group-advice")
 
-    def on_mount(self) -> None:
-        self.load()
-
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def load(self) -> None:
-        db = open_store(self.db_path)
-        try:
-            groups = error_groups(db, org=self.log_query.org, since=self.log_query.since)
-        except UnknownOrganisation:
-            groups = []
-        finally:
-            db.conn.close()
-        self.app.call_from_thread(self.show_groups, groups)
-
-    def show_groups(self, groups: list[ErrorGroup]) -> None:
+    def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
         self.groups = groups
         table = self.query_one(RowTable)
         table.set_source(ListSource([group_cells(g) for g in groups]))
@@ -189,9 +180,6 @@ class ErrorGroupsScreen(ModalScreen[str | None]):
     def group_chosen(self, event: RowTable.RowChosen) -> None:
         if self.groups:
             self.dismiss(self.groups[event.index].kind)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 class ExportScreen(ModalScreen[Path | None]):
@@ -235,30 +223,28 @@ class ExportScreen(ModalScreen[Path | None]):
         worker = get_current_worker()
         part = path.with_name(path.name + ".part")
         written = 0
-        db = open_store(self.db_path)
-        try:
-            total = count_log(db, self.log_query, cancelled=lambda: worker.is_cancelled)
-            if worker.is_cancelled:
-                return
-            self.app.call_from_thread(self._progress, 0, total)
-            with part.open("w", newline="", encoding="utf-8") as fh:
-                writer = LogCsvWriter(fh)
-                for page in walk_log(db, self.log_query):
-                    if worker.is_cancelled:
-                        break
-                    writer.write(page.entries)
-                    written = writer.written
-                    self.app.call_from_thread(self._progress, written, total)
-            if worker.is_cancelled:
+        with open_store(self.db_path) as db:
+            try:
+                total = count_log(db, self.log_query, cancelled=lambda: worker.is_cancelled)
+                if worker.is_cancelled:
+                    return
+                self.app.call_from_thread(self._progress, 0, total)
+                with part.open("w", newline="", encoding="utf-8") as fh:
+                    writer = LogCsvWriter(fh)
+                    for page in walk_log(db, self.log_query):
+                        if worker.is_cancelled:
+                            break
+                        writer.write(page.entries)
+                        written = writer.written
+                        self.app.call_from_thread(self._progress, written, total)
+                if worker.is_cancelled:
+                    part.unlink(missing_ok=True)
+                    return
+                part.replace(path)
+            except OSError as exc:
                 part.unlink(missing_ok=True)
+                self.app.call_from_thread(self._failed, f"Cannot write {path}: {exc.strerror}.")
                 return
-            part.replace(path)
-        except OSError as exc:
-            part.unlink(missing_ok=True)
-            self.app.call_from_thread(self._failed, f"Cannot write {path}: {exc.strerror}.")
-            return
-        finally:
-            db.conn.close()
         self.app.call_from_thread(self._done, path, written)
 
     def _progress(self, written: int, total: int | None) -> None:

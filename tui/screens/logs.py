@@ -209,18 +209,16 @@ class LogsScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="log-first")
     def load_first(self, query: LogQuery, generation: int) -> None:
         worker = get_current_worker()
-        db = open_store(self.db_path)  # one connection per thread
-        try:
-            # A newer keystroke cancels this worker; stop_when then stops a slow search (a
-            # one-letter prefix, punctuation scanned with LIKE) inside SQLite.
-            with stop_when(db, lambda: worker.is_cancelled):
-                page = page_log(db, query, limit=self.page_size)
-        except (UnknownOrganisation, InvalidQuery) as exc:
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._filter_refused, generation, str(exc))
-            return
-        finally:
-            db.conn.close()
+        with open_store(self.db_path) as db:  # one connection per thread
+            try:
+                # A newer keystroke cancels this worker; stop_when then stops a slow search (a
+                # one-letter prefix, punctuation scanned with LIKE) inside SQLite.
+                with stop_when(db, lambda: worker.is_cancelled):
+                    page = page_log(db, query, limit=self.page_size)
+            except (UnknownOrganisation, InvalidQuery) as exc:
+                if not worker.is_cancelled:
+                    self.app.call_from_thread(self._filter_refused, generation, str(exc))
+                return
         if not worker.is_cancelled:
             self.app.call_from_thread(self._first_loaded, generation, query, page)
 
@@ -247,11 +245,8 @@ class LogsScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="log-pages")
     def load_more(self, source: PagedLogSource, before_id: int | None) -> None:
-        db = open_store(self.db_path)
-        try:
+        with open_store(self.db_path) as db:
             page = page_log(db, source.query, limit=self.page_size, before_id=before_id)
-        finally:
-            db.conn.close()
         self.app.call_from_thread(self._more_loaded, source, page)
 
     def _more_loaded(self, source: PagedLogSource, page: LogPage) -> None:
@@ -264,11 +259,8 @@ class LogsScreen(Screen):
     @work(thread=True, exit_on_error=False, group="log-pages")
     def load_page(self, source: PagedLogSource, high: int, size: int) -> None:
         """Fetch again the rows of a page the source dropped to keep memory flat."""
-        db = open_store(self.db_path)
-        try:
+        with open_store(self.db_path) as db:
             page = page_log(db, source.query, limit=size, before_id=high)
-        finally:
-            db.conn.close()
         self.app.call_from_thread(self._page_loaded, source, high, page)
 
     def _page_loaded(self, source: PagedLogSource, high: int, page: LogPage) -> None:
@@ -280,13 +272,11 @@ class LogsScreen(Screen):
     def count_rows(self, query: LogQuery, generation: int) -> None:
         """The filter's total, stopped inside SQLite when a newer filter replaces it."""
         worker = get_current_worker()
-        db = open_store(self.db_path)
-        try:
-            total = count_log(db, query, cancelled=lambda: worker.is_cancelled)
-        except SyncdeskError:
-            return  # load_first reports the same problem
-        finally:
-            db.conn.close()
+        with open_store(self.db_path) as db:
+            try:
+                total = count_log(db, query, cancelled=lambda: worker.is_cancelled)
+            except SyncdeskError:
+                return  # load_first reports the same problem
         if total is not None and not worker.is_cancelled:
             self.app.call_from_thread(self._counted, generation, total)
 
@@ -297,11 +287,8 @@ class LogsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load_kb(self) -> None:
-        db = open_store(self.db_path)
-        try:
+        with open_store(self.db_path) as db:
             kb = knowledge_by_kind(db)
-        finally:
-            db.conn.close()
         self.app.call_from_thread(self._kb_loaded, kb)
 
     def _kb_loaded(self, kb: dict[str, KnowledgeEntry]) -> None:
@@ -338,11 +325,8 @@ class LogsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="log-head")
     def load_newer(self, source: PagedLogSource, newest_id: int) -> None:
-        db = open_store(self.db_path)
-        try:
+        with open_store(self.db_path) as db:
             page = newer_entries(db, source.query, newest_id, limit=self.page_size * 5)
-        finally:
-            db.conn.close()
         self.app.call_from_thread(self._newer_loaded, source, page)
 
     def _newer_loaded(self, source: PagedLogSource, page: LogPage | None) -> None:
