@@ -438,9 +438,10 @@ def cli_commands(busy: str) -> list[list[str]]:
         ["orgs", "--json"],
         ["orgs", "--search", ORG_SEARCH, "--json"],
         ["log", "--level", "error", "--limit", "50", "--json"],
-        ["log", busy, "--level", "error", "--json"],
-        ["log", "--search", COMMON_WORD, "--json"],
-        ["log", "--search", RARE_WORD, "--json"],
+        # --limit 50: without it --json exports the whole filter (the table's default is 50).
+        ["log", busy, "--level", "error", "--limit", "50", "--json"],
+        ["log", "--search", COMMON_WORD, "--limit", "50", "--json"],
+        ["log", "--search", RARE_WORD, "--limit", "50", "--json"],
         ["errors", "--json"],
         ["errors", "--since", "24h", "--json"],
     ]

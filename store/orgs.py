@@ -11,7 +11,7 @@ from store import clock
 from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
-from store.timeparse import iso
+from store.timeparse import day, iso, parse
 
 TREND_DAYS = 7
 
@@ -60,13 +60,13 @@ def list_orgs(
     rows = db.execute(
         _LIST_SQL, {"since": since, "state": state, "pattern": like_pattern(search)}
     ).fetchall()
-    days = [(moment - timedelta(days=n)).strftime("%Y-%m-%d") for n in range(TREND_DAYS)][::-1]
+    days = [day(moment - timedelta(days=n)) for n in range(TREND_DAYS)][::-1]
     trends: dict[int, dict[str, int]] = {}
-    for oid, day, count in db.execute(
+    for oid, on_day, count in db.execute(
         "SELECT org_id, day, sum(count) FROM error_stats WHERE day >= ? GROUP BY org_id, day",
         [days[0]],
     ):
-        trends.setdefault(oid, {})[day] = count
+        trends.setdefault(oid, {})[on_day] = count
     return [
         OrgSummary(
             code=r["code"],
@@ -95,7 +95,7 @@ def auth_health(state: str, refresh_expires_at: str | None, now: datetime) -> st
         return "removed"
     if not refresh_expires_at:
         return "expired"
-    expires = datetime.fromisoformat(refresh_expires_at.replace("Z", "+00:00"))
+    expires = parse(refresh_expires_at)
     if expires <= now:
         return "expired"
     return "expiring" if expires - now < timedelta(days=7) else "ok"

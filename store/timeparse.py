@@ -1,4 +1,8 @@
-"""Times as the store writes them, and the --since forms people type."""
+"""Times: as the store writes them, as people type them (--since), as tables show them.
+
+The one module that turns times into text and back for store/ and tui/ (store/clock.py's
+now_iso aside: the clock sits below this module).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,31 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse(stamp: str) -> datetime:
+    """A store time (or any ISO time; UTC unless it says) as an aware datetime."""
+    moment = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def day(moment: datetime) -> str:
+    """'YYYY-MM-DD' in UTC: the key of the per-day error counts."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def file_stamp(moment: datetime) -> str:
+    """'YYYYMMDDTHHMMSS' in UTC, for file names (exports)."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def when(stamp: str | None, *, date: bool = True, year: bool = False, seconds: bool = False) -> str:
+    """A store time as a table shows it: '11-24 09:30'; with year '2026-11-24 09:30', with
+    seconds '11-24 09:30:15', without date '09:30'; '' for none."""
+    if not stamp:
+        return ""
+    start = 0 if year else 5 if date else 11
+    return stamp[start : 19 if seconds else 16].replace("T", " ")
+
+
 def parse_since(text: str, *, now: datetime | None = None) -> str:
     """Turn '2h', '30m', '7d', '1w' or an ISO date/time (UTC unless it says) into a store time.
 
@@ -28,14 +57,12 @@ def parse_since(text: str, *, now: datetime | None = None) -> str:
         amount, unit = int(match.group(1)), _UNITS[match.group(2).lower()]
         return iso(now - timedelta(**{unit: amount}))
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = parse(text)
     except ValueError:
         raise InvalidQuery(
             f"Cannot read the time {text!r}; use a span such as 2h, 30m, 7d or a date such as "
             "2026-11-20 or 2026-11-20T09:30."
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return iso(moment)
 
 
@@ -43,8 +70,7 @@ def age(stamp: str | None, *, now: datetime | None = None) -> str:
     """How long ago a store time was, compactly: '5m', '3h', '2d', or '-' for never."""
     if not stamp:
         return "-"
-    then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    seconds = ((now or clock.now()) - then).total_seconds()
+    seconds = ((now or clock.now()) - parse(stamp)).total_seconds()
     if seconds < 0:
         return "now"
     for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):

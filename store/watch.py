@@ -22,9 +22,8 @@ from contextlib import contextmanager
 import sqlite_utils
 
 from store.errors import InvalidQuery
-from store.logs import LogQuery, fts_query, log_conditions, page_log
+from store.logs import LogQuery, log_filter, page_log
 from store.models import LogPage
-from store.orgs import like_pattern
 
 _WATCH_EVERY = 0.02  # seconds between two looks at cancelled() while a query runs
 
@@ -41,28 +40,10 @@ def count_log(
 
     Raises UnknownOrganisation, InvalidQuery.
     """
-    conditions = log_conditions(db, query, None)
-    if conditions is None:
+    found = log_filter(db, query)
+    if found is None:
         return 0
-    where, args = conditions
-    match = fts_query(query.search, prefix=query.prefix) if query.search else None
-    if match is not None and query.org:  # as page_log does: FTS intersects two doclists
-        match = f"org_id : {args[0]} AND ({match})"
-    if match is not None:
-        # CROSS JOIN keeps FTS in the outer loop: left to itself the planner walks log_org and
-        # runs the MATCH once per row of the organisation (17 s instead of 0.1 s on 1M rows).
-        where = [w.replace("log.id ", "log_fts.rowid ") for w in where]
-        sql = (
-            "SELECT count(*) FROM log_fts CROSS JOIN log ON log.id = log_fts.rowid "
-            "WHERE log_fts MATCH ?"
-        )
-        sql += "".join(f" AND {w}" for w in where)
-        args = [match, *args]
-    else:
-        if query.search:  # punctuation only: page_log falls back to LIKE, so do we
-            where.append("log.message LIKE ? ESCAPE '\\'")
-            args.append(like_pattern(query.search))
-        sql = "SELECT count(*) FROM log" + (" WHERE " + " AND ".join(where) if where else "")
+    sql, args = found.count()
     if cancelled is None:
         return db.execute(sql, args).fetchone()[0]
     if cancelled():

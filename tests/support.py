@@ -1,9 +1,11 @@
 """Helpers shared by the tests (tests/ is on pytest's pythonpath): the instant, the fake clock,
-a sandbox client, and a poll that waits for a condition instead of sleeping."""
+a sandbox client, polls that wait for a condition instead of sleeping, and the same two for
+pilot tests (`settle`, `until`)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,3 +67,26 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition never held within {timeout}s: {condition}")
         time.sleep(interval)
+
+
+# --- pilot tests -------------------------------------------------------------------------------
+
+
+async def settle(pilot: Any) -> None:
+    """Let the app run until no worker is left: one worker's result often starts another (an
+    action reloads the screen, the reload starts a live check), so wait again until none runs."""
+    for _ in range(20):
+        await pilot.pause()
+        if all(worker.is_finished for worker in pilot.app.workers):
+            break
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Let the app run until condition() holds (a worker's result has been applied)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen never got there within {timeout}s: {condition}")
+        await pilot.pause(0.005)

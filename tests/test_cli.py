@@ -111,6 +111,28 @@ def test_log_search_since_and_csv(run) -> None:
     assert set(rows[0]) >= {"at", "org", "level", "document", "message", "kind"}
 
 
+def test_log_csv_and_json_without_limit_export_the_whole_filter(run, db) -> None:
+    """Without --limit, --csv and --json stream every matching row: more than a page of the
+    walk and far more than the table's 50. With --limit N, N rows."""
+    total = db.execute("SELECT count(*) FROM log").fetchone()[0]
+    errors = db.execute("SELECT count(*) FROM log WHERE level = 'error'").fetchone()[0]
+    assert total > 2000 and errors > 50
+    code, out, _ = run("log", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == total
+    assert [r["at"] for r in rows] == sorted((r["at"] for r in rows), reverse=True)
+    code, out, _ = run("log", "--level", "error", "--json")
+    assert code == 0 and len(json.loads(out)) == errors
+    code, out, _ = run("log", "--csv", "--limit", "60")
+    assert code == 0 and len(list(csv.DictReader(io.StringIO(out)))) == 60
+
+
+def test_log_export_of_an_unknown_org_prints_only_the_error(run) -> None:
+    for flag in ("--csv", "--json"):
+        code, out, err = run("log", "ACME", flag)
+        assert code == 1 and out == "" and "ACME" in err
+
+
 def test_log_table_fits_80_columns(run) -> None:
     code, out, _ = run("log", "--limit", "30")
     assert code == 0 and len(out.splitlines()) == 31

@@ -27,8 +27,9 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
+from store.timeparse import when
 from store.transitions import deactivate, default_actor, uninstall, uninstall_plan
-from tui.cli import Context, cli, pass_ctx, print_json, print_table
+from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table
 from tui.safe import visible
 
 actor_option = click.option(
@@ -219,7 +220,7 @@ def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
         ["AT (UTC)", "ORG", "BY", "ACTION", "DETAIL"],
         [
             [
-                e.at[5:16].replace("T", " "),
+                when(e.at),
                 e.org,
                 e.actor,
                 e.action + (f" {e.before_state}->{e.after_state}" if e.after_state else ""),
@@ -378,16 +379,13 @@ def run_next(
         no_restore=no_restore,
     )
 
-    def progress(done: int, total: int) -> None:
-        click.echo(f"  retried {done}/{total}", err=True)
-
     run = next_step(
         obj.db,
         org,
         actor=actor,
         given=given,
         take_over_run=take_over,
-        progress=progress,
+        progress=counter("  retried"),
         packet_dir=paths.packets_dir(),
     )
     _show_run(run, as_json)

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from store.errors import SyncdeskError
-from tui.cli import Context, cli, pass_ctx
+from tui.cli_base import Context, cli, pass_ctx
 
 DEFAULT_PORT = 8000
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Callable
 
 import click
 
 from store.orgs import org_id
 from store.xero.models import CheckReport, RetryReport
-from tui.cli import Context, cli, pass_ctx, print_json
+from tui.cli_base import Context, cli, counter, pass_ctx, print_json
 from tui.safe import visible
 
 
@@ -82,18 +81,6 @@ def _counts(counts: dict[str, int]) -> str:
     return "  ".join(f"{status} {n}" for status, n in counts.items())
 
 
-def _progress() -> Callable[[int, int], None]:
-    last = {"shown": -1}
-
-    def show(done: int, total: int) -> None:
-        step = max(1, total // 10)
-        if done == total or done - last["shown"] >= step:
-            last["shown"] = done
-            click.echo(f"sent {done}/{total}", err=True)
-
-    return show
-
-
 def _print_retry(report: RetryReport) -> None:
     click.echo(f"Before: {_counts(report.before)}")
     click.echo(f"Sent {report.sent}: {report.exported} exported, {report.failed} failed")
@@ -123,7 +110,7 @@ def retry(obj: Context, org: str, actor: str | None) -> None:
         f"waiting {seconds:.3g} s: {visible(why)}", err=True
     )
     with client:
-        report = retry_org(obj.db, org, client=client, progress=_progress(), actor=actor)
+        report = retry_org(obj.db, org, client=client, progress=counter("sent"), actor=actor)
     _print_retry(report)
     if report.stopped_reason:
         click.echo(f"syncdesk: stopped: {report.stopped_reason}", err=True)

@@ -1,4 +1,5 @@
-"""The command palette: every organisation and every action, found by fuzzy typing.
+"""The command palette: every organisation and every action, found by fuzzy typing, and the
+actions of the screen it is opened on.
 
 Textual's Matcher.highlight() parses its candidate as markup, and a hit's help text is parsed
 as markup too, so organisation names (outside text) are highlighted here on a plain Content and
@@ -7,6 +8,7 @@ never put in help.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -92,3 +94,25 @@ class OrgCommands(Provider):
                     text=visible(text),
                     help=help_text,
                 )
+
+
+class ScreenCommands(Provider):
+    """The actions a screen lists in its PALETTE: (title, help, method name, arguments)."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        screen = self.screen
+        return [
+            (title, help, partial(getattr(screen, method), *args))
+            for title, help, method, args in getattr(screen, "PALETTE", ())
+        ]
+
+    async def discover(self) -> Hits:
+        for title, help, run in self._commands():
+            yield DiscoveryHit(title, run, help=help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help, run in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), run, help=help)

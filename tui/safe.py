@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-from rich.text import Text
-
 # C0 except tab, DEL, C1, and the bidi embedding/override/isolate controls.
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -29,8 +27,3 @@ def visible(value: object, *, newlines: bool = False) -> str:
         ),
         text,
     )
-
-
-def literal(value: object, style: str = "") -> Text:
-    """A Rich Text that shows the value exactly: never parsed as markup, controls visible."""
-    return Text(visible(value), style=style, no_wrap=True, overflow="ellipsis")

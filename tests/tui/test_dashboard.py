@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support import settle
+
 from store.db import open_store
 from store.orgs import list_orgs
 from tui.app import SyncdeskApp
 from tui.screens.dashboard import DashboardScreen, parse_filter
 from tui.screens.org import OrgScreen
 from tui.widgets.row_table import RowTable
-
-
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def _codes(app: SyncdeskApp) -> list[str]:
@@ -31,7 +27,7 @@ def _screen_text(app: SyncdeskApp) -> str:
 async def test_lists_every_organisation(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         assert len(_codes(app)) == 12
         text = _screen_text(app)
@@ -43,19 +39,19 @@ async def test_lists_every_organisation(store_path: Path) -> None:
 async def test_filter_as_you_type(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("slash")
         assert app.focused.id == "filter"
         await pilot.press("k")
-        await _settle(pilot)
+        await settle(pilot)
         db = open_store(store_path)
         assert _codes(app) == [o.code for o in list_orgs(db, search="k")]
         assert 1 < len(_codes(app)) < 12
         await pilot.press("e", "l")
-        await _settle(pilot)
+        await settle(pilot)
         assert _codes(app) == ["KELP"]
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert len(_codes(app)) == 12
         assert isinstance(app.focused, RowTable)
 
@@ -63,18 +59,18 @@ async def test_filter_as_you_type(store_path: Path) -> None:
 async def test_filter_by_state_word(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("slash", *"state:uninstalled")
-        await _settle(pilot)
+        await settle(pilot)
         assert _codes(app) == ["COPPER"]
 
 
 async def test_keyboard_opens_an_organisation_and_comes_back(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("down", "down", "enter")  # BRIGHT, COPPER, GREEN
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, OrgScreen) and app.screen.code == "GREEN"
         body = "\n".join(str(s.render()) for s in app.screen.query(".section"))
         assert "Demo Company (AU)" in body and "invoice_number_duplicate" in body
@@ -86,7 +82,7 @@ async def test_keyboard_opens_an_organisation_and_comes_back(store_path: Path) -
 async def test_q_quits(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
@@ -95,9 +91,9 @@ async def test_q_quits(store_path: Path) -> None:
 async def test_ctrl_q_quits_even_from_the_filter(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("slash", "q")  # q types into the filter ...
-        await _settle(pilot)
+        await settle(pilot)
         assert app.is_running
         await pilot.press("ctrl+q")  # ... ctrl+q always quits
         await pilot.pause()
@@ -122,12 +118,12 @@ async def test_hostile_names_render_literally(store_path: Path) -> None:
     db.conn.close()
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(160, 30)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         text = _screen_text(app)
         assert "[bold red]OK[/]" in text and "[@click=app.quit]click me[/]" in text
         assert "\x1b" not in text and "\\x1b[2Jclear" in text
         await pilot.press("enter")  # the org screen shows them literally too
-        await _settle(pilot)
+        await settle(pilot)
         body = "\n".join(str(s.render()) for s in app.screen.query(".section"))
         assert "osc\\x1b]52;c;aGVsbG8=\\x07copy" in body and "\x1b" not in body
         assert app.is_running
@@ -146,10 +142,10 @@ async def test_a_slow_load_for_an_earlier_keystroke_does_not_overwrite_a_later_o
     """Results arrive out of order under load; the last keystroke's filter wins."""
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = app.screen
         screen.query_one("#filter").value = "wattle"
-        await _settle(pilot)
+        await settle(pilot)
         assert _codes(app) == ["WATTLE"]
         db = open_store(store_path)
         stale = list_orgs(db, search="wat")  # what the load for "wat" found, arriving late

@@ -8,7 +8,7 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
-from support import NOW
+from support import NOW, settle, until
 from textual.app import App
 from textual.widgets import Input, OptionList
 
@@ -17,7 +17,8 @@ from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups, page_log, record, resolve_since
 from store.timeparse import iso
 from tui.cli import main as cli_main
-from tui.screens.logs import ErrorGroupsScreen, ExportScreen, KindPickerScreen, LogsScreen
+from tui.screens.log_dialogs import ErrorGroupsScreen, ExportScreen, KindPickerScreen
+from tui.screens.logs import LogsScreen
 from tui.widgets.row_table import RowTable
 
 
@@ -39,30 +40,10 @@ class SmallPages(LogsScreen):
     max_pages = 4
 
 
-async def _until(pilot, condition, tries: int = 200) -> None:
-    """Let the app run until condition() holds (a worker's result has been applied)."""
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.005)
-    raise AssertionError("the screen never got there")
-
-
-async def _settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def _counted(pilot) -> None:
     """Wait for the total, which is counted once typing pauses (COUNT_DELAY)."""
-    for _ in range(40):
-        if _logs(pilot.app).total is not None:
-            break
-        await pilot.pause(0.05)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await until(pilot, lambda: _logs(pilot.app).total is not None)
+    await settle(pilot)
 
 
 def _logs(app: App) -> LogsScreen:
@@ -100,7 +81,7 @@ def _page_ids(db, query: LogQuery, limit: int = 200) -> list[int]:
 async def test_first_page_is_newest_first_and_end_loads_more(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         assert _ids(app) == _sql_ids(db)[:200]
         await _counted(pilot)
@@ -109,7 +90,7 @@ async def test_first_page_is_newest_first_and_end_loads_more(store_path: Path, d
         assert table.size.height - 1 >= 8  # at 80x24 the table still shows 8+ rows
         assert "TIME UTC" in _table_text(app) and "11-24 11:59:53" in _table_text(app)
         await pilot.press("end")  # to the end of what is loaded, and load the next page
-        await _settle(pilot)
+        await settle(pilot)
         assert table.cursor == 199
         assert len(screen.source) == 400
         assert _ids(app) == _sql_ids(db)[:400]  # no duplicates, no gaps
@@ -118,13 +99,13 @@ async def test_first_page_is_newest_first_and_end_loads_more(store_path: Path, d
 async def test_paging_through_everything_keeps_memory_flat(store_path: Path, db) -> None:
     app = LogsApp(store_path, screen=SmallPages)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         source = screen.source
         while source.more:
             loaded = len(source)
             await pilot.press("G")
-            await _until(pilot, lambda: len(source) > loaded or not source.more)  # noqa: B023
+            await until(pilot, lambda: len(source) > loaded or not source.more)  # noqa: B023
             assert source.pages_kept <= SmallPages.max_pages
         assert len(source) == 3599 and "3,599 rows" in _text(app, "#log-count")
         # Going back to the top fetches the dropped pages again, the same rows as before.
@@ -132,7 +113,7 @@ async def test_paging_through_everything_keeps_memory_flat(store_path: Path, db)
         seen = []
         for i in range(len(source)):
             if source.entry(i) is None:
-                await _until(pilot, lambda: source.entry(i) is not None)  # noqa: B023
+                await until(pilot, lambda: source.entry(i) is not None)  # noqa: B023
             seen.append(source.entry(i).id)
             assert source.pages_kept <= SmallPages.max_pages
         assert seen == _sql_ids(db)
@@ -141,36 +122,36 @@ async def test_paging_through_everything_keeps_memory_flat(store_path: Path, db)
 async def test_level_keys_and_clicks(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("e")
-        await _settle(pilot)
+        await settle(pilot)
         assert _ids(app) == _sql_ids(db, "level = 'error'")[:200]
         await _counted(pilot)
         assert "200 of 275 rows loaded" in _text(app, "#log-count")
         await pilot.press("i")
-        await _settle(pilot)
+        await settle(pilot)
         assert _ids(app) == _sql_ids(db, "level = 'info'")[:200]
         await pilot.press("l")  # cycles: info -> all
-        await _settle(pilot)
+        await settle(pilot)
         assert _logs(app).query_now.level == "all"
         line = _text(app, "#log-filters")
         assert await pilot.click("#log-filters", offset=(line.index("Error") + 1, 0))
-        await _settle(pilot)
+        await settle(pilot)
         assert _logs(app).query_now.level == "error"
 
 
 async def test_search_as_you_type_with_org_word(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press(*"timed o")  # the last word is a prefix while typing
-        await _settle(pilot)
+        await settle(pilot)
         expected = _page_ids(db, LogQuery(search="timed o", prefix=True))
         assert _ids(app) == expected and expected
         app.focused.insert_text_at_cursor(" org:kauri")  # as typed, without 10 key presses
-        await _settle(pilot)
+        await settle(pilot)
         ids = _ids(app)
         assert ids == _page_ids(db, LogQuery(org="KAURI", search="timed o", prefix=True))
         assert ids and {_logs(app).source.entry(i).org for i in range(len(ids))} == {"KAURI"}
@@ -179,41 +160,41 @@ async def test_search_as_you_type_with_org_word(store_path: Path, db) -> None:
         assert isinstance(app.focused, RowTable)
         await pilot.press("slash")
         app.focused.insert_text_at_cursor(" org:NOPE")
-        await _settle(pilot)
+        await settle(pilot)
         assert "NOPE" in _text(app, "#log-count") and _ids(app) == []
         await pilot.press("escape")  # clears the search
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.focused, RowTable) and len(_ids(app)) == 200
 
 
 async def test_time_range_cycles(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         for span in ("1h", "24h", "7d"):
             await pilot.press("t")
-            await _settle(pilot)
+            await settle(pilot)
             since = resolve_since(span, now=NOW)
             assert _logs(app).query_now.since == since
             assert _ids(app) == _sql_ids(db, "at >= ?", [since])[:200]
             assert f"Time {span}" in _text(app, "#log-filters")
         await pilot.press("t")
-        await _settle(pilot)
+        await settle(pilot)
         assert _logs(app).query_now.since is None
 
 
 async def test_kind_picker_filters_and_escape_closes(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("K")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, KindPickerScreen)
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, LogsScreen) and _logs(app).query_now.kind is None
         await pilot.press("K")
-        await _settle(pilot)
+        await settle(pilot)
         groups = error_groups(db)
         options = app.screen.query_one(OptionList)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
@@ -222,35 +203,35 @@ async def test_kind_picker_filters_and_escape_closes(store_path: Path, db) -> No
         assert set(ids) >= set(knowledge_by_kind(db))  # and every known kind
         options.highlighted = ids.index("period_locked")
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert _ids(app) == _sql_ids(db, "kind = 'period_locked'")
         assert "Kind period_locked" in _text(app, "#log-filters")
         await pilot.press("K")
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("home", "enter")  # "any kind"
-        await _settle(pilot)
+        await settle(pilot)
         assert _logs(app).query_now.kind is None
 
 
 async def test_one_organisation(store_path: Path, db) -> None:
     app = LogsApp(store_path, org="KAURI")
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         assert _ids(app) == _sql_ids(db, "orgs.code = 'KAURI'")[:200]
         assert "Org KAURI" in _text(app, "#log-filters")
         assert screen.check_action("pick_org", ()) is False
         await pilot.press("slash", *"org:WATTLE")  # the screen's organisation wins
-        await _settle(pilot)
+        await settle(pilot)
         assert {screen.source.entry(i).org for i in range(len(screen.source))} <= {"KAURI"}
 
 
 async def test_detail_pane_shows_the_row_and_the_fix(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("e")
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         index = next(
             i for i in range(len(screen.source)) if screen.source.entry(i).kind == "period_locked"
@@ -273,11 +254,11 @@ async def test_detail_pane_shows_the_row_and_the_fix(store_path: Path, db) -> No
 async def test_group_by_kind_counts_equal_error_groups(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("t", "t")  # 24h
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("s")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, ErrorGroupsScreen)
         groups = error_groups(db, since=resolve_since("24h", now=NOW))
         assert app.screen.groups == groups and groups
@@ -287,7 +268,7 @@ async def test_group_by_kind_counts_equal_error_groups(store_path: Path, db) -> 
             (g.kind, f"{g.count:,}", f"{g.orgs:,}") for g in groups
         ]
         await pilot.press("down", "enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LogsScreen)
         assert _logs(app).query_now.kind == groups[1].kind
         since = resolve_since("24h", now=NOW)
@@ -309,15 +290,15 @@ async def test_export_writes_the_whole_filter_like_the_cli(
     out = tmp_path / "errors.csv"
     app = LogsApp(store_path, screen=SmallPages)  # far more rows than one page
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("e", "x")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, ExportScreen)
         field = app.screen.query_one("#export-path", Input)
         assert field.value.startswith("syncdesk-log-20261124T120000")
         field.value = str(out)
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, LogsScreen)
     rows = list(csv.reader(out.open(newline="", encoding="utf-8")))
     assert rows == _cli_csv(capsys, store_path, "--level", "error")
@@ -327,7 +308,7 @@ async def test_export_writes_the_whole_filter_like_the_cli(
 async def test_export_escape_cancels(store_path: Path, tmp_path: Path) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("x")
         await pilot.pause()
         await pilot.press("escape")
@@ -339,7 +320,7 @@ async def test_export_escape_cancels(store_path: Path, tmp_path: Path) -> None:
 async def test_new_rows_appear_at_the_top(store_path: Path) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         await _counted(pilot)
         writer = open_store(store_path)  # another connection, as another process would
@@ -351,7 +332,7 @@ async def test_new_rows_appear_at_the_top(store_path: Path) -> None:
             writer.conn.close()
         for _ in range(40):  # the 1 s poll picks it up
             await asyncio.sleep(0.05)
-            await _settle(pilot)
+            await settle(pilot)
             if screen.source.entry(0).id == row.id:
                 break
         assert screen.source.entry(0).id == row.id
@@ -362,7 +343,7 @@ async def test_new_rows_appear_at_the_top(store_path: Path) -> None:
 async def test_new_rows_keep_the_cursor_on_its_row(store_path: Path, db) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         await pilot.press("pagedown", "pagedown", "down")
         reading = screen.source.entry(screen.table.cursor).id
@@ -374,7 +355,7 @@ async def test_new_rows_keep_the_cursor_on_its_row(store_path: Path, db) -> None
         for i in range(3):
             record(open_store(store_path), "WATTLE", "info", f"live {i}", at=NOW)
         screen.poll()
-        await _settle(pilot)
+        await settle(pilot)
         assert len(queries) == 1
         assert screen.source.entry(screen.table.cursor).id == reading
         assert [screen.source.entry(i).message for i in range(3)] == ["live 2", "live 1", "live 0"]
@@ -402,7 +383,7 @@ async def test_hostile_log_text_is_shown_literally(store_path: Path) -> None:
     writer.conn.close()
     app = LogsApp(store_path)
     async with app.run_test(size=(200, 30)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         text = _table_text(app)
         assert "[bold red]OK[/]" in text and "[@click=app.quit]click me[/]" in text
@@ -419,7 +400,7 @@ async def test_hostile_log_text_is_shown_literally(store_path: Path) -> None:
         await pilot.click("#log", offset=(60, 3))  # a click on [@click=app.quit] does nothing
         await pilot.press("slash", *"[/]")  # typed markup is literal too
         app.focused.insert_text_at_cursor(" kind:[/]")
-        await _settle(pilot)
+        await settle(pilot)
         assert "kind:" not in _text(app, "#log-filters") and "[/]" in _text(app, "#log-filters")
         assert app.is_running and isinstance(app.screen, LogsScreen)
 
@@ -427,7 +408,7 @@ async def test_hostile_log_text_is_shown_literally(store_path: Path) -> None:
 async def test_wide_layout_puts_the_detail_beside_the_table(store_path: Path) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(180, 50)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         screen = _logs(app)
         table, detail = screen.query_one("#log").region, screen.query_one("#log-detail").region
         assert detail.x > table.x and detail.y == table.y and table.height > 40
@@ -436,7 +417,7 @@ async def test_wide_layout_puts_the_detail_beside_the_table(store_path: Path) ->
 async def test_escape_closes_the_screen(store_path: Path) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, LogsScreen)
@@ -445,11 +426,11 @@ async def test_escape_closes_the_screen(store_path: Path) -> None:
 async def test_command_palette_reaches_the_actions(store_path: Path) -> None:
     app = LogsApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("ctrl+p")
-        await _settle(pilot)
+        await settle(pilot)
         app.screen.query_one(Input).value = "errors only"
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("down", "enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert _logs(app).query_now.level == "error"

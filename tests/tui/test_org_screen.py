@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from support import settle
 from textual.widgets import Button, Checkbox, Input, OptionList, Static
 
 from store.db import open_store
@@ -46,20 +47,10 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-async def _settle(pilot) -> None:
-    """Until no worker runs: an action's worker starts the reload, which starts the check."""
-    for _ in range(20):
-        await pilot.pause()
-        if not any(w.is_running for w in pilot.app.workers):
-            break
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def _open(pilot, code: str) -> OrgScreen:
-    await _settle(pilot)
+    await settle(pilot)
     pilot.app.open_org(code)
-    await _settle(pilot)
+    await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, OrgScreen) and screen.code == code
     return screen
@@ -158,12 +149,12 @@ async def test_only_the_allowed_actions_are_active(store_path: Path) -> None:
         assert not {"d", "a", "t", "m"} & keys
         assert screen.check_action("deactivate", ()) is False
         await pilot.press("d", "a", "t", "m")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         assert _state(store_path, "SXBREW").state == "disconnected"
 
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         screen = await _open(pilot, "HARBOUR")
         keys = _active_keys(screen)
@@ -189,18 +180,18 @@ async def test_deactivate_asks_then_activate_switches_back(store_path: Path) -> 
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(pilot, "HARBOUR")
         await pilot.press("d")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, Confirm)
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         assert _state(store_path, "HARBOUR").state == "active"
 
         await pilot.press("d")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, Confirm)
         await pilot.press("y")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         after = _state(store_path, "HARBOUR")
         assert (after.state, after.version) == ("inactive", 2)
@@ -217,7 +208,7 @@ async def test_deactivate_asks_then_activate_switches_back(store_path: Path) -> 
         assert "a" in _active_keys(screen) and "d" not in _active_keys(screen)
 
         await pilot.press("a")
-        await _settle(pilot)
+        await settle(pilot)
         after = _state(store_path, "HARBOUR")
         assert (after.state, after.version) == ("active", 3)
         assert "State: active" in _text(screen, "#org-status")
@@ -229,7 +220,7 @@ async def test_uninstall_needs_the_code_typed(store_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(pilot, "KAURI")
         await pilot.press("u")
-        await _settle(pilot)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ConfirmTyped)
         body = "\n".join(str(s.render()) for s in modal.query(Static))
@@ -237,11 +228,11 @@ async def test_uninstall_needs_the_code_typed(store_path: Path) -> None:
         assert "12 mappings" in body and "Type KAURI to confirm" in body
         assert modal.query_one("#go", Button).disabled
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen and _state(store_path, "KAURI").state == "active"
 
         await pilot.press("u")
-        await _settle(pilot)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ConfirmTyped)
         assert app.focused is modal.query_one("#typed", Input)
@@ -253,7 +244,7 @@ async def test_uninstall_needs_the_code_typed(store_path: Path) -> None:
         await pilot.press("I")
         assert not modal.query_one("#go", Button).disabled
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         assert _state(store_path, "KAURI").state == "uninstalled"
         db = open_store(store_path)
@@ -269,9 +260,9 @@ async def test_nothing_to_fix_after_an_uninstall(store_path: Path) -> None:
         screen = await _open(pilot, "KAURI")
         assert "m" in _active_keys(screen)
         await pilot.press("u")
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press(*"KAURI", "enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert _state(store_path, "KAURI").state == "uninstalled"
         assert _text(screen, "#org-mappings") == "Mappings\n(none)"
         assert "m" not in _active_keys(screen)
@@ -282,14 +273,14 @@ async def test_reconnect_to_the_previous_tenant(store_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(pilot, "SXBREW")
         await pilot.press("c")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, ReconnectChoice)
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen and _state(store_path, "SXBREW").state == "disconnected"
 
         await pilot.press("c")
-        await _settle(pilot)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ReconnectChoice)
         tenants = modal.query_one("#tenants", OptionList)
@@ -302,7 +293,7 @@ async def test_reconnect_to_the_previous_tenant(store_path: Path) -> None:
         await pilot.press("enter")  # choose the highlighted tenant: the focus moves to Reconnect
         assert app.focused is modal.query_one("#go", Button)
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         after = _state(store_path, "SXBREW")
         assert after.state == "active" and after.tenant_id == modal.previous_id
@@ -318,7 +309,7 @@ async def test_a_different_tenant_needs_the_box_ticked(store_path: Path) -> None
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(pilot, "GREEN")
         await pilot.press("c")
-        await _settle(pilot)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ReconnectChoice)
         assert modal.previous_name == "Greenfield Garden Centre Pty Ltd"
@@ -344,7 +335,7 @@ async def test_a_different_tenant_needs_the_box_ticked(store_path: Path) -> None
         await pilot.press("down")
         assert accept.display and accept.value and not go.disabled
         go.press()
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         after = _state(store_path, "GREEN")
         assert after.state == "active"
@@ -358,15 +349,15 @@ async def test_fix_a_mapping_then_retry_the_failed_exports(store_path: Path) -> 
         screen = await _open(pilot, "KAURI")
         assert "m" in _active_keys(screen)
         await pilot.press("m")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, ChooseCode)
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         mappings = {(m.kind, m.local): m.remote for m in _detail(store_path, "KAURI").mappings}
         assert mappings[("sales_account", "group:Online")] == "220"  # escape changed nothing
         await pilot.press("m")
-        await _settle(pilot)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ChooseCode)
         codes = modal.query_one("#codes", OptionList)
@@ -375,7 +366,7 @@ async def test_fix_a_mapping_then_retry_the_failed_exports(store_path: Path) -> 
         assert app.focused is codes
         codes.highlighted = ids.index("210")
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.screen is screen
         mappings = {(m.kind, m.local): m.remote for m in _detail(store_path, "KAURI").mappings}
         assert mappings[("sales_account", "group:Online")] == "210"
@@ -386,7 +377,7 @@ async def test_fix_a_mapping_then_retry_the_failed_exports(store_path: Path) -> 
 
         assert _detail(store_path, "KAURI").queue["failed"] == 9
         await pilot.press("t")
-        await _settle(pilot)
+        await settle(pilot)
         assert _detail(store_path, "KAURI").queue.get("failed", 0) == 0
         assert "failed 0" in _text(screen, "#org-queue")
 
@@ -397,7 +388,7 @@ async def test_check_shows_the_live_findings(store_path: Path) -> None:
         screen = await _open(pilot, "KAURI")
         assert not screen.query_one("#org-check").display
         await pilot.press("k")
-        await _settle(pilot)
+        await settle(pilot)
         check = screen.query_one("#org-check", Static)
         assert check.display
         text = str(check.render())
@@ -457,14 +448,14 @@ async def test_hostile_strings_are_shown_literally(store_path: Path, size: tuple
         body = screen.query_one("#org-mappings", Static).render()
         assert not any("bold" in str(span.style) for span in getattr(body, "spans", [])[1:])
         await pilot.press("f5", "k")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.is_running and app.screen is screen
 
         await pilot.press("escape")
         screen = await _open(pilot, "SXBREW")
         assert _text(screen, "#org-status").count(r"[@click=app.quit]y[/]") == 1
         await pilot.press("c")
-        await _settle(pilot)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ReconnectChoice)
         body = "\n".join(str(s.render()) for s in modal.query(Static))
@@ -472,5 +463,5 @@ async def test_hostile_strings_are_shown_literally(store_path: Path, size: tuple
         for widget in modal.query(Static):
             assert "\x1b" not in _rendered(widget)
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert app.is_running and app.screen is screen

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support import settle
 from textual.command import CommandPalette
 
 from store.db import open_store
 from tui.app import SyncdeskApp
 from tui.screens.org import OrgScreen
-
-
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.2)
 
 
 def _prompts(app: SyncdeskApp) -> str:
@@ -29,12 +24,12 @@ def _prompts(app: SyncdeskApp) -> str:
 async def test_palette_opens_an_organisation(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("ctrl+p", *"open kelp")
-        await _settle(pilot)
+        await settle(pilot)
         assert "Open KELP" in _prompts(app)
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, OrgScreen) and app.screen.code == "KELP"
 
 
@@ -46,9 +41,9 @@ async def test_palette_shows_hostile_names_literally(store_path: Path) -> None:
     db.conn.close()
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(120, 30)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("ctrl+p", *"harbour")
-        await _settle(pilot)
+        await settle(pilot)
         assert "[bold]Evil[/] [@click=app.quit]x[/]" in _prompts(app)
         assert app.is_running
 
@@ -56,7 +51,7 @@ async def test_palette_shows_hostile_names_literally(store_path: Path) -> None:
 async def test_theme_toggles(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         before = app.theme
         await pilot.press("ctrl+t")
         assert app.theme != before

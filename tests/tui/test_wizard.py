@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import settle
 
 from store.db import open_store
 from store.history import snapshots
@@ -19,13 +20,6 @@ from tui.widgets.modals import ChooseCode, ConfirmTyped, ReconnectChoice
 @pytest.fixture(autouse=True)
 def packets_in_tmp(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # escalation packets go here
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def wizard_text(app: SyncdeskApp) -> str:

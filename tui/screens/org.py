@@ -31,6 +31,7 @@ from store.models import OrgDetail
 from store.orgs import show_org
 from store.reconnect import reconnect, reconnect_options
 from store.runs import latest_run
+from store.timeparse import when
 from store.transitions import (
     MEANING,
     allowed_actions,
@@ -166,7 +167,7 @@ class OrgScreen(Screen):
             section(
                 "Audit trail",
                 [
-                    f"{e.at[:16]} {e.actor}: {e.action}"
+                    f"{when(e.at, year=True)} {e.actor}: {e.action}"
                     + (f" {e.before_state}->{e.after_state}" if e.after_state else "")
                     + (f" ({e.detail})" if e.detail else "")
                     for e in audit

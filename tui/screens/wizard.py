@@ -16,7 +16,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
@@ -28,7 +27,6 @@ from store.mapping_edits import set_mapping
 from store.models import Run, StepInput
 from store.reconnect import reconnect_options
 from store.runs import (
-    WHAT,
     add_note,
     escalate,
     latest_run,
@@ -39,63 +37,17 @@ from store.runs import (
 )
 from store.transitions import default_actor, uninstall_plan
 from store.xero.mappings import tenant_chart
-from tui.safe import visible
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
-
-MARKS = {"done": "✓", "skipped": "–", "todo": "·", "doing": "…", "failed": "✗"}
-TITLES = {
-    "diagnose": "Diagnose",
-    "deactivate": "Deactivate, then switch on again",
-    "verify": "Verify",
-    "uninstall": "Uninstall",
-    "reconnect": "Reconnect",
-}
-KEPT_LOST = {
-    "diagnose": ("Nothing changes.", "Nothing."),
-    "deactivate": (
-        "Settings, mappings, tokens, the queue (exports are held, then released).",
-        "Nothing.",
-    ),
-    "verify": ("Everything.", "Nothing: held and failed exports are sent again."),
-    "uninstall": (
-        "A snapshot of every setting and mapping; the queue (held); the log.",
-        "Settings, mappings and tokens; the connection in Xero is revoked.",
-    ),
-    "reconnect": (
-        "The queue is released; the snapshot is restored (if you choose).",
-        "Nothing, unless you choose a different Xero organisation (warned).",
-    ),
-}
-
-
-def _text(*parts: str | tuple[str, str]) -> Content:
-    """Literal text pieces (with optional styles) as one Content; controls made visible."""
-    return Content.assemble(
-        *[
-            (visible(p, newlines=True), "")
-            if isinstance(p, str)
-            else (visible(p[0], newlines=True), p[1])
-            for p in parts
-        ]
-    )
-
-
-def _groups(groups: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> str:
-    return ", ".join(f"{g['kind']} ×{g['count']}" for g in groups) or "none"
-
-
-def verify_comparison(run: Run, detail: dict[str, Any]) -> list[str | tuple[str, str]]:
-    """Queue and errors before vs after a verify, for the result pane."""
-    before, after = detail["before"], detail["after"]
-    return [
-        ("\nQueue    ", "bold"),
-        f"before: {before.get('failed', 0)} failed, {before.get('held', 0)} held → after: "
-        f"{after.get('failed', 0)} failed, {after.get('held', 0)} held\n",
-        ("Errors   ", "bold"),
-        f"24 h before the run: {_groups(run.errors_before)}\n",
-        ("         ", ""),
-        f"since this verify: {_groups(detail.get('errors_after') or [])}",
-    ]
+from tui.widgets.run_text import (
+    TITLES,
+    diagnosis_text,
+    last_result_text,
+    plan_text,
+    start_text,
+    step_text,
+    stepper_text,
+    styled,
+)
 
 
 class WizardScreen(Screen):
@@ -174,7 +126,7 @@ class WizardScreen(Screen):
         self.busy = busy
         self.set_class(busy, "-busy")
         if busy:
-            self.query_one("#result", Static).update(_text((f"{label}…", "italic")))
+            self.query_one("#result", Static).update(styled((f"{label}…", "italic")))
         bar = self.query_one("#progress", ProgressBar)
         if not busy:
             bar.display = False
@@ -189,62 +141,13 @@ class WizardScreen(Screen):
 
     def show_diagnosis(self, found: Diagnosis) -> None:
         self.diagnosis = found
-        v = found.verdict
-        lines: list[str | tuple[str, str]] = [
-            ("Diagnosis\n", "bold"),
-            f"{found.code}  {found.name}: {found.state}; Xero: {found.tenant_name or '-'}\n",
-        ]
-        if found.check_error:
-            lines.append(f"Live check could not run: {found.check_error}\n")
-        for f in found.findings:
-            lines.append(
-                (f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}\n", "" if f.ok else "$error")
-            )
-        for g in found.groups[:6]:
-            lines.append(f"  {g.count} × {g.kind} (last {g.last_at})\n")
-        lines += [
-            ("\nVerdict: ", "bold"),
-            (f"{v.title}\n", "bold"),
-            f"Cause: {v.cause}\n" if v.cause else "",
-            f"Fix: {v.fix}\n" if v.fix else "",
-            (
-                "The refresh sequence will likely help"
-                + (f" (the {v.refresh_step} step).\n" if v.refresh_step != "none" else ".\n"),
-                "$success",
-            )
-            if v.refresh_helps
-            else ("The refresh sequence is unlikely to help. ", "$warning"),
-            f"{v.next_step}\n" if not v.refresh_helps else "",
-        ]
-        self.query_one("#diagnosis", Static).update(_text(*[p for p in lines if p]))
+        self.query_one("#diagnosis", Static).update(diagnosis_text(found))
         if self.run is None or self.run.status != "in_progress":
             self._show_start()
 
     def _show_start(self) -> None:
-        ended = self.run is not None and self.run.status != "in_progress"
-        lines: list[str | tuple[str, str]] = []
-        if ended:
-            lines.append(
-                (f"The last run ended {self.run.status} at {self.run.ended_at}.\n", "bold")
-            )
-        lines += [
-            ("Start a refresh run", "bold"),
-            "\ndeactivate → verify → uninstall → reconnect → verify, stopping as soon "
-            "as a verify is clean. Steps the state makes pointless are skipped.\n",
-            ("Press enter to start (nothing changes until you perform a step).", "$accent"),
-        ]
-        self.query_one("#step", Static).update(_text(*lines))
-        self.query_one("#stepper", Static).update(
-            _text(
-                ("Steps\n", "bold"),
-                *[
-                    f"· {i + 1} {TITLES[name].split(',')[0]}\n"
-                    for i, name in enumerate(
-                        ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify")
-                    )
-                ],
-            )
-        )
+        self.query_one("#step", Static).update(start_text(self.run))
+        self.query_one("#stepper", Static).update(plan_text())
 
     def show_run(self, run: Run | None) -> None:
         self.run = run
@@ -253,44 +156,16 @@ class WizardScreen(Screen):
             self.query_one("#claim", Static).update("")
             self._show_start()
             return
-        self._show_stepper(run)
+        self.query_one("#stepper", Static).update(stepper_text(run))
         self._show_claim(run)
         self._show_step(run)
         if run.diagnosis and self.diagnosis is None:
             self.query_one("#diagnosis", Static).update(
-                _text(
+                styled(
                     ("Diagnosis (at the start of the run)\n", "bold"),
                     f"{run.diagnosis['verdict']['title']}: {run.diagnosis['verdict']['next_step']}",
                 )
             )
-
-    def _show_stepper(self, run: Run) -> None:
-        current = run.current
-        parts: list[str | tuple[str, str]] = [(f"Run {run.id}\n", "bold")]
-        for step in run.steps:
-            here = run.status == "in_progress" and current and step.position == current.position
-            style = "bold $accent" if here else ("$text-muted" if step.status == "skipped" else "")
-            parts.append(
-                (
-                    f"{'▶' if here else MARKS.get(step.status, '?')} {step.position + 1} "
-                    f"{TITLES[step.name].split(',')[0]}\n",
-                    style,
-                )
-            )
-            if step.actor and step.status != "todo":
-                parts.append(
-                    (
-                        f"    {step.actor} {(step.ended_at or step.started_at or '')[11:16]}\n",
-                        "$text-muted",
-                    )
-                )
-        end = {
-            "resolved": ("✓ resolved", "bold $success"),
-            "escalated": ("⚑ escalated", "bold $warning"),
-        }.get(run.status)
-        if end:
-            parts.append(("\n" + end[0] + "\n", end[1]))
-        self.query_one("#stepper", Static).update(_text(*parts))
 
     def _show_claim(self, run: Run) -> None:
         claim = self.query_one("#claim", Static)
@@ -298,7 +173,7 @@ class WizardScreen(Screen):
         claim.set_class(not mine and run.status == "in_progress", "-foreign")
         if run.status == "in_progress" and not mine:
             claim.update(
-                _text(
+                styled(
                     (
                         f"This run is claimed by {run.claimed_by} since "
                         f"{run.claimed_at}. Press o to take it over.",
@@ -310,69 +185,13 @@ class WizardScreen(Screen):
             claim.update("")
 
     def _show_step(self, run: Run) -> None:
-        body = self.query_one("#step", Static)
         result = self.query_one("#result", Static)
-        done = [s for s in run.steps if s.status in ("done", "failed") and s.outcome]
-        if not done and not self.busy:
+        last = last_result_text(run)
+        if last is not None:
+            result.update(last)
+        elif not self.busy:
             result.update("")
-        if done:
-            last = done[-1]
-            parts: list[str | tuple[str, str]] = [
-                (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
-                last.outcome or "",
-            ]
-            if last.name == "verify" and last.detail and "before" in last.detail:
-                parts += verify_comparison(run, last.detail)
-            result.update(_text(*parts))
-        notes = [f"note {n.actor}: {n.text}" for n in run.notes[-3:]]
-        if run.status == "resolved":
-            body.update(
-                _text(
-                    ("Resolved. ", "bold $success"),
-                    "The integration is working again; the run is closed.\n",
-                    *[f"{n}\n" for n in notes],
-                )
-            )
-            return
-        if run.status == "escalated":
-            body.update(
-                _text(
-                    ("Escalated. ", "bold $warning"),
-                    f"Packet: {run.packet}\n",
-                    "Press y to copy the summary to your clipboard (works over SSH "
-                    "in terminals that allow OSC 52).\n",
-                )
-            )
-            return
-        step = run.current
-        if step is None:
-            body.update(
-                _text(
-                    ("Every step is done and errors remain.\n", "bold $warning"),
-                    "Press e to escalate with a support packet, or v if it is actually resolved.",
-                )
-            )
-            return
-        kept, lost = KEPT_LOST[step.name]
-        key = "enter"
-        extra = ""
-        if step.name == "uninstall":
-            extra = "You will be asked to type the organisation code.\n"
-        elif step.name == "reconnect":
-            extra = "You will choose the Xero organisation and whether to restore.\n"
-        body.update(
-            _text(
-                (f"Step {step.position + 1}: {TITLES[step.name]}\n", "bold"),
-                f"{WHAT[step.name]}\n",
-                ("Kept: ", "bold $success"),
-                f"{kept}\n",
-                ("Lost: ", "bold $error"),
-                f"{lost}\n",
-                extra,
-                (f"Press {key} to perform it. ", "$accent"),
-                "n adds a note, e escalates now.\n" + "".join(f"{n}\n" for n in notes),
-            )
-        )
+        self.query_one("#step", Static).update(step_text(run))
 
     # --- keys ----------------------------------------------------------------------------------
 
@@ -478,7 +297,7 @@ class WizardScreen(Screen):
                 f"✗ {p['kind']} {p['local']} -> {p['remote']}: {p['problem']}\n" for p in problems
             ]
             self.query_one("#diagnosis", Static).update(
-                _text(
+                styled(
                     (f"{len(problems)} restored mappings fail validation\n", "bold $error"),
                     *lines,
                     ("Press m to fix them one by one from the tenant's valid codes.", "$accent"),

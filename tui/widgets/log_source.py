@@ -7,7 +7,7 @@ for rows it lacks through two callbacks: `on_more` near the end of what is loade
 for a page whose rows were dropped. Fetching happens elsewhere (a worker on the screen); the
 source only does bookkeeping, so it is cheap to call from render_line.
 
-Also here: how a log row looks in the table and in a CSV export.
+Also here: how a log row looks in the table (tui/log_csv.py writes it as CSV).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from store.logs import LogQuery
 from store.models import LogEntry
-from tui.safe import visible
+from store.timeparse import when
 from tui.widgets.row_table import Column
 
 PAGE_SIZE = 200
@@ -32,7 +32,6 @@ LOG_COLUMNS = (
     Column("KIND", 14),
     Column("MESSAGE", None, min_width=20),
 )
-CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_id")
 _LEVEL_STYLE = {"error": "bad", "info": "info"}
 _PLACEHOLDER = (("…", "muted"), ("", ""), ("", ""), ("", ""), ("loading", "muted"))
 
@@ -40,27 +39,11 @@ _PLACEHOLDER = (("…", "muted"), ("", ""), ("", ""), ("", ""), ("loading", "mut
 def log_cells(entry: LogEntry) -> list[tuple[str, str]]:
     """A log row as table cells (RowTable makes the text visible)."""
     return [
-        (entry.at[5:19].replace("T", " "), "muted"),
+        (when(entry.at, seconds=True), "muted"),
         (entry.level, _LEVEL_STYLE.get(entry.level, "")),
         (entry.org, ""),
         (entry.kind or "-", "muted" if not entry.kind else ""),
         (entry.message, ""),
-    ]
-
-
-def csv_row(entry: LogEntry) -> list[str]:
-    """A log row as `syncdesk log --csv` writes it, control characters made visible."""
-    return [
-        visible(v or "")
-        for v in (
-            entry.at,
-            entry.org,
-            entry.level,
-            entry.document,
-            entry.message,
-            entry.kind,
-            entry.correlation_id,
-        )
     ]
 
 
@@ -139,17 +122,6 @@ class PagedLogSource:
             return None
         self._kept.move_to_end(page)
         return page.entries[index - self._offsets[number]]
-
-    def index_of(self, entry_id: int) -> int | None:
-        """The row index of a log id among the loaded pages (None if not there)."""
-        for number, page in enumerate(self._pages):
-            if page.low <= entry_id < page.high:
-                if page.entries is None:
-                    return None
-                for offset, entry in enumerate(page.entries):
-                    if entry.id == entry_id:
-                        return self._offsets[number] + offset
-        return None
 
     # --- asking for rows ---------------------------------------------------------------------
 

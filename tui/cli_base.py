@@ -1,0 +1,168 @@
+"""What every command shares: the `syncdesk` group (bare, it opens the console), the context
+that opens the store, and the output helpers (tables that fit the terminal, JSON).
+
+The command modules (cli_store, cli_lifecycle, cli_xero, cli_serve) register their commands on
+`cli` here; tui/cli.py assembles them and holds `main`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from store.db import open_store
+from store.errors import StoreMissing
+from store.paths import default_db_path
+from tui.safe import visible
+
+
+class Context:
+    """What every command needs: the store path, opened on first use."""
+
+    def __init__(self, db_path: str | None) -> None:
+        self.explicit = db_path is not None
+        self.path = Path(db_path) if db_path else default_db_path()
+        self._db = None
+
+    @property
+    def db(self) -> Any:
+        if self._db is None:
+            self._db = self.open()
+        return self._db
+
+    def open(self) -> Any:
+        """Open the store; the default one is built from the sample data on first use."""
+        try:
+            return open_store(self.path)
+        except StoreMissing:
+            if self.explicit:
+                raise
+            from store.generate import build_store  # yaml and the generator: first use only
+
+            click.echo(f"Creating the demo store at {self.path} ...", err=True)
+            build_store(self.path)
+            return open_store(self.path)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def terminal_width() -> int:
+    return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 80
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], flexible: Sequence[int] = ()
+) -> None:
+    """Columns padded to their widest cell; flexible columns shrink (with …) to fit the width."""
+    cells = [[visible(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    over = sum(widths) + 2 * (len(widths) - 1) - terminal_width()
+    while over > 0:  # take a character at a time from the widest flexible column
+        shrinkable = [i for i in flexible if widths[i] > max(8, len(headers[i]))]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+        over -= 1
+
+    def fit(text: str, width: int) -> str:
+        return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(fit(c, w).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def progress_printer(describe: Callable[[str, int, int], str]) -> Callable[[str, int, int], None]:
+    """A progress callback (stage, done, total) for a long command: describe(...) on stderr
+    about every tenth of each stage, and at its end."""
+    last: dict[str, int] = {}
+
+    def show(stage: str, done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if done < total and done - last.get(stage, -step) < step:
+            return
+        last[stage] = done
+        click.echo(describe(stage, done, total), err=True)
+
+    return show
+
+
+def counter(label: str) -> Callable[[int, int], None]:
+    """A progress callback (done, total) printing 'label done/total' as progress_printer does."""
+    show = progress_printer(lambda _stage, done, total: f"{label} {done}/{total}")
+    return lambda done, total: show("", done, total)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def print_json_list(items: Iterable[Any]) -> None:
+    """A JSON list written an item at a time (a stream of any length), as print_json writes one."""
+    out = sys.stdout
+    opening = "["
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False)  # no raw newline inside strings
+        out.write(f"{opening}\n  " + text.replace("\n", "\n  "))
+        opening = ","
+    out.write("[]\n" if opening == "[" else "\n]\n")
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--db",
+    "db_path",
+    envvar="SYNCDESK_DB",
+    type=click.Path(),
+    help="The store to use (env SYNCDESK_DB). Default: syncdesk.db in the user data "
+    "directory, created from the sample data on first use.",
+)
+@click.option("--theme", type=click.Choice(["dark", "light"]), help="The console's colours.")
+@click.option(
+    "--no-mouse", is_flag=True, help="Do not capture the mouse (less traffic over slow SSH links)."
+)
+@click.version_option(package_name="syncdesk")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str | None, theme: str | None, no_mouse: bool) -> None:
+    """Diagnose and repair customers' Xero integrations.
+
+    With no command, opens the full-screen console on the store.
+
+    \b
+    Every action of the console is also a command here, on the same store:
+      init        build a store (demo sample data, empty, or a large generated one)
+      orgs        organisations with state, tenant, errors in 24 h, last export
+      show        one organisation: state, tenant, settings, mappings, queue
+      log         the connection log, newest first, filtered and searchable
+      errors      errors grouped by kind, with the knowledge base's cause and fix
+      check       live health check against Xero (exit 1 when unhealthy)
+      retry       send held and failed exports again
+      diagnose    state + live check + error groups -> verdict and next step
+      deactivate / activate / uninstall / reconnect   the integration's lifecycle
+      map         fix one mapping, checked against the tenant's chart
+      snapshots   what each uninstall removed (restorable)
+      audit       who changed what, when
+      run         the refresh sequence as a recorded run: start, show, next, note,
+                  resolve, escalate
+      serve       the console in a browser (textual-serve), on loopback by default
+
+    Exit codes: 0 done, 1 refused or failed (one line on stderr), 2 usage error.
+    """
+    ctx.obj = Context(db_path)
+    if ctx.invoked_subcommand is None:
+        from tui.app import SyncdeskApp  # Textual loads only when the console is wanted
+
+        ctx.obj.db  # noqa: B018 - open (or create) now, so a bad store fails before the screen
+        themes = {"dark": "textual-dark", "light": "textual-light"}
+        SyncdeskApp(ctx.obj.path, theme=themes.get(theme or "")).run(mouse=not no_mouse)

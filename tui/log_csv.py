@@ -1,0 +1,46 @@
+"""The connection log as CSV: the one writer behind `syncdesk log --csv` and the console's
+export (x), so both give the same columns and the same escaping.
+
+No Textual here: the command line imports it without loading the console.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import TextIO
+
+from store.models import LogEntry
+from tui.safe import visible
+
+CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_id")
+
+
+def csv_row(entry: LogEntry) -> list[str]:
+    """A log row's cells, control characters made visible (a spreadsheet is a terminal too)."""
+    return [
+        visible(v or "")
+        for v in (
+            entry.at,
+            entry.org,
+            entry.level,
+            entry.document,
+            entry.message,
+            entry.kind,
+            entry.correlation_id,
+        )
+    ]
+
+
+class LogCsvWriter:
+    """Writes the header row at once, then rows as they come: a page, or a whole stream."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+        self._writer.writerow(CSV_HEADER)
+        self.written = 0
+
+    def write(self, entries: Iterable[LogEntry]) -> None:
+        for entry in entries:
+            self._writer.writerow(csv_row(entry))
+            self.written += 1

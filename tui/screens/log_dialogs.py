@@ -1,0 +1,278 @@
+"""The log browser's dialogs: pick an error kind, errors grouped by kind, export to CSV.
+
+Each is a modal over LogsScreen that reads the store in a thread worker (its own connection)
+and dismisses with what the person chose: a kind to filter by, or the path written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from store.db import open_store
+from store.errors import UnknownOrganisation
+from store.kb import knowledge_by_kind
+from store.logs import LogQuery, error_groups
+from store.models import ErrorGroup, KnowledgeEntry
+from store.timeparse import file_stamp, when
+from store.watch import count_log, walk_log
+from tui.log_csv import LogCsvWriter
+from tui.safe import visible
+from tui.widgets.log_text import MUTED
+from tui.widgets.row_table import Column, ListSource, RowTable
+
+# The screen and its modals load their stylesheet themselves, so the screen works in any App;
+# Textual reads a given file once however many classes (or the App) name it.
+CSS_FILE = Path(__file__).parent.parent / "styles" / "logs.tcss"  # absolute: subclasses too
+
+
+class KindsDialog(ModalScreen[str | None]):
+    """A dialog over the error kinds of the log's organisation and time range: dismissed with
+    the kind chosen ('' for any), or None when closed."""
+
+    CSS_PATH = CSS_FILE
+
+    def __init__(self, db_path: Path, query: LogQuery) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.log_query = query
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        with open_store(self.db_path) as db:
+            try:
+                groups = error_groups(db, org=self.log_query.org, since=self.log_query.since)
+            except UnknownOrganisation:  # an org:CODE word still being typed
+                groups = []
+            kb = knowledge_by_kind(db)
+        self.app.call_from_thread(self.show_kinds, groups, kb)
+
+    def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
+        raise NotImplementedError
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class KindPickerScreen(KindsDialog):
+    """Choose an error kind to filter by: known kinds, the ones seen most first."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def __init__(self, db_path: Path, query: LogQuery, current: str | None = None) -> None:
+        super().__init__(db_path, query)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="kind-picker", classes="log-modal"):
+            yield Static("Filter by kind (enter chooses, escape closes)", classes="log-modal-title")
+            yield OptionList(Option("any kind", id=""), id="kind-options", markup=False)
+
+    def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
+        counts = {g.kind: g.count for g in groups}
+        kinds = sorted(set(counts) | set(kb), key=lambda k: (-counts.get(k, 0), k))
+        options = [Option("any kind", id="")]
+        for kind in kinds:
+            title = kb[kind].title if kind in kb else ""
+            count = f"{counts[kind]:>7,}" if kind in counts else "      -"
+            prompt = Content.assemble(
+                (count, MUTED), "  ", visible(kind).ljust(24), (f" {visible(title)}", MUTED)
+            )
+            options.append(Option(prompt, id=kind))
+        option_list = self.query_one(OptionList)
+        option_list.set_options(options)
+        ids = [o.id for o in options]
+        option_list.highlighted = ids.index(self.current) if self.current in ids else 0
+        option_list.focus()
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id or "")
+
+
+GROUP_COLUMNS = (
+    Column("KIND", 24),
+    Column("ERRORS", 8, align_right=True),
+    Column("ORGS", 6, align_right=True),
+    Column("FIRST SEEN", 11),
+    Column("LAST SEEN", 11),
+    Column("WHAT IT IS", None, min_width=10, hide_below=90),  # and under the table anyway
+)
+
+
+def group_cells(group: ErrorGroup) -> list[tuple[str, str]]:
+    return [
+        (group.kind, "bad"),
+        (f"{group.count:,}", ""),
+        (f"{group.orgs:,}", ""),
+        (when(group.first_at), "muted"),
+        (when(group.last_at), "muted"),
+        (group.title or "-", "muted" if not group.title else ""),
+    ]
+
+
+class ErrorGroupsScreen(KindsDialog):
+    """Errors grouped by kind for the log's organisation and time range; enter filters."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,s", "close", "Close"),
+    ]
+
+    def __init__(self, db_path: Path, query: LogQuery) -> None:
+        super().__init__(db_path, query)
+        self.groups: list[ErrorGroup] = []
+
+    def compose(self) -> ComposeResult:
+        scope = f"org {self.log_query.org}" if self.log_query.org else "all organisations"
+        since = f"since {self.log_query.since}" if self.log_query.since else "all time"
+        with Vertical(id="error-groups", classes="log-modal"):
+            yield Static(
+                Content.assemble(
+                    ("Errors by kind", "bold"),
+                    f" · {visible(scope)} · {since}",
+                    (" (enter filters the log, escape closes)", MUTED),
+                ),
+                classes="log-modal-title",
+            )
+            yield RowTable(GROUP_COLUMNS, id="group-table")
+            yield Static(id="group-advice")
+
+    def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
+        self.groups = groups
+        table = self.query_one(RowTable)
+        table.set_source(ListSource([group_cells(g) for g in groups]))
+        table.focus()
+        self.show_advice(0)
+
+    @on(RowTable.RowHighlighted)
+    def highlighted(self, event: RowTable.RowHighlighted) -> None:
+        self.show_advice(event.index)
+
+    def show_advice(self, index: int) -> None:
+        advice = self.query_one("#group-advice", Static)
+        if not self.groups:
+            advice.update(Content("No errors in this range.").stylize(MUTED))
+            return
+        g = self.groups[index]
+        advice.update(
+            Content.assemble(
+                (visible(g.title or g.kind), "bold"),
+                ("\nFix: ", "bold $success"),
+                visible(g.fix or "no knowledge base entry"),
+            )
+        )
+
+    @on(RowTable.RowChosen)
+    def group_chosen(self, event: RowTable.RowChosen) -> None:
+        if self.groups:
+            self.dismiss(self.groups[event.index].kind)
+
+
+class ExportScreen(ModalScreen[Path | None]):
+    """Write every row of the current filter to CSV, with progress; escape cancels."""
+
+    CSS_PATH = CSS_FILE
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, db_path: Path, query: LogQuery, now: datetime) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.log_query = query
+        self.default_name = f"syncdesk-log-{file_stamp(now)}.csv"
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="log-export", classes="log-modal"):
+            yield Static(
+                Content.assemble(
+                    ("Export the current filter to CSV", "bold"),
+                    (" (enter writes, escape cancels)", MUTED),
+                ),
+                classes="log-modal-title",
+            )
+            yield Input(self.default_name, id="export-path")
+            yield ProgressBar(total=None, show_eta=False, id="export-progress")
+            yield Static(id="export-status")
+
+    @on(Input.Submitted, "#export-path")
+    def start(self, event: Input.Submitted) -> None:
+        if self.running or not event.value.strip():
+            return
+        self.running = True
+        event.input.disabled = True
+        self.query_one("#export-status", Static).update(Content("Counting rows…"))
+        self.export(Path(event.value.strip()).expanduser())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def export(self, path: Path) -> None:
+        worker = get_current_worker()
+        part = path.with_name(path.name + ".part")
+        written = 0
+        with open_store(self.db_path) as db:
+            try:
+                total = count_log(db, self.log_query, cancelled=lambda: worker.is_cancelled)
+                if worker.is_cancelled:
+                    return
+                self.app.call_from_thread(self._progress, 0, total)
+                with part.open("w", newline="", encoding="utf-8") as fh:
+                    writer = LogCsvWriter(fh)
+                    for page in walk_log(db, self.log_query):
+                        if worker.is_cancelled:
+                            break
+                        writer.write(page.entries)
+                        written = writer.written
+                        self.app.call_from_thread(self._progress, written, total)
+                if worker.is_cancelled:
+                    part.unlink(missing_ok=True)
+                    return
+                part.replace(path)
+            except OSError as exc:
+                part.unlink(missing_ok=True)
+                self.app.call_from_thread(self._failed, f"Cannot write {path}: {exc.strerror}.")
+                return
+        self.app.call_from_thread(self._done, path, written)
+
+    def _progress(self, written: int, total: int | None) -> None:
+        if not self.running:  # cancelled: the modal is closing
+            return
+        self.query_one(ProgressBar).update(total=total or None, progress=written)
+        of = f" of {total:,}" if total is not None else ""
+        self.query_one("#export-status", Static).update(Content(f"{written:,}{of} rows written"))
+
+    def _failed(self, message: str) -> None:
+        if not self.running:
+            return
+        self.running = False
+        field = self.query_one("#export-path", Input)
+        field.disabled = False
+        field.focus()
+        self.query_one("#export-status", Static).update(Content(visible(message)).stylize("$error"))
+
+    def _done(self, path: Path, written: int) -> None:
+        if not self.running:
+            return
+        self.running = False
+        self.app.notify(f"Exported {written:,} rows to {path.resolve()}", markup=False)
+        self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.running = False
+            self.workers.cancel_group(self, "export")
+            self.app.notify("Export cancelled; no file written.", markup=False)
+        self.dismiss(None)

@@ -1,0 +1,217 @@
+"""A refresh run in words, for the wizard: the diagnosis, the plan, the stepper (done / current
+/ to do, with who and when), the current step with what is kept and what is lost, and the
+result of the last step.
+
+Every piece is literal Content: names, outcomes and notes come from outside and are never
+parsed as markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+
+from store.diagnose import Diagnosis
+from store.runs import WHAT, Run
+from store.timeparse import when
+from tui.safe import visible
+
+MARKS = {"done": "✓", "skipped": "–", "todo": "·", "doing": "…", "failed": "✗"}
+TITLES = {
+    "diagnose": "Diagnose",
+    "deactivate": "Deactivate, then switch on again",
+    "verify": "Verify",
+    "uninstall": "Uninstall",
+    "reconnect": "Reconnect",
+}
+KEPT_LOST = {
+    "diagnose": ("Nothing changes.", "Nothing."),
+    "deactivate": (
+        "Settings, mappings, tokens, the queue (exports are held, then released).",
+        "Nothing.",
+    ),
+    "verify": ("Everything.", "Nothing: held and failed exports are sent again."),
+    "uninstall": (
+        "A snapshot of every setting and mapping; the queue (held); the log.",
+        "Settings, mappings and tokens; the connection in Xero is revoked.",
+    ),
+    "reconnect": (
+        "The queue is released; the snapshot is restored (if you choose).",
+        "Nothing, unless you choose a different Xero organisation (warned).",
+    ),
+}
+
+
+def styled(*parts: str | tuple[str, str]) -> Content:
+    """Literal text pieces (with optional styles) as one Content; controls made visible."""
+    return Content.assemble(
+        *[
+            (visible(p, newlines=True), "")
+            if isinstance(p, str)
+            else (visible(p[0], newlines=True), p[1])
+            for p in parts
+        ]
+    )
+
+
+def _groups(groups: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> str:
+    return ", ".join(f"{g['kind']} ×{g['count']}" for g in groups) or "none"
+
+
+def verify_comparison(run: Run, detail: dict[str, Any]) -> list[str | tuple[str, str]]:
+    """Queue and errors before vs after a verify, for the result pane."""
+    before, after = detail["before"], detail["after"]
+    return [
+        ("\nQueue    ", "bold"),
+        f"before: {before.get('failed', 0)} failed, {before.get('held', 0)} held → after: "
+        f"{after.get('failed', 0)} failed, {after.get('held', 0)} held\n",
+        ("Errors   ", "bold"),
+        f"24 h before the run: {_groups(run.errors_before)}\n",
+        ("         ", ""),
+        f"since this verify: {_groups(detail.get('errors_after') or [])}",
+    ]
+
+
+def diagnosis_text(found: Diagnosis) -> Content:
+    """The diagnosis: state, live check, error groups, verdict and whether a refresh helps."""
+    v = found.verdict
+    lines: list[str | tuple[str, str]] = [
+        ("Diagnosis\n", "bold"),
+        f"{found.code}  {found.name}: {found.state}; Xero: {found.tenant_name or '-'}\n",
+    ]
+    if found.check_error:
+        lines.append(f"Live check could not run: {found.check_error}\n")
+    for f in found.findings:
+        lines.append((f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}\n", "" if f.ok else "$error"))
+    for g in found.groups[:6]:
+        lines.append(f"  {g.count} × {g.kind} (last {g.last_at})\n")
+    lines += [
+        ("\nVerdict: ", "bold"),
+        (f"{v.title}\n", "bold"),
+        f"Cause: {v.cause}\n" if v.cause else "",
+        f"Fix: {v.fix}\n" if v.fix else "",
+        (
+            "The refresh sequence will likely help"
+            + (f" (the {v.refresh_step} step).\n" if v.refresh_step != "none" else ".\n"),
+            "$success",
+        )
+        if v.refresh_helps
+        else ("The refresh sequence is unlikely to help. ", "$warning"),
+        f"{v.next_step}\n" if not v.refresh_helps else "",
+    ]
+    return styled(*[p for p in lines if p])
+
+
+def start_text(last_run: Run | None) -> Content:
+    """The invitation to start a run (saying how the last one ended, if there was one)."""
+    lines: list[str | tuple[str, str]] = []
+    if last_run is not None and last_run.status != "in_progress":
+        lines.append((f"The last run ended {last_run.status} at {last_run.ended_at}.\n", "bold"))
+    lines += [
+        ("Start a refresh run", "bold"),
+        "\ndeactivate → verify → uninstall → reconnect → verify, stopping as soon "
+        "as a verify is clean. Steps the state makes pointless are skipped.\n",
+        ("Press enter to start (nothing changes until you perform a step).", "$accent"),
+    ]
+    return styled(*lines)
+
+
+def plan_text() -> Content:
+    """The steps of a run not yet started."""
+    return styled(
+        ("Steps\n", "bold"),
+        *[
+            f"· {i + 1} {TITLES[name].split(',')[0]}\n"
+            for i, name in enumerate(
+                ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify")
+            )
+        ],
+    )
+
+
+def stepper_text(run: Run) -> Content:
+    """Each step of the run with its mark, who did it and when; the end, once there is one."""
+    current = run.current
+    parts: list[str | tuple[str, str]] = [(f"Run {run.id}\n", "bold")]
+    for step in run.steps:
+        here = run.status == "in_progress" and current and step.position == current.position
+        style = "bold $accent" if here else ("$text-muted" if step.status == "skipped" else "")
+        parts.append(
+            (
+                f"{'▶' if here else MARKS.get(step.status, '?')} {step.position + 1} "
+                f"{TITLES[step.name].split(',')[0]}\n",
+                style,
+            )
+        )
+        if step.actor and step.status != "todo":
+            parts.append(
+                (
+                    f"    {step.actor} {when(step.ended_at or step.started_at, date=False)}\n",
+                    "$text-muted",
+                )
+            )
+    end = {
+        "resolved": ("✓ resolved", "bold $success"),
+        "escalated": ("⚑ escalated", "bold $warning"),
+    }.get(run.status)
+    if end:
+        parts.append(("\n" + end[0] + "\n", end[1]))
+    return styled(*parts)
+
+
+def last_result_text(run: Run) -> Content | None:
+    """The outcome of the last step done (or failed), None before any."""
+    done = [s for s in run.steps if s.status in ("done", "failed") and s.outcome]
+    if not done:
+        return None
+    last = done[-1]
+    parts: list[str | tuple[str, str]] = [
+        (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
+        last.outcome or "",
+    ]
+    if last.name == "verify" and last.detail and "before" in last.detail:
+        parts += verify_comparison(run, last.detail)
+    return styled(*parts)
+
+
+def step_text(run: Run) -> Content:
+    """What to do now: the current step (what it does, kept, lost, the key), or how it ended."""
+    notes = [f"note {n.actor}: {n.text}" for n in run.notes[-3:]]
+    if run.status == "resolved":
+        return styled(
+            ("Resolved. ", "bold $success"),
+            "The integration is working again; the run is closed.\n",
+            *[f"{n}\n" for n in notes],
+        )
+    if run.status == "escalated":
+        return styled(
+            ("Escalated. ", "bold $warning"),
+            f"Packet: {run.packet}\n",
+            "Press y to copy the summary to your clipboard (works over SSH "
+            "in terminals that allow OSC 52).\n",
+        )
+    step = run.current
+    if step is None:
+        return styled(
+            ("Every step is done and errors remain.\n", "bold $warning"),
+            "Press e to escalate with a support packet, or v if it is actually resolved.",
+        )
+    kept, lost = KEPT_LOST[step.name]
+    key = "enter"
+    extra = ""
+    if step.name == "uninstall":
+        extra = "You will be asked to type the organisation code.\n"
+    elif step.name == "reconnect":
+        extra = "You will choose the Xero organisation and whether to restore.\n"
+    return styled(
+        (f"Step {step.position + 1}: {TITLES[step.name]}\n", "bold"),
+        f"{WHAT[step.name]}\n",
+        ("Kept: ", "bold $success"),
+        f"{kept}\n",
+        ("Lost: ", "bold $error"),
+        f"{lost}\n",
+        extra,
+        (f"Press {key} to perform it. ", "$accent"),
+        "n adds a note, e escalates now.\n" + "".join(f"{n}\n" for n in notes),
+    )
