@@ -304,6 +304,17 @@ def _finish(
         record_audit(conn, org_id(db, run.code), actor, f"run_{status}", f"run {run.id}: {why}")
 
 
+def _confirmation_names(run: Run, confirm: str | None) -> None:
+    """A confirmation that names another organisation means the person believes they are
+    acting on another customer: refuse, whatever the step, before anything happens."""
+    if confirm is not None and confirm.strip().upper() != run.code.upper():
+        raise TransitionRefused(
+            f"The confirmation {confirm.strip()!r} does not name {run.code}, whose run this is, "
+            f"so nothing was done: check which customer you are working on. Confirm with "
+            f"--confirm {run.code}."
+        )
+
+
 def next_step(
     db: sqlite_utils.Database,
     org: str,
@@ -321,11 +332,13 @@ def next_step(
     When every step is done and errors remain, the next step is escalation.
 
     Raises UnknownOrganisation, NotFound, RunClaimed, TransitionRefused (a step that needs
-    input, e.g. the uninstall confirmation or a tenant choice), XeroError.
+    input, e.g. the uninstall confirmation or a tenant choice; or a `given.confirm` that names
+    another organisation, whatever the step), XeroError.
     """
     actor = actor or default_actor()
     given = given or StepInput()
     run = open_run(db, org)
+    _confirmation_names(run, given.confirm)
     _claimed(run, actor, take_over_run)
     if take_over_run:
         run = take_over(db, org, actor=actor)

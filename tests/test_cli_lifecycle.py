@@ -541,3 +541,11 @@ def test_packet_names_cannot_leave_the_packets_directory(db, tmp_path: Path) -> 
     run = Run(**{f: None for f in Run.__dataclass_fields__} | {"code": "../../x/TRAV", "id": 3})
     path = packet_path(run, None, tmp_path / "packets")
     assert path.parent == tmp_path / "packets" and ".." not in path.name
+
+
+def test_run_next_with_another_customers_code_is_refused(cli, sandbox_env: Path) -> None:
+    cli("run", "start", "SXBREW", "--actor", "alice")
+    code, _, err = cli("run", "next", "SXBREW", "--confirm", "WATTLE", "--actor", "alice")
+    assert code == 1 and "does not name SXBREW" in err and len(err.strip().splitlines()) == 1
+    shown = as_json(cli("run", "show", "SXBREW", "--json"))
+    assert all(s["status"] in ("todo", "skipped") for s in shown["steps"])

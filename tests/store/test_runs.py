@@ -397,3 +397,22 @@ def test_a_step_left_doing_is_current(db, xero, monkeypatch) -> None:
     assert run.current.status == "doing" and run.current.started_at is not None
     assert run.current.actor == "alice" and run.current.ended_at is None
     assert run.to_json()["current"] == 1
+
+
+@pytest.mark.parametrize("steps_before", [0, 1, 2])
+def test_a_confirmation_naming_another_customer_is_refused_at_any_step(
+    db, xero, steps_before: int
+) -> None:
+    """`run next SXBREW --confirm WATTLE`: the person thinks they are on another customer."""
+    start_run(db, "SXBREW", actor="alice", now=NOW)
+    for _ in range(steps_before):
+        next_step(db, "SXBREW", actor="alice", given=StepInput(confirm="SXBREW"), client=xero)
+    before = open_run(db, "SXBREW")
+    state = integration(db, "SXBREW").state
+    with pytest.raises(TransitionRefused, match="'WATTLE' does not name SXBREW"):
+        next_step(db, "SXBREW", actor="alice", given=StepInput(confirm="WATTLE"), client=xero)
+    after = open_run(db, "SXBREW")
+    assert [(s.status, s.outcome) for s in after.steps] == [
+        (s.status, s.outcome) for s in before.steps
+    ]
+    assert integration(db, "SXBREW").state == state
