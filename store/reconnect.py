@@ -24,6 +24,8 @@ from store.transitions import (
     _with,
     default_actor,
     integration,
+    revoke_pending,
+    settle_revoke,
 )
 
 
@@ -44,6 +46,14 @@ def reconnect_options(
 
     current = integration(db, org)
     _check(current, "reconnect", None)
+    # An uninstall's revoke still recorded goes first: authorising replaces the tokens it needs,
+    # and sent later it could remove the new connection.
+    settled = settle_revoke(db, current.code, client=client)
+    if settled is not None and revoke_pending(db, current.code):
+        raise TransitionRefused(
+            f"{current.code} cannot be reconnected before its old Xero connection is revoked. "
+            f"{settled}"
+        )
     tenants = tuple(authorise(db, current.code, client=client))
     prev_id, prev_name = _previous_tenant(current)
     found = snapshots(db, current.code)

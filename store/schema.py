@@ -331,10 +331,23 @@ def _migrate_to_4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_to_5(conn: sqlite3.Connection) -> None:
+    # An uninstall records its intent to revoke the Xero connection in the same transaction as
+    # the snapshot, before anything is sent to Xero; the row (and the organisation's tokens,
+    # which the revoke needs) goes once Xero has answered. A kill in between leaves this row,
+    # and the next uninstall step, reconnect or `syncdesk uninstall` sends the revoke again.
+    conn.execute(
+        "CREATE TABLE pending_revokes ("
+        "org_id INTEGER PRIMARY KEY REFERENCES orgs(id), connection_id TEXT, tenant_id TEXT, "
+        "recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
     _migrate_to_4,
+    _migrate_to_5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

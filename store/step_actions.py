@@ -20,7 +20,7 @@ from store.logs import error_groups
 from store.models import Run, Step, StepInput
 from store.orgs import org_id
 from store.reconnect import reconnect
-from store.transitions import deactivate, integration, uninstall
+from store.transitions import deactivate, integration, settle_revoke, uninstall
 
 # What a step came to: its status (done, skipped), the outcome in words, details to keep.
 Outcome = tuple[str, str, dict[str, Any] | None]
@@ -74,7 +74,9 @@ def _uninstall(
     db: sqlite_utils.Database, code: str, state: str, actor: str, given: StepInput, client: Any
 ) -> Outcome:
     if state == "uninstalled":
-        return "skipped", "already uninstalled", None
+        # Resumed after a kill between the uninstall and Xero's answer: send the recorded revoke.
+        settled = settle_revoke(db, code, client=client)
+        return "skipped", "already uninstalled" + (f". {settled}" if settled else ""), None
     result = uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
     return "done", " ".join(result.messages), {"snapshot_id": result.snapshot_id}
 

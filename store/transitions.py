@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import now_iso, transaction
-from store.errors import SyncdeskError, TransitionRefused, VersionConflict
+from store.errors import SyncdeskError, TransitionRefused, VersionConflict, XeroInvalidGrant
 from store.history import configuration, record_audit, take_snapshot
 from store.logs import record
 from store.models import Integration, TransitionResult, UninstallPlan
@@ -253,9 +253,12 @@ def uninstall(
     """Remove settings, mappings and tokens (snapshotted first, in the same transaction) and
     revoke the Xero connection when there is one.
 
-    `confirm` must be the organisation's code. The Xero connection is revoked after the local
-    change is committed; if Xero cannot be reached the uninstall still stands and the result
-    says how to remove the app inside Xero.
+    `confirm` must be the organisation's code. Nothing is sent to Xero before the store has
+    committed the snapshot, the new state and the intent to revoke (pending_revokes, with
+    the tokens the revoke needs); the revoke follows, and its record and the tokens go once
+    Xero has answered. Killed in between, the store says `uninstalled` with the revoke still
+    recorded, and `settle_revoke` (the next uninstall step or reconnect) sends it again. If
+    Xero cannot be reached the uninstall still stands and the result says what happens next.
 
     Raises UnknownOrganisation, TransitionRefused (no or wrong confirmation), VersionConflict.
     """
@@ -264,14 +267,22 @@ def uninstall(
     if confirm is None or confirm.strip().upper() != current.code.upper():
         raise _unconfirmed(uninstall_plan(db, current.code))
     _check(current, "uninstall", expected_version)
-    revoked = _revoke_first(db, current, client) if revoke else None
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
         _check(locked, "uninstall", current.version)
         at = now_iso()
         snap = take_snapshot(conn, locked, actor=actor, reason="uninstall", at=at)
-        for table in ("settings", "mappings", "credentials"):
+        for table in ("settings", "mappings"):
             conn.execute(f"DELETE FROM {table} WHERE org_id = ?", [locked.org_id])
+        revoking = revoke and bool(locked.connection_id or locked.tenant_id)
+        if revoking:
+            conn.execute(
+                "INSERT OR REPLACE INTO pending_revokes(org_id, connection_id, tenant_id, "
+                "recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?)",
+                [locked.org_id, locked.connection_id, locked.tenant_id, at, actor],
+            )
+        else:
+            conn.execute("DELETE FROM credentials WHERE org_id = ?", [locked.org_id])
         _move_queue(conn, locked.org_id, "pending", "held", at)
         result = _apply(
             conn,
@@ -298,31 +309,64 @@ def uninstall(
         f"Snapshot {snap.id} holds {len(snap.settings)} settings and {len(snap.mappings)} "
         "mappings; `syncdesk reconnect` restores it."
     ]
+    revoked = settle_revoke(db, current.code, client=client) if revoking else None
     if revoked is not None:
         messages.append(revoked)
     return _with(result, *messages, snapshot_id=snap.id)
+
+
+def revoke_pending(db: sqlite_utils.Database, org: str) -> bool:
+    """Whether an uninstall's revoke of the Xero connection is still to be sent."""
+    oid = org_id(db, org)
+    return bool(db.execute("SELECT 1 FROM pending_revokes WHERE org_id = ?", [oid]).fetchone())
+
+
+def settle_revoke(db: sqlite_utils.Database, org: str, *, client: Any = None) -> str | None:
+    """Send an uninstall's recorded revoke of the Xero connection; None when none is pending.
+
+    Once Xero has answered (revoked, or nothing left to revoke) the record and the tokens are
+    removed. If the stored grant can no longer act (invalid_grant) only someone in Xero can
+    remove the app, so the record goes and the message says so. Any other failure keeps the
+    record for the next attempt. Returns what happened, in words.
+    """
+    from store.xero.connect import revoke
+
+    oid = org_id(db, org)
+    row = db.execute(
+        "SELECT connection_id, tenant_id FROM pending_revokes WHERE org_id = ?", [oid]
+    ).fetchone()
+    if row is None:
+        return None
+    try:
+        gone = revoke(db, org, client=client, connection_id=row[0], tenant_id=row[1])
+    except XeroInvalidGrant as exc:
+        _drop_pending_revoke(db, oid)
+        return (
+            f"The Xero connection could not be revoked ({exc}); remove the app in Xero "
+            "under Settings > Connected apps."
+        )
+    except SyncdeskError as exc:
+        return (
+            f"The Xero connection could not be revoked yet ({exc}); the revoke stays "
+            "recorded and is sent again by the next uninstall step or reconnect, or remove the "
+            "app in Xero under Settings > Connected apps."
+        )
+    _drop_pending_revoke(db, oid)
+    return (
+        "The connection was revoked in Xero." if gone else "Xero had no connection left to revoke."
+    )
+
+
+def _drop_pending_revoke(db: sqlite_utils.Database, oid: int) -> None:
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM pending_revokes WHERE org_id = ?", [oid])
+        state = conn.execute("SELECT state FROM integrations WHERE org_id = ?", [oid]).fetchone()
+        if state is not None and state[0] == "uninstalled":
+            conn.execute("DELETE FROM credentials WHERE org_id = ?", [oid])
 
 
 def _unconfirmed(plan: UninstallPlan) -> TransitionRefused:
     return TransitionRefused(
         f"Uninstalling {plan.code} removes {', '.join(plan.removed())}; it keeps "
         f"{', '.join(plan.kept())}. Confirm with --confirm {plan.code}."
-    )
-
-
-def _revoke_first(db: sqlite_utils.Database, current: Integration, client: Any) -> str | None:
-    """Revoke the Xero connection; a failure is reported, never fatal to the uninstall."""
-    from store.xero.connect import revoke
-
-    if current.state == "uninstalled":
-        return None
-    try:
-        gone = revoke(db, current.code, client=client)
-    except SyncdeskError as exc:
-        return (
-            f"The Xero connection could not be revoked ({exc}); remove the app in Xero "
-            "under Settings > Connected apps."
-        )
-    return (
-        "The connection was revoked in Xero." if gone else "Xero had no connection left to revoke."
     )

@@ -14,15 +14,25 @@ from store.xero.sandbox import SANDBOX_REDIRECT
 from store.xero.tokens import store_tokens, with_token
 
 
-def revoke(db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None) -> bool:
+def revoke(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: XeroClient | None = None,
+    connection_id: str | None = None,
+    tenant_id: str | None = None,
+) -> bool:
     """Remove org's connection in Xero if Xero still has it; True if one was deleted.
 
+    The connection is the one given (an uninstall's recorded intent), else the stored one.
     Nothing to delete (connection already gone, 404) is not an error. Raises
     UnknownOrganisation and XeroError (invalid_grant included) for failures that may leave
     the connection in place.
     """
     oid = org_id(db, org)
     stored = integration_row(db, oid)
+    if connection_id or tenant_id:
+        stored = {**stored, "connection_id": connection_id, "tenant_id": tenant_id}
     with session(db, client) as xero:
         # An invalid grant propagates: the connection may well still be there in Xero, and
         # only someone in Xero can remove it now (the caller says so).
