@@ -503,13 +503,17 @@ def test_client_spreads_61_calls_over_a_minute() -> None:
 def test_limiter_caps_concurrency_at_5() -> None:
     limiter = Limiter()
     inside, peak, lock = [0], [0], threading.Lock()
+    five_inside = threading.Event()  # a slot is held until five are in at once
 
     def work() -> None:
         with limiter.slot():
             with lock:
                 inside[0] += 1
                 peak[0] = max(peak[0], inside[0])
-            time.sleep(0.02)
+                if inside[0] == 5:
+                    five_inside.set()
+            five_inside.wait(10)
+            time.sleep(0.02)  # a sixth would get in now if the limiter let it
             with lock:
                 inside[0] -= 1
 
