@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
@@ -24,6 +25,9 @@ from store.orgs import like_pattern, org_id
 from store.timeparse import day, iso, parse, parse_since
 
 LEVEL_CHOICES = ("all", "error", "info")
+# The same failure seen again within this window (a check, a diagnose, opening a screen) is
+# one row, not one row per look.
+REPEAT_WINDOW = timedelta(hours=1)
 _WORD = re.compile(r"\w", re.UNICODE)
 
 
@@ -225,6 +229,23 @@ def resolve_since(text: str | None, *, now: datetime | None = None) -> str | Non
     return parse_since(text, now=now) if text else None
 
 
+def _written_since(
+    conn: Any, oid: int, level: str, document: str | None, message: str, since: str
+) -> bool:
+    # The rowid follows time: walk this organisation's rows of this level newest first (the
+    # log_org_level index) and stop at the window's start.
+    for at, doc, text in conn.execute(
+        "SELECT at, document, message FROM log WHERE org_id = ? AND level = ? "
+        "ORDER BY id DESC LIMIT 500",
+        [oid, level],
+    ):
+        if at < since:
+            return False
+        if text == message and doc == document:
+            return True
+    return False
+
+
 def record(
     db: sqlite_utils.Database,
     org: str,
@@ -239,12 +260,52 @@ def record(
 
     Raises UnknownOrganisation, InvalidQuery for an unknown level.
     """
+    entry = _write(db, org, level, message, document, correlation_id, at, once_within=None)
+    assert entry is not None  # only a once_within write can be skipped
+    return entry
+
+
+def record_once(
+    db: sqlite_utils.Database,
+    org: str,
+    level: str,
+    message: str,
+    *,
+    document: str | None = None,
+    correlation_id: str | None = None,
+    within: timedelta = REPEAT_WINDOW,
+) -> LogEntry | None:
+    """Write a row unless the same row (organisation, level, document, message) was written
+    within `within`: looking again (a check, a diagnose, opening a screen) must not add a row
+    per look and inflate what the next person sees. Returns None when skipped.
+
+    Raises UnknownOrganisation, InvalidQuery for an unknown level.
+    """
+    return _write(db, org, level, message, document, correlation_id, None, once_within=within)
+
+
+def _write(
+    db: sqlite_utils.Database,
+    org: str,
+    level: str,
+    message: str,
+    document: str | None,
+    correlation_id: str | None,
+    at: datetime | None,
+    *,
+    once_within: timedelta | None,
+) -> LogEntry | None:
     if level not in ("error", "info"):
         raise InvalidQuery(f"Unknown level {level!r}; choose error or info.")
     oid = org_id(db, org)
     kind = classifier(db).classify(message, level)
-    stamp = iso(at or clock.now())
+    moment = at or clock.now()
+    stamp = iso(moment)
     with transaction(db) as conn:
+        if once_within is not None and _written_since(
+            conn, oid, level, document, message, iso(moment - once_within)
+        ):
+            return None
         cursor = conn.execute(
             "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from store.errors import XeroError
 from store.kb import knowledge_by_kind
-from store.logs import record
+from store.logs import record_once
 from store.schema import QUEUE_STATUSES
 from store.xero.client import XeroClient
 from store.xero.config import client_from_env
@@ -45,10 +45,13 @@ def session(db: sqlite_utils.Database, client: XeroClient | None) -> Iterator[Xe
 def log_error(
     db: sqlite_utils.Database, org: str, exc: XeroError, *, document: str | None = None
 ) -> None:
-    """One error row per failure, however many layers see it go by."""
+    """One error row per failure, however many layers see it go by; and the same failure seen
+    again within an hour (another check, another look) is not written again."""
     if getattr(exc, "logged", False):
         return
-    record(db, org, "error", exc.log_message, document=document, correlation_id=exc.correlation_id)
+    record_once(
+        db, org, "error", exc.log_message, document=document, correlation_id=exc.correlation_id
+    )
     exc.logged = True  # type: ignore[attr-defined]
 
 

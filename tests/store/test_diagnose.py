@@ -10,6 +10,7 @@ import httpx
 import pytest
 from support import NOW
 
+from store.checks import check  # noqa: E402
 from store.diagnose import TRANSIENT, diagnose  # noqa: E402
 from store.kb import knowledge_by_kind  # noqa: E402
 from store.logs import error_groups  # noqa: E402
@@ -205,3 +206,21 @@ def test_unreachable_xero_is_a_finding_not_an_exception(db, clock) -> None:
     assert integration(db, "HARBOUR").state == "active"  # unreachable is not "removed"
     if found.verdict.kind is not None:
         assert found.verdict.kind in TRANSIENT or found.verdict.refresh_helps is False
+
+
+def test_looking_again_does_not_add_rows(db, xero) -> None:
+    """A check or diagnose records a failure once per window, not once per look."""
+
+    def errors() -> int:
+        return db.execute(
+            "SELECT count(*) FROM log WHERE level = 'error' AND org_id = ?",
+            [integration(db, "WATTLE").org_id],
+        ).fetchone()[0]
+
+    first = diagnose(db, "WATTLE", now=NOW, client=xero)
+    after_first = errors()
+    for _ in range(3):
+        again = diagnose(db, "WATTLE", now=NOW, client=xero)
+        check(db, "WATTLE", client=xero)
+    assert errors() == after_first
+    assert again.verdict.title == first.verdict.title
