@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import sqlite_utils
 
+from store.enums import Level
 from store.models import KnowledgeEntry
 
 UNKNOWN = "unknown"
@@ -48,7 +49,7 @@ class Classifier:
     def classify(self, message: str, level: str) -> str | None:
         """The kind for a row: errors always get one (UNKNOWN if nothing matches)."""
         kind = self(message)
-        return kind or (UNKNOWN if level == "error" else None)
+        return kind or (UNKNOWN if level == Level.ERROR else None)
 
 
 @lru_cache(maxsize=8)

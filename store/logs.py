@@ -17,13 +17,15 @@ import sqlite_utils
 
 from store import clock
 from store.db import transaction
+from store.enums import Level
 from store.errors import InvalidQuery
 from store.kb import classifier
 from store.models import ErrorGroup, LogEntry, LogPage
 from store.orgs import like_pattern, org_id
+from store.schema import LEVELS
 from store.timeparse import day, iso, parse, parse_since
 
-LEVEL_CHOICES = ("all", "error", "info")
+LEVEL_CHOICES = ("all", *LEVELS)
 _WORD = re.compile(r"\w", re.UNICODE)
 
 
@@ -228,7 +230,7 @@ def resolve_since(text: str | None, *, now: datetime | None = None) -> str | Non
 def record(
     db: sqlite_utils.Database,
     org: str,
-    level: str,
+    level: Level,
     message: str,
     *,
     document: str | None = None,
@@ -239,7 +241,7 @@ def record(
 
     Raises UnknownOrganisation, InvalidQuery for an unknown level.
     """
-    if level not in ("error", "info"):
+    if level not in LEVELS:
         raise InvalidQuery(f"Unknown level {level!r}; choose error or info.")
     oid = org_id(db, org)
     kind = classifier(db).classify(message, level)

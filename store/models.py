@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from store.enums import Level, QueueStatus, RunStatus, State, StepName, StepStatus, Transition
+
 
 @dataclass(frozen=True, slots=True)
 class OrgSummary:
@@ -14,7 +16,7 @@ class OrgSummary:
 
     code: str
     name: str
-    state: str
+    state: State
     tenant_name: str | None
     errors_24h: int
     last_export_at: str | None
@@ -47,7 +49,7 @@ class OrgDetail:
     code: str
     name: str
     region: str
-    state: str
+    state: State
     tenant_id: str | None
     tenant_name: str | None
     version: int
@@ -86,7 +88,7 @@ class LogEntry:
     id: int
     at: str
     org: str
-    level: str
+    level: str  # a Level's value: rows come straight from the cursor, unconverted (see from_row)
     document: str | None
     message: str
     kind: str | None
@@ -107,7 +109,7 @@ class KnowledgeEntry:
     kind: str
     title: str
     pattern: str
-    level: str
+    level: Level
     category: str
     cause: str
     fix: str
@@ -120,6 +122,7 @@ class KnowledgeEntry:
     def from_row(cls, row: sqlite3.Row) -> KnowledgeEntry:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["retryable"] = bool(values["retryable"])
+        values["level"] = Level(values["level"])
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -172,7 +175,7 @@ class Integration:
     org_id: int
     code: str
     name: str
-    state: str
+    state: State
     version: int
     tenant_id: str | None
     tenant_name: str | None
@@ -199,15 +202,17 @@ class Integration:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Integration:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["state"] = State(values["state"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
 class TransitionResult:
     code: str
-    action: str
-    before: str
-    after: str
+    action: Transition
+    before: State
+    after: State
     version: int
     actor: str
     at: str
@@ -223,7 +228,7 @@ class UninstallPlan:
     """Exactly what an uninstall removes and what it keeps."""
 
     code: str
-    state: str
+    state: State
     version: int
     tenant_name: str | None
     settings: dict[str, Any]
@@ -244,7 +249,7 @@ class UninstallPlan:
         return out
 
     def kept(self) -> list[str]:
-        queued = sum(v for k, v in self.queue.items() if k != "exported")
+        queued = sum(v for k, v in self.queue.items() if k != QueueStatus.EXPORTED)
         return [
             "a snapshot of every setting and mapping (restorable on reconnect)",
             f"the export queue ({queued} waiting, held until reconnect)",
@@ -262,7 +267,7 @@ class Snapshot:
     taken_at: str
     actor: str
     reason: str
-    state: str
+    state: State
     tenant_id: str | None
     tenant_name: str | None
     settings: dict[str, Any]
@@ -274,6 +279,7 @@ class Snapshot:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["settings"] = json.loads(values["settings"])
         values["mappings"] = tuple(json.loads(values["mappings"]))
+        values["state"] = State(values["state"])
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -324,7 +330,7 @@ class ReconnectOptions:
     """What a reconnect can choose from: the Xero organisations the user authorised."""
 
     code: str
-    state: str
+    state: State
     version: int
     previous_tenant_id: str | None
     previous_tenant_name: str | None
@@ -352,8 +358,8 @@ class MappingChange:
 @dataclass(frozen=True, slots=True)
 class Step:
     position: int
-    name: str
-    status: str
+    name: StepName
+    status: StepStatus
     actor: str | None
     started_at: str | None
     ended_at: str | None
@@ -372,11 +378,15 @@ class Note:
     text: str
 
 
+# A step in one of these is still to be performed (a failed one is tried again).
+_OPEN_STEPS = (StepStatus.TODO, StepStatus.DOING, StepStatus.FAILED)
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     id: int
     code: str
-    status: str
+    status: RunStatus
     started_at: str
     started_by: str
     claimed_by: str
@@ -391,7 +401,7 @@ class Run:
     @property
     def current(self) -> Step | None:
         """The step `next` would perform (None when every step is done or skipped)."""
-        return next((s for s in self.steps if s.status in ("todo", "doing", "failed")), None)
+        return next((s for s in self.steps if s.status in _OPEN_STEPS), None)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

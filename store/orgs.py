@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from store import clock
+from store.enums import State
 from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
@@ -71,7 +72,7 @@ def list_orgs(
         OrgSummary(
             code=r["code"],
             name=r["name"],
-            state=r["state"],
+            state=State(r["state"]),
             tenant_name=r["tenant_name"],
             errors_24h=r["errors_24h"],
             last_export_at=r["last_export_at"],
@@ -87,11 +88,11 @@ def list_orgs(
     ]
 
 
-def auth_health(state: str, refresh_expires_at: str | None, now: datetime) -> str:
+def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:
     """How the Xero authorisation looks: ok, expiring (within a week), expired, removed, -."""
-    if state == "uninstalled":
+    if state == State.UNINSTALLED:
         return "-"
-    if state == "disconnected":
+    if state == State.DISCONNECTED:
         return "removed"
     if not refresh_expires_at:
         return "expired"
@@ -147,7 +148,7 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         code=row["code"],
         name=row["name"],
         region=row["region"],
-        state=row["state"],
+        state=State(row["state"]),
         tenant_id=row["tenant_id"],
         tenant_name=row["tenant_name"],
         version=row["version"],

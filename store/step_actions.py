@@ -15,6 +15,7 @@ import sqlite_utils
 
 from store.checks import activate, retry
 from store.db import now_iso, transaction
+from store.enums import QueueStatus, State, StepName, StepStatus
 from store.errors import NotFound, TransitionRefused
 from store.logs import error_groups
 from store.models import Run, Step, StepInput
@@ -23,7 +24,7 @@ from store.reconnect import reconnect
 from store.transitions import deactivate, integration, uninstall
 
 # What a step came to: its status (done, skipped), the outcome in words, details to keep.
-Outcome = tuple[str, str, dict[str, Any] | None]
+Outcome = tuple[StepStatus, str, dict[str, Any] | None]
 
 
 def perform(
@@ -41,17 +42,17 @@ def perform(
     Raises TransitionRefused (the step needs input), NotFound, XeroError.
     """
     state = integration(db, run.code).state
-    if step.name == "diagnose":
+    if step.name == StepName.DIAGNOSE:
         return _diagnose(db, run, client)
-    if step.name == "deactivate":
+    if step.name == StepName.DEACTIVATE:
         return _toggle(db, run.code, state, actor, client)
-    if step.name == "verify":
+    if step.name == StepName.VERIFY:
         return _verify(db, run.code, state, client, progress, cancelled)
-    if step.name == "uninstall":
+    if step.name == StepName.UNINSTALL:
         return _uninstall(db, run.code, state, actor, given, client)
-    if step.name == "reconnect":
+    if step.name == StepName.RECONNECT:
         return _reconnect(db, run.code, state, actor, given, client)
-    raise NotFound(f"Unknown step {step.name!r}.")
+    raise NotFound(f"Unknown step {str(step.name)!r}.")
 
 
 def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> Outcome:
@@ -67,23 +68,23 @@ def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> Outcome:
         said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
     else:
         said = f"the refresh sequence is unlikely to help. {v.next_step}"
-    return "done", f"{v.title}: {said}", {"verdict": asdict(v)}
+    return StepStatus.DONE, f"{v.title}: {said}", {"verdict": asdict(v)}
 
 
 def _uninstall(
-    db: sqlite_utils.Database, code: str, state: str, actor: str, given: StepInput, client: Any
+    db: sqlite_utils.Database, code: str, state: State, actor: str, given: StepInput, client: Any
 ) -> Outcome:
-    if state == "uninstalled":
-        return "skipped", "already uninstalled", None
+    if state == State.UNINSTALLED:
+        return StepStatus.SKIPPED, "already uninstalled", None
     result = uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
-    return "done", " ".join(result.messages), {"snapshot_id": result.snapshot_id}
+    return StepStatus.DONE, " ".join(result.messages), {"snapshot_id": result.snapshot_id}
 
 
 def _reconnect(
-    db: sqlite_utils.Database, code: str, state: str, actor: str, given: StepInput, client: Any
+    db: sqlite_utils.Database, code: str, state: State, actor: str, given: StepInput, client: Any
 ) -> Outcome:
-    if state == "active":
-        return "skipped", "already active", None
+    if state == State.ACTIVE:
+        return StepStatus.SKIPPED, "already active", None
     done = reconnect(
         db,
         code,
@@ -95,7 +96,7 @@ def _reconnect(
         client=client,
     )
     return (
-        "done",
+        StepStatus.DONE,
         " ".join(done.transition.messages),
         {
             "tenant": done.tenant_name,
@@ -105,26 +106,26 @@ def _reconnect(
     )
 
 
-def _toggle(db: sqlite_utils.Database, code: str, state: str, actor: str, client: Any) -> Outcome:
-    if state not in ("active", "inactive"):
-        return "skipped", f"nothing to deactivate: the integration is {state}", None
+def _toggle(db: sqlite_utils.Database, code: str, state: State, actor: str, client: Any) -> Outcome:
+    if state not in (State.ACTIVE, State.INACTIVE):
+        return StepStatus.SKIPPED, f"nothing to deactivate: the integration is {state}", None
     said = []
-    if state == "active":
+    if state == State.ACTIVE:
         said += deactivate(db, code, actor=actor).messages
     try:
         said += activate(db, code, actor=actor, client=client).messages
     except TransitionRefused as exc:
-        return "done", f"Deactivated, but it could not be switched back on: {exc}", None
-    return "done", "Switched off and on again. " + " ".join(said), None
+        return StepStatus.DONE, f"Deactivated, but it could not be switched back on: {exc}", None
+    return StepStatus.DONE, "Switched off and on again. " + " ".join(said), None
 
 
 def _verify(
-    db: sqlite_utils.Database, code: str, state: str, client: Any, progress: Any, cancelled: Any
+    db: sqlite_utils.Database, code: str, state: State, client: Any, progress: Any, cancelled: Any
 ) -> Outcome:
     from store.errors import RetryRefused
 
-    if state != "active":
-        return "skipped", f"nothing can be exported while {state}", None
+    if state != State.ACTIVE:
+        return StepStatus.SKIPPED, f"nothing can be exported while {state}", None
     started = now_iso()
     # Errors after the retry began are counted by rowid, not by time: an error logged by the
     # step before, in the same second, must not make a clean retry look dirty.
@@ -132,12 +133,12 @@ def _verify(
     try:
         report = retry(db, code, client=client, progress=progress, cancelled=cancelled)
     except RetryRefused as exc:
-        return "done", f"Not retried: {exc} Still failing.", {"clean": False}
+        return StepStatus.DONE, f"Not retried: {exc} Still failing.", {"clean": False}
     errors = db.execute(
         "SELECT count(*) FROM log WHERE org_id = ? AND level = 'error' AND id > ?",
         [org_id(db, code), last_id],
     ).fetchone()[0]
-    waiting = sum(report.after.get(s, 0) for s in ("failed", "held"))
+    waiting = sum(report.after.get(s, 0) for s in (QueueStatus.FAILED, QueueStatus.HELD))
     clean = errors == 0 and waiting == 0 and not report.stopped_reason
     after = [g.to_json() for g in error_groups(db, org=code, since=started)]
     outcome = (
@@ -147,7 +148,7 @@ def _verify(
     if report.stopped_reason:
         outcome += f" Stopped: {report.stopped_reason}"
     return (
-        "done",
+        StepStatus.DONE,
         outcome,
         {"clean": clean, "before": report.before, "after": report.after, "errors_after": after},
     )

@@ -13,6 +13,7 @@ import click
 from store import paths
 from store.checks import activate
 from store.diagnose import diagnose as diagnose_org
+from store.enums import RunStatus, StepStatus
 from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
 from store.models import StepInput
@@ -284,6 +285,15 @@ take_over_option = click.option(
 )
 
 
+MARKS = {
+    StepStatus.DONE: "✓",
+    StepStatus.SKIPPED: "-",
+    StepStatus.TODO: " ",
+    StepStatus.DOING: "…",
+    StepStatus.FAILED: "✗",
+}
+
+
 def _show_run(run, as_json: bool) -> None:
     if as_json:
         print_json(run.to_json())
@@ -292,20 +302,19 @@ def _show_run(run, as_json: bool) -> None:
         f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
         f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
     )
-    marks = {"done": "✓", "skipped": "-", "todo": " ", "doing": "…", "failed": "✗"}
     current = run.current
     for step in run.steps:
         pointer = ">" if current and step.position == current.position else " "
         who = f" {step.actor} {step.ended_at or step.started_at or ''}" if step.actor else ""
         click.echo(
-            f"{pointer}[{marks.get(step.status, '?')}] {step.position + 1}. "
+            f"{pointer}[{MARKS.get(step.status, '?')}] {step.position + 1}. "
             f"{step.name:<10} {step.status:<8}{who}"
         )
         if step.outcome:
             click.echo(f"        {visible(step.outcome)}")
     for note in run.notes:
         click.echo(f"  note {note.at} {note.actor}: {visible(note.text)}")
-    if run.status == "in_progress":
+    if run.status == RunStatus.IN_PROGRESS:
         if current:
             click.echo(f"Next: {current.name}: {WHAT[current.name]}")
         else:

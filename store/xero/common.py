@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from store.enums import Level
 from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import record
@@ -48,7 +49,9 @@ def log_error(
     """One error row per failure, however many layers see it go by."""
     if getattr(exc, "logged", False):
         return
-    record(db, org, "error", exc.log_message, document=document, correlation_id=exc.correlation_id)
+    record(
+        db, org, Level.ERROR, exc.log_message, document=document, correlation_id=exc.correlation_id
+    )
     exc.logged = True  # type: ignore[attr-defined]
 
 

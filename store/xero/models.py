@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from store.enums import State
+
 
 def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
@@ -202,7 +204,7 @@ class CheckReport:
     findings: tuple[Finding, ...]
     tenant_id: str | None = None
     tenant_name: str | None = None
-    state: str | None = None  # the state after the check (a check may record `disconnected`)
+    state: State | None = None  # the state after the check (a check may record `disconnected`)
 
     @property
     def healthy(self) -> bool:
@@ -221,7 +223,7 @@ class LiveCheck:
     """What Xero said about one organisation, before the lifecycle records any of it."""
 
     org: str
-    state: str  # the integration's state when the check began
+    state: State  # the integration's state when the check began
     findings: tuple[Finding, ...]
     tenant_id: str | None = None
     tenant_name: str | None = None
