@@ -8,7 +8,7 @@ to a missing account survives any number of reconnects and needs `syncdesk map`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,12 +81,6 @@ class Diagnosis:
     groups: tuple[ErrorGroup, ...]
     verdict: Verdict
     other_kinds: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["findings"] = [asdict(f) for f in self.findings]
-        out["groups"] = [g.to_json() for g in self.groups]
-        return out
 
 
 def _signals(state: State, findings: tuple[Any, ...], groups: list[ErrorGroup]) -> list[str]:

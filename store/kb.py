@@ -8,7 +8,7 @@ from functools import lru_cache
 import sqlite_utils
 
 from store.enums import Level
-from store.models import KnowledgeEntry
+from store.models import KnowledgeEntry, to_json
 
 UNKNOWN = "unknown"
 
@@ -17,7 +17,7 @@ def save_knowledge(db: sqlite_utils.Database, entries: list[KnowledgeEntry]) -> 
     """Replace the stored knowledge base with these entries, keeping their match order."""
     db.execute("DELETE FROM kb")
     db["kb"].insert_all(
-        {**e.to_json(), "retryable": int(e.retryable), "position": i} for i, e in enumerate(entries)
+        {**to_json(e), "retryable": int(e.retryable), "position": i} for i, e in enumerate(entries)
     )
 
 

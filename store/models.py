@@ -1,13 +1,46 @@
-"""Values the store hands to screens and the command line: frozen, never sqlite3.Row or dicts."""
+"""Values the store hands to screens and the command line: frozen, never sqlite3.Row or dicts;
+and `to_json`, the one way any of them becomes JSON."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum
 from typing import Any
 
 from store.enums import Level, QueueStatus, RunStatus, State, StepName, StepStatus, Transition
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def to_json(value: Any) -> Any:
+    """The value as JSON data (for `json.dumps`): a dataclass becomes a dict of its fields in
+    order, an enum its value, a tuple a list, and so on down. A dataclass whose JSON differs
+    from its fields (renamed, added or left-out keys) says so in its own `to_json` method,
+    which this calls.
+    """
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(kind):
+        own = getattr(value, "to_json", None)
+        if own is not None:
+            return own()
+        return fields_json(value)
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {to_json(key): to_json(item) for key, item in value.items()}
+    return value
+
+
+def fields_json(value: Any) -> dict[str, Any]:
+    """A dataclass's fields as JSON data, in order: what `to_json` makes of one without its own
+    method, and where such a method starts from."""
+    return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +61,12 @@ class OrgSummary:
     claimed_by: str | None = None  # who holds a refresh run in progress
     version: int = 1
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
     kind: str
     local: str
     remote: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +104,6 @@ class OrgDetail:
             and not self.tenant_confirmed_by
         )
 
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["mappings"] = [m.to_json() for m in self.mappings]
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
@@ -99,9 +121,6 @@ class LogEntry:
         # Positional: the log queries select exactly these columns in this order, and a
         # dict per row cost more than the query itself on a 50-row page.
         return cls(*row)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +144,6 @@ class KnowledgeEntry:
         values["level"] = Level(values["level"])
         return cls(**values)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class ErrorGroup:
@@ -144,9 +160,6 @@ class ErrorGroup:
     refresh_step: str | None = None
     action: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class LogPage:
@@ -154,9 +167,6 @@ class LogPage:
 
     entries: tuple[LogEntry, ...]
     before_id: int | None = None
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [e.to_json() for e in self.entries]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +229,6 @@ class TransitionResult:
     messages: tuple[str, ...] = ()
     snapshot_id: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class UninstallPlan:
@@ -257,7 +264,7 @@ class UninstallPlan:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "removed": self.removed(), "kept": self.kept()}
+        return {**fields_json(self), "removed": self.removed(), "kept": self.kept()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,9 +289,6 @@ class Snapshot:
         values["state"] = State(values["state"])
         return cls(**values)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -301,9 +305,6 @@ class AuditEntry:
     def from_row(cls, row: sqlite3.Row) -> AuditEntry:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class ReconnectResult:
@@ -315,13 +316,14 @@ class ReconnectResult:
     problems: tuple[Any, ...] = field(default_factory=tuple)  # store.xero.models.MappingProblem
 
     def to_json(self) -> dict[str, Any]:
+        # The transition's fields at the top level, as `reconnect --json` has always printed.
         return {
-            **self.transition.to_json(),
+            **to_json(self.transition),
             "tenant_id": self.tenant_id,
             "tenant_name": self.tenant_name,
             "tenant_changed": self.tenant_changed,
             "restored_snapshot": self.restored_snapshot,
-            "problems": [asdict(p) for p in self.problems],
+            "problems": to_json(self.problems),
         }
 
 
@@ -337,9 +339,6 @@ class ReconnectOptions:
     tenants: tuple[Any, ...]  # store.xero.models.Connection
     snapshot: Snapshot | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "tenants": [asdict(t) for t in self.tenants]}
-
 
 @dataclass(frozen=True, slots=True)
 class MappingChange:
@@ -350,9 +349,6 @@ class MappingChange:
     after: str
     tenant_name: str | None
     version: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,9 +361,6 @@ class Step:
     ended_at: str | None
     outcome: str | None
     detail: dict[str, Any] | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,9 +397,7 @@ class Run:
         return next((s for s in self.steps if s.status in _OPEN_STEPS), None)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["current"] = self.current.position if self.current else None
-        return out
+        return {**fields_json(self), "current": self.current.position if self.current else None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from store.errors import SyncdeskError
 from store.history import audit_trail
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
-from store.models import Run
+from store.models import Run, to_json
 from store.paths import safe_name, write_private
 from store.transitions import integration
 
@@ -30,7 +30,7 @@ def build_packet(db: sqlite_utils.Database, run: Run) -> dict[str, Any]:
     """
     current = integration(db, run.code)
     kb = knowledge_by_kind(db)
-    after = [g.to_json() for g in error_groups(db, org=current.code, since=run.started_at)]
+    after = to_json(error_groups(db, org=current.code, since=run.started_at))
     kinds = {g["kind"] for g in [*run.errors_before, *after]}
     recent = db.execute(
         "SELECT at, message, correlation_id FROM log WHERE org_id = ? AND level = 'error' AND "
@@ -50,8 +50,8 @@ def build_packet(db: sqlite_utils.Database, run: Run) -> dict[str, Any]:
             "previous_id": current.previous_tenant_id,
             "previous_name": current.previous_tenant_name,
         },
-        "state_history": [e.to_json() for e in reversed(audit_trail(db, current.code, limit=50))],
-        "run": run.to_json(),
+        "state_history": to_json(audit_trail(db, current.code, limit=50)[::-1]),
+        "run": to_json(run),
         "errors_before": list(run.errors_before),
         "errors_after": after,
         "suggestions": [

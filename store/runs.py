@@ -28,7 +28,7 @@ from store.enums import RunStatus, State, StepName, StepStatus
 from store.errors import NotFound, RunClaimed, SyncdeskError, TransitionRefused
 from store.history import record_audit
 from store.logs import error_groups
-from store.models import Note, Run, Step, StepInput
+from store.models import Note, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
 from store.step_actions import perform
@@ -166,10 +166,7 @@ def start_run(
     actor = actor or default_actor()
     current = integration(db, org)
     moment = now or clock.now()
-    before = [
-        g.to_json()
-        for g in error_groups(db, org=current.code, since=iso(moment - timedelta(hours=24)))
-    ]
+    before = to_json(error_groups(db, org=current.code, since=iso(moment - timedelta(hours=24))))
     at = now_iso()
     with transaction(db) as conn:
         row = conn.execute(

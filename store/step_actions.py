@@ -8,7 +8,6 @@ first, so a step performed again after a dropped session does no harm.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 import sqlite_utils
@@ -18,7 +17,7 @@ from store.db import now_iso, transaction
 from store.enums import QueueStatus, State, StepName, StepStatus
 from store.errors import NotFound, TransitionRefused
 from store.logs import error_groups
-from store.models import Run, Step, StepInput
+from store.models import Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.reconnect import reconnect
 from store.transitions import deactivate, integration, uninstall
@@ -61,14 +60,14 @@ def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> Outcome:
     found = diagnose(db, run.code, client=client)
     with transaction(db) as conn:
         conn.execute(
-            "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(found.to_json()), run.id]
+            "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(to_json(found)), run.id]
         )
     v = found.verdict
     if v.refresh_helps:
         said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
     else:
         said = f"the refresh sequence is unlikely to help. {v.next_step}"
-    return StepStatus.DONE, f"{v.title}: {said}", {"verdict": asdict(v)}
+    return StepStatus.DONE, f"{v.title}: {said}", {"verdict": to_json(v)}
 
 
 def _uninstall(
@@ -101,7 +100,7 @@ def _reconnect(
         {
             "tenant": done.tenant_name,
             "tenant_changed": done.tenant_changed,
-            "problems": [asdict(p) for p in done.problems],
+            "problems": to_json(done.problems),
         },
     )
 
@@ -140,7 +139,7 @@ def _verify(
     ).fetchone()[0]
     waiting = sum(report.after.get(s, 0) for s in (QueueStatus.FAILED, QueueStatus.HELD))
     clean = errors == 0 and waiting == 0 and not report.stopped_reason
-    after = [g.to_json() for g in error_groups(db, org=code, since=started)]
+    after = to_json(error_groups(db, org=code, since=started))
     outcome = (
         f"Retried {report.sent}: {report.exported} exported, {report.failed} failed; "
         f"{errors} errors logged since. " + ("Clean." if clean else "Still failing.")

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from store.enums import State
+from store.models import to_json
 
 
 def _text(value: Any) -> str | None:
@@ -62,9 +63,6 @@ class Connection:
             created=_text(data.get("createdDateUtc")),
             updated=_text(data.get("updatedDateUtc")),
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +190,6 @@ class Finding:
     fix: str | None = None
     kind: str | None = None  # the knowledge-base kind this problem shows up as in the log
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
@@ -215,7 +210,8 @@ class CheckReport:
         return tuple(f for f in self.findings if not f.ok)
 
     def to_json(self) -> list[dict[str, Any]]:
-        return [f.to_json() for f in self.findings]
+        # `check --json` prints the findings alone.
+        return to_json(self.findings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +236,6 @@ class MappingProblem:
     problem: str
     suggestions: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["suggestions"] = list(self.suggestions)
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class RetryReport:
@@ -259,11 +250,6 @@ class RetryReport:
     stopped_reason: str | None = None
     stopped_kind: str | None = None
     failures: tuple[tuple[str, str], ...] = ()  # (document number, Xero's message)
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["failures"] = [list(f) for f in self.failures]
-        return out
 
 
 @dataclass(frozen=True, slots=True)
