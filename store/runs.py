@@ -31,7 +31,7 @@ from store.logs import error_groups
 from store.models import Note, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
-from store.step_actions import perform
+from store.step_actions import StepDetail, VerifyDetail, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
 
@@ -264,7 +264,7 @@ def _mark(
     status: StepStatus,
     actor: str,
     outcome: str | None = None,
-    detail: dict[str, Any] | None = None,
+    detail: StepDetail | None = None,
 ) -> None:
     with transaction(db) as conn:
         at = now_iso()
@@ -283,7 +283,7 @@ def _mark(
                     actor,
                     at,
                     outcome,
-                    json.dumps(detail) if detail else None,
+                    json.dumps(to_json(detail)) if detail else None,
                     run.id,
                     step.position,
                 ],
@@ -343,15 +343,15 @@ def next_step(
         return latest_run(db, org)
     _mark(db, run, step, StepStatus.DOING, actor)
     try:
-        status, outcome, detail = perform(db, run, step, actor, given, client, progress, cancelled)
+        done = perform(db, run, step, actor, given, client, progress, cancelled)
     except TransitionRefused:
         _mark(db, run, step, StepStatus.TODO, actor)  # it needs input (a confirmation, a tenant)
         raise
     except SyncdeskError as exc:
         _mark(db, run, step, StepStatus.FAILED, actor, f"failed: {exc}")
         raise
-    _mark(db, run, step, status, actor, outcome, detail)
-    if step.name == StepName.VERIFY and detail and detail.get("clean"):
+    _mark(db, run, step, done.status, actor, done.outcome, done.detail)
+    if isinstance(done.detail, VerifyDetail) and done.detail.clean:
         _finish(db, run, RunStatus.RESOLVED, actor, "not needed: a verify was clean")
     else:
         _skip_pointless(db, org, actor)

@@ -1,29 +1,76 @@
 """What each step of a refresh run does to the integration: diagnose, switch it off and on,
 verify by retrying the held and failed exports, uninstall, reconnect.
 
-Each returns (status, outcome, detail) for store/runs.py to record; each checks the state
-first, so a step performed again after a dropped session does no harm.
+Each returns a StepOutcome (status, outcome in words, a detail dataclass) for store/runs.py
+to record, the detail as JSON in run_steps.detail; each checks the state first, so a step
+performed again after a dropped session does no harm.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
 from store.checks import activate, retry
 from store.db import now_iso, transaction
+from store.diagnose import Verdict, diagnose
 from store.enums import QueueStatus, State, StepName, StepStatus
-from store.errors import NotFound, TransitionRefused
+from store.errors import NotFound, RetryRefused, TransitionRefused
 from store.logs import error_groups
-from store.models import Run, Step, StepInput, to_json
+from store.models import ErrorGroup, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.reconnect import reconnect
 from store.transitions import deactivate, integration, uninstall
+from store.xero.models import MappingProblem
 
-# What a step came to: its status (done, skipped), the outcome in words, details to keep.
-Outcome = tuple[StepStatus, str, dict[str, Any] | None]
+
+@dataclass(frozen=True, slots=True)
+class DiagnoseDetail:
+    verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class UninstallDetail:
+    snapshot_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectDetail:
+    tenant: str
+    tenant_changed: bool
+    problems: tuple[MappingProblem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyDetail:
+    """A verify's retry: clean or not, the queue before and after, the errors since it began."""
+
+    clean: bool
+    before: dict[str, int]
+    after: dict[str, int]
+    errors_after: tuple[ErrorGroup, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotRetried:
+    """A verify whose retry was refused: not clean, and nothing to compare."""
+
+    clean: bool = False
+
+
+StepDetail = DiagnoseDetail | UninstallDetail | ReconnectDetail | VerifyDetail | NotRetried
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What a step came to: its status (done, skipped), the outcome in words, details to keep."""
+
+    status: StepStatus
+    outcome: str
+    detail: StepDetail | None = None
 
 
 def perform(
@@ -35,8 +82,8 @@ def perform(
     client: Any,
     progress: Any,
     cancelled: Any,
-) -> Outcome:
-    """Do the step: (status, outcome, detail) for the run to record.
+) -> StepOutcome:
+    """Do the step and say what it came to, for the run to record.
 
     Raises TransitionRefused (the step needs input), NotFound, XeroError.
     """
@@ -54,9 +101,7 @@ def perform(
     raise NotFound(f"Unknown step {str(step.name)!r}.")
 
 
-def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> Outcome:
-    from store.diagnose import diagnose
-
+def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> StepOutcome:
     found = diagnose(db, run.code, client=client)
     with transaction(db) as conn:
         conn.execute(
@@ -67,23 +112,25 @@ def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> Outcome:
         said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
     else:
         said = f"the refresh sequence is unlikely to help. {v.next_step}"
-    return StepStatus.DONE, f"{v.title}: {said}", {"verdict": to_json(v)}
+    return StepOutcome(StepStatus.DONE, f"{v.title}: {said}", DiagnoseDetail(v))
 
 
 def _uninstall(
     db: sqlite_utils.Database, code: str, state: State, actor: str, given: StepInput, client: Any
-) -> Outcome:
+) -> StepOutcome:
     if state == State.UNINSTALLED:
-        return StepStatus.SKIPPED, "already uninstalled", None
+        return StepOutcome(StepStatus.SKIPPED, "already uninstalled")
     result = uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
-    return StepStatus.DONE, " ".join(result.messages), {"snapshot_id": result.snapshot_id}
+    return StepOutcome(
+        StepStatus.DONE, " ".join(result.messages), UninstallDetail(result.snapshot_id)
+    )
 
 
 def _reconnect(
     db: sqlite_utils.Database, code: str, state: State, actor: str, given: StepInput, client: Any
-) -> Outcome:
+) -> StepOutcome:
     if state == State.ACTIVE:
-        return StepStatus.SKIPPED, "already active", None
+        return StepOutcome(StepStatus.SKIPPED, "already active")
     done = reconnect(
         db,
         code,
@@ -94,37 +141,35 @@ def _reconnect(
         accept_new_tenant=given.accept_new_tenant,
         client=client,
     )
-    return (
+    return StepOutcome(
         StepStatus.DONE,
         " ".join(done.transition.messages),
-        {
-            "tenant": done.tenant_name,
-            "tenant_changed": done.tenant_changed,
-            "problems": to_json(done.problems),
-        },
+        ReconnectDetail(done.tenant_name, done.tenant_changed, done.problems),
     )
 
 
-def _toggle(db: sqlite_utils.Database, code: str, state: State, actor: str, client: Any) -> Outcome:
+def _toggle(
+    db: sqlite_utils.Database, code: str, state: State, actor: str, client: Any
+) -> StepOutcome:
     if state not in (State.ACTIVE, State.INACTIVE):
-        return StepStatus.SKIPPED, f"nothing to deactivate: the integration is {state}", None
+        return StepOutcome(StepStatus.SKIPPED, f"nothing to deactivate: the integration is {state}")
     said = []
     if state == State.ACTIVE:
         said += deactivate(db, code, actor=actor).messages
     try:
         said += activate(db, code, actor=actor, client=client).messages
     except TransitionRefused as exc:
-        return StepStatus.DONE, f"Deactivated, but it could not be switched back on: {exc}", None
-    return StepStatus.DONE, "Switched off and on again. " + " ".join(said), None
+        return StepOutcome(
+            StepStatus.DONE, f"Deactivated, but it could not be switched back on: {exc}"
+        )
+    return StepOutcome(StepStatus.DONE, "Switched off and on again. " + " ".join(said))
 
 
 def _verify(
     db: sqlite_utils.Database, code: str, state: State, client: Any, progress: Any, cancelled: Any
-) -> Outcome:
-    from store.errors import RetryRefused
-
+) -> StepOutcome:
     if state != State.ACTIVE:
-        return StepStatus.SKIPPED, f"nothing can be exported while {state}", None
+        return StepOutcome(StepStatus.SKIPPED, f"nothing can be exported while {state}")
     started = now_iso()
     # Errors after the retry began are counted by rowid, not by time: an error logged by the
     # step before, in the same second, must not make a clean retry look dirty.
@@ -132,22 +177,20 @@ def _verify(
     try:
         report = retry(db, code, client=client, progress=progress, cancelled=cancelled)
     except RetryRefused as exc:
-        return StepStatus.DONE, f"Not retried: {exc} Still failing.", {"clean": False}
+        return StepOutcome(StepStatus.DONE, f"Not retried: {exc} Still failing.", NotRetried())
     errors = db.execute(
         "SELECT count(*) FROM log WHERE org_id = ? AND level = 'error' AND id > ?",
         [org_id(db, code), last_id],
     ).fetchone()[0]
     waiting = sum(report.after.get(s, 0) for s in (QueueStatus.FAILED, QueueStatus.HELD))
     clean = errors == 0 and waiting == 0 and not report.stopped_reason
-    after = to_json(error_groups(db, org=code, since=started))
     outcome = (
         f"Retried {report.sent}: {report.exported} exported, {report.failed} failed; "
         f"{errors} errors logged since. " + ("Clean." if clean else "Still failing.")
     )
     if report.stopped_reason:
         outcome += f" Stopped: {report.stopped_reason}"
-    return (
-        StepStatus.DONE,
-        outcome,
-        {"clean": clean, "before": report.before, "after": report.after, "errors_after": after},
+    after = tuple(error_groups(db, org=code, since=started))
+    return StepOutcome(
+        StepStatus.DONE, outcome, VerifyDetail(clean, report.before, report.after, after)
     )
