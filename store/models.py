@@ -239,7 +239,7 @@ class UninstallPlan:
     version: int
     tenant_name: str | None
     settings: dict[str, Any]
-    mappings: tuple[dict[str, str], ...]
+    mappings: tuple[Mapping, ...]
     queue: dict[str, int]
     log_rows: int
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
@@ -113,6 +115,24 @@ def org_id(db: sqlite_utils.Database, code: str) -> int:
     return row[0]
 
 
+def configuration(conn: sqlite3.Connection, oid: int) -> tuple[dict[str, Any], tuple[Mapping, ...]]:
+    """The organisation's settings (key -> value) and mappings, as `show` lists them and a
+    snapshot keeps them."""
+    settings = {
+        r[0]: json.loads(r[1])
+        for r in conn.execute(
+            "SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid]
+        )
+    }
+    mappings = tuple(
+        Mapping(*r)
+        for r in conn.execute(
+            "SELECT kind, local, remote FROM mappings WHERE org_id = ? ORDER BY kind, local", [oid]
+        )
+    )
+    return settings, mappings
+
+
 def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = None) -> OrgDetail:
     """Everything about one organisation's integration: state, tenant, settings, mappings, queue.
 
@@ -124,16 +144,7 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         "WHERE o.id = ?",
         [oid],
     ).fetchone()
-    settings = {
-        r["key"]: json.loads(r["value"])
-        for r in db.execute("SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid])
-    }
-    mappings = tuple(
-        Mapping(r["kind"], r["local"], r["remote"])
-        for r in db.execute(
-            "SELECT kind, local, remote FROM mappings WHERE org_id = ? ORDER BY kind, local", [oid]
-        )
-    )
+    settings, mappings = configuration(db.conn, oid)
     queue = dict.fromkeys(QUEUE_STATUSES, 0)
     queue.update(
         db.execute(

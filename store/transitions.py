@@ -29,10 +29,10 @@ import sqlite_utils
 from store.db import now_iso, transaction
 from store.enums import Level, QueueStatus, State, Transition
 from store.errors import SyncdeskError, TransitionRefused, VersionConflict
-from store.history import configuration, record_audit, take_snapshot
+from store.history import record_audit, take_snapshot
 from store.logs import record
 from store.models import Integration, TransitionResult, UninstallPlan
-from store.orgs import org_id
+from store.orgs import configuration, org_id
 
 # What each transition may start from, and where it leads.
 ALLOWED: dict[Transition, tuple[frozenset[State], State]] = {
