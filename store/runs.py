@@ -400,14 +400,15 @@ def resolve(
 
 
 def packet(db: sqlite_utils.Database, org: str) -> dict[str, Any]:
-    """The support packet for the organisation's latest run, as data (no secrets).
+    """The support packet for the organisation's latest run, as the JSON data the packet file
+    holds (no secrets).
 
     Raises UnknownOrganisation, NotFound.
     """
     run = latest_run(db, org)
     if run is None:
         raise NotFound(f"{org.upper()} has no refresh run to escalate; start one first.")
-    return build_packet(db, run)
+    return to_json(build_packet(db, run))
 
 
 def escalate(
@@ -432,8 +433,8 @@ def escalate(
     actor = actor or default_actor()
     run = open_run(db, org)
     _claimed(run, actor, take_over_run)
-    data = packet(db, org)
+    built = build_packet(db, run)
     md_path = packet_path(run, out, packet_dir)
-    json_path = write_packet(data, md_path, force=force)
+    json_path = write_packet(built, md_path, force=force)
     _finish(db, run, RunStatus.ESCALATED, actor, f"escalated by {actor}", str(md_path))
-    return md_path, json_path, packet_summary(data, run, actor, md_path)
+    return md_path, json_path, packet_summary(built, actor, md_path)
