@@ -278,7 +278,7 @@ class Snapshot:
     tenant_id: str | None
     tenant_name: str | None
     settings: dict[str, Any]
-    mappings: tuple[dict[str, str], ...]
+    mappings: tuple[dict[str, str], ...]  # as stored: {kind, local, remote} each
     restored_at: str | None
 
     @classmethod
@@ -360,6 +360,8 @@ class Step:
     started_at: str | None
     ended_at: str | None
     outcome: str | None
+    # The step's store.step_actions detail (VerifyDetail and so on) as its stored JSON; the
+    # wizard reads it by key.
     detail: dict[str, Any] | None
 
 
@@ -387,8 +389,8 @@ class Run:
     ended_at: str | None
     steps: tuple[Step, ...]
     notes: tuple[Note, ...]
-    errors_before: tuple[dict[str, Any], ...]
-    diagnosis: dict[str, Any] | None
+    errors_before: tuple[dict[str, Any], ...]  # ErrorGroup JSON, as stored at the start
+    diagnosis: dict[str, Any] | None  # Diagnosis JSON, as stored by the diagnose step
     packet: str | None
 
     @property
