@@ -16,6 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import transaction
+from store.enums import Level, QueueStatus, State, Transition
 from store.errors import TransitionRefused
 from store.logs import record
 from store.models import TransitionResult
@@ -102,10 +103,10 @@ def activate(
     """
     actor = actor or default_actor()
     current = integration(db, org)
-    _check(current, "activate", expected_version)
+    _check(current, Transition.ACTIVATE, expected_version)
     report = check(db, current.code, client=client, actor=actor)
     after_check = integration(db, org)
-    if after_check.state == "disconnected":
+    if after_check.state == State.DISCONNECTED:
         raise TransitionRefused(
             f"Xero no longer has the connection for {current.code}, so it is now "
             "disconnected; reconnect it (`syncdesk reconnect`)."
@@ -118,8 +119,10 @@ def activate(
         )
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
-        _check(locked, "activate", after_check.version)
-        released = _move_queue(conn, current.org_id, "held", "pending")
-        result = _apply(conn, locked, "activate", actor, f"{released} held exports released")
-    record(db, current.code, "info", f"Integration status set to Active by {actor}")
+        _check(locked, Transition.ACTIVATE, after_check.version)
+        released = _move_queue(conn, current.org_id, QueueStatus.HELD, QueueStatus.PENDING)
+        result = _apply(
+            conn, locked, Transition.ACTIVATE, actor, f"{released} held exports released"
+        )
+    record(db, current.code, Level.INFO, f"Integration status set to Active by {actor}")
     return _with(result, f"{released} held exports are pending again.")

@@ -8,13 +8,14 @@ to a missing account survives any number of reconnects and needs `syncdesk map`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
 from store import clock
+from store.enums import State, StepName
 from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
@@ -64,7 +65,7 @@ class Verdict:
     cause: str
     fix: str
     refresh_helps: bool
-    refresh_step: str
+    refresh_step: str  # a StepName, or "none" (the knowledge base's refresh_step)
     next_step: str
 
 
@@ -72,7 +73,7 @@ class Verdict:
 class Diagnosis:
     code: str
     name: str
-    state: str
+    state: State
     version: int
     tenant_name: str | None
     findings: tuple[Any, ...]  # store.xero.models.Finding
@@ -81,17 +82,11 @@ class Diagnosis:
     verdict: Verdict
     other_kinds: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["findings"] = [asdict(f) for f in self.findings]
-        out["groups"] = [g.to_json() for g in self.groups]
-        return out
 
-
-def _signals(state: str, findings: tuple[Any, ...], groups: list[ErrorGroup]) -> list[str]:
+def _signals(state: State, findings: tuple[Any, ...], groups: list[ErrorGroup]) -> list[str]:
     """Problem kinds in order of seriousness, from the state, the live check and the log."""
     kinds: list[str] = []
-    if state == "disconnected":
+    if state == State.DISCONNECTED:
         kinds.append("disconnected_in_xero")
     for finding in findings:
         if not finding.ok and getattr(finding, "kind", None):
@@ -111,13 +106,13 @@ def _signals(state: str, findings: tuple[Any, ...], groups: list[ErrorGroup]) ->
 
 
 def _next_step(
-    code: str, state: str, kind: str | None, entry: Any, findings: tuple[Any, ...]
+    code: str, state: State, kind: str | None, entry: Any, findings: tuple[Any, ...]
 ) -> tuple[bool, str, str]:
     """(refresh helps, the refresh step that matters, the next step in words)."""
-    if state == "uninstalled":
+    if state == State.UNINSTALLED:
         return (
             True,
-            "reconnect",
+            StepName.RECONNECT,
             (
                 f"Reconnect: `syncdesk reconnect {code}` restores the "
                 "latest snapshot, or start a refresh run with `r`."
@@ -127,10 +122,10 @@ def _next_step(
         return False, "none", "Nothing to fix: no errors in the last day and the live check passed."
     step = entry.refresh_step if entry else "none"
     action = entry.action if entry else "escalate"
-    if state == "disconnected" or kind in ("disconnected_in_xero", "connection_removed"):
+    if state == State.DISCONNECTED or kind in ("disconnected_in_xero", "connection_removed"):
         return (
             True,
-            "reconnect",
+            StepName.RECONNECT,
             (
                 f"Run the refresh sequence (`syncdesk run start {code}`): "
                 "deactivate is skipped, reconnect restores the link."
@@ -187,7 +182,7 @@ def diagnose(
     current = integration(db, org)
     findings: tuple[Any, ...] = ()
     check_error = None
-    if live and current.state != "uninstalled":
+    if live and current.state != State.UNINSTALLED:
         try:
             findings = tuple(check(db, current.code, client=client, actor=actor).findings)
         except XeroError as exc:
@@ -200,7 +195,7 @@ def diagnose(
     kb = knowledge_by_kind(db)
     entry = kb.get(primary) if primary else None
     helps, step, next_step = _next_step(current.code, current.state, primary, entry, findings)
-    if primary is None and current.state == "uninstalled":
+    if primary is None and current.state == State.UNINSTALLED:
         verdict = Verdict(
             None,
             "Uninstalled",

@@ -1,4 +1,5 @@
-"""The closed sets of words the store keeps: states, queue statuses, levels, run steps.
+"""The closed sets of words the store keeps: states, transitions, queue statuses, levels, run
+steps and where runs and their steps stand.
 
 They are `StrEnum`s, so a member is its own string: it goes into SQL parameters, JSON and
 f-strings unchanged (`State.ACTIVE == "active"`), and a typo is a NameError instead of a row
@@ -17,6 +18,16 @@ class State(StrEnum):
     INACTIVE = "inactive"
     DISCONNECTED = "disconnected"
     UNINSTALLED = "uninstalled"
+
+
+class Transition(StrEnum):
+    """A move in the state table (store/transitions.py); the audit trail records it by name."""
+
+    DEACTIVATE = "deactivate"
+    ACTIVATE = "activate"
+    MARK_DISCONNECTED = "mark_disconnected"
+    UNINSTALL = "uninstall"
+    RECONNECT = "reconnect"
 
 
 class QueueStatus(StrEnum):

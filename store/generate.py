@@ -27,6 +27,7 @@ from typing import Any
 
 from store import clock, schema
 from store import db as dbm
+from store.enums import Level, QueueStatus, State, Transition
 from store.generate_log import iso_fast, log_rows_for
 from store.generate_plan import WEEK_HOURS, PlannedOrg, plan_orgs, random_uuid, scaled
 from store.kb import Classifier, save_knowledge
@@ -53,7 +54,7 @@ def _iso(ts: float) -> str:
 def _queue_rows(org: PlannedOrg, rng: random.Random, now: float) -> list[dict[str, Any]]:
     p = org.profile
     first_error = next(
-        (i.message.split("failed: ", 1)[-1] for i in p.incidents if i.level == "error"), None
+        (i.message.split("failed: ", 1)[-1] for i in p.incidents if i.level == Level.ERROR), None
     )
     end = now - max(p.until_hours, 0.5) * 3600
     rows = []
@@ -69,13 +70,15 @@ def _queue_rows(org: PlannedOrg, rng: random.Random, now: float) -> list[dict[st
                 "amount": round(rng.lognormvariate(6.5, 1.1), 2),
                 "currency": org.tenant.currency,
                 "status": status,
-                "attempts": {"exported": 1, "failed": rng.randint(1, 5)}.get(status, 0),
-                "last_error": first_error if status == "failed" else None,
+                "attempts": {QueueStatus.EXPORTED: 1, QueueStatus.FAILED: rng.randint(1, 5)}.get(
+                    status, 0
+                ),
+                "last_error": first_error if status == QueueStatus.FAILED else None,
                 "created_at": _iso(created),
                 "updated_at": _iso(created),
                 "exported_at": None,
             }
-            if status == "exported":
+            if status == QueueStatus.EXPORTED:
                 exported = min(created + rng.uniform(5, 600), end)
                 row["exported_at"] = row["updated_at"] = _iso(exported)
             rows.append(row)
@@ -248,7 +251,7 @@ def _write_orgs(
             if t is not None:
                 seen_tenants.setdefault(t.id, t)
         contacts.setdefault(org.tenant.id, _contacts(rng, org))
-        uninstalled = p.state == "uninstalled"
+        uninstalled = p.state == State.UNINSTALLED
         conn_id = random_uuid(rng)
         access, refresh = f"sbx-at-{random_uuid(rng)}", f"sbx-rt-{random_uuid(rng)}"
         access_exp = now + 25 * 60 if p.access_token == "valid" else now - 50 * 3600
@@ -268,7 +271,7 @@ def _write_orgs(
                 for k, loc, rem in p.mappings
             )
         grants.append(_grant_row(org, rng, conn_id, (access, refresh), access_exp, changed))
-        if p.state != "active":
+        if p.state != State.ACTIVE:
             audit.append(_audit_row(org, changed))
         if i % 500 == 0:
             report("orgs", i, len(plan))
@@ -312,7 +315,7 @@ def _integration_row(
     changed: float,
 ) -> dict[str, Any]:
     p = org.profile
-    uninstalled = p.state == "uninstalled"
+    uninstalled = p.state == State.UNINSTALLED
     previous = org.previous_tenant or (org.tenant if uninstalled else None)
     return {
         "org_id": org.id,
@@ -344,7 +347,7 @@ def _grant_row(
 ) -> dict[str, Any]:
     """What the sandbox granted this organisation: its tenants, connection and tokens."""
     p = org.profile
-    uninstalled = p.state == "uninstalled"
+    uninstalled = p.state == State.UNINSTALLED
     access, refresh = tokens
     live = p.connection == "connected" and not uninstalled
     return {
@@ -377,13 +380,13 @@ def _audit_row(org: PlannedOrg, changed: float) -> dict[str, Any]:
     return {
         "at": _iso(changed),
         "org_id": org.id,
-        "actor": {"inactive": "m.tane", "uninstalled": "r.patel"}.get(state, "xero"),
+        "actor": {State.INACTIVE: "m.tane", State.UNINSTALLED: "r.patel"}.get(state, "xero"),
         "action": {
-            "inactive": "deactivate",
-            "uninstalled": "uninstall",
-            "disconnected": "mark_disconnected",
+            State.INACTIVE: Transition.DEACTIVATE,
+            State.UNINSTALLED: Transition.UNINSTALL,
+            State.DISCONNECTED: Transition.MARK_DISCONNECTED,
         }[state],
-        "before_state": "active" if state != "uninstalled" else "inactive",
+        "before_state": State.ACTIVE if state != State.UNINSTALLED else State.INACTIVE,
         "after_state": state,
         "detail": "recorded in the sample data",
     }

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Iterator
 
+from store.enums import Level
 from store.generate_plan import WEEK_HOURS, PlannedOrg, random_uuid
 from store.kb import Classifier
 from store.sample import PLACEHOLDER
@@ -113,10 +114,10 @@ def log_rows_for(
         yield (
             rng.uniform(start, info_end),
             org.id,
-            "info",
+            Level.INFO,
             document,
             message,
-            _kind(kinds, classify, template, message, "info"),
+            _kind(kinds, classify, template, message, Level.INFO),
             None,
         )
     for inc in p.incidents:
@@ -131,7 +132,7 @@ def log_rows_for(
             kind = _kind(kinds, classify, inc.message, message, inc.level)
             corr = (
                 random_uuid(rng)
-                if inc.level == "error"
+                if inc.level == Level.ERROR
                 and message.startswith(
                     ("Xero API", "Sales", "Credit", "Purchase", "Customer CUST", "Stock")
                 )

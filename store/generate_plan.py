@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
+from store.enums import Level, State
 from store.sample import OrgProfile
 from store.sample_xero import TenantSpec
 
@@ -112,8 +113,8 @@ def random_uuid(rng: random.Random) -> str:
 
 
 def _profile_weight(p: OrgProfile) -> float:
-    broken = any(i.level == "error" and i.per_day >= 1 or i.count for i in p.incidents) or (
-        p.state != "active"
+    broken = any(i.level == Level.ERROR and i.per_day >= 1 or i.count for i in p.incidents) or (
+        p.state != State.ACTIVE
     )
     return 4.0 if broken else 100.0
 

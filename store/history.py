@@ -7,35 +7,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
 
 import sqlite_utils
 
 from store.db import now_iso
 from store.errors import NotFound
-from store.models import AuditEntry, Integration, Snapshot
-from store.orgs import org_id
+from store.models import AuditEntry, Integration, Snapshot, to_json
+from store.orgs import configuration, org_id
 
 _SNAPSHOTS_SQL = "SELECT s.*, o.code FROM snapshots s JOIN orgs o ON o.id = s.org_id"
-
-
-def configuration(
-    conn: sqlite3.Connection, oid: int
-) -> tuple[dict[str, Any], tuple[dict[str, str], ...]]:
-    """The organisation's settings and mappings, as a snapshot holds them."""
-    settings = {
-        r[0]: json.loads(r[1])
-        for r in conn.execute(
-            "SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid]
-        )
-    }
-    mappings = tuple(
-        {"kind": r[0], "local": r[1], "remote": r[2]}
-        for r in conn.execute(
-            "SELECT kind, local, remote FROM mappings WHERE org_id = ? ORDER BY kind, local", [oid]
-        )
-    )
-    return settings, mappings
 
 
 def take_snapshot(
@@ -55,7 +35,7 @@ def take_snapshot(
             current.tenant_id,
             current.tenant_name,
             json.dumps(settings),
-            json.dumps(list(mappings)),
+            json.dumps(to_json(mappings)),
         ],
     ).lastrowid
     row = conn.execute(f"{_SNAPSHOTS_SQL} WHERE s.id = ?", [snapshot_id]).fetchone()

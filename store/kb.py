@@ -7,7 +7,8 @@ from functools import lru_cache
 
 import sqlite_utils
 
-from store.models import KnowledgeEntry
+from store.enums import Level
+from store.models import KnowledgeEntry, to_json
 
 UNKNOWN = "unknown"
 
@@ -16,7 +17,7 @@ def save_knowledge(db: sqlite_utils.Database, entries: list[KnowledgeEntry]) -> 
     """Replace the stored knowledge base with these entries, keeping their match order."""
     db.execute("DELETE FROM kb")
     db["kb"].insert_all(
-        {**e.to_json(), "retryable": int(e.retryable), "position": i} for i, e in enumerate(entries)
+        {**to_json(e), "retryable": int(e.retryable), "position": i} for i, e in enumerate(entries)
     )
 
 
@@ -48,7 +49,7 @@ class Classifier:
     def classify(self, message: str, level: str) -> str | None:
         """The kind for a row: errors always get one (UNKNOWN if nothing matches)."""
         kind = self(message)
-        return kind or (UNKNOWN if level == "error" else None)
+        return kind or (UNKNOWN if level == Level.ERROR else None)
 
 
 @lru_cache(maxsize=8)

@@ -18,13 +18,15 @@ import sqlite_utils
 
 from store import clock
 from store.db import transaction
+from store.enums import Level
 from store.errors import InvalidQuery
 from store.kb import classifier
 from store.models import ErrorGroup, LogEntry, LogPage
 from store.orgs import like_pattern, org_id
+from store.schema import LEVELS
 from store.timeparse import day, iso, parse, parse_since
 
-LEVEL_CHOICES = ("all", "error", "info")
+LEVEL_CHOICES = ("all", *LEVELS)
 # The same failure seen again within this window (a check, a diagnose, opening a screen) is
 # one row, not one row per look.
 REPEAT_WINDOW = timedelta(hours=1)
@@ -249,7 +251,7 @@ def _written_since(
 def record(
     db: sqlite_utils.Database,
     org: str,
-    level: str,
+    level: Level,
     message: str,
     *,
     document: str | None = None,
@@ -295,7 +297,7 @@ def _write(
     *,
     once_within: timedelta | None,
 ) -> LogEntry | None:
-    if level not in ("error", "info"):
+    if level not in LEVELS:
         raise InvalidQuery(f"Unknown level {level!r}; choose error or info.")
     oid = org_id(db, org)
     kind = classifier(db).classify(message, level)

@@ -7,6 +7,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import now_iso, transaction
+from store.enums import State
 from store.errors import TransitionRefused
 from store.history import record_audit
 from store.models import MappingChange
@@ -35,7 +36,7 @@ def set_mapping(
 
     actor = actor or default_actor()
     current = integration(db, org)
-    if current.state not in ("active", "inactive") or not current.tenant_id:
+    if current.state not in (State.ACTIVE, State.INACTIVE) or not current.tenant_id:
         raise TransitionRefused(
             f"{current.code} is {current.state}: there is no connected Xero organisation to "
             "check the mapping against; reconnect first."

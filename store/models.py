@@ -1,11 +1,46 @@
-"""Values the store hands to screens and the command line: frozen, never sqlite3.Row or dicts."""
+"""Values the store hands to screens and the command line: frozen, never sqlite3.Row or dicts;
+and `to_json`, the one way any of them becomes JSON."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum
 from typing import Any
+
+from store.enums import Level, QueueStatus, RunStatus, State, StepName, StepStatus, Transition
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def to_json(value: Any) -> Any:
+    """The value as JSON data (for `json.dumps`): a dataclass becomes a dict of its fields in
+    order, an enum its value, a tuple a list, and so on down. A dataclass whose JSON differs
+    from its fields (renamed, added or left-out keys) says so in its own `to_json` method,
+    which this calls.
+    """
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(kind):
+        own = getattr(value, "to_json", None)
+        if own is not None:
+            return own()
+        return fields_json(value)
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {to_json(key): to_json(item) for key, item in value.items()}
+    return value
+
+
+def fields_json(value: Any) -> dict[str, Any]:
+    """A dataclass's fields as JSON data, in order: what `to_json` makes of one without its own
+    method, and where such a method starts from."""
+    return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +49,7 @@ class OrgSummary:
 
     code: str
     name: str
-    state: str
+    state: State
     tenant_name: str | None
     errors_24h: int
     last_export_at: str | None
@@ -26,18 +61,12 @@ class OrgSummary:
     claimed_by: str | None = None  # who holds a refresh run in progress
     version: int = 1
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
     kind: str
     local: str
     remote: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +76,7 @@ class OrgDetail:
     code: str
     name: str
     region: str
-    state: str
+    state: State
     tenant_id: str | None
     tenant_name: str | None
     version: int
@@ -75,18 +104,13 @@ class OrgDetail:
             and not self.tenant_confirmed_by
         )
 
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["mappings"] = [m.to_json() for m in self.mappings]
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     id: int
     at: str
     org: str
-    level: str
+    level: str  # a Level's value: rows come straight from the cursor, unconverted (see from_row)
     document: str | None
     message: str
     kind: str | None
@@ -98,16 +122,13 @@ class LogEntry:
         # dict per row cost more than the query itself on a 50-row page.
         return cls(*row)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeEntry:
     kind: str
     title: str
     pattern: str
-    level: str
+    level: Level
     category: str
     cause: str
     fix: str
@@ -120,10 +141,8 @@ class KnowledgeEntry:
     def from_row(cls, row: sqlite3.Row) -> KnowledgeEntry:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["retryable"] = bool(values["retryable"])
+        values["level"] = Level(values["level"])
         return cls(**values)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +160,6 @@ class ErrorGroup:
     refresh_step: str | None = None
     action: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class LogPage:
@@ -151,9 +167,6 @@ class LogPage:
 
     entries: tuple[LogEntry, ...]
     before_id: int | None = None
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [e.to_json() for e in self.entries]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +185,7 @@ class Integration:
     org_id: int
     code: str
     name: str
-    state: str
+    state: State
     version: int
     tenant_id: str | None
     tenant_name: str | None
@@ -199,23 +212,22 @@ class Integration:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Integration:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["state"] = State(values["state"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
 class TransitionResult:
     code: str
-    action: str
-    before: str
-    after: str
+    action: Transition
+    before: State
+    after: State
     version: int
     actor: str
     at: str
     messages: tuple[str, ...] = ()
     snapshot_id: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +235,11 @@ class UninstallPlan:
     """Exactly what an uninstall removes and what it keeps."""
 
     code: str
-    state: str
+    state: State
     version: int
     tenant_name: str | None
     settings: dict[str, Any]
-    mappings: tuple[dict[str, str], ...]
+    mappings: tuple[Mapping, ...]
     queue: dict[str, int]
     log_rows: int
 
@@ -244,7 +256,7 @@ class UninstallPlan:
         return out
 
     def kept(self) -> list[str]:
-        queued = sum(v for k, v in self.queue.items() if k != "exported")
+        queued = sum(v for k, v in self.queue.items() if k != QueueStatus.EXPORTED)
         return [
             "a snapshot of every setting and mapping (restorable on reconnect)",
             f"the export queue ({queued} waiting, held until reconnect)",
@@ -252,7 +264,7 @@ class UninstallPlan:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "removed": self.removed(), "kept": self.kept()}
+        return {**fields_json(self), "removed": self.removed(), "kept": self.kept()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,11 +274,11 @@ class Snapshot:
     taken_at: str
     actor: str
     reason: str
-    state: str
+    state: State
     tenant_id: str | None
     tenant_name: str | None
     settings: dict[str, Any]
-    mappings: tuple[dict[str, str], ...]
+    mappings: tuple[dict[str, str], ...]  # as stored: {kind, local, remote} each
     restored_at: str | None
 
     @classmethod
@@ -274,10 +286,8 @@ class Snapshot:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["settings"] = json.loads(values["settings"])
         values["mappings"] = tuple(json.loads(values["mappings"]))
+        values["state"] = State(values["state"])
         return cls(**values)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,9 +305,6 @@ class AuditEntry:
     def from_row(cls, row: sqlite3.Row) -> AuditEntry:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class ReconnectResult:
@@ -309,13 +316,14 @@ class ReconnectResult:
     problems: tuple[Any, ...] = field(default_factory=tuple)  # store.xero.models.MappingProblem
 
     def to_json(self) -> dict[str, Any]:
+        # The transition's fields at the top level, as `reconnect --json` has always printed.
         return {
-            **self.transition.to_json(),
+            **to_json(self.transition),
             "tenant_id": self.tenant_id,
             "tenant_name": self.tenant_name,
             "tenant_changed": self.tenant_changed,
             "restored_snapshot": self.restored_snapshot,
-            "problems": [asdict(p) for p in self.problems],
+            "problems": to_json(self.problems),
         }
 
 
@@ -324,15 +332,12 @@ class ReconnectOptions:
     """What a reconnect can choose from: the Xero organisations the user authorised."""
 
     code: str
-    state: str
+    state: State
     version: int
     previous_tenant_id: str | None
     previous_tenant_name: str | None
     tenants: tuple[Any, ...]  # store.xero.models.Connection
     snapshot: Snapshot | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "tenants": [asdict(t) for t in self.tenants]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,23 +350,19 @@ class MappingChange:
     tenant_name: str | None
     version: int
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class Step:
     position: int
-    name: str
-    status: str
+    name: StepName
+    status: StepStatus
     actor: str | None
     started_at: str | None
     ended_at: str | None
     outcome: str | None
+    # The step's store.step_actions detail (VerifyDetail and so on) as its stored JSON; the
+    # wizard reads it by key.
     detail: dict[str, Any] | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,11 +373,15 @@ class Note:
     text: str
 
 
+# A step in one of these is still to be performed (a failed one is tried again).
+_OPEN_STEPS = (StepStatus.TODO, StepStatus.DOING, StepStatus.FAILED)
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     id: int
     code: str
-    status: str
+    status: RunStatus
     started_at: str
     started_by: str
     claimed_by: str
@@ -384,19 +389,17 @@ class Run:
     ended_at: str | None
     steps: tuple[Step, ...]
     notes: tuple[Note, ...]
-    errors_before: tuple[dict[str, Any], ...]
-    diagnosis: dict[str, Any] | None
+    errors_before: tuple[dict[str, Any], ...]  # ErrorGroup JSON, as stored at the start
+    diagnosis: dict[str, Any] | None  # Diagnosis JSON, as stored by the diagnose step
     packet: str | None
 
     @property
     def current(self) -> Step | None:
         """The step `next` would perform (None when every step is done or skipped)."""
-        return next((s for s in self.steps if s.status in ("todo", "doing", "failed")), None)
+        return next((s for s in self.steps if s.status in _OPEN_STEPS), None)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["current"] = self.current.position if self.current else None
-        return out
+        return {**fields_json(self), "current": self.current.position if self.current else None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
 from store import clock
+from store.enums import State
 from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
@@ -71,7 +74,7 @@ def list_orgs(
         OrgSummary(
             code=r["code"],
             name=r["name"],
-            state=r["state"],
+            state=State(r["state"]),
             tenant_name=r["tenant_name"],
             errors_24h=r["errors_24h"],
             last_export_at=r["last_export_at"],
@@ -87,11 +90,11 @@ def list_orgs(
     ]
 
 
-def auth_health(state: str, refresh_expires_at: str | None, now: datetime) -> str:
+def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:
     """How the Xero authorisation looks: ok, expiring (within a week), expired, removed, -."""
-    if state == "uninstalled":
+    if state == State.UNINSTALLED:
         return "-"
-    if state == "disconnected":
+    if state == State.DISCONNECTED:
         return "removed"
     if not refresh_expires_at:
         return "expired"
@@ -112,6 +115,24 @@ def org_id(db: sqlite_utils.Database, code: str) -> int:
     return row[0]
 
 
+def configuration(conn: sqlite3.Connection, oid: int) -> tuple[dict[str, Any], tuple[Mapping, ...]]:
+    """The organisation's settings (key -> value) and mappings, as `show` lists them and a
+    snapshot keeps them."""
+    settings = {
+        r[0]: json.loads(r[1])
+        for r in conn.execute(
+            "SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid]
+        )
+    }
+    mappings = tuple(
+        Mapping(*r)
+        for r in conn.execute(
+            "SELECT kind, local, remote FROM mappings WHERE org_id = ? ORDER BY kind, local", [oid]
+        )
+    )
+    return settings, mappings
+
+
 def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = None) -> OrgDetail:
     """Everything about one organisation's integration: state, tenant, settings, mappings, queue.
 
@@ -123,16 +144,7 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         "WHERE o.id = ?",
         [oid],
     ).fetchone()
-    settings = {
-        r["key"]: json.loads(r["value"])
-        for r in db.execute("SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid])
-    }
-    mappings = tuple(
-        Mapping(r["kind"], r["local"], r["remote"])
-        for r in db.execute(
-            "SELECT kind, local, remote FROM mappings WHERE org_id = ? ORDER BY kind, local", [oid]
-        )
-    )
+    settings, mappings = configuration(db.conn, oid)
     queue = dict.fromkeys(QUEUE_STATUSES, 0)
     queue.update(
         db.execute(
@@ -147,7 +159,7 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         code=row["code"],
         name=row["name"],
         region=row["region"],
-        state=row["state"],
+        state=State(row["state"]),
         tenant_id=row["tenant_id"],
         tenant_name=row["tenant_name"],
         version=row["version"],

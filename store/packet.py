@@ -2,75 +2,117 @@
 
 Built from the run, the integration, its audit trail and the error groups before and after
 (never tokens or other secrets); rendered as Markdown for a ticket and written beside it as
-JSON. store/runs.py closes the run as escalated once the packet is written.
+JSON (`to_json` of the Packet; the Markdown is rendered from that same JSON). store/runs.py
+closes the run as escalated once the packet is written.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from store import clock
+from store.enums import State
 from store.errors import SyncdeskError
 from store.history import audit_trail
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
-from store.models import Run
+from store.models import AuditEntry, ErrorGroup, Run, to_json
 from store.paths import safe_name, write_private
 from store.transitions import integration
 
 
-def build_packet(db: sqlite_utils.Database, run: Run) -> dict[str, Any]:
-    """The support packet for this run, as data (no secrets).
+@dataclass(frozen=True, slots=True)
+class PacketOrg:
+    code: str
+    name: str
+    state: State
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class PacketTenant:
+    id: str | None
+    name: str | None
+    previous_id: str | None
+    previous_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """The knowledge base on one kind of error the run saw."""
+
+    kind: str
+    title: str
+    cause: str
+    fix: str
+    refresh_step: str
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelatedError:
+    """A recent error with the id Xero's support can look up."""
+
+    at: str
+    message: str
+    correlation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """Everything support needs about an escalated run; its JSON is the packet file."""
+
+    organisation: PacketOrg
+    tenant: PacketTenant
+    state_history: tuple[AuditEntry, ...]  # oldest first
+    run: Run
+    errors_before: tuple[dict[str, Any], ...]  # as the run stored them when it started
+    errors_after: tuple[ErrorGroup, ...]
+    suggestions: tuple[Suggestion, ...]
+    recent_correlation_ids: tuple[CorrelatedError, ...]
+
+
+def build_packet(db: sqlite_utils.Database, run: Run) -> Packet:
+    """The support packet for this run (no secrets).
 
     Raises UnknownOrganisation.
     """
     current = integration(db, run.code)
     kb = knowledge_by_kind(db)
-    after = [g.to_json() for g in error_groups(db, org=current.code, since=run.started_at)]
-    kinds = {g["kind"] for g in [*run.errors_before, *after]}
+    after = tuple(error_groups(db, org=current.code, since=run.started_at))
+    kinds = {g["kind"] for g in run.errors_before} | {g.kind for g in after}
     recent = db.execute(
         "SELECT at, message, correlation_id FROM log WHERE org_id = ? AND level = 'error' AND "
         "correlation_id IS NOT NULL ORDER BY id DESC LIMIT 10",
         [current.org_id],
     ).fetchall()
-    return {
-        "organisation": {
-            "code": current.code,
-            "name": current.name,
-            "state": current.state,
-            "version": current.version,
-        },
-        "tenant": {
-            "id": current.tenant_id,
-            "name": current.tenant_name,
-            "previous_id": current.previous_tenant_id,
-            "previous_name": current.previous_tenant_name,
-        },
-        "state_history": [e.to_json() for e in reversed(audit_trail(db, current.code, limit=50))],
-        "run": run.to_json(),
-        "errors_before": list(run.errors_before),
-        "errors_after": after,
-        "suggestions": [
-            {
-                "kind": k,
-                "title": kb[k].title,
-                "cause": kb[k].cause,
-                "fix": kb[k].fix,
-                "refresh_step": kb[k].refresh_step,
-            }
+    return Packet(
+        PacketOrg(current.code, current.name, current.state, current.version),
+        PacketTenant(
+            current.tenant_id,
+            current.tenant_name,
+            current.previous_tenant_id,
+            current.previous_tenant_name,
+        ),
+        tuple(audit_trail(db, current.code, limit=50)[::-1]),
+        run,
+        run.errors_before,
+        after,
+        tuple(
+            Suggestion(k, kb[k].title, kb[k].cause, kb[k].fix, kb[k].refresh_step)
             for k in sorted(kinds)
             if k in kb
-        ],
-        "recent_correlation_ids": [dict(r) for r in recent],
-    }
+        ),
+        tuple(CorrelatedError(*r) for r in recent),
+    )
 
 
 def packet_markdown(data: dict[str, Any]) -> str:
-    """The packet as Markdown for a ticket or an email."""
+    """The packet's JSON as Markdown for a ticket or an email."""
     org, tenant, run = data["organisation"], data["tenant"], data["run"]
     lines = [
         f"# Escalation: {org['code']} ({org['name']})",
@@ -134,7 +176,7 @@ def packet_path(run: Run, out: Path | None, packet_dir: Path | None) -> Path:
     return (packet_dir or Path.cwd()) / name
 
 
-def write_packet(data: dict[str, Any], md_path: Path, *, force: bool = False) -> Path:
+def write_packet(packet: Packet, md_path: Path, *, force: bool = False) -> Path:
     """Write the packet as Markdown at md_path and as JSON beside it (md_path with .json);
     returns the JSON path. Both files are private (0600, 0660 in a group-shared directory),
     never written through a symlink, and never replace a file unless `force`.
@@ -148,6 +190,7 @@ def write_packet(data: dict[str, Any], md_path: Path, *, force: bool = False) ->
                 raise SyncdeskError(
                     f"{path} already exists; choose another --out, or pass --force to replace it."
                 )
+    data = to_json(packet)
     try:
         write_private(md_path, packet_markdown(data), force=force)
         write_private(json_path, json.dumps(data, indent=2), force=force)
@@ -158,12 +201,12 @@ def write_packet(data: dict[str, Any], md_path: Path, *, force: bool = False) ->
     return json_path
 
 
-def packet_summary(data: dict[str, Any], run: Run, actor: str, md_path: Path) -> str:
+def packet_summary(packet: Packet, actor: str, md_path: Path) -> str:
     """One paragraph to paste into a ticket or a chat."""
-    groups = ", ".join(f"{g['kind']} x{g['count']}" for g in data["errors_after"]) or "none"
+    groups = ", ".join(f"{g.kind} x{g.count}" for g in packet.errors_after) or "none"
     return (
-        f"{run.code} ({data['organisation']['name']}): refresh run {run.id} escalated "
-        f"by {actor}. State {data['organisation']['state']}, tenant "
-        f"{data['tenant']['name'] or '-'}. Errors since the run: {groups}. "
+        f"{packet.run.code} ({packet.organisation.name}): refresh run {packet.run.id} escalated "
+        f"by {actor}. State {packet.organisation.state}, tenant "
+        f"{packet.tenant.name or '-'}. Errors since the run: {groups}. "
         f"Packet: {md_path}"
     )

@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import now_iso, transaction
+from store.enums import Level, QueueStatus, State, Transition
 from store.errors import NotFound, TransitionRefused
 from store.history import snapshot, snapshots
 from store.logs import record
@@ -30,7 +31,7 @@ from store.transitions import (
 
 
 def _previous_tenant(current: Integration) -> tuple[str | None, str | None]:
-    if current.state == "uninstalled":
+    if current.state == State.UNINSTALLED:
         return current.previous_tenant_id, current.previous_tenant_name
     return current.trusted_tenant
 
@@ -45,7 +46,7 @@ def reconnect_options(
     from store.xero.connect import authorise
 
     current = integration(db, org)
-    _check(current, "reconnect", None)
+    _check(current, Transition.RECONNECT, None)
     # An uninstall's revoke still recorded goes first: authorising replaces the tokens it needs,
     # and sent later it could remove the new connection.
     settled = settle_revoke(db, current.code, client=client)
@@ -115,7 +116,7 @@ def reconnect(
 
     actor = actor or default_actor()
     current = integration(db, org)
-    _check(current, "reconnect", expected_version)
+    _check(current, Transition.RECONNECT, expected_version)
     options = options or reconnect_options(db, current.code, client=client)
     chosen = _choose(options, tenant_id)
     changed = bool(options.previous_tenant_id) and chosen.tenant_id != options.previous_tenant_id
@@ -125,14 +126,14 @@ def reconnect(
     accounts, tax_rates = tenant_chart(db, current.code, chosen.tenant_id, client=client)
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
-        _check(locked, "reconnect", current.version)
+        _check(locked, Transition.RECONNECT, current.version)
         if snap is not None:
             _restore(conn, locked.org_id, snap)
-        released = _move_queue(conn, locked.org_id, "held", "pending")
+        released = _move_queue(conn, locked.org_id, QueueStatus.HELD, QueueStatus.PENDING)
         result = _apply(
             conn,
             locked,
-            "reconnect",
+            Transition.RECONNECT,
             actor,
             f"tenant {chosen.tenant_name} ({chosen.tenant_id})"
             + (f"; snapshot {snap.id} restored" if snap else "")
@@ -170,7 +171,7 @@ def _to_restore(
     db: sqlite_utils.Database, current: Integration, restore: int | None, no_restore: bool
 ) -> Snapshot | None:
     """The snapshot asked for; else an uninstalled integration's latest, if it has one."""
-    if no_restore or (restore is None and current.state != "uninstalled"):
+    if no_restore or (restore is None and current.state != State.UNINSTALLED):
         return None
     try:
         return snapshot(db, current.code, restore)
@@ -183,12 +184,12 @@ def _to_restore(
 def _log_connected(
     db: sqlite_utils.Database, code: str, options: ReconnectOptions, chosen: Any, changed: bool
 ) -> None:
-    record(db, code, "info", f'Xero connection authorised for tenant "{chosen.tenant_name}"')
+    record(db, code, Level.INFO, f'Xero connection authorised for tenant "{chosen.tenant_name}"')
     if changed:
         record(
             db,
             code,
-            "error",
+            Level.ERROR,
             f'Connected Xero tenant changed from "{options.previous_tenant_name}" '
             f'({options.previous_tenant_id}) to "{chosen.tenant_name}" ({chosen.tenant_id})',
         )

@@ -24,25 +24,33 @@ import sqlite_utils
 
 from store import clock
 from store.db import now_iso, transaction
+from store.enums import RunStatus, State, StepName, StepStatus
 from store.errors import NotFound, RunClaimed, SyncdeskError, TransitionRefused
 from store.history import record_audit
 from store.logs import error_groups
-from store.models import Note, Run, Step, StepInput
+from store.models import Note, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
-from store.step_actions import perform
+from store.step_actions import StepDetail, VerifyDetail, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
 
-STEPS = ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify")
+STEPS = (
+    StepName.DIAGNOSE,
+    StepName.DEACTIVATE,
+    StepName.VERIFY,
+    StepName.UNINSTALL,
+    StepName.RECONNECT,
+    StepName.VERIFY,
+)
 WHAT = {
-    "diagnose": "Look before touching: state, live check, error groups and the verdict.",
-    "deactivate": "Switch the integration off and on again: exports are held meanwhile and "
+    StepName.DIAGNOSE: "Look before touching: state, live check, error groups and the verdict.",
+    StepName.DEACTIVATE: "Switch the integration off and on again: exports are held meanwhile and "
     "nothing is removed; switching on re-checks the connection with Xero.",
-    "verify": "Retry the held and failed exports and compare the errors before and after.",
-    "uninstall": "Remove settings, mappings and tokens, after snapshotting them, and revoke "
+    StepName.VERIFY: "Retry the held and failed exports and compare the errors before and after.",
+    StepName.UNINSTALL: "Remove settings, mappings and tokens, after snapshotting them, and revoke "
     "the Xero connection. Needs the organisation code typed to confirm.",
-    "reconnect": "Authorise against Xero, choose the organisation (a different one than "
+    StepName.RECONNECT: "Authorise against Xero, choose the organisation (a different one than "
     "before needs explicit confirmation), restore the snapshot and validate every mapping.",
 }
 
@@ -54,8 +62,8 @@ def _load(db: sqlite_utils.Database, row: Any, code: str) -> Run:
     steps = tuple(
         Step(
             r["position"],
-            r["name"],
-            r["status"],
+            StepName(r["name"]),
+            StepStatus(r["status"]),
             r["actor"],
             r["started_at"],
             r["ended_at"],
@@ -73,7 +81,7 @@ def _load(db: sqlite_utils.Database, row: Any, code: str) -> Run:
     return Run(
         row["id"],
         code,
-        row["status"],
+        RunStatus(row["status"]),
         row["started_at"],
         row["started_by"],
         row["claimed_by"],
@@ -106,7 +114,7 @@ def open_run(db: sqlite_utils.Database, org: str) -> Run:
     Raises UnknownOrganisation, NotFound.
     """
     run = latest_run(db, org)
-    if run is None or run.status != "in_progress":
+    if run is None or run.status != RunStatus.IN_PROGRESS:
         raise NotFound(
             f"No refresh run in progress on {org.upper()}; start one with "
             f"`syncdesk run start {org.upper()}`."
@@ -128,21 +136,24 @@ def runs_in_progress(db: sqlite_utils.Database) -> dict[str, tuple[str, str]]:
 # --- starting, claiming, notes ---------------------------------------------------------------
 
 
-def _plan(state: str) -> list[tuple[str, str, str | None]]:
+def _plan(state: State) -> list[tuple[StepName, StepStatus, str | None]]:
     """(name, status, why skipped) for each step, given the state at the start."""
     skip: dict[int, str] = {}
-    if state == "disconnected":
+    if state == State.DISCONNECTED:
         skip = {
             1: "nothing to deactivate: Xero removed the app",
             2: "nothing can be exported while disconnected",
         }
-    elif state == "uninstalled":
+    elif state == State.UNINSTALLED:
         skip = {
             1: "already uninstalled",
             2: "nothing can be exported while uninstalled",
             3: "already uninstalled",
         }
-    return [(name, "skipped" if i in skip else "todo", skip.get(i)) for i, name in enumerate(STEPS)]
+    return [
+        (name, StepStatus.SKIPPED if i in skip else StepStatus.TODO, skip.get(i))
+        for i, name in enumerate(STEPS)
+    ]
 
 
 def start_run(
@@ -155,10 +166,7 @@ def start_run(
     actor = actor or default_actor()
     current = integration(db, org)
     moment = now or clock.now()
-    before = [
-        g.to_json()
-        for g in error_groups(db, org=current.code, since=iso(moment - timedelta(hours=24)))
-    ]
+    before = to_json(error_groups(db, org=current.code, since=iso(moment - timedelta(hours=24))))
     at = now_iso()
     with transaction(db) as conn:
         row = conn.execute(
@@ -253,18 +261,18 @@ def _mark(
     db: sqlite_utils.Database,
     run: Run,
     step: Step,
-    status: str,
+    status: StepStatus,
     actor: str,
     outcome: str | None = None,
-    detail: dict[str, Any] | None = None,
+    detail: StepDetail | None = None,
 ) -> None:
     with transaction(db) as conn:
         at = now_iso()
-        if status in ("doing", "todo"):
+        if status in (StepStatus.DOING, StepStatus.TODO):
             conn.execute(
                 "UPDATE run_steps SET status = ?, actor = ?, started_at = ? "
                 "WHERE run_id = ? AND position = ?",
-                [status, actor, at if status == "doing" else None, run.id, step.position],
+                [status, actor, at if status == StepStatus.DOING else None, run.id, step.position],
             )
         else:
             conn.execute(
@@ -275,7 +283,7 @@ def _mark(
                     actor,
                     at,
                     outcome,
-                    json.dumps(detail) if detail else None,
+                    json.dumps(to_json(detail)) if detail else None,
                     run.id,
                     step.position,
                 ],
@@ -285,7 +293,7 @@ def _mark(
 def _finish(
     db: sqlite_utils.Database,
     run: Run,
-    status: str,
+    status: RunStatus,
     actor: str,
     why: str,
     packet: str | None = None,
@@ -346,21 +354,33 @@ def next_step(
     if step is None:
         escalate(db, org, actor=actor, out=None, packet_dir=packet_dir)
         return latest_run(db, org)
-    _mark(db, run, step, "doing", actor)
+    _mark(db, run, step, StepStatus.DOING, actor)
     try:
-        status, outcome, detail = perform(db, run, step, actor, given, client, progress, cancelled)
+        done = perform(db, run, step, actor, given, client, progress, cancelled)
     except TransitionRefused:
-        _mark(db, run, step, "todo", actor)  # it needs input (a confirmation, a tenant)
+        _mark(db, run, step, StepStatus.TODO, actor)  # it needs input (a confirmation, a tenant)
         raise
     except SyncdeskError as exc:
-        _mark(db, run, step, "failed", actor, f"failed: {exc}")
+        _mark(db, run, step, StepStatus.FAILED, actor, f"failed: {exc}")
         raise
-    _mark(db, run, step, status, actor, outcome, detail)
-    if step.name == "verify" and detail and detail.get("clean"):
-        _finish(db, run, "resolved", actor, "not needed: a verify was clean")
+    _mark(db, run, step, done.status, actor, done.outcome, done.detail)
+    if isinstance(done.detail, VerifyDetail) and done.detail.clean:
+        _finish(db, run, RunStatus.RESOLVED, actor, "not needed: a verify was clean")
     else:
         _skip_pointless(db, org, actor)
     return latest_run(db, org)
+
+
+# What a state makes pointless, and why: checked after each step, so the next step acts.
+_POINTLESS = {
+    (StepName.VERIFY, State.INACTIVE): "nothing can be exported while inactive",
+    (StepName.VERIFY, State.DISCONNECTED): "nothing can be exported while disconnected",
+    (StepName.VERIFY, State.UNINSTALLED): "nothing can be exported while uninstalled",
+    (StepName.DEACTIVATE, State.DISCONNECTED): "nothing to deactivate: Xero removed the app",
+    (StepName.DEACTIVATE, State.UNINSTALLED): "nothing to deactivate: already uninstalled",
+    (StepName.UNINSTALL, State.UNINSTALLED): "already uninstalled",
+    (StepName.RECONNECT, State.ACTIVE): "already active",
+}
 
 
 def _skip_pointless(db: sqlite_utils.Database, org: str, actor: str) -> None:
@@ -369,22 +389,10 @@ def _skip_pointless(db: sqlite_utils.Database, org: str, actor: str) -> None:
         run = open_run(db, org)
         step = run.current
         state = integration(db, org).state
-        why = (
-            {
-                ("verify", "inactive"): "nothing can be exported while inactive",
-                ("verify", "disconnected"): "nothing can be exported while disconnected",
-                ("verify", "uninstalled"): "nothing can be exported while uninstalled",
-                ("deactivate", "disconnected"): "nothing to deactivate: Xero removed the app",
-                ("deactivate", "uninstalled"): "nothing to deactivate: already uninstalled",
-                ("uninstall", "uninstalled"): "already uninstalled",
-                ("reconnect", "active"): "already active",
-            }.get((step.name, state))
-            if step
-            else None
-        )
+        why = _POINTLESS.get((step.name, state)) if step else None
         if why is None:
             return
-        _mark(db, run, step, "skipped", actor, why)
+        _mark(db, run, step, StepStatus.SKIPPED, actor, why)
 
 
 # --- ending ----------------------------------------------------------------------------------
@@ -400,19 +408,20 @@ def resolve(
     actor = actor or default_actor()
     run = open_run(db, org)
     _claimed(run, actor, take_over_run)
-    _finish(db, run, "resolved", actor, f"resolved by {actor}")
+    _finish(db, run, RunStatus.RESOLVED, actor, f"resolved by {actor}")
     return latest_run(db, org)
 
 
 def packet(db: sqlite_utils.Database, org: str) -> dict[str, Any]:
-    """The support packet for the organisation's latest run, as data (no secrets).
+    """The support packet for the organisation's latest run, as the JSON data the packet file
+    holds (no secrets).
 
     Raises UnknownOrganisation, NotFound.
     """
     run = latest_run(db, org)
     if run is None:
         raise NotFound(f"{org.upper()} has no refresh run to escalate; start one first.")
-    return build_packet(db, run)
+    return to_json(build_packet(db, run))
 
 
 def escalate(
@@ -437,8 +446,8 @@ def escalate(
     actor = actor or default_actor()
     run = open_run(db, org)
     _claimed(run, actor, take_over_run)
-    data = packet(db, org)
+    built = build_packet(db, run)
     md_path = packet_path(run, out, packet_dir)
-    json_path = write_packet(data, md_path, force=force)
-    _finish(db, run, "escalated", actor, f"escalated by {actor}", str(md_path))
-    return md_path, json_path, packet_summary(data, run, actor, md_path)
+    json_path = write_packet(built, md_path, force=force)
+    _finish(db, run, RunStatus.ESCALATED, actor, f"escalated by {actor}", str(md_path))
+    return md_path, json_path, packet_summary(built, actor, md_path)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from store.enums import Level, State, StepName
 from store.models import KnowledgeEntry
 from store.sample_xero import REGIONS, TenantSpec
 from store.sample_yaml import SampleDoc, sample_dir
-from store.schema import QUEUE_STATUSES, STATES
+from store.schema import LEVELS, QUEUE_STATUSES, STATES
 
 KB_CATEGORIES = (
     "mapping",
@@ -31,7 +32,7 @@ KB_CATEGORIES = (
     "plan",
     "data",
 )
-REFRESH_STEPS = ("none", "deactivate", "uninstall", "reconnect")
+REFRESH_STEPS = ("none", StepName.DEACTIVATE, StepName.UNINSTALL, StepName.RECONNECT)
 KB_ACTIONS = (
     "map",
     "fix_in_xero",
@@ -105,7 +106,7 @@ def load_knowledge(path: Path | None = None) -> list[KnowledgeEntry]:
                 kind=kind,
                 title=doc.get(item, "title", at, str),
                 pattern=pattern,
-                level=doc.get(item, "level", at, str, choices=("error", "info")),
+                level=Level(doc.get(item, "level", at, str, choices=LEVELS)),
                 category=doc.get(item, "category", at, str, choices=KB_CATEGORIES),
                 cause=doc.get(item, "cause", at, str).strip(),
                 fix=doc.get(item, "fix", at, str).strip(),
@@ -126,7 +127,7 @@ def load_knowledge(path: Path | None = None) -> list[KnowledgeEntry]:
 @dataclass(frozen=True, slots=True)
 class Incident:
     message: str
-    level: str
+    level: Level
     per_day: float
     count: int | None
     since_hours: float
@@ -140,7 +141,7 @@ class OrgProfile:
     code: str
     name: str
     region: str
-    state: str
+    state: State
     tenant: str
     connection: str
     refresh_token: str
@@ -203,7 +204,7 @@ def _incident(doc: SampleDoc, raw: Any, at: str) -> Incident:
         raise doc.fail(at, "needs 0 <= until_hours <= since_hours <= 168")
     return Incident(
         message,
-        doc.get(item, "level", at, str, default="error", choices=("error", "info")),
+        Level(doc.get(item, "level", at, str, default=Level.ERROR, choices=LEVELS)),
         per_day or 0.0,
         count,
         since,
@@ -284,7 +285,7 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
                 code=code,
                 name=doc.get(item, "name", at, str),
                 region=region,
-                state=doc.get(item, "state", at, str, choices=STATES),
+                state=State(doc.get(item, "state", at, str, choices=STATES)),
                 tenant=tenant,
                 connection=doc.get(
                     xero,

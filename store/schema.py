@@ -13,9 +13,6 @@ from store.enums import Level, QueueStatus, State
 STATES = tuple(s.value for s in State)
 QUEUE_STATUSES = tuple(s.value for s in QueueStatus)
 LEVELS = tuple(level.value for level in Level)
-STATES = ("active", "inactive", "disconnected", "uninstalled")
-QUEUE_STATUSES = ("pending", "held", "failed", "exported")
-LEVELS = ("error", "info")
 
 _V1 = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;

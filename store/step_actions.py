@@ -1,29 +1,76 @@
 """What each step of a refresh run does to the integration: diagnose, switch it off and on,
 verify by retrying the held and failed exports, uninstall, reconnect.
 
-Each returns (status, outcome, detail) for store/runs.py to record; each checks the state
-first, so a step performed again after a dropped session does no harm.
+Each returns a StepOutcome (status, outcome in words, a detail dataclass) for store/runs.py
+to record, the detail as JSON in run_steps.detail; each checks the state first, so a step
+performed again after a dropped session does no harm.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
 from store.checks import activate, retry
 from store.db import now_iso, transaction
-from store.errors import NotFound, TransitionRefused
+from store.diagnose import Verdict, diagnose
+from store.enums import QueueStatus, State, StepName, StepStatus
+from store.errors import NotFound, RetryRefused, TransitionRefused
 from store.logs import error_groups
-from store.models import Run, Step, StepInput
+from store.models import ErrorGroup, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.reconnect import reconnect
 from store.transitions import deactivate, integration, settle_revoke, uninstall
+from store.xero.models import MappingProblem
 
-# What a step came to: its status (done, skipped), the outcome in words, details to keep.
-Outcome = tuple[str, str, dict[str, Any] | None]
+
+@dataclass(frozen=True, slots=True)
+class DiagnoseDetail:
+    verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class UninstallDetail:
+    snapshot_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectDetail:
+    tenant: str
+    tenant_changed: bool
+    problems: tuple[MappingProblem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyDetail:
+    """A verify's retry: clean or not, the queue before and after, the errors since it began."""
+
+    clean: bool
+    before: dict[str, int]
+    after: dict[str, int]
+    errors_after: tuple[ErrorGroup, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotRetried:
+    """A verify whose retry was refused: not clean, and nothing to compare."""
+
+    clean: bool = False
+
+
+StepDetail = DiagnoseDetail | UninstallDetail | ReconnectDetail | VerifyDetail | NotRetried
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What a step came to: its status (done, skipped), the outcome in words, details to keep."""
+
+    status: StepStatus
+    outcome: str
+    detail: StepDetail | None = None
 
 
 def perform(
@@ -35,57 +82,59 @@ def perform(
     client: Any,
     progress: Any,
     cancelled: Any,
-) -> Outcome:
-    """Do the step: (status, outcome, detail) for the run to record.
+) -> StepOutcome:
+    """Do the step and say what it came to, for the run to record.
 
     Raises TransitionRefused (the step needs input), NotFound, XeroError.
     """
     state = integration(db, run.code).state
-    if step.name == "diagnose":
+    if step.name == StepName.DIAGNOSE:
         return _diagnose(db, run, client)
-    if step.name == "deactivate":
+    if step.name == StepName.DEACTIVATE:
         return _toggle(db, run.code, state, actor, client)
-    if step.name == "verify":
+    if step.name == StepName.VERIFY:
         return _verify(db, run.code, state, client, progress, cancelled)
-    if step.name == "uninstall":
+    if step.name == StepName.UNINSTALL:
         return _uninstall(db, run.code, state, actor, given, client)
-    if step.name == "reconnect":
+    if step.name == StepName.RECONNECT:
         return _reconnect(db, run.code, state, actor, given, client)
-    raise NotFound(f"Unknown step {step.name!r}.")
+    raise NotFound(f"Unknown step {str(step.name)!r}.")
 
 
-def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> Outcome:
-    from store.diagnose import diagnose
-
+def _diagnose(db: sqlite_utils.Database, run: Run, client: Any) -> StepOutcome:
     found = diagnose(db, run.code, client=client)
     with transaction(db) as conn:
         conn.execute(
-            "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(found.to_json()), run.id]
+            "UPDATE runs SET diagnosis = ? WHERE id = ?", [json.dumps(to_json(found)), run.id]
         )
     v = found.verdict
     if v.refresh_helps:
         said = f"the refresh sequence will likely help (the {v.refresh_step} step)."
     else:
         said = f"the refresh sequence is unlikely to help. {v.next_step}"
-    return "done", f"{v.title}: {said}", {"verdict": asdict(v)}
+    return StepOutcome(StepStatus.DONE, f"{v.title}: {said}", DiagnoseDetail(v))
 
 
 def _uninstall(
-    db: sqlite_utils.Database, code: str, state: str, actor: str, given: StepInput, client: Any
-) -> Outcome:
-    if state == "uninstalled":
+    db: sqlite_utils.Database, code: str, state: State, actor: str, given: StepInput, client: Any
+) -> StepOutcome:
+    if state == State.UNINSTALLED:
         # Resumed after a kill between the uninstall and Xero's answer: send the recorded revoke.
         settled = settle_revoke(db, code, client=client)
-        return "skipped", "already uninstalled" + (f". {settled}" if settled else ""), None
+        return StepOutcome(
+            StepStatus.SKIPPED, "already uninstalled" + (f". {settled}" if settled else "")
+        )
     result = uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
-    return "done", " ".join(result.messages), {"snapshot_id": result.snapshot_id}
+    return StepOutcome(
+        StepStatus.DONE, " ".join(result.messages), UninstallDetail(result.snapshot_id)
+    )
 
 
 def _reconnect(
-    db: sqlite_utils.Database, code: str, state: str, actor: str, given: StepInput, client: Any
-) -> Outcome:
-    if state == "active":
-        return "skipped", "already active", None
+    db: sqlite_utils.Database, code: str, state: State, actor: str, given: StepInput, client: Any
+) -> StepOutcome:
+    if state == State.ACTIVE:
+        return StepOutcome(StepStatus.SKIPPED, "already active")
     done = reconnect(
         db,
         code,
@@ -96,37 +145,35 @@ def _reconnect(
         accept_new_tenant=given.accept_new_tenant,
         client=client,
     )
-    return (
-        "done",
+    return StepOutcome(
+        StepStatus.DONE,
         " ".join(done.transition.messages),
-        {
-            "tenant": done.tenant_name,
-            "tenant_changed": done.tenant_changed,
-            "problems": [asdict(p) for p in done.problems],
-        },
+        ReconnectDetail(done.tenant_name, done.tenant_changed, done.problems),
     )
 
 
-def _toggle(db: sqlite_utils.Database, code: str, state: str, actor: str, client: Any) -> Outcome:
-    if state not in ("active", "inactive"):
-        return "skipped", f"nothing to deactivate: the integration is {state}", None
+def _toggle(
+    db: sqlite_utils.Database, code: str, state: State, actor: str, client: Any
+) -> StepOutcome:
+    if state not in (State.ACTIVE, State.INACTIVE):
+        return StepOutcome(StepStatus.SKIPPED, f"nothing to deactivate: the integration is {state}")
     said = []
-    if state == "active":
+    if state == State.ACTIVE:
         said += deactivate(db, code, actor=actor).messages
     try:
         said += activate(db, code, actor=actor, client=client).messages
     except TransitionRefused as exc:
-        return "done", f"Deactivated, but it could not be switched back on: {exc}", None
-    return "done", "Switched off and on again. " + " ".join(said), None
+        return StepOutcome(
+            StepStatus.DONE, f"Deactivated, but it could not be switched back on: {exc}"
+        )
+    return StepOutcome(StepStatus.DONE, "Switched off and on again. " + " ".join(said))
 
 
 def _verify(
-    db: sqlite_utils.Database, code: str, state: str, client: Any, progress: Any, cancelled: Any
-) -> Outcome:
-    from store.errors import RetryRefused
-
-    if state != "active":
-        return "skipped", f"nothing can be exported while {state}", None
+    db: sqlite_utils.Database, code: str, state: State, client: Any, progress: Any, cancelled: Any
+) -> StepOutcome:
+    if state != State.ACTIVE:
+        return StepOutcome(StepStatus.SKIPPED, f"nothing can be exported while {state}")
     started = now_iso()
     # Errors after the retry began are counted by rowid, not by time: an error logged by the
     # step before, in the same second, must not make a clean retry look dirty.
@@ -134,22 +181,20 @@ def _verify(
     try:
         report = retry(db, code, client=client, progress=progress, cancelled=cancelled)
     except RetryRefused as exc:
-        return "done", f"Not retried: {exc} Still failing.", {"clean": False}
+        return StepOutcome(StepStatus.DONE, f"Not retried: {exc} Still failing.", NotRetried())
     errors = db.execute(
         "SELECT count(*) FROM log WHERE org_id = ? AND level = 'error' AND id > ?",
         [org_id(db, code), last_id],
     ).fetchone()[0]
-    waiting = sum(report.after.get(s, 0) for s in ("failed", "held"))
+    waiting = sum(report.after.get(s, 0) for s in (QueueStatus.FAILED, QueueStatus.HELD))
     clean = errors == 0 and waiting == 0 and not report.stopped_reason
-    after = [g.to_json() for g in error_groups(db, org=code, since=started)]
     outcome = (
         f"Retried {report.sent}: {report.exported} exported, {report.failed} failed; "
         f"{errors} errors logged since. " + ("Clean." if clean else "Still failing.")
     )
     if report.stopped_reason:
         outcome += f" Stopped: {report.stopped_reason}"
-    return (
-        "done",
-        outcome,
-        {"clean": clean, "before": report.before, "after": report.after, "errors_after": after},
+    after = tuple(error_groups(db, org=code, since=started))
+    return StepOutcome(
+        StepStatus.DONE, outcome, VerifyDetail(clean, report.before, report.after, after)
     )

@@ -27,26 +27,30 @@ from typing import Any
 import sqlite_utils
 
 from store.db import now_iso, transaction
+from store.enums import Level, QueueStatus, State, Transition
 from store.errors import SyncdeskError, TransitionRefused, VersionConflict, XeroInvalidGrant
-from store.history import configuration, record_audit, take_snapshot
+from store.history import record_audit, take_snapshot
 from store.logs import record
 from store.models import Integration, TransitionResult, UninstallPlan
-from store.orgs import org_id
+from store.orgs import configuration, org_id
 
-# What each action may start from, and where it leads.
-ALLOWED: dict[str, tuple[frozenset[str], str]] = {
-    "deactivate": (frozenset({"active"}), "inactive"),
-    "activate": (frozenset({"inactive"}), "active"),
-    "mark_disconnected": (frozenset({"active", "inactive"}), "disconnected"),
-    "uninstall": (frozenset({"active", "inactive", "disconnected"}), "uninstalled"),
-    "reconnect": (frozenset({"uninstalled", "disconnected"}), "active"),
+# What each transition may start from, and where it leads.
+ALLOWED: dict[Transition, tuple[frozenset[State], State]] = {
+    Transition.DEACTIVATE: (frozenset({State.ACTIVE}), State.INACTIVE),
+    Transition.ACTIVATE: (frozenset({State.INACTIVE}), State.ACTIVE),
+    Transition.MARK_DISCONNECTED: (frozenset({State.ACTIVE, State.INACTIVE}), State.DISCONNECTED),
+    Transition.UNINSTALL: (
+        frozenset({State.ACTIVE, State.INACTIVE, State.DISCONNECTED}),
+        State.UNINSTALLED,
+    ),
+    Transition.RECONNECT: (frozenset({State.UNINSTALLED, State.DISCONNECTED}), State.ACTIVE),
 }
 MEANING = {
-    "active": "exports and syncs flow to Xero; settings and mappings are in place",
-    "inactive": "exports are held in the queue (not lost); settings and mappings are kept",
-    "disconnected": "the app was removed inside Xero: nothing reaches Xero; settings and "
+    State.ACTIVE: "exports and syncs flow to Xero; settings and mappings are in place",
+    State.INACTIVE: "exports are held in the queue (not lost); settings and mappings are kept",
+    State.DISCONNECTED: "the app was removed inside Xero: nothing reaches Xero; settings and "
     "mappings are kept",
-    "uninstalled": "settings and mappings were removed (a snapshot can restore them); "
+    State.UNINSTALLED: "settings and mappings were removed (a snapshot can restore them); "
     "nothing flows",
 }
 
@@ -76,13 +80,13 @@ def integration(db: sqlite_utils.Database, org: str) -> Integration:
     return Integration.from_row(row)
 
 
-def allowed_actions(state: str) -> list[str]:
+def allowed_actions(state: State) -> list[Transition]:
     """The actions the state table allows from this state (plus map where there is a tenant)."""
     return [a for a, (sources, _) in ALLOWED.items() if state in sources]
 
 
-def _refuse(current: Integration, action: str) -> TransitionRefused:
-    options = [a for a in allowed_actions(current.state) if a != "mark_disconnected"]
+def _refuse(current: Integration, action: Transition) -> TransitionRefused:
+    options = [a for a in allowed_actions(current.state) if a != Transition.MARK_DISCONNECTED]
     if current.state == ALLOWED[action][1]:
         why = f"{current.code} is already {current.state}"
     else:
@@ -100,7 +104,7 @@ def _check_version(current: Integration, expected_version: int | None) -> None:
         )
 
 
-def _check(current: Integration, action: str, expected_version: int | None) -> None:
+def _check(current: Integration, action: Transition, expected_version: int | None) -> None:
     _check_version(current, expected_version)
     if current.state not in ALLOWED[action][0]:
         raise _refuse(current, action)
@@ -109,7 +113,7 @@ def _check(current: Integration, action: str, expected_version: int | None) -> N
 def _apply(
     conn: sqlite3.Connection,
     current: Integration,
-    action: str,
+    action: Transition,
     actor: str,
     detail: str,
     **changes: Any,
@@ -145,7 +149,11 @@ def _locked(conn: sqlite3.Connection, oid: int) -> Integration:
 
 
 def _move_queue(
-    conn: sqlite3.Connection, oid: int, source: str, target: str, at: str | None = None
+    conn: sqlite3.Connection,
+    oid: int,
+    source: QueueStatus,
+    target: QueueStatus,
+    at: str | None = None,
 ) -> int:
     """Move the organisation's exports from one queue status to another; how many moved."""
     return conn.execute(
@@ -182,10 +190,10 @@ def deactivate(
     oid = org_id(db, org)
     with transaction(db) as conn:
         current = _locked(conn, oid)
-        _check(current, "deactivate", expected_version)
-        held = _move_queue(conn, oid, "pending", "held")
-        result = _apply(conn, current, "deactivate", actor, f"{held} pending exports held")
-    record(db, current.code, "info", f"Integration status set to Inactive by {actor}")
+        _check(current, Transition.DEACTIVATE, expected_version)
+        held = _move_queue(conn, oid, QueueStatus.PENDING, QueueStatus.HELD)
+        result = _apply(conn, current, Transition.DEACTIVATE, actor, f"{held} pending exports held")
+    record(db, current.code, Level.INFO, f"Integration status set to Inactive by {actor}")
     return _with(result, f"{held} pending exports are held in the queue until activation.")
 
 
@@ -204,12 +212,12 @@ def mark_disconnected(
     oid = org_id(db, org)
     with transaction(db) as conn:
         current = _locked(conn, oid)
-        _check(current, "mark_disconnected", expected_version)
-        result = _apply(conn, current, "mark_disconnected", actor, reason)
+        _check(current, Transition.MARK_DISCONNECTED, expected_version)
+        result = _apply(conn, current, Transition.MARK_DISCONNECTED, actor, reason)
     record(
         db,
         current.code,
-        "error",
+        Level.ERROR,
         "Xero integration disconnected from within Xero; integration deactivated",
     )
     return result
@@ -266,12 +274,12 @@ def uninstall(
     current = integration(db, org)
     if confirm is None or confirm.strip().upper() != current.code.upper():
         raise _unconfirmed(uninstall_plan(db, current.code))
-    _check(current, "uninstall", expected_version)
+    _check(current, Transition.UNINSTALL, expected_version)
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
-        _check(locked, "uninstall", current.version)
+        _check(locked, Transition.UNINSTALL, current.version)
         at = now_iso()
-        snap = take_snapshot(conn, locked, actor=actor, reason="uninstall", at=at)
+        snap = take_snapshot(conn, locked, actor=actor, reason=Transition.UNINSTALL, at=at)
         for table in ("settings", "mappings"):
             conn.execute(f"DELETE FROM {table} WHERE org_id = ?", [locked.org_id])
         revoking = revoke and bool(locked.connection_id or locked.tenant_id)
@@ -283,11 +291,11 @@ def uninstall(
             )
         else:
             conn.execute("DELETE FROM credentials WHERE org_id = ?", [locked.org_id])
-        _move_queue(conn, locked.org_id, "pending", "held", at)
+        _move_queue(conn, locked.org_id, QueueStatus.PENDING, QueueStatus.HELD, at)
         result = _apply(
             conn,
             locked,
-            "uninstall",
+            Transition.UNINSTALL,
             actor,
             f"snapshot {snap.id}: {len(snap.settings)} settings, {len(snap.mappings)} mappings",
             tenant_id=None,
@@ -301,7 +309,7 @@ def uninstall(
     record(
         db,
         current.code,
-        "info",
+        Level.INFO,
         f"Xero integration uninstalled by {actor}; settings and mappings removed "
         f"(snapshot {snap.id})",
     )
@@ -361,7 +369,7 @@ def _drop_pending_revoke(db: sqlite_utils.Database, oid: int) -> None:
     with transaction(db) as conn:
         conn.execute("DELETE FROM pending_revokes WHERE org_id = ?", [oid])
         state = conn.execute("SELECT state FROM integrations WHERE org_id = ?", [oid]).fetchone()
-        if state is not None and state[0] == "uninstalled":
+        if state is not None and state[0] == State.UNINSTALLED:
             conn.execute("DELETE FROM credentials WHERE org_id = ?", [oid])
 
 

@@ -18,6 +18,7 @@ import click
 
 from store.db import open_store
 from store.errors import StoreMissing
+from store.models import to_json
 from store.paths import default_db_path
 from tui.safe import visible
 
@@ -102,7 +103,8 @@ def counter(label: str) -> Callable[[int, int], None]:
 
 
 def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """A store value (dataclasses, enums, lists of them) as indented JSON (store.models.to_json)."""
+    click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
 
 
 def print_json_list(items: Iterable[Any]) -> None:
@@ -110,7 +112,7 @@ def print_json_list(items: Iterable[Any]) -> None:
     out = sys.stdout
     opening = "["
     for item in items:
-        text = json.dumps(item, indent=2, ensure_ascii=False)  # no raw newline inside strings
+        text = json.dumps(to_json(item), indent=2, ensure_ascii=False)  # no raw newline in strings
         out.write(f"{opening}\n  " + text.replace("\n", "\n  "))
         opening = ","
     out.write("[]\n" if opening == "[" else "\n]\n")

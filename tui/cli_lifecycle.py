@@ -13,6 +13,7 @@ import click
 from store import paths
 from store.checks import activate
 from store.diagnose import diagnose as diagnose_org
+from store.enums import RunStatus, StepStatus
 from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
 from store.models import StepInput
@@ -47,7 +48,7 @@ version_option = click.option(
 
 def _say_transition(result, as_json: bool) -> None:
     if as_json:
-        print_json(result.to_json())
+        print_json(result)
         return
     click.echo(
         f"{result.code}: {result.before} -> {result.after} (version {result.version}, "
@@ -161,7 +162,7 @@ def reconnect_cmd(
         expected_version=expect_version,
     )
     if as_json:
-        print_json(result.to_json())
+        print_json(result)
         return
     _say_transition(result.transition, False)
     click.echo(
@@ -183,7 +184,7 @@ def snapshots_cmd(obj: Context, org: str, as_json: bool) -> None:
     """Snapshots of the configuration taken before each uninstall, newest first."""
     found = snapshots(obj.db, org)
     if as_json:
-        print_json([s.to_json() for s in found])
+        print_json(found)
         return
     print_table(
         ["ID", "TAKEN (UTC)", "BY", "TENANT", "SETTINGS", "MAPPINGS", "RESTORED"],
@@ -214,7 +215,7 @@ def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
     """Who changed what and when, newest first."""
     entries = audit_trail(obj.db, org, limit=limit)
     if as_json:
-        print_json([e.to_json() for e in entries])
+        print_json(entries)
         return
     print_table(
         ["AT (UTC)", "ORG", "BY", "ACTION", "DETAIL"],
@@ -241,7 +242,7 @@ def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
     """State, live check and error groups combined into a verdict and the next step."""
     found = diagnose_org(obj.db, org, actor=actor)
     if as_json:
-        print_json(found.to_json())
+        print_json(found)
         return
     v = found.verdict
     click.echo(
@@ -284,28 +285,36 @@ take_over_option = click.option(
 )
 
 
+MARKS = {
+    StepStatus.DONE: "✓",
+    StepStatus.SKIPPED: "-",
+    StepStatus.TODO: " ",
+    StepStatus.DOING: "…",
+    StepStatus.FAILED: "✗",
+}
+
+
 def _show_run(run, as_json: bool) -> None:
     if as_json:
-        print_json(run.to_json())
+        print_json(run)
         return
     click.echo(
         f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
         f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
     )
-    marks = {"done": "✓", "skipped": "-", "todo": " ", "doing": "…", "failed": "✗"}
     current = run.current
     for step in run.steps:
         pointer = ">" if current and step.position == current.position else " "
         who = f" {step.actor} {step.ended_at or step.started_at or ''}" if step.actor else ""
         click.echo(
-            f"{pointer}[{marks.get(step.status, '?')}] {step.position + 1}. "
+            f"{pointer}[{MARKS.get(step.status, '?')}] {step.position + 1}. "
             f"{step.name:<10} {step.status:<8}{who}"
         )
         if step.outcome:
             click.echo(f"        {visible(step.outcome)}")
     for note in run.notes:
         click.echo(f"  note {note.at} {note.actor}: {visible(note.text)}")
-    if run.status == "in_progress":
+    if run.status == RunStatus.IN_PROGRESS:
         if current:
             click.echo(f"Next: {current.name}: {WHAT[current.name]}")
         else:
@@ -469,7 +478,7 @@ def map_cmd(
         obj.db, org, kind, local, remote, actor=actor, expected_version=expect_version
     )
     if as_json:
-        print_json(change.to_json())
+        print_json(change)
         return
     click.echo(
         f"{change.code}: {kind} {visible(local)}: {visible(change.before or '(none)')} -> "

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
-from store.models import LogEntry
+from store.models import LogEntry, to_json
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.timeparse import age, when
@@ -102,7 +102,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
     """List organisations: state, Xero tenant, errors in the last 24 h, last good export."""
     found = list_orgs(obj.db, state=state, search=search)
     if as_json:
-        print_json([o.to_json() for o in found])
+        print_json(found)
         return
     print_table(
         ["CODE", "NAME", "STATE", "TENANT", "ERR 24H", "EXPORT"],
@@ -131,7 +131,7 @@ def show(obj: Context, org: str, as_json: bool) -> None:
     """Show one organisation (ORG is its code): integration, settings, mappings, queue."""
     detail = show_org(obj.db, org)
     if as_json:
-        print_json(detail.to_json())
+        print_json(detail)
         return
     lines = [
         ("Organisation", f"{detail.code}  {detail.name} ({detail.region})"),
@@ -204,7 +204,7 @@ def log(
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)
         if as_json:
-            print_json_list({k: v for k, v in e.to_json().items() if k != "id"} for e in entries)
+            print_json_list({k: v for k, v in to_json(e).items() if k != "id"} for e in entries)
         else:
             LogCsvWriter(sys.stdout).write(entries)
         return
@@ -241,7 +241,7 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     the knowledge base says causes them and fixes them."""
     groups = error_groups(obj.db, org=org, since=resolve_since(since))
     if as_json:
-        print_json([g.to_json() for g in groups])
+        print_json(groups)
         return
     if not groups:
         click.echo("No errors in this period.", err=True)

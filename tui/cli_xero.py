@@ -63,7 +63,7 @@ def check(obj: Context, org: str, as_json: bool, actor: str) -> None:
 
     report = check_org(obj.db, org, actor=actor)
     if as_json:
-        print_json(report.to_json())
+        print_json(report)
     else:
         _print_report(report)
     if not report.healthy:

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from store.enums import Level
 from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import record_once
@@ -50,7 +51,7 @@ def log_error(
     if getattr(exc, "logged", False):
         return
     record_once(
-        db, org, "error", exc.log_message, document=document, correlation_id=exc.correlation_id
+        db, org, Level.ERROR, exc.log_message, document=document, correlation_id=exc.correlation_id
     )
     exc.logged = True  # type: ignore[attr-defined]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from store.enums import Level
 from store.errors import XeroConsentRequired, XeroError, XeroNotFound
 from store.logs import record
 from store.orgs import org_id
@@ -57,7 +58,7 @@ def revoke(
     record(
         db,
         org,
-        "info",
+        Level.INFO,
         f'Xero connection removed for tenant "{mine.tenant_name}" ({mine.tenant_id})',
     )
     return True
@@ -93,7 +94,7 @@ def authorise(
     record(
         db,
         org,
-        "info",
+        Level.INFO,
         f"Xero authorisation granted for {len(connections)} organisation"
         f"{'s' if len(connections) != 1 else ''}: {names}",
     )

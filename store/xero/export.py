@@ -16,6 +16,7 @@ import sqlite_utils
 
 from store import clock
 from store.db import transaction
+from store.enums import Level, QueueStatus, State
 from store.errors import (
     RetryRefused,
     XeroBadResponse,
@@ -153,23 +154,23 @@ def _send_document(
 
 
 def _outcome(
-    db: sqlite_utils.Database, oid: int, row_id: int, status: str, error: str | None
+    db: sqlite_utils.Database, oid: int, row_id: int, status: QueueStatus, error: str | None
 ) -> None:
     stamp = iso(clock.now())
     with transaction(db) as conn:
         conn.execute(
             "UPDATE queue SET status = ?, attempts = attempts + 1, last_error = ?, "
             "updated_at = ?, exported_at = ? WHERE id = ?",
-            [status, error, stamp, stamp if status == "exported" else None, row_id],
+            [status, error, stamp, stamp if status == QueueStatus.EXPORTED else None, row_id],
         )
-        if status == "exported":
+        if status == QueueStatus.EXPORTED:
             conn.execute(
                 "UPDATE integrations SET last_export_at = ? WHERE org_id = ?", [stamp, oid]
             )
 
 
 def _refuse_unless_sendable(stored: dict[str, Any]) -> None:
-    if stored["state"] != "active":
+    if stored["state"] != State.ACTIVE:
         raise RetryRefused(
             f"{stored['code']} is {stored['state']}: exports are only sent for an active "
             "integration; activate or reconnect it first."
@@ -217,9 +218,9 @@ def _exported(
         ),
         "",
     )
-    _outcome(db, oid, row["id"], "exported", None)
+    _outcome(db, oid, row["id"], QueueStatus.EXPORTED, None)
     text = _EXPORTED.get(row["doc_type"], "Exported {n} to Xero").format(n=row["number"], id=new_id)
-    record(db, org, "info", text, document=row["number"])
+    record(db, org, Level.INFO, text, document=row["number"])
 
 
 def _failed(
@@ -232,11 +233,11 @@ def _failed(
 ) -> None:
     """Mark the row failed with Xero's message, and log it with Xero's correlation id."""
     label = f"{DOC_LABELS.get(row['doc_type'], row['doc_type'])} {row['number']}"
-    _outcome(db, oid, row["id"], "failed", message)
+    _outcome(db, oid, row["id"], QueueStatus.FAILED, message)
     record(
         db,
         org,
-        "error",
+        Level.ERROR,
         f"{label} failed: {message}",
         document=row["number"],
         correlation_id=error.correlation_id,
@@ -346,7 +347,7 @@ def report_retry(
     record(
         db,
         org,
-        "info",
+        Level.INFO,
         f"Retry{f' by {actor}' if actor else ''}: {sent.sent} of {sent.queued} held or failed "
         f"exports sent, {sent.exported} exported, {sent.failed} failed"
         + ("; stopped early" if sent.stopped_reason else ""),

@@ -12,6 +12,7 @@ from datetime import timedelta
 import sqlite_utils
 
 from store import clock
+from store.enums import Level, QueueStatus, State
 from store.errors import XeroConnectionRemoved, XeroError
 from store.logs import record
 from store.orgs import org_id
@@ -77,13 +78,13 @@ class _Check:
 
 def _state_finding(c: _Check) -> None:
     state = c.stored["state"]
-    if state == "active":
+    if state == State.ACTIVE:
         c.add("state", True, "integration is active")
-    elif state == "inactive":
+    elif state == State.INACTIVE:
         c.fail(
             "state", "integration is inactive: exports wait in the queue", "integration_deactivated"
         )
-    elif state == "disconnected":
+    elif state == State.DISCONNECTED:
         c.fail(
             "state",
             "integration is disconnected: the app was removed from within Xero",
@@ -207,11 +208,11 @@ def _mapping_findings(c: _Check, xero: XeroClient, tenant_id: str) -> None:
         )
 
 
-def _queue_finding(db: sqlite_utils.Database, oid: int, code: str, state: str) -> Finding:
+def _queue_finding(db: sqlite_utils.Database, oid: int, code: str, state: State) -> Finding:
     counts = queue_counts(db, oid)
-    failed, held = counts["failed"], counts["held"]
-    detail = f"{failed} failed, {held} held, {counts['pending']} pending"
-    ok = failed == 0 and (held == 0 or state != "active")
+    failed, held = counts[QueueStatus.FAILED], counts[QueueStatus.HELD]
+    detail = f"{failed} failed, {held} held, {counts[QueueStatus.PENDING]} pending"
+    ok = failed == 0 and (held == 0 or state != State.ACTIVE)
     fix = (
         f"Fix the causes above, then send them again with `syncdesk retry {code}`."
         if failed
@@ -232,7 +233,7 @@ def check_live(
     """
     c = _Check(db, org)
     _state_finding(c)
-    if c.stored["state"] != "uninstalled":
+    if c.stored["state"] != State.UNINSTALLED:
         with session(db, client) as xero, xero.patience(max_wait=CHECK_MAX_WAIT, retries=1):
             token = _token_finding(c, xero)
             mine = _connection_finding(c, xero, token) if token else None
@@ -240,7 +241,7 @@ def check_live(
                 _mapping_findings(c, xero, mine.tenant_id)
     return LiveCheck(
         org=c.stored["code"],
-        state=c.stored["state"],
+        state=State(c.stored["state"]),
         findings=tuple(c.findings),
         tenant_id=c.stored.get("tenant_id"),
         tenant_name=c.tenant_name,
@@ -273,13 +274,13 @@ def report_check(
                 "disconnected_in_xero",
             )
         )
-    state = integration_row(db, oid)["state"]
+    state = State(integration_row(db, oid)["state"])
     findings.append(_queue_finding(db, oid, live.org, state))
     passed = sum(f.ok for f in findings)
     record(
         db,
         org,
-        "info",
+        Level.INFO,
         f"Xero health check by {actor}: {passed} of {len(findings)} checks passed"
         + (f' (tenant "{live.tenant_name}")' if live.tenant_name else ""),
     )

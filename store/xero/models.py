@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from store.enums import State
+from store.models import to_json
 
 
 def _text(value: Any) -> str | None:
@@ -60,9 +63,6 @@ class Connection:
             created=_text(data.get("createdDateUtc")),
             updated=_text(data.get("updatedDateUtc")),
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +190,6 @@ class Finding:
     fix: str | None = None
     kind: str | None = None  # the knowledge-base kind this problem shows up as in the log
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
@@ -202,7 +199,7 @@ class CheckReport:
     findings: tuple[Finding, ...]
     tenant_id: str | None = None
     tenant_name: str | None = None
-    state: str | None = None  # the state after the check (a check may record `disconnected`)
+    state: State | None = None  # the state after the check (a check may record `disconnected`)
 
     @property
     def healthy(self) -> bool:
@@ -213,7 +210,8 @@ class CheckReport:
         return tuple(f for f in self.findings if not f.ok)
 
     def to_json(self) -> list[dict[str, Any]]:
-        return [f.to_json() for f in self.findings]
+        # `check --json` prints the findings alone.
+        return to_json(self.findings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +219,7 @@ class LiveCheck:
     """What Xero said about one organisation, before the lifecycle records any of it."""
 
     org: str
-    state: str  # the integration's state when the check began
+    state: State  # the integration's state when the check began
     findings: tuple[Finding, ...]
     tenant_id: str | None = None
     tenant_name: str | None = None
@@ -238,11 +236,6 @@ class MappingProblem:
     problem: str
     suggestions: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["suggestions"] = list(self.suggestions)
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class RetryReport:
@@ -257,11 +250,6 @@ class RetryReport:
     stopped_reason: str | None = None
     stopped_kind: str | None = None
     failures: tuple[tuple[str, str], ...] = ()  # (document number, Xero's message)
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["failures"] = [list(f) for f in self.failures]
-        return out
 
 
 @dataclass(frozen=True, slots=True)

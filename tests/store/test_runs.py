@@ -335,6 +335,22 @@ def test_escalate_by_hand_writes_where_asked(db, tmp_path: Path) -> None:
     assert all(s.status == "skipped" for s in run.steps)
 
 
+def test_a_verify_that_may_not_send_is_recorded_as_not_clean(db, xero) -> None:
+    """An unconfirmed change of Xero organisation refuses the retry: the verify says so and
+    keeps only `clean` (there is no queue or errors to compare)."""
+    db.execute(
+        "UPDATE integrations SET previous_tenant_id = 'elsewhere' "
+        "WHERE org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')"
+    )
+    db.conn.commit()
+    start_run(db, "HARBOUR", actor="alice", now=NOW)
+    for _ in range(3):  # diagnose, deactivate, verify
+        run = next_step(db, "HARBOUR", actor="alice", client=xero)
+    verify = run.steps[2]
+    assert verify.status == "done" and verify.outcome.startswith("Not retried:")
+    assert verify.detail == {"clean": False} and run.status == "in_progress"
+
+
 # --- resuming --------------------------------------------------------------------------------
 
 
