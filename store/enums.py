@@ -12,7 +12,7 @@ from enum import StrEnum
 
 
 class State(StrEnum):
-    """An integration's state (see DESIGN.md)."""
+    """An integration's state (the README's state table says what each means)."""
 
     ACTIVE = "active"
     INACTIVE = "inactive"
