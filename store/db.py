@@ -90,7 +90,7 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
         return StoreBusy(
             f"{where} is busy: another session kept it locked for over "
-            f"{BUSY_TIMEOUT_MS // 1000} s, so nothing was changed; try again in a moment."
+            f"{BUSY_TIMEOUT_MS / 1000:g} s, so nothing was changed; try again in a moment."
         )
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
         return StoreReadOnly(

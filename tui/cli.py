@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import click
 
+from store.db import store_error
 from store.errors import SyncdeskError
 from tui import cli_lifecycle, cli_serve, cli_store, cli_xero
 from tui.cli_base import cli
@@ -35,12 +36,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"syncdesk: {exc}", err=True)
         sys.exit(1)
     except sqlite3.DatabaseError as exc:
-        # Damage found past the checks on opening (a corrupt page deep in the log, say).
-        click.echo(
-            f"syncdesk: the store is damaged ({exc}); restore it from a backup or "
-            "rebuild it with `syncdesk init --force`.",
-            err=True,
-        )
+        # StoreGroup names these with the store's path; this is for one raised outside it.
+        click.echo(f"syncdesk: {store_error(exc)}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

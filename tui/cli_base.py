@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from store.db import open_store
+from store.db import open_store, store_error
 from store.errors import StoreMissing
 from store.paths import default_db_path
 from tui.safe import visible
@@ -51,6 +52,18 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+class StoreGroup(click.Group):
+    """The group that names any sqlite3 error a command lets through for what it is (busy,
+    read-only, full, I/O, a bad value, damage SQLite confirms), with the store's path."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.DatabaseError as exc:
+            path = ctx.obj.path if isinstance(ctx.obj, Context) else None
+            raise store_error(exc, path) from exc
 
 
 def terminal_width() -> int:
@@ -117,6 +130,7 @@ def print_json_list(items: Iterable[Any]) -> None:
 
 
 @click.group(
+    cls=StoreGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
