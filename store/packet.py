@@ -7,7 +7,6 @@ JSON. store/runs.py closes the run as escalated once the packet is written.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import Run
 from store.paths import safe_name, write_private
+from store.textsafe import dumps, visible
 from store.transitions import integration
 
 
@@ -118,7 +118,8 @@ def packet_markdown(data: dict[str, Any]) -> str:
             f"- {r['at']} {r['correlation_id']}: {r['message']}"
             for r in data["recent_correlation_ids"]
         ]
-    return "\n".join(lines) + "\n"
+    # One line each: a newline or a control character in a name or a message stays visible text.
+    return "\n".join(visible(line) for line in lines) + "\n"
 
 
 def packet_path(run: Run, out: Path | None, packet_dir: Path | None) -> Path:
@@ -150,7 +151,7 @@ def write_packet(data: dict[str, Any], md_path: Path, *, force: bool = False) ->
                 )
     try:
         write_private(md_path, packet_markdown(data), force=force)
-        write_private(json_path, json.dumps(data, indent=2), force=force)
+        write_private(json_path, dumps(data, indent=2), force=force)
     except FileExistsError as exc:
         raise SyncdeskError(f"Cannot write the packet: {exc}.") from exc
     except OSError as exc:

@@ -7,7 +7,6 @@ The command modules (cli_store, cli_lifecycle, cli_xero, cli_serve) register the
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import sys
@@ -20,7 +19,7 @@ import click
 from store.db import open_store, store_error
 from store.errors import StoreMissing
 from store.paths import default_db_path
-from tui.safe import visible
+from store.textsafe import dumps, visible
 
 
 class Context:
@@ -115,7 +114,8 @@ def counter(label: str) -> Callable[[int, int], None]:
 
 
 def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """JSON with letters readable and every control, bidi or zero-width character escaped."""
+    click.echo(dumps(value, indent=2))
 
 
 def print_json_list(items: Iterable[Any]) -> None:
@@ -123,7 +123,7 @@ def print_json_list(items: Iterable[Any]) -> None:
     out = sys.stdout
     opening = "["
     for item in items:
-        text = json.dumps(item, indent=2, ensure_ascii=False)  # no raw newline inside strings
+        text = dumps(item, indent=2)  # no raw newline (or control) inside strings
         out.write(f"{opening}\n  " + text.replace("\n", "\n  "))
         opening = ","
     out.write("[]\n" if opening == "[" else "\n]\n")

@@ -27,10 +27,10 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
+from store.textsafe import visible
 from store.timeparse import when
 from store.transitions import deactivate, default_actor, uninstall, uninstall_plan
 from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table
-from tui.safe import visible
 
 actor_option = click.option(
     "--actor",
@@ -50,8 +50,10 @@ def _say_transition(result, as_json: bool) -> None:
         print_json(result.to_json())
         return
     click.echo(
-        f"{result.code}: {result.before} -> {result.after} (version {result.version}, "
-        f"by {result.actor})"
+        visible(
+            f"{result.code}: {result.before} -> {result.after} (version {result.version}, "
+            f"by {result.actor})"
+        )
     )
     for message in result.messages:
         click.echo(f"  {visible(message)}")
@@ -104,12 +106,12 @@ def uninstall_cmd(
     """
     if confirm is None and not as_json:
         plan = uninstall_plan(obj.db, org)
-        click.echo(f"Uninstalling {plan.code} ({plan.state}) would remove:")
+        click.echo(visible(f"Uninstalling {plan.code} ({plan.state}) would remove:"))
         for item in plan.removed():
             click.echo(f"  - {visible(item)}")
         click.echo("and keep:")
         for item in plan.kept():
-            click.echo(f"  - {item}")
+            click.echo(f"  - {visible(item)}")
     _say_transition(
         uninstall(obj.db, org, confirm=confirm, actor=actor, expected_version=expect_version),
         as_json,
@@ -245,15 +247,14 @@ def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
         return
     v = found.verdict
     click.echo(
-        f"{found.code}  {visible(found.name)}: {found.state}, tenant "
-        f"{visible(found.tenant_name or '-')}"
+        visible(f"{found.code}  {found.name}: {found.state}, tenant {found.tenant_name or '-'}")
     )
     if found.check_error:
         click.echo(f"  live check could not run: {visible(found.check_error)}")
     for f in found.findings:
-        click.echo(f"  {'✓' if f.ok else '✗'} {f.check}: {visible(f.detail)}")
+        click.echo(visible(f"  {'✓' if f.ok else '✗'} {f.check}: {f.detail}"))
     for g in found.groups:
-        click.echo(f"  {g.count:>4} x {g.kind} (last {g.last_at})")
+        click.echo(visible(f"  {g.count:>4} x {g.kind} (last {g.last_at})"))
     click.echo(f"Verdict: {visible(v.title)}")
     if v.cause:
         click.echo(f"  cause: {visible(v.cause)}")
@@ -289,8 +290,10 @@ def _show_run(run, as_json: bool) -> None:
         print_json(run.to_json())
         return
     click.echo(
-        f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
-        f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
+        visible(
+            f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
+            f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
+        )
     )
     marks = {"done": "✓", "skipped": "-", "todo": " ", "doing": "…", "failed": "✗"}
     current = run.current
@@ -298,20 +301,22 @@ def _show_run(run, as_json: bool) -> None:
         pointer = ">" if current and step.position == current.position else " "
         who = f" {step.actor} {step.ended_at or step.started_at or ''}" if step.actor else ""
         click.echo(
-            f"{pointer}[{marks.get(step.status, '?')}] {step.position + 1}. "
-            f"{step.name:<10} {step.status:<8}{who}"
+            visible(
+                f"{pointer}[{marks.get(step.status, '?')}] {step.position + 1}. "
+                f"{step.name:<10} {step.status:<8}{who}"
+            )
         )
         if step.outcome:
             click.echo(f"        {visible(step.outcome)}")
     for note in run.notes:
-        click.echo(f"  note {note.at} {note.actor}: {visible(note.text)}")
+        click.echo(visible(f"  note {note.at} {note.actor}: {note.text}"))
     if run.status == "in_progress":
         if current:
             click.echo(f"Next: {current.name}: {WHAT[current.name]}")
         else:
             click.echo("Every step is done and errors remain: `syncdesk run next` escalates.")
     if run.packet:
-        click.echo(f"Packet: {run.packet}")
+        click.echo(visible(f"Packet: {run.packet}"))
 
 
 @run_group.command("start")
@@ -411,7 +416,7 @@ def run_note(obj: Context, org: str, text: str, actor: str, take_over: bool) -> 
 def run_resolve(obj: Context, org: str, actor: str, take_over: bool) -> None:
     """Close ORG's run as resolved."""
     run = resolve(obj.db, org, actor=actor, take_over_run=take_over)
-    click.echo(f"Run {run.id} on {run.code} resolved by {actor}.")
+    click.echo(visible(f"Run {run.id} on {run.code} resolved by {actor}."))
 
 
 @run_group.command("escalate")
@@ -440,7 +445,7 @@ def run_escalate(
         take_over_run=take_over,
         force=force,
     )
-    click.echo(f"Packet written to {md} and {js}.")
+    click.echo(visible(f"Packet written to {md} and {js}."))
     click.echo(visible(summary))
 
 
@@ -472,7 +477,8 @@ def map_cmd(
         print_json(change.to_json())
         return
     click.echo(
-        f"{change.code}: {kind} {visible(local)}: {visible(change.before or '(none)')} -> "
-        f"{visible(remote)} (checked against {visible(change.tenant_name or '-')}; "
-        f"version {change.version})"
+        visible(
+            f"{change.code}: {kind} {local}: {change.before or '(none)'} -> {remote} "
+            f"(checked against {change.tenant_name or '-'}; version {change.version})"
+        )
     )

@@ -6,7 +6,6 @@ calls.
 
 from __future__ import annotations
 
-import json
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_
 from store.models import LogEntry
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
+from store.textsafe import dumps, visible
 from store.timeparse import age, when
 from store.watch import walk_log
 from tui.cli_base import (
@@ -32,7 +32,6 @@ from tui.cli_base import (
     terminal_width,
 )
 from tui.log_csv import LogCsvWriter
-from tui.safe import visible
 
 TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
 
@@ -156,7 +155,7 @@ def show(obj: Context, org: str, as_json: bool) -> None:
         click.echo(f"{label + ':':16}{visible(value)}")
     click.echo("\nSettings:" + ("" if detail.settings else " none (removed by uninstall)"))
     for key, value in detail.settings.items():
-        click.echo(f"  {key:30} {visible(json.dumps(value))}")
+        click.echo(f"  {visible(key):30} {visible(dumps(value))}")
     click.echo("\nMappings:" + ("" if detail.mappings else " none (removed by uninstall)"))
     if detail.mappings:
         print_table(
@@ -249,8 +248,10 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     width = min(terminal_width(), 100)
     for g in groups:
         click.echo(
-            f"{g.kind}: {g.count:,} errors in {g.orgs:,} organisation"
-            f"{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
+            visible(
+                f"{g.kind}: {g.count:,} errors in {g.orgs:,} organisation"
+                f"{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
+            )
         )
         for label, text in (("cause", g.cause), ("fix", g.fix)):
             if text:
@@ -263,5 +264,5 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
                     )
                 )
         if g.refresh_step and g.refresh_step != "none":
-            click.echo(f"  refresh step that helps: {g.refresh_step}")
+            click.echo(f"  refresh step that helps: {visible(g.refresh_step)}")
         click.echo()
