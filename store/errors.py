@@ -13,6 +13,7 @@
     │   ├── StoreIOError           the operating system reported an I/O error
     │   └── StoreBadValue          one value is unreadable (bad UTF-8); the store is sound
     ├── SampleDataError            bad YAML, named by file and key
+    ├── InvalidConfig              an environment variable holds a value syncdesk cannot use
     ├── NotFound
     │   └── UnknownOrganisation
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
@@ -93,6 +94,10 @@ class StoreDamaged(StoreUnreadable):
 
 class SampleDataError(SyncdeskError):
     """Sample or knowledge-base YAML is malformed; the message names the file and key."""
+
+
+class InvalidConfig(SyncdeskError):
+    """An environment variable holds a value syncdesk cannot use; the message names it."""
 
 
 class NotFound(SyncdeskError):

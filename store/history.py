@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
+from store.badvalues import load_settings, restorable
 from store.db import now_iso
 from store.errors import NotFound
 from store.models import AuditEntry, Integration, Snapshot
@@ -22,13 +23,10 @@ _SNAPSHOTS_SQL = "SELECT s.*, o.code FROM snapshots s JOIN orgs o ON o.id = s.or
 def configuration(
     conn: sqlite3.Connection, oid: int
 ) -> tuple[dict[str, Any], tuple[dict[str, str], ...]]:
-    """The organisation's settings and mappings, as a snapshot holds them."""
-    settings = {
-        r[0]: json.loads(r[1])
-        for r in conn.execute(
-            "SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid]
-        )
-    }
+    """The organisation's settings and mappings, as a snapshot holds them (a setting that is
+    not JSON as its stored text, so an uninstall loses nothing and never fails on it)."""
+    rows = conn.execute("SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid])
+    settings = {k: restorable(v) for k, v in load_settings(rows).items()}
     mappings = tuple(
         {"kind": r[0], "local": r[1], "remote": r[2]}
         for r in conn.execute(

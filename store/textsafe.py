@@ -43,18 +43,26 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def text_of(value: Any) -> Any:
+    """Text stored as a BLOB, decoded (invalid UTF-8 as \\xNN); any other value as it is."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return value
+
+
 def visible(value: object, *, newlines: bool = False) -> str:
     """The text with every control, bidi and zero-width character replaced by a visible escape.
 
-    newlines=True keeps line feeds, for multi-line text areas (never for table cells).
+    newlines=True keeps line feeds, for multi-line text areas (never for table cells). Text
+    stored as a BLOB is decoded first.
     """
-    text = "" if value is None else str(value)
+    text = "" if value is None else str(text_of(value))
     return (_UNSAFE_KEEP_NEWLINES if newlines else _UNSAFE).sub(_escape, text)
 
 
 def csv_cell(value: object) -> str:
     """A CSV cell: visible, and never read as a formula by a spreadsheet (a leading ')."""
-    raw = "" if value is None else str(value)
+    raw = "" if value is None else str(text_of(value))
     text = visible(raw)
     return "'" + text if raw.startswith(_FORMULA_START) else text
 
@@ -67,6 +75,15 @@ def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+def _json_default(value: Any) -> Any:
+    decoded = text_of(value)  # text stored as a BLOB
+    if decoded is value:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return decoded
+
+
 def dumps(value: Any, **options: Any) -> str:
-    """json.dumps that keeps letters readable (ensure_ascii=False) and escapes the rest."""
-    return _JSON_UNSAFE.sub(_json_escape, json.dumps(value, ensure_ascii=False, **options))
+    """json.dumps that keeps letters readable (ensure_ascii=False) and escapes the rest; text
+    stored as a BLOB is written as text."""
+    text = json.dumps(value, ensure_ascii=False, default=_json_default, **options)
+    return _JSON_UNSAFE.sub(_json_escape, text)

@@ -113,6 +113,20 @@ def counter(label: str) -> Callable[[int, int], None]:
     return lambda done, total: show("", done, total)
 
 
+def report_unreadable(bad: Sequence[str]) -> None:
+    """After a read printed what it could: one line naming the stored values it could not read
+    (marked ⚠ or ? above), and exit code 1; nothing when there are none."""
+    if bad:
+        click.echo(
+            visible(
+                f"syncdesk: unreadable values in the store, marked above: {'; '.join(bad)}; "
+                "everything else was read. Correct them in the store."
+            ),
+            err=True,
+        )
+        raise SystemExit(1)
+
+
 def print_json(value: Any) -> None:
     """JSON with letters readable and every control, bidi or zero-width character escaped."""
     click.echo(dumps(value, indent=2))

@@ -14,12 +14,13 @@ from typing import Any
 
 import click
 
+from store.badvalues import bad_settings
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
 from store.models import LogEntry
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
-from store.timeparse import age, when
+from store.timeparse import age, unreadable_time, when
 from store.watch import walk_log
 from tui.cli_base import (
     Context,
@@ -29,6 +30,7 @@ from tui.cli_base import (
     print_json_list,
     print_table,
     progress_printer,
+    report_unreadable,
     terminal_width,
 )
 from tui.log_csv import LogCsvWriter
@@ -100,8 +102,18 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> None:
     """List organisations: state, Xero tenant, errors in the last 24 h, last good export."""
     found = list_orgs(obj.db, state=state, search=search)
+    bad = [
+        f"{o.code} {what}"
+        for o in found
+        for what, flag in (
+            (f"last export time {o.last_export_at!r}", unreadable_time(o.last_export_at)),
+            ("refresh-token expiry", o.auth == "?"),
+        )
+        if flag
+    ]
     if as_json:
         print_json([o.to_json() for o in found])
+        report_unreadable(bad)
         return
     print_table(
         ["CODE", "NAME", "STATE", "TENANT", "ERR 24H", "EXPORT"],
@@ -112,7 +124,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
                 o.state,
                 o.tenant_name or "-",
                 o.errors_24h,
-                age(o.last_export_at) + (" ago" if o.last_export_at else ""),
+                age(o.last_export_at) + (" ago" if age(o.last_export_at) not in "-?" else ""),
             ]
             for o in found
         ],
@@ -120,6 +132,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
     )
     if not found:
         click.echo("No organisations match.", err=True)
+    report_unreadable(bad)
 
 
 @cli.command()
@@ -129,8 +142,10 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
 def show(obj: Context, org: str, as_json: bool) -> None:
     """Show one organisation (ORG is its code): integration, settings, mappings, queue."""
     detail = show_org(obj.db, org)
+    bad = [f"{detail.code} setting {key!r} (not JSON)" for key in bad_settings(detail.settings)]
     if as_json:
         print_json(detail.to_json())
+        report_unreadable(bad)
         return
     lines = [
         ("Organisation", f"{detail.code}  {detail.name} ({detail.region})"),
@@ -155,7 +170,8 @@ def show(obj: Context, org: str, as_json: bool) -> None:
         click.echo(f"{label + ':':16}{visible(value)}")
     click.echo("\nSettings:" + ("" if detail.settings else " none (removed by uninstall)"))
     for key, value in detail.settings.items():
-        click.echo(f"  {visible(key):30} {visible(dumps(value))}")
+        shown = value if key in bad_settings(detail.settings) else dumps(value)
+        click.echo(f"  {visible(key):30} {visible(shown)}")
     click.echo("\nMappings:" + ("" if detail.mappings else " none (removed by uninstall)"))
     if detail.mappings:
         print_table(
@@ -163,6 +179,7 @@ def show(obj: Context, org: str, as_json: bool) -> None:
             [["  " + m.kind, m.local, m.remote] for m in detail.mappings],
             flexible=(1,),
         )
+    report_unreadable(bad)
 
 
 @cli.command()
