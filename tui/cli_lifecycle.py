@@ -76,13 +76,28 @@ def deactivate_cmd(
 @click.argument("org")
 @actor_option
 @version_option
+@click.option(
+    "--without-check",
+    metavar="REASON",
+    help="Switch it on without asking Xero (when Xero cannot be reached, say); the reason is "
+    "recorded in the audit trail and the log.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def activate_cmd(
-    obj: Context, org: str, actor: str, expect_version: int | None, as_json: bool
+    obj: Context,
+    org: str,
+    actor: str,
+    expect_version: int | None,
+    without_check: str | None,
+    as_json: bool,
 ) -> None:
-    """inactive -> active after a live check; becomes disconnected if Xero removed the app."""
-    _say_transition(activate(obj.db, org, actor=actor, expected_version=expect_version), as_json)
+    """inactive -> active only after Xero answers a live check; refused (exports stay held)
+    when Xero cannot be reached or understood; disconnected if Xero removed the app."""
+    result = activate(
+        obj.db, org, actor=actor, expected_version=expect_version, without_check=without_check
+    )
+    _say_transition(result, as_json)
 
 
 @cli.command("uninstall")
