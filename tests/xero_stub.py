@@ -152,6 +152,26 @@ def problem(status: int, title: str, detail: str) -> bytes:
     ).encode()
 
 
+# Answers for XeroStub.answer: each way a call to Xero can fail.
+FAILURES = {
+    "401": (
+        401,
+        {"WWW-Authenticate": "Bearer error=invalid_token"},
+        problem(401, "Unauthorized", "AuthenticationUnsuccessful"),
+    ),
+    "403": (403, {}, problem(403, "Forbidden", "AuthenticationUnsuccessful")),
+    "404": (
+        404,
+        {"Content-Type": "text/plain"},
+        b"The resource you're looking for cannot be found",
+    ),
+    "429": (429, {"Retry-After": "3600", "X-Rate-Limit-Problem": "minute"}, b""),
+    "500": (500, {"Xero-Correlation-Id": "c-500"}, b""),
+    "timeout": (200, {}, b"{}", 1.0),
+    "malformed": (200, {}, b'{"Organisations": [{'),
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: XeroStub
     protocol_version = "HTTP/1.1"
