@@ -17,8 +17,9 @@ from typing import Any
 import click
 
 from store.db import open_store, store_error
-from store.errors import StoreMissing
+from store.errors import StoreExists, StoreMissing
 from store.paths import default_db_path
+from store.storefile import exposure_warning
 from store.textsafe import dumps, visible
 
 
@@ -37,17 +38,25 @@ class Context:
         return self._db
 
     def open(self) -> Any:
-        """Open the store; the default one is built from the sample data on first use."""
+        """Open the store (warning on stderr when every user can read it); the default one is
+        built from the sample data on first use."""
         try:
-            return open_store(self.path)
+            db = open_store(self.path)
         except StoreMissing:
             if self.explicit:
                 raise
             from store.generate import build_store  # yaml and the generator: first use only
 
             click.echo(f"Creating the demo store at {self.path} ...", err=True)
-            build_store(self.path)
-            return open_store(self.path)
+            try:
+                build_store(self.path)
+            except StoreExists:
+                pass  # another session built it while this one waited for the build lock
+            db = open_store(self.path)
+        warning = exposure_warning(self.path)
+        if warning:
+            click.echo(f"syncdesk: {visible(warning)}", err=True)
+        return db
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -66,7 +66,8 @@ def init(
     """Build a store from the sample data, or a large one with --orgs/--log-rows.
 
     Refuses to overwrite an existing store without --force. The build happens in a temporary
-    file that replaces the store only when complete.
+    file that replaces the store only when complete; the previous store is kept beside it as
+    NAME.STAMP.bak (the new one keeps its permissions).
     """
     if empty and (n_orgs or log_rows is not None):
         raise click.UsageError("--empty cannot be combined with --orgs or --log-rows.")
@@ -85,6 +86,8 @@ def init(
         f"Built {report.path}: {report.orgs:,} organisations, {report.log_rows:,} log "
         f"rows in {report.seconds:.1f} s."
     )
+    if report.extra.get("backup"):
+        click.echo(f"The previous store is kept at {report.extra['backup']}.")
 
 
 def _build_stage(stage: str, done: int, total: int) -> str:
