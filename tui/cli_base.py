@@ -16,26 +16,61 @@ from typing import Any
 
 import click
 
-from store.db import open_store, store_error
-from store.errors import StoreExists, StoreMissing
+from store.db import open_store, read_only_reason, set_read_only, store_error
+from store.errors import StoreExists, StoreMissing, StoreReadOnly
 from store.paths import default_db_path
 from store.storefile import exposure_warning
 from store.textsafe import dumps, visible
 
+# Commands a read-only session may run ("" is the console, which hides its actions itself).
+READ_COMMANDS = frozenset(
+    {"", "orgs", "show", "log", "errors", "snapshots", "audit", "run show", "serve"}
+)
+
 
 class Context:
-    """What every command needs: the store path, opened on first use."""
+    """What every command needs: the store path, opened on first use, and whether this
+    session may change it."""
 
-    def __init__(self, db_path: str | None) -> None:
+    def __init__(self, db_path: str | None, *, read_only: bool = False) -> None:
         self.explicit = db_path is not None
         self.path = Path(db_path) if db_path else default_db_path()
         self._db = None
+        set_read_only("--read-only" if read_only else None)  # for every store opened here
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this session may not change the store (--read-only, or the file system's
+        permissions), or None."""
+        return read_only_reason(self.path)
 
     @property
     def db(self) -> Any:
         if self._db is None:
+            self.refuse_changes()
             self._db = self.open()
         return self._db
+
+    def refuse_changes(self, command: str | None = None) -> None:
+        """Raise StoreReadOnly, naming the cause, when the session is read-only and the
+        command running (by default the current click command) changes the store."""
+        reason = self.read_only
+        if reason is None:
+            return
+        if command is None:
+            current = click.get_current_context(silent=True)
+            command = " ".join(current.command_path.split()[1:]) if current else ""
+        if command in READ_COMMANDS:
+            return
+        advice = (
+            "run it without --read-only"
+            if reason == "--read-only"
+            else "ask a member of the store's group to do it"
+        )
+        raise StoreReadOnly(
+            f"`syncdesk {command}` would change {self.path}, and this session is read-only "
+            f"({reason}); {advice}."
+        )
 
     def open(self) -> Any:
         """Open the store (warning on stderr when every user can read it); the default one is
@@ -43,7 +78,7 @@ class Context:
         try:
             db = open_store(self.path)
         except StoreMissing:
-            if self.explicit:
+            if self.explicit or self.read_only:
                 raise
             from store.generate import build_store  # yaml and the generator: first use only
 
@@ -165,13 +200,22 @@ def print_json_list(items: Iterable[Any]) -> None:
     help="The store to use (env SYNCDESK_DB). Default: syncdesk.db in the user data "
     "directory, created from the sample data on first use.",
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Look, never change: open the store read-only; commands that change it refuse, and "
+    "the console hides its actions. Automatic when the file system does not let you write "
+    "the store or its directory (see the README's 'Shared support host').",
+)
 @click.option("--theme", type=click.Choice(["dark", "light"]), help="The console's colours.")
 @click.option(
     "--no-mouse", is_flag=True, help="Do not capture the mouse (less traffic over slow SSH links)."
 )
 @click.version_option(package_name="syncdesk")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str | None, theme: str | None, no_mouse: bool) -> None:
+def cli(
+    ctx: click.Context, db_path: str | None, read_only: bool, theme: str | None, no_mouse: bool
+) -> None:
     """Diagnose and repair customers' Xero integrations.
 
     With no command, opens the full-screen console on the store.
@@ -196,10 +240,13 @@ def cli(ctx: click.Context, db_path: str | None, theme: str | None, no_mouse: bo
 
     Exit codes: 0 done, 1 refused or failed (one line on stderr), 2 usage error.
     """
-    ctx.obj = Context(db_path)
+    ctx.obj = Context(db_path, read_only=read_only)
     if ctx.invoked_subcommand is None:
         from tui.app import SyncdeskApp  # Textual loads only when the console is wanted
 
         ctx.obj.db  # noqa: B018 - open (or create) now, so a bad store fails before the screen
         themes = {"dark": "textual-dark", "light": "textual-light"}
-        SyncdeskApp(ctx.obj.path, theme=themes.get(theme or "")).run(mouse=not no_mouse)
+        app = SyncdeskApp(
+            ctx.obj.path, theme=themes.get(theme or ""), read_only=ctx.obj.read_only is not None
+        )
+        app.run(mouse=not no_mouse)

@@ -45,9 +45,12 @@ def exposure_warning(host: str, port: int) -> str:
     )
 
 
-def app_command(db_path: Path) -> str:
-    """The shell command textual-serve runs for each browser tab: this console on this store."""
+def app_command(db_path: Path, *, read_only: bool = False) -> str:
+    """The shell command textual-serve runs for each browser tab: this console on this store
+    (read-only when the server's session is)."""
     argv = [sys.executable, "-m", "tui", "--db", str(db_path)]
+    if read_only:
+        argv.append("--read-only")
     if sys.platform == "win32":
         return subprocess.list2cmdline(argv)
     return shlex.join(argv)  # textual-serve hands the command to a shell
@@ -127,7 +130,7 @@ def serve(obj: Context, host: str, port: int, public_url: str | None) -> None:
     if not is_loopback(host):
         click.echo(exposure_warning(host, port), err=True)
     server = Server(
-        app_command(db_path),
+        app_command(db_path, read_only=obj.read_only is not None),
         host=host,
         port=port,
         title="syncdesk",

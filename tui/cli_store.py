@@ -71,6 +71,7 @@ def init(
     """
     if empty and (n_orgs or log_rows is not None):
         raise click.UsageError("--empty cannot be combined with --orgs or --log-rows.")
+    obj.refuse_changes("init")
     from store.generate import build_store
 
     report = build_store(
