@@ -21,6 +21,7 @@ from store.errors import InvalidQuery
 from store.kb import classifier
 from store.models import ErrorGroup, LogEntry, LogPage
 from store.orgs import like_pattern, org_id
+from store.redact import redact
 from store.timeparse import day, iso, parse, parse_since
 
 LEVEL_CHOICES = ("all", "error", "info")
@@ -242,6 +243,9 @@ def record(
     if level not in ("error", "info"):
         raise InvalidQuery(f"Unknown level {level!r}; choose error or info.")
     oid = org_id(db, org)
+    message, document, correlation_id = (
+        redact(v) if v else v for v in (message, document, correlation_id)
+    )
     kind = classifier(db).classify(message, level)
     stamp = iso(at or clock.now())
     with transaction(db) as conn:

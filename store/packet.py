@@ -19,6 +19,7 @@ from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import Run
 from store.paths import safe_name, write_private
+from store.redact import redact, remember
 from store.textsafe import dumps, visible
 from store.transitions import integration
 
@@ -29,6 +30,13 @@ def build_packet(db: sqlite_utils.Database, run: Run) -> dict[str, Any]:
     Raises UnknownOrganisation.
     """
     current = integration(db, run.code)
+    remember(  # its tokens, should any note or message quote them, never reach the packet
+        *db.execute(
+            "SELECT access_token, refresh_token FROM credentials WHERE org_id = ?",
+            [current.org_id],
+        ).fetchone()
+        or ()
+    )
     kb = knowledge_by_kind(db)
     after = [g.to_json() for g in error_groups(db, org=current.code, since=run.started_at)]
     kinds = {g["kind"] for g in [*run.errors_before, *after]}
@@ -119,7 +127,7 @@ def packet_markdown(data: dict[str, Any]) -> str:
             for r in data["recent_correlation_ids"]
         ]
     # One line each: a newline or a control character in a name or a message stays visible text.
-    return "\n".join(visible(line) for line in lines) + "\n"
+    return "\n".join(visible(redact(line)) for line in lines) + "\n"
 
 
 def packet_path(run: Run, out: Path | None, packet_dir: Path | None) -> Path:
@@ -151,7 +159,7 @@ def write_packet(data: dict[str, Any], md_path: Path, *, force: bool = False) ->
                 )
     try:
         write_private(md_path, packet_markdown(data), force=force)
-        write_private(json_path, dumps(data, indent=2), force=force)
+        write_private(json_path, redact(dumps(data, indent=2)), force=force)
     except FileExistsError as exc:
         raise SyncdeskError(f"Cannot write the packet: {exc}.") from exc
     except OSError as exc:
@@ -162,7 +170,7 @@ def write_packet(data: dict[str, Any], md_path: Path, *, force: bool = False) ->
 def packet_summary(data: dict[str, Any], run: Run, actor: str, md_path: Path) -> str:
     """One paragraph to paste into a ticket or a chat."""
     groups = ", ".join(f"{g['kind']} x{g['count']}" for g in data["errors_after"]) or "none"
-    return (
+    return redact(
         f"{run.code} ({data['organisation']['name']}): refresh run {run.id} escalated "
         f"by {actor}. State {data['organisation']['state']}, tenant "
         f"{data['tenant']['name'] or '-'}. Errors since the run: {groups}. "

@@ -105,7 +105,8 @@ class XeroStub(ThreadingHTTPServer):
     """Xero on 127.0.0.1: identity under /identity, the API under /api.
 
     `script[(method, path)]` is a deque of answers (status, headers, body, delay) used one per
-    request, the last one repeating; unscripted routes answer like a healthy Xero. Every request
+    request, the last one repeating (`{authorization}` and `{token}` in a body echo the
+    request's credentials); unscripted routes answer like a healthy Xero. Every request
     is kept in `seen` as (method, path, headers).
     """
 
@@ -208,6 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
         scripted = self.server.scripted(self.command, path)
         if scripted is not None:
             status, headers, body, *rest = scripted
+            # {authorization} and {token} echo the request's credentials, as some servers do
+            sent = self.headers.get("Authorization", "")
+            body = body.replace(b"{authorization}", sent.encode())
+            body = body.replace(b"{token}", sent.partition(" ")[2].encode())
             self._reply(status, body, headers, rest[0] if rest else 0.0)
             return
         if path == "/identity/connect/token":

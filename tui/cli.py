@@ -16,6 +16,7 @@ import click
 
 from store.db import store_error
 from store.errors import SyncdeskError
+from store.redact import redact
 from store.textsafe import visible
 from tui import cli_lifecycle, cli_serve, cli_store, cli_xero
 from tui.cli_base import cli
@@ -34,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SyncdeskError as exc:
-        click.echo(f"syncdesk: {visible(exc)}", err=True)  # messages quote outside text
+        # Messages quote outside text: never a credential, never a control character.
+        click.echo(f"syncdesk: {visible(redact(str(exc)))}", err=True)
         sys.exit(1)
     except sqlite3.DatabaseError as exc:
         # StoreGroup names these with the store's path; this is for one raised outside it.
