@@ -157,6 +157,11 @@ def counter(label: str) -> Callable[[int, int], None]:
     return lambda done, total: show("", done, total)
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Print text that quotes outside text (names, messages, actors) with it made visible."""
+    click.echo(visible(text), err=err)
+
+
 def report_unreadable(bad: Sequence[str]) -> None:
     """After a read printed what it could: one line naming the stored values it could not read
     (marked ⚠ or ? above), and exit code 1; nothing when there are none."""

@@ -30,7 +30,7 @@ from store.runs import take_over as take_over_run
 from store.textsafe import visible
 from store.timeparse import when
 from store.transitions import deactivate, default_actor, uninstall, uninstall_plan
-from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table
+from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table, say
 
 actor_option = click.option(
     "--actor",
@@ -49,11 +49,9 @@ def _say_transition(result, as_json: bool) -> None:
     if as_json:
         print_json(result.to_json())
         return
-    click.echo(
-        visible(
-            f"{result.code}: {result.before} -> {result.after} (version {result.version}, "
-            f"by {result.actor})"
-        )
+    say(
+        f"{result.code}: {result.before} -> {result.after} (version {result.version}, "
+        f"by {result.actor})"
     )
     for message in result.messages:
         click.echo(f"  {visible(message)}")
@@ -121,7 +119,7 @@ def uninstall_cmd(
     """
     if confirm is None and not as_json:
         plan = uninstall_plan(obj.db, org)
-        click.echo(visible(f"Uninstalling {plan.code} ({plan.state}) would remove:"))
+        say(f"Uninstalling {plan.code} ({plan.state}) would remove:")
         for item in plan.removed():
             click.echo(f"  - {visible(item)}")
         click.echo("and keep:")
@@ -261,15 +259,13 @@ def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
         print_json(found.to_json())
         return
     v = found.verdict
-    click.echo(
-        visible(f"{found.code}  {found.name}: {found.state}, tenant {found.tenant_name or '-'}")
-    )
+    say(f"{found.code}  {found.name}: {found.state}, tenant {found.tenant_name or '-'}")
     if found.check_error:
         click.echo(f"  live check could not run: {visible(found.check_error)}")
     for f in found.findings:
-        click.echo(visible(f"  {'✓' if f.ok else '✗'} {f.check}: {f.detail}"))
+        say(f"  {'✓' if f.ok else '✗'} {f.check}: {f.detail}")
     for g in found.groups:
-        click.echo(visible(f"  {g.count:>4} x {g.kind} (last {g.last_at})"))
+        say(f"  {g.count:>4} x {g.kind} (last {g.last_at})")
     click.echo(f"Verdict: {visible(v.title)}")
     if v.cause:
         click.echo(f"  cause: {visible(v.cause)}")
@@ -304,34 +300,30 @@ def _show_run(run, as_json: bool) -> None:
     if as_json:
         print_json(run.to_json())
         return
-    click.echo(
-        visible(
-            f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
-            f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
-        )
+    say(
+        f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
+        f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
     )
     marks = {"done": "✓", "skipped": "-", "todo": " ", "doing": "…", "failed": "✗"}
     current = run.current
     for step in run.steps:
         pointer = ">" if current and step.position == current.position else " "
         who = f" {step.actor} {step.ended_at or step.started_at or ''}" if step.actor else ""
-        click.echo(
-            visible(
-                f"{pointer}[{marks.get(step.status, '?')}] {step.position + 1}. "
-                f"{step.name:<10} {step.status:<8}{who}"
-            )
+        say(
+            f"{pointer}[{marks.get(step.status, '?')}] {step.position + 1}. "
+            f"{step.name:<10} {step.status:<8}{who}"
         )
         if step.outcome:
             click.echo(f"        {visible(step.outcome)}")
     for note in run.notes:
-        click.echo(visible(f"  note {note.at} {note.actor}: {note.text}"))
+        say(f"  note {note.at} {note.actor}: {note.text}")
     if run.status == "in_progress":
         if current:
             click.echo(f"Next: {current.name}: {WHAT[current.name]}")
         else:
             click.echo("Every step is done and errors remain: `syncdesk run next` escalates.")
     if run.packet:
-        click.echo(visible(f"Packet: {run.packet}"))
+        say(f"Packet: {run.packet}")
 
 
 @run_group.command("start")
@@ -431,7 +423,7 @@ def run_note(obj: Context, org: str, text: str, actor: str, take_over: bool) -> 
 def run_resolve(obj: Context, org: str, actor: str, take_over: bool) -> None:
     """Close ORG's run as resolved."""
     run = resolve(obj.db, org, actor=actor, take_over_run=take_over)
-    click.echo(visible(f"Run {run.id} on {run.code} resolved by {actor}."))
+    say(f"Run {run.id} on {run.code} resolved by {actor}.")
 
 
 @run_group.command("escalate")
@@ -460,8 +452,8 @@ def run_escalate(
         take_over_run=take_over,
         force=force,
     )
-    click.echo(visible(f"Packet written to {md} and {js}."))
-    click.echo(visible(summary))
+    say(f"Packet written to {md} and {js}.")
+    say(summary)
 
 
 @cli.command("map")
@@ -491,9 +483,7 @@ def map_cmd(
     if as_json:
         print_json(change.to_json())
         return
-    click.echo(
-        visible(
-            f"{change.code}: {kind} {local}: {change.before or '(none)'} -> {remote} "
-            f"(checked against {change.tenant_name or '-'}; version {change.version})"
-        )
+    say(
+        f"{change.code}: {kind} {local}: {change.before or '(none)'} -> {remote} "
+        f"(checked against {change.tenant_name or '-'}; version {change.version})"
     )

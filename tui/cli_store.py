@@ -31,6 +31,7 @@ from tui.cli_base import (
     print_table,
     progress_printer,
     report_unreadable,
+    say,
     terminal_width,
 )
 from tui.log_csv import LogCsvWriter
@@ -268,11 +269,9 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
         return
     width = min(terminal_width(), 100)
     for g in groups:
-        click.echo(
-            visible(
-                f"{g.kind}: {g.count:,} errors in {g.orgs:,} organisation"
-                f"{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
-            )
+        say(
+            f"{g.kind}: {g.count:,} errors in {g.orgs:,} organisation"
+            f"{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
         )
         for label, text in (("cause", g.cause), ("fix", g.fix)):
             if text:

@@ -10,7 +10,7 @@ import click
 from store.orgs import org_id
 from store.textsafe import visible
 from store.xero.models import CheckReport, RetryReport
-from tui.cli_base import Context, cli, counter, pass_ctx, print_json
+from tui.cli_base import Context, cli, counter, pass_ctx, print_json, say
 
 
 def _marks() -> tuple[str, str]:
@@ -30,7 +30,7 @@ def _print_report(report: CheckReport) -> None:
         detail = visible(f.detail)
         if bad == "FAIL":
             detail = detail.replace("→", "->")
-        click.echo(visible(f"{good if f.ok else bad} {f.check.ljust(width)}  {detail}"))
+        say(f"{good if f.ok else bad} {f.check.ljust(width)}  {detail}")
         if f.fix and not f.ok:
             click.echo(
                 textwrap.fill(
@@ -70,10 +70,7 @@ def check(obj: Context, org: str, as_json: bool, actor: str) -> None:
         problems = report.problems
         main = next((p for p in problems if p.check != "queue"), problems[0])
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        click.echo(
-            visible(f"syncdesk: {report.org} is not healthy: {main.check}: {main.detail}{more}"),
-            err=True,
-        )
+        say(f"syncdesk: {report.org} is not healthy: {main.check}: {main.detail}{more}", err=True)
         raise SystemExit(1)
 
 

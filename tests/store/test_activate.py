@@ -44,11 +44,15 @@ def held(db: Any) -> int:
     ).fetchone()[0]
 
 
-@pytest.mark.parametrize("failure", FAILURES)
-@pytest.mark.parametrize("route", [CONNECTIONS, ORGANISATION], ids=["connections", "tenant"])
-def test_refused_unless_xero_answered(db, kelp, stub_env, failure, route) -> None:
-    if route == ORGANISATION and failure in ("malformed", "wrong shape"):
-        pytest.skip("a malformed /connections is the case the issue names")
+CASES = [("connections", CONNECTIONS, failure) for failure in FAILURES] + [
+    ("tenant", ORGANISATION, failure) for failure in FAILURES if failure != "wrong shape"
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "route", "failure"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES]
+)
+def test_refused_unless_xero_answered(db, kelp, stub_env, where, route, failure) -> None:
     stub_env.answer(*route, FAILURES[failure])
     waiting = held(db)
     refused = "stays inactive and its held exports stay held|no longer has the connection"
