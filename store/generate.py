@@ -115,12 +115,15 @@ def build_store(
 ) -> BuildReport:
     """Build a store at path from the sample data (or an empty one, or a large generated one).
 
-    Raises StoreExists without force, SampleDataError for bad YAML (before touching path).
+    Raises StoreExists without force, SampleDataError for bad YAML (before touching path),
+    StoreError when the file system refuses (the store there, if any, stays as it was).
     """
     started = time.perf_counter()
     path = Path(path)
     if path.exists() and not force:
         raise dbm.StoreExists(f"{path} already exists; pass --force to replace it.")
+    if path.is_dir():
+        raise dbm.StoreError(f"{path} is a directory; choose a file name for the store.")
     data_dir = data_dir or sample_dir()
     knowledge = load_knowledge(data_dir / "knowledge_base.yaml")
     tenants = load_xero(data_dir / "xero.yaml")
@@ -138,10 +141,16 @@ def build_store(
         )
 
     meta = {"seed": str(seed), "source": "empty" if empty else ("generated" if orgs else "sample")}
-    with build_lock(path):
-        if path.exists() and not force:  # another build made it while this one waited
-            raise dbm.StoreExists(f"{path} already exists; pass --force to replace it.")
-        counts, backup = _build(path, fill, meta)
+    try:
+        with build_lock(path):
+            if path.exists() and not force:  # another build made it while this one waited
+                raise dbm.StoreExists(f"{path} already exists; pass --force to replace it.")
+            counts, backup = _build(path, fill, meta)
+    except OSError as exc:  # a directory in the way, no space for the backup, permissions
+        raise dbm.StoreError(
+            f"Cannot build the store at {path} ({exc.strerror or exc}); the store there, if "
+            "any, is unchanged."
+        ) from exc
     extra = {"backup": str(backup)} if backup else {}
     return BuildReport(str(path), counts[0], counts[1], time.perf_counter() - started, extra)
 

@@ -114,3 +114,10 @@ def test_a_world_readable_store_is_reported_once_with_the_fix(store_path: Path, 
             name.chmod(0o600)
     code, _, err = run_cli(capsys, "--db", str(store_path), "orgs")
     assert code == 0 and err == ""
+
+
+def test_a_directory_in_the_way_is_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "dir.db").mkdir()
+    code, out, err = run_cli(capsys, "--db", str(tmp_path / "dir.db"), "init", "--force")
+    assert code == 1 and "is a directory" in one_line(err)
+    assert (tmp_path / "dir.db").is_dir() and leftovers(tmp_path / "dir.db") == []
