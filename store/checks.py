@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import transaction
-from store.enums import Level, QueueStatus, State, Transition
+from store.enums import Level, QueueStatus, Transition
 from store.errors import TransitionRefused
 from store.logs import record
 from store.models import TransitionResult
@@ -34,6 +34,10 @@ from store.xero.client import XeroClient
 from store.xero.export import report_retry, send_held
 from store.xero.health import check_live, report_check
 from store.xero.models import CheckReport, RetryReport
+
+# Findings that say whether Xero answered: the token refresh, /connections, and any call
+# that failed outright (the tenant, chart of accounts, tax rates).
+XERO_ANSWERS = ("token", "connection", "xero")
 
 
 def check(
@@ -93,36 +97,60 @@ def activate(
     actor: str | None = None,
     expected_version: int | None = None,
     client: Any = None,
+    without_check: str | None = None,
 ) -> TransitionResult:
-    """inactive -> active, after a live check that Xero still has the connection.
+    """inactive -> active, only after Xero answered a live check and still has the connection.
 
-    If Xero no longer knows the app the integration becomes `disconnected` instead (the check
-    records that, with an error in the connection log) and TransitionRefused says so.
+    Any failure to reach or understand Xero (token refresh refused, 401/403/404/429/5xx, a
+    timeout, a malformed /connections) refuses, and the held exports stay held. If Xero no
+    longer knows the app the integration becomes `disconnected` instead (the check records
+    that, with an error in the connection log). `without_check` (why) skips the check: the
+    reason is recorded in the audit row and the log.
 
-    Raises UnknownOrganisation, TransitionRefused, VersionConflict, XeroError.
+    Raises UnknownOrganisation, TransitionRefused, VersionConflict.
     """
     actor = actor or default_actor()
     current = integration(db, org)
     _check(current, Transition.ACTIVATE, expected_version)
-    report = check(db, current.code, client=client, actor=actor)
-    after_check = integration(db, org)
-    if after_check.state == State.DISCONNECTED:
-        raise TransitionRefused(
-            f"Xero no longer has the connection for {current.code}, so it is now "
-            "disconnected; reconnect it (`syncdesk reconnect`)."
-        )
-    failed = [f for f in report.findings if not f.ok and f.check in ("token", "connection")]
-    if failed:
-        raise TransitionRefused(
-            f"{current.code} stays inactive: {failed[0].detail}"
-            + (f" {failed[0].fix}" if failed[0].fix else "")
-        )
+    if without_check is not None:
+        if not without_check.strip():
+            raise TransitionRefused("Say why the live check is skipped: --without-check REASON.")
+        version, why = current.version, f"; live check skipped: {without_check.strip()}"
+    else:
+        report = check(db, current.code, client=client, actor=actor)
+        version, why = _answered(db, current.code, report), ""
     with transaction(db) as conn:
         locked = _locked(conn, current.org_id)
-        _check(locked, Transition.ACTIVATE, after_check.version)
+        _check(locked, Transition.ACTIVATE, version)
         released = _move_queue(conn, current.org_id, QueueStatus.HELD, QueueStatus.PENDING)
         result = _apply(
-            conn, locked, Transition.ACTIVATE, actor, f"{released} held exports released"
+            conn, locked, Transition.ACTIVATE, actor, f"{released} held exports released{why}"
         )
-    record(db, current.code, Level.INFO, f"Integration status set to Active by {actor}")
+    record(db, current.code, Level.INFO, f"Integration status set to Active by {actor}{why}")
     return _with(result, f"{released} held exports are pending again.")
+
+
+def _answered(db: sqlite_utils.Database, code: str, report: CheckReport) -> int:
+    """The integration's version once the check shows Xero answered and has the connection.
+
+    Raises TransitionRefused with the check's reason otherwise.
+    """
+    after_check = integration(db, code)
+    if after_check.state == "disconnected":
+        raise TransitionRefused(
+            f"Xero no longer has the connection for {code}, so it is now "
+            "disconnected; reconnect it (`syncdesk reconnect`)."
+        )
+    failed = [f for f in report.findings if not f.ok and f.check in XERO_ANSWERS]
+    if failed or not any(f.ok and f.check == "connection" for f in report.findings):
+        reason = (
+            f"{failed[0].detail}" + (f" {failed[0].fix}" if failed[0].fix else "")
+            if failed
+            else "Xero did not confirm the connection."
+        )
+        raise TransitionRefused(
+            f"{code} stays inactive and its held exports stay held: {reason.rstrip('.')}. "
+            f"Try again later, or `syncdesk activate {code} --without-check REASON` to switch "
+            "it on anyway (the reason is recorded)."
+        )
+    return after_check.version

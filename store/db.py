@@ -30,7 +30,7 @@ from store.errors import (
     StoreTooNew,
     StoreUnreadable,
 )
-from store.paths import create_private
+from store.paths import create_private, write_blocker
 from store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 5000
@@ -41,20 +41,60 @@ def now_iso() -> str:
     return clock.now_iso()
 
 
-def _configure(conn: sqlite3.Connection) -> None:
+# Why every store this process opens is read-only (the --read-only option), or None.
+_read_only_session: str | None = None
+
+
+def set_read_only(reason: str | None) -> None:
+    """Open every store in this process read-only from now on (None: as the file system
+    allows), giving the reason the refusals will name."""
+    global _read_only_session
+    _read_only_session = reason
+
+
+def read_only_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why the store at path opens read-only here: the session's choice or the file system's."""
+    return _read_only_session or write_blocker(Path(path))
+
+
+def _configure(conn: sqlite3.Connection, *, read_only: bool = False) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        return
     conn.execute("PRAGMA synchronous = NORMAL")
     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(target: Path | str, *, uri: bool = False) -> sqlite3.Connection:
     # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE in `transaction`),
     # so sqlite3 never starts one behind our back and a read never holds a write lock.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=uri)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write (SQLite's mode=ro), for a user who may only read.
+
+    A WAL store is read through its -shm and -wal files; SQLite (3.22+) reads them even when
+    this user may not write them, as long as they exist, which they do while any session has
+    the store open. When none has, they are gone, and a user who cannot write the directory
+    cannot create them: the file alone then holds every change, and immutable=1 reads it
+    without them (it does not see changes made after it opened; the console's screens open
+    the store afresh for each load).
+    """
+    uri = path.resolve().as_uri()
+    conn = _connect(f"{uri}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()  # the first read opens the WAL index
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if Path(f"{path}-wal").exists():
+            raise
+    return _connect(f"{uri}?mode=ro&immutable=1", uri=True)
 
 
 def _check_file(path: Path) -> None:
@@ -90,7 +130,7 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
         return StoreBusy(
             f"{where} is busy: another session kept it locked for over "
-            f"{BUSY_TIMEOUT_MS // 1000} s, so nothing was changed; try again in a moment."
+            f"{BUSY_TIMEOUT_MS / 1000:g} s, so nothing was changed; try again in a moment."
         )
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
         return StoreReadOnly(
@@ -128,16 +168,24 @@ def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     return store_error(exc, path)
 
 
-def open_store(path: str | os.PathLike[str]) -> sqlite_utils.Database:
+def open_store(
+    path: str | os.PathLike[str], *, read_only: bool | None = None
+) -> sqlite_utils.Database:
     """Open an existing store, migrating it forward if it is older than this syncdesk.
 
-    Raises StoreMissing, StoreUnreadable (not SQLite, truncated, corrupt, not ours) or StoreTooNew.
+    read_only: True opens it so nothing can be written; None (the default) does so when the
+    session is read-only (set_read_only) or the file system does not let this user write it.
+
+    Raises StoreMissing, StoreUnreadable (not SQLite, truncated, corrupt, not ours),
+    StoreTooNew, StoreReadOnly (read-only, and older than this syncdesk).
     """
     path = Path(path)
     _check_file(path)
+    if read_only is None:
+        read_only = read_only_reason(path) is not None
     try:
-        conn = _connect(path)
-        _configure(conn)
+        conn = _connect_read_only(path) if read_only else _connect(path)
+        _configure(conn, read_only=read_only)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             conn.close()
@@ -150,6 +198,12 @@ def open_store(path: str | os.PathLike[str]) -> sqlite_utils.Database:
             raise StoreUnreadable(
                 f"{path} is a SQLite database but not a syncdesk store; "
                 "create one with `syncdesk init`."
+            )
+        if read_only and version < SCHEMA_VERSION:
+            conn.close()
+            raise StoreReadOnly(
+                f"{path} needs upgrading to schema {SCHEMA_VERSION}, which a read-only session "
+                "cannot do; ask a member of the store's group to open it once."
             )
         migrate(conn)
         conn.execute("SELECT count(*) FROM orgs").fetchone()

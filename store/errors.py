@@ -13,6 +13,7 @@
     │   ├── StoreIOError           the operating system reported an I/O error
     │   └── StoreBadValue          one value is unreadable (bad UTF-8); the store is sound
     ├── SampleDataError            bad YAML, named by file and key
+    ├── InvalidConfig              an environment variable holds a value syncdesk cannot use
     ├── NotFound
     │   └── UnknownOrganisation
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
@@ -36,11 +37,14 @@
         ├── XeroBadResponse        malformed JSON or an answer of the wrong shape
         └── XeroConsentRequired    authorising needs a person in a browser
 
-Lower-level errors become these at one place per source: sqlite3 in db.py, yaml in sample_yaml.py,
-httpx in xero/client.py.
+A XeroError's texts are redacted (store/redact.py) as it is made: Xero's answers may echo
+credentials. Lower-level errors become these at one place per source: sqlite3 in db.py, yaml
+in sample_yaml.py, httpx in xero/client.py.
 """
 
 from __future__ import annotations
+
+from store.redact import redact
 
 
 class SyncdeskError(Exception):
@@ -95,6 +99,10 @@ class SampleDataError(SyncdeskError):
     """Sample or knowledge-base YAML is malformed; the message names the file and key."""
 
 
+class InvalidConfig(SyncdeskError):
+    """An environment variable holds a value syncdesk cannot use; the message names it."""
+
+
 class NotFound(SyncdeskError):
     """Something named on the command line does not exist."""
 
@@ -146,11 +154,12 @@ class XeroError(SyncdeskError):
         status: int | None = None,
         log_message: str | None = None,
     ) -> None:
+        message = redact(message)  # Xero's answers may echo credentials
         super().__init__(message)
         self.kind = kind or self.default_kind
         self.correlation_id = correlation_id
         self.status = status
-        self.log_message = log_message or message
+        self.log_message = redact(log_message) if log_message else message
 
 
 class XeroAuthExpired(XeroError):
@@ -200,7 +209,7 @@ class XeroValidation(XeroError):
 
     def __init__(self, message: str, *, messages: tuple[str, ...] = (), **kwargs) -> None:
         super().__init__(message, **kwargs)
-        self.messages = tuple(messages)
+        self.messages = tuple(redact(m) for m in messages)
 
 
 class XeroRateLimited(XeroError):

@@ -6,8 +6,10 @@ often), gives each a generated name and its own Xero tenant, and scales every pr
 rates so the week holds exactly M rows. Everything comes from one random.Random(seed): the
 same seed and `now` give the same store.
 
-The store is built in a temporary file beside the target and renamed over it at the end, so
-a failed or cancelled build never leaves half a store (or destroys the old one).
+The store is built in a temporary file of its own beside the target, under a lock that queues
+concurrent builds, and renamed over it at the end, so a failed, cancelled or killed build never
+leaves half a store (or destroys the old one); the store it replaces is kept as a timestamped
+backup beside it, and the new one keeps its permissions (store/storefile.py).
 
 Which organisations are made is store/generate_plan.py; their week of log rows,
 store/generate_log.py.
@@ -35,6 +37,7 @@ from store.models import BuildReport
 from store.sample import OrgProfile, load_knowledge, load_orgs
 from store.sample_xero import TenantSpec, load_xero
 from store.sample_yaml import sample_dir
+from store.storefile import build_lock, keep_previous, temporary_path
 
 Progress = Callable[[str, int, int], None]
 BATCH = 50_000
@@ -115,47 +118,69 @@ def build_store(
 ) -> BuildReport:
     """Build a store at path from the sample data (or an empty one, or a large generated one).
 
-    Raises StoreExists without force, SampleDataError for bad YAML (before touching path).
+    Raises StoreExists without force, SampleDataError for bad YAML (before touching path),
+    StoreError when the file system refuses (the store there, if any, stays as it was).
     """
     started = time.perf_counter()
     path = Path(path)
     if path.exists() and not force:
         raise dbm.StoreExists(f"{path} already exists; pass --force to replace it.")
+    if path.is_dir():
+        raise dbm.StoreError(f"{path} is a directory; choose a file name for the store.")
     data_dir = data_dir or sample_dir()
     knowledge = load_knowledge(data_dir / "knowledge_base.yaml")
     tenants = load_xero(data_dir / "xero.yaml")
     profiles = load_orgs(tenants, data_dir / "orgs.yaml")
     report = progress or (lambda stage, done, total: None)
-    tmp = path.with_name(f".{path.name}.building")
-    db = dbm.create_store(tmp, force=True)
-    try:
+
+    def fill(db: Any) -> tuple[int, int]:
         save_knowledge(db, knowledge)
         if empty:
-            counts = (0, 0)
-        else:
-            counts = _fill(
-                db,
-                profiles,
-                tenants,
-                Classifier(knowledge),
-                orgs,
-                log_rows,
-                random.Random(seed),
-                now or clock.now(),
-                report,
-            )
-        dbm.set_meta(db, "seed", str(seed))
-        dbm.set_meta(db, "source", "empty" if empty else ("generated" if orgs else "sample"))
+            return 0, 0
+        rng = random.Random(seed)
+        classify = Classifier(knowledge)
+        return _fill(
+            db, profiles, tenants, classify, orgs, log_rows, rng, now or clock.now(), report
+        )
+
+    meta = {"seed": str(seed), "source": "empty" if empty else ("generated" if orgs else "sample")}
+    try:
+        with build_lock(path):
+            if path.exists() and not force:  # another build made it while this one waited
+                raise dbm.StoreExists(f"{path} already exists; pass --force to replace it.")
+            counts, backup = _build(path, fill, meta)
+    except OSError as exc:  # a directory in the way, no space for the backup, permissions
+        raise dbm.StoreError(
+            f"Cannot build the store at {path} ({exc.strerror or exc}); the store there, if "
+            "any, is unchanged."
+        ) from exc
+    extra = {"backup": str(backup)} if backup else {}
+    return BuildReport(str(path), counts[0], counts[1], time.perf_counter() - started, extra)
+
+
+def _build(
+    path: Path, fill: Callable[[Any], tuple[int, int]], meta: dict[str, str]
+) -> tuple[tuple[int, int], Path | None]:
+    """Build in a temporary file of this build's own, then keep the old store as a backup
+    (its permissions go to the new one) and rename the new one into its place."""
+    tmp = temporary_path(path)
+    db = dbm.create_store(tmp, force=True)
+    try:
+        counts = fill(db)
+        for key, value in meta.items():
+            dbm.set_meta(db, key, value)
         db.conn.execute("PRAGMA journal_mode = WAL")
         db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.conn.close()
+        backup = keep_previous(path, tmp)
         for suffix in ("-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         os.replace(tmp, path)
     finally:
+        db.conn.close()
         for suffix in ("", "-wal", "-shm"):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
-    return BuildReport(str(path), counts[0], counts[1], time.perf_counter() - started)
+    return counts, backup
 
 
 def _fill(

@@ -10,6 +10,7 @@ import sqlite3
 
 import sqlite_utils
 
+from store.badvalues import restorable
 from store.db import now_iso
 from store.errors import NotFound
 from store.models import AuditEntry, Integration, Snapshot, to_json
@@ -22,7 +23,9 @@ def take_snapshot(
     conn: sqlite3.Connection, current: Integration, *, actor: str, reason: str, at: str
 ) -> Snapshot:
     """Store the integration's settings and mappings, inside the caller's transaction."""
-    settings, mappings = configuration(conn, current.org_id)
+    loaded, mappings = configuration(conn, current.org_id)
+    # A setting that is not JSON is kept as its stored text: an uninstall loses nothing.
+    settings = {key: restorable(value) for key, value in loaded.items()}
     snapshot_id = conn.execute(
         "INSERT INTO snapshots(org_id, taken_at, actor, reason, state, tenant_id, "
         "tenant_name, settings, mappings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -23,6 +23,7 @@ from store.errors import InvalidQuery
 from store.kb import classifier
 from store.models import ErrorGroup, LogEntry, LogPage
 from store.orgs import like_pattern, org_id
+from store.redact import redact
 from store.schema import LEVELS
 from store.timeparse import day, iso, parse, parse_since
 
@@ -300,6 +301,9 @@ def _write(
     if level not in LEVELS:
         raise InvalidQuery(f"Unknown level {level!r}; choose error or info.")
     oid = org_id(db, org)
+    message, document, correlation_id = (
+        redact(v) if v else v for v in (message, document, correlation_id)
+    )
     kind = classifier(db).classify(message, level)
     moment = at or clock.now()
     stamp = iso(moment)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,11 +9,12 @@ from typing import Any
 import sqlite_utils
 
 from store import clock
+from store.badvalues import load_settings, text_of
 from store.enums import State
 from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
-from store.timeparse import day, iso, parse
+from store.timeparse import day, iso, stored_time
 
 TREND_DAYS = 7
 
@@ -73,9 +73,9 @@ def list_orgs(
     return [
         OrgSummary(
             code=r["code"],
-            name=r["name"],
+            name=text_of(r["name"]),
             state=State(r["state"]),
-            tenant_name=r["tenant_name"],
+            tenant_name=text_of(r["tenant_name"]),
             errors_24h=r["errors_24h"],
             last_export_at=r["last_export_at"],
             region=r["region"],
@@ -98,7 +98,9 @@ def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> 
         return "removed"
     if not refresh_expires_at:
         return "expired"
-    expires = parse(refresh_expires_at)
+    expires = stored_time(refresh_expires_at)
+    if expires is None:
+        return "?"  # the stored expiry is not a time
     if expires <= now:
         return "expired"
     return "expiring" if expires - now < timedelta(days=7) else "ok"
@@ -118,12 +120,9 @@ def org_id(db: sqlite_utils.Database, code: str) -> int:
 def configuration(conn: sqlite3.Connection, oid: int) -> tuple[dict[str, Any], tuple[Mapping, ...]]:
     """The organisation's settings (key -> value) and mappings, as `show` lists them and a
     snapshot keeps them."""
-    settings = {
-        r[0]: json.loads(r[1])
-        for r in conn.execute(
-            "SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid]
-        )
-    }
+    settings = load_settings(
+        conn.execute("SELECT key, value FROM settings WHERE org_id = ? ORDER BY key", [oid])
+    )
     mappings = tuple(
         Mapping(*r)
         for r in conn.execute(
@@ -157,11 +156,11 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
     ).fetchone()[0]
     return OrgDetail(
         code=row["code"],
-        name=row["name"],
+        name=text_of(row["name"]),
         region=row["region"],
         state=State(row["state"]),
         tenant_id=row["tenant_id"],
-        tenant_name=row["tenant_name"],
+        tenant_name=text_of(row["tenant_name"]),
         version=row["version"],
         state_changed_at=row["state_changed_at"],
         updated_at=row["updated_at"],
@@ -174,6 +173,6 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         queue=queue,
         errors_24h=errors,
         previous_tenant_id=row["previous_tenant_id"],
-        previous_tenant_name=row["previous_tenant_name"],
+        previous_tenant_name=text_of(row["previous_tenant_name"]),
         tenant_confirmed_by=row["tenant_confirmed_by"],
     )

@@ -8,7 +8,6 @@ closes the run as escalated once the packet is written.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import AuditEntry, ErrorGroup, Run, to_json
 from store.paths import safe_name, write_private
+from store.redact import redact, remember
+from store.textsafe import dumps, visible
 from store.transitions import integration
 
 
@@ -82,6 +83,13 @@ def build_packet(db: sqlite_utils.Database, run: Run) -> Packet:
     Raises UnknownOrganisation.
     """
     current = integration(db, run.code)
+    remember(  # its tokens, should any note or message quote them, never reach the packet
+        *db.execute(
+            "SELECT access_token, refresh_token FROM credentials WHERE org_id = ?",
+            [current.org_id],
+        ).fetchone()
+        or ()
+    )
     kb = knowledge_by_kind(db)
     after = tuple(error_groups(db, org=current.code, since=run.started_at))
     kinds = {g["kind"] for g in run.errors_before} | {g.kind for g in after}
@@ -160,7 +168,8 @@ def packet_markdown(data: dict[str, Any]) -> str:
             f"- {r['at']} {r['correlation_id']}: {r['message']}"
             for r in data["recent_correlation_ids"]
         ]
-    return "\n".join(lines) + "\n"
+    # One line each: a newline or a control character in a name or a message stays visible text.
+    return "\n".join(visible(redact(line)) for line in lines) + "\n"
 
 
 def packet_path(run: Run, out: Path | None, packet_dir: Path | None) -> Path:
@@ -193,7 +202,7 @@ def write_packet(packet: Packet, md_path: Path, *, force: bool = False) -> Path:
     data = to_json(packet)
     try:
         write_private(md_path, packet_markdown(data), force=force)
-        write_private(json_path, json.dumps(data, indent=2), force=force)
+        write_private(json_path, redact(dumps(data, indent=2)), force=force)
     except FileExistsError as exc:
         raise SyncdeskError(f"Cannot write the packet: {exc}.") from exc
     except OSError as exc:
@@ -204,7 +213,7 @@ def write_packet(packet: Packet, md_path: Path, *, force: bool = False) -> Path:
 def packet_summary(packet: Packet, actor: str, md_path: Path) -> str:
     """One paragraph to paste into a ticket or a chat."""
     groups = ", ".join(f"{g.kind} x{g.count}" for g in packet.errors_after) or "none"
-    return (
+    return redact(
         f"{packet.run.code} ({packet.organisation.name}): refresh run {packet.run.id} escalated "
         f"by {actor}. State {packet.organisation.state}, tenant "
         f"{packet.tenant.name or '-'}. Errors since the run: {groups}. "

@@ -52,6 +52,16 @@ def create_private(path: Path) -> None:
     os.chmod(path, mode)  # the umask may have taken bits away; it cannot add any
 
 
+def write_blocker(path: Path) -> str | None:
+    """Why the file system does not let this user change the store at path (the cause, in a
+    few words), or None when it does. SQLite needs the directory too, for its -wal and -shm."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"you cannot write {path}"
+    if path.parent.exists() and not os.access(path.parent, os.W_OK):
+        return f"you cannot write its directory {path.parent}"
+    return None
+
+
 def safe_name(text: str) -> str:
     """A file-name part from outside text (an organisation code): letters, digits, - and _
     only, so a code such as '../../x' cannot steer a file out of its directory."""

@@ -27,6 +27,22 @@ def parse(stamp: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def stored_time(stamp: object) -> datetime | None:
+    """A time as the store holds it, or None when there is none or it is not a time (a bad
+    row: readers show it as unreadable, "?", and never fail on it)."""
+    if not stamp or not isinstance(stamp, str):
+        return None
+    try:
+        return parse(stamp)
+    except ValueError:
+        return None
+
+
+def unreadable_time(stamp: object) -> bool:
+    """True for a stored value that should be a time and is not."""
+    return bool(stamp) and stored_time(stamp) is None
+
+
 def day(moment: datetime) -> str:
     """'YYYY-MM-DD' in UTC: the key of the per-day error counts."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d")
@@ -55,7 +71,13 @@ def parse_since(text: str, *, now: datetime | None = None) -> str:
     match = _RELATIVE.fullmatch(text)
     if match:
         amount, unit = int(match.group(1)), _UNITS[match.group(2).lower()]
-        return iso(now - timedelta(**{unit: amount}))
+        try:
+            return iso(now - timedelta(**{unit: amount}))
+        except (OverflowError, ValueError):  # 99999999d reaches before the year 1
+            raise InvalidQuery(
+                f"The span {text.strip()!r} reaches back before any date; use a shorter one "
+                "such as 7d or 52w, or a date such as 2026-11-20."
+            ) from None
     try:
         moment = parse(text)
     except ValueError:
@@ -70,7 +92,10 @@ def age(stamp: str | None, *, now: datetime | None = None) -> str:
     """How long ago a store time was, compactly: '5m', '3h', '2d', or '-' for never."""
     if not stamp:
         return "-"
-    seconds = ((now or clock.now()) - parse(stamp)).total_seconds()
+    moment = stored_time(stamp)
+    if moment is None:
+        return "?"  # not a time: a bad row, shown and never fatal
+    seconds = ((now or clock.now()) - moment).total_seconds()
     if seconds < 0:
         return "now"
     for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):

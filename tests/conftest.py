@@ -23,6 +23,7 @@ from support import NOW, FakeClock, sandbox_client  # noqa: E402
 from xero_stub import XeroStub  # noqa: E402
 
 from store import clock as store_clock  # noqa: E402
+from store import db as store_db  # noqa: E402
 from store.db import open_store  # noqa: E402
 from store.generate import build_store  # noqa: E402
 from store.xero.client import XeroClient  # noqa: E402
@@ -44,6 +45,13 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[datetime]:
     store_clock.freeze(NOW)
     yield NOW
     store_clock.thaw()
+
+
+@pytest.fixture(autouse=True)
+def writable_session() -> Iterator[None]:
+    """A --read-only command run in-process leaves its process read-only; not the next test."""
+    yield
+    store_db.set_read_only(None)
 
 
 @pytest.fixture(autouse=True)

@@ -90,3 +90,27 @@ async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError(f"the screen never got there within {timeout}s: {condition}")
         await pilot.pause(0.005)
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """Run `syncdesk ARGV` in-process: (exit code, stdout, stderr); never a traceback."""
+    from tui.cli import main
+
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    """The one line a refused command prints on stderr."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]

@@ -8,11 +8,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from support import run_cli
 
 import store.paths
 from store.db import open_store
 from store.transitions import default_actor
-from tui.cli import main
 
 GREENFIELD = "9b2e1d8f-e2a0-4f5b-8de9-8d2a6f4b0c17"
 DEMO_AU = "a1c0e2f9-f3b1-4a6c-9ef0-9e3b7a5c1d28"
@@ -41,14 +41,7 @@ def cli(capsys: pytest.CaptureFixture[str], store_path: Path):
     """Run `syncdesk --db <demo copy> ARGS` in-process: (exit code, stdout, stderr)."""
 
     def invoke(*args: str) -> tuple[int, str, str]:
-        try:
-            main(["--db", str(store_path), *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, err
+        return run_cli(capsys, "--db", str(store_path), *args)
 
     return invoke
 

@@ -94,18 +94,35 @@ def test_a_path_with_spaces_survives_the_shell(tmp_path: Path) -> None:
     assert argv == [sys.executable, "-m", "tui", "--db", str(path)]
 
 
-def test_any_other_host_warns(
+def test_any_other_host_is_refused_without_allow_remote(
+    capsys: pytest.CaptureFixture[str], store_path: Path, served: list[object]
+) -> None:
+    port = free_port()
+    code, out, err = run(
+        capsys, "--db", str(store_path), "serve", "--host", "0.0.0.0", "--port", str(port)
+    )
+    assert code == 1 and out == "" and not served
+    (line,) = err.strip().splitlines()
+    assert "refusing to serve on 0.0.0.0" in line and "SSH tunnel" in line
+    assert "--allow-remote" in line
+
+
+def test_allow_remote_warns_and_wants_the_token(
     capsys: pytest.CaptureFixture[str], store_path: Path, served: list[object]
 ) -> None:
     port = free_port()
     code, _, err = run(
-        capsys, "--db", str(store_path), "serve", "--host", "0.0.0.0", "--port", str(port)
+        capsys,
+        *("--db", str(store_path), "serve", "--host", "0.0.0.0", "--port", str(port)),
+        "--allow-remote",
     )
     assert code == 0, err
     warning = [line for line in err.splitlines() if "WARNING" in line]
     assert len(warning) == 1
-    assert "no authentication" in warning[0] and "reverse proxy" in warning[0]
+    assert "access token" in warning[0] and "SSH tunnel" in warning[0]
     assert "0.0.0.0" in warning[0]
+    (server,) = served
+    assert f"?token={server.token}" in err and len(server.token) >= 32
     (server,) = served
     assert server.host == "0.0.0.0"
     assert "0.0.0.0" not in server.public_url  # a browser elsewhere cannot open ws://0.0.0.0
@@ -193,6 +210,19 @@ def real_server(store_path: Path, tmp_path: Path) -> Iterator[tuple[str, subproc
         log.close()
 
 
+def entry_url(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 20) -> str:
+    """The address with the access token, as serve printed it."""
+    deadline = time.monotonic() + seconds
+    while "?token=" not in log_path.read_text():
+        if process.poll() is not None:
+            pytest.fail(f"serve exited with {process.returncode}: {log_path.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"serve printed no address within {seconds} s")
+        time.sleep(0.05)
+    token = log_path.read_text().split("?token=", 1)[1].split()[0]
+    return f"{url}/?token={token}"
+
+
 def wait_for_page(
     url: str, process: subprocess.Popen, log_path: Path, seconds: float = 20
 ) -> httpx.Response:
@@ -200,7 +230,7 @@ def wait_for_page(
     with httpx.Client(trust_env=False, timeout=2) as client:  # loopback, never a proxy
         while True:
             try:
-                response = client.get(url + "/")
+                response = client.get(url)
                 if response.status_code == 200:
                     return response
             except httpx.TransportError:
@@ -216,8 +246,11 @@ async def test_serves_the_console_in_a_browser(
     real_server: tuple[str, subprocess.Popen, Path],
 ) -> None:
     url, process, log_path = real_server
-    page = await asyncio.to_thread(wait_for_page, url, process, log_path)
+    entry = await asyncio.to_thread(entry_url, url, process, log_path)
+    page = await asyncio.to_thread(wait_for_page, entry, process, log_path)
     assert "text/html" in page.headers["content-type"]
+    cookie = page.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert "<div>syncdesk</div>" in page.text and "textual" in page.text
     ws_url = url.replace("http://", "ws://") + "/ws"
     assert f'data-session-websocket-url="{ws_url}"' in page.text
@@ -226,7 +259,9 @@ async def test_serves_the_console_in_a_browser(
     import aiohttp  # textual-serve's own dependency
 
     seen = b""
-    async with aiohttp.ClientSession(trust_env=False) as session:
+    token = entry.split("?token=")[1]
+    jar = {"syncdesk_token": token}  # what the browser keeps from the page
+    async with aiohttp.ClientSession(trust_env=False, cookies=jar) as session:
         async with session.ws_connect(url + "/ws?width=120&height=30") as ws:
             async with asyncio.timeout(20):
                 while MARKER.encode() not in seen:
@@ -237,3 +272,29 @@ async def test_serves_the_console_in_a_browser(
                     data = message.data
                     seen += data if isinstance(data, bytes) else data.encode()
     assert b"HARBOUR" in seen
+
+
+async def test_every_request_and_the_websocket_need_the_token(
+    real_server: tuple[str, subprocess.Popen, Path],
+) -> None:
+    import aiohttp
+
+    url, process, log_path = real_server
+    entry = await asyncio.to_thread(entry_url, url, process, log_path)
+    await asyncio.to_thread(wait_for_page, entry, process, log_path)
+    token = entry.split("?token=")[1]
+    async with aiohttp.ClientSession(trust_env=False) as session:
+        for path in ("/", "/?token=wrong", "/static/css/xterm.css", "/download/x", "/ws"):
+            async with session.get(url + path) as response:
+                assert response.status == 403, path
+                assert "access token" in await response.text()
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url + "/ws?token=wrong")
+        assert refused.value.status == 403
+        with pytest.raises(aiohttp.WSServerHandshakeError) as foreign:
+            await session.ws_connect(
+                f"{url}/ws?token={token}", headers={"Origin": "https://evil.example"}
+            )
+        assert foreign.value.status == 403
+        async with session.get(f"{url}/static/css/xterm.css?token={token}") as response:
+            assert response.status in (200, 404)  # past the check

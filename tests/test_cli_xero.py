@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from xero_stub import problem
+from xero_stub import FAILURES
 
 from store.db import open_store  # noqa: E402
 from store.orgs import org_id  # noqa: E402
@@ -152,24 +152,6 @@ def test_retry_outage_stops(capsys, store_path) -> None:
 
 
 # --- every failure over real HTTP: one line, exit 1 ---------------------------------------------
-
-FAILURES = {
-    "401": (
-        401,
-        {"WWW-Authenticate": "Bearer error=invalid_token"},
-        problem(401, "Unauthorized", "AuthenticationUnsuccessful"),
-    ),
-    "403": (403, {}, problem(403, "Forbidden", "AuthenticationUnsuccessful")),
-    "404": (
-        404,
-        {"Content-Type": "text/plain"},
-        b"The resource you're looking for cannot be found",
-    ),
-    "429": (429, {"Retry-After": "3600", "X-Rate-Limit-Problem": "minute"}, b""),
-    "500": (500, {"Xero-Correlation-Id": "c-500"}, b""),
-    "timeout": (200, {}, b"{}", 1.0),
-    "malformed": (200, {}, b'{"Organisations": [{'),
-}
 
 
 @pytest.mark.parametrize("failure", FAILURES)

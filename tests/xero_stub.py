@@ -105,7 +105,8 @@ class XeroStub(ThreadingHTTPServer):
     """Xero on 127.0.0.1: identity under /identity, the API under /api.
 
     `script[(method, path)]` is a deque of answers (status, headers, body, delay) used one per
-    request, the last one repeating; unscripted routes answer like a healthy Xero. Every request
+    request, the last one repeating (`{authorization}` and `{token}` in a body echo the
+    request's credentials); unscripted routes answer like a healthy Xero. Every request
     is kept in `seen` as (method, path, headers).
     """
 
@@ -152,6 +153,26 @@ def problem(status: int, title: str, detail: str) -> bytes:
     ).encode()
 
 
+# Answers for XeroStub.answer: each way a call to Xero can fail.
+FAILURES = {
+    "401": (
+        401,
+        {"WWW-Authenticate": "Bearer error=invalid_token"},
+        problem(401, "Unauthorized", "AuthenticationUnsuccessful"),
+    ),
+    "403": (403, {}, problem(403, "Forbidden", "AuthenticationUnsuccessful")),
+    "404": (
+        404,
+        {"Content-Type": "text/plain"},
+        b"The resource you're looking for cannot be found",
+    ),
+    "429": (429, {"Retry-After": "3600", "X-Rate-Limit-Problem": "minute"}, b""),
+    "500": (500, {"Xero-Correlation-Id": "c-500"}, b""),
+    "timeout": (200, {}, b"{}", 1.0),
+    "malformed": (200, {}, b'{"Organisations": [{'),
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: XeroStub
     protocol_version = "HTTP/1.1"
@@ -188,6 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
         scripted = self.server.scripted(self.command, path)
         if scripted is not None:
             status, headers, body, *rest = scripted
+            # {authorization} and {token} echo the request's credentials, as some servers do
+            sent = self.headers.get("Authorization", "")
+            body = body.replace(b"{authorization}", sent.encode())
+            body = body.replace(b"{token}", sent.partition(" ")[2].encode())
             self._reply(status, body, headers, rest[0] if rest else 0.0)
             return
         if path == "/identity/connect/token":

@@ -27,9 +27,12 @@ class SyncdeskApp(App):
         Binding("ctrl+t", "toggle_theme", "Dark/light", show=False),
     ]
 
-    def __init__(self, db_path: Path | str, *, theme: str | None = None) -> None:
+    def __init__(
+        self, db_path: Path | str, *, theme: str | None = None, read_only: bool = False
+    ) -> None:
         super().__init__()
         self.db_path = Path(db_path)
+        self.read_only = read_only  # look, never change: --read-only, or the file system says so
         if theme:
             self.theme = theme
 

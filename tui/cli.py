@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 import click
 
+from store.db import store_error
 from store.errors import SyncdeskError
+from store.redact import redact
+from store.textsafe import visible
 from tui import cli_lifecycle, cli_serve, cli_store, cli_xero
 from tui.cli_base import cli
 
@@ -32,15 +35,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SyncdeskError as exc:
-        click.echo(f"syncdesk: {exc}", err=True)
+        # Messages quote outside text: never a credential, never a control character.
+        click.echo(f"syncdesk: {visible(redact(str(exc)))}", err=True)
         sys.exit(1)
     except sqlite3.DatabaseError as exc:
-        # Damage found past the checks on opening (a corrupt page deep in the log, say).
-        click.echo(
-            f"syncdesk: the store is damaged ({exc}); restore it from a backup or "
-            "rebuild it with `syncdesk init --force`.",
-            err=True,
-        )
+        # StoreGroup names these with the store's path; this is for one raised outside it.
+        click.echo(f"syncdesk: {store_error(exc)}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -7,8 +7,8 @@ The command modules (cli_store, cli_lifecycle, cli_xero, cli_serve) register the
 
 from __future__ import annotations
 
-import json
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -16,42 +16,98 @@ from typing import Any
 
 import click
 
-from store.db import open_store
-from store.errors import StoreMissing
+from store.db import open_store, read_only_reason, set_read_only, store_error
+from store.errors import StoreExists, StoreMissing, StoreReadOnly
 from store.models import to_json
 from store.paths import default_db_path
-from tui.safe import visible
+from store.storefile import exposure_warning
+from store.textsafe import dumps, visible
+
+# Commands a read-only session may run ("" is the console, which hides its actions itself).
+READ_COMMANDS = frozenset(
+    {"", "orgs", "show", "log", "errors", "snapshots", "audit", "run show", "serve"}
+)
 
 
 class Context:
-    """What every command needs: the store path, opened on first use."""
+    """What every command needs: the store path, opened on first use, and whether this
+    session may change it."""
 
-    def __init__(self, db_path: str | None) -> None:
+    def __init__(self, db_path: str | None, *, read_only: bool = False) -> None:
         self.explicit = db_path is not None
         self.path = Path(db_path) if db_path else default_db_path()
         self._db = None
+        set_read_only("--read-only" if read_only else None)  # for every store opened here
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this session may not change the store (--read-only, or the file system's
+        permissions), or None."""
+        return read_only_reason(self.path)
 
     @property
     def db(self) -> Any:
         if self._db is None:
+            self.refuse_changes()
             self._db = self.open()
         return self._db
 
+    def refuse_changes(self, command: str | None = None) -> None:
+        """Raise StoreReadOnly, naming the cause, when the session is read-only and the
+        command running (by default the current click command) changes the store."""
+        reason = self.read_only
+        if reason is None:
+            return
+        if command is None:
+            current = click.get_current_context(silent=True)
+            command = " ".join(current.command_path.split()[1:]) if current else ""
+        if command in READ_COMMANDS:
+            return
+        advice = (
+            "run it without --read-only"
+            if reason == "--read-only"
+            else "ask a member of the store's group to do it"
+        )
+        raise StoreReadOnly(
+            f"`syncdesk {command}` would change {self.path}, and this session is read-only "
+            f"({reason}); {advice}."
+        )
+
     def open(self) -> Any:
-        """Open the store; the default one is built from the sample data on first use."""
+        """Open the store (warning on stderr when every user can read it); the default one is
+        built from the sample data on first use."""
         try:
-            return open_store(self.path)
+            db = open_store(self.path)
         except StoreMissing:
-            if self.explicit:
+            if self.explicit or self.read_only:
                 raise
             from store.generate import build_store  # yaml and the generator: first use only
 
             click.echo(f"Creating the demo store at {self.path} ...", err=True)
-            build_store(self.path)
-            return open_store(self.path)
+            try:
+                build_store(self.path)
+            except StoreExists:
+                pass  # another session built it while this one waited for the build lock
+            db = open_store(self.path)
+        warning = exposure_warning(self.path)
+        if warning:
+            click.echo(f"syncdesk: {visible(warning)}", err=True)
+        return db
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+class StoreGroup(click.Group):
+    """The group that names any sqlite3 error a command lets through for what it is (busy,
+    read-only, full, I/O, a bad value, damage SQLite confirms), with the store's path."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.DatabaseError as exc:
+            path = ctx.obj.path if isinstance(ctx.obj, Context) else None
+            raise store_error(exc, path) from exc
 
 
 def terminal_width() -> int:
@@ -102,9 +158,28 @@ def counter(label: str) -> Callable[[int, int], None]:
     return lambda done, total: show("", done, total)
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Print text that quotes outside text (names, messages, actors) with it made visible."""
+    click.echo(visible(text), err=err)
+
+
+def report_unreadable(bad: Sequence[str]) -> None:
+    """After a read printed what it could: one line naming the stored values it could not read
+    (marked ⚠ or ? above), and exit code 1; nothing when there are none."""
+    if bad:
+        click.echo(
+            visible(
+                f"syncdesk: unreadable values in the store, marked above: {'; '.join(bad)}; "
+                "everything else was read. Correct them in the store."
+            ),
+            err=True,
+        )
+        raise SystemExit(1)
+
+
 def print_json(value: Any) -> None:
-    """A store value (dataclasses, enums, lists of them) as indented JSON (store.models.to_json)."""
-    click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
+    """JSON with letters readable and every control, bidi or zero-width character escaped."""
+    click.echo(dumps(to_json(value), indent=2))
 
 
 def print_json_list(items: Iterable[Any]) -> None:
@@ -112,13 +187,14 @@ def print_json_list(items: Iterable[Any]) -> None:
     out = sys.stdout
     opening = "["
     for item in items:
-        text = json.dumps(to_json(item), indent=2, ensure_ascii=False)  # no raw newline in strings
+        text = dumps(to_json(item), indent=2)  # no raw newline (or control) inside strings
         out.write(f"{opening}\n  " + text.replace("\n", "\n  "))
         opening = ","
     out.write("[]\n" if opening == "[" else "\n]\n")
 
 
 @click.group(
+    cls=StoreGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -130,13 +206,22 @@ def print_json_list(items: Iterable[Any]) -> None:
     help="The store to use (env SYNCDESK_DB). Default: syncdesk.db in the user data "
     "directory, created from the sample data on first use.",
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Look, never change: open the store read-only; commands that change it refuse, and "
+    "the console hides its actions. Automatic when the file system does not let you write "
+    "the store or its directory (see the README's 'Shared support host').",
+)
 @click.option("--theme", type=click.Choice(["dark", "light"]), help="The console's colours.")
 @click.option(
     "--no-mouse", is_flag=True, help="Do not capture the mouse (less traffic over slow SSH links)."
 )
 @click.version_option(package_name="syncdesk")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str | None, theme: str | None, no_mouse: bool) -> None:
+def cli(
+    ctx: click.Context, db_path: str | None, read_only: bool, theme: str | None, no_mouse: bool
+) -> None:
     """Diagnose and repair customers' Xero integrations.
 
     With no command, opens the full-screen console on the store.
@@ -161,10 +246,13 @@ def cli(ctx: click.Context, db_path: str | None, theme: str | None, no_mouse: bo
 
     Exit codes: 0 done, 1 refused or failed (one line on stderr), 2 usage error.
     """
-    ctx.obj = Context(db_path)
+    ctx.obj = Context(db_path, read_only=read_only)
     if ctx.invoked_subcommand is None:
         from tui.app import SyncdeskApp  # Textual loads only when the console is wanted
 
         ctx.obj.db  # noqa: B018 - open (or create) now, so a bad store fails before the screen
         themes = {"dark": "textual-dark", "light": "textual-light"}
-        SyncdeskApp(ctx.obj.path, theme=themes.get(theme or "")).run(mouse=not no_mouse)
+        app = SyncdeskApp(
+            ctx.obj.path, theme=themes.get(theme or ""), read_only=ctx.obj.read_only is not None
+        )
+        app.run(mouse=not no_mouse)

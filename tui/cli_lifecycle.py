@@ -28,10 +28,10 @@ from store.runs import (
     start_run,
 )
 from store.runs import take_over as take_over_run
+from store.textsafe import visible
 from store.timeparse import when
 from store.transitions import deactivate, default_actor, uninstall, uninstall_plan
-from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table
-from tui.safe import visible
+from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table, say
 
 actor_option = click.option(
     "--actor",
@@ -50,7 +50,7 @@ def _say_transition(result, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    click.echo(
+    say(
         f"{result.code}: {result.before} -> {result.after} (version {result.version}, "
         f"by {result.actor})"
     )
@@ -75,13 +75,28 @@ def deactivate_cmd(
 @click.argument("org")
 @actor_option
 @version_option
+@click.option(
+    "--without-check",
+    metavar="REASON",
+    help="Switch it on without asking Xero (when Xero cannot be reached, say); the reason is "
+    "recorded in the audit trail and the log.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def activate_cmd(
-    obj: Context, org: str, actor: str, expect_version: int | None, as_json: bool
+    obj: Context,
+    org: str,
+    actor: str,
+    expect_version: int | None,
+    without_check: str | None,
+    as_json: bool,
 ) -> None:
-    """inactive -> active after a live check; becomes disconnected if Xero removed the app."""
-    _say_transition(activate(obj.db, org, actor=actor, expected_version=expect_version), as_json)
+    """inactive -> active only after Xero answers a live check; refused (exports stay held)
+    when Xero cannot be reached or understood; disconnected if Xero removed the app."""
+    result = activate(
+        obj.db, org, actor=actor, expected_version=expect_version, without_check=without_check
+    )
+    _say_transition(result, as_json)
 
 
 @cli.command("uninstall")
@@ -105,12 +120,12 @@ def uninstall_cmd(
     """
     if confirm is None and not as_json:
         plan = uninstall_plan(obj.db, org)
-        click.echo(f"Uninstalling {plan.code} ({plan.state}) would remove:")
+        say(f"Uninstalling {plan.code} ({plan.state}) would remove:")
         for item in plan.removed():
             click.echo(f"  - {visible(item)}")
         click.echo("and keep:")
         for item in plan.kept():
-            click.echo(f"  - {item}")
+            click.echo(f"  - {visible(item)}")
     _say_transition(
         uninstall(obj.db, org, confirm=confirm, actor=actor, expected_version=expect_version),
         as_json,
@@ -245,16 +260,13 @@ def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
         print_json(found)
         return
     v = found.verdict
-    click.echo(
-        f"{found.code}  {visible(found.name)}: {found.state}, tenant "
-        f"{visible(found.tenant_name or '-')}"
-    )
+    say(f"{found.code}  {found.name}: {found.state}, tenant {found.tenant_name or '-'}")
     if found.check_error:
         click.echo(f"  live check could not run: {visible(found.check_error)}")
     for f in found.findings:
-        click.echo(f"  {'✓' if f.ok else '✗'} {f.check}: {visible(f.detail)}")
+        say(f"  {'✓' if f.ok else '✗'} {f.check}: {f.detail}")
     for g in found.groups:
-        click.echo(f"  {g.count:>4} x {g.kind} (last {g.last_at})")
+        say(f"  {g.count:>4} x {g.kind} (last {g.last_at})")
     click.echo(f"Verdict: {visible(v.title)}")
     if v.cause:
         click.echo(f"  cause: {visible(v.cause)}")
@@ -298,7 +310,7 @@ def _show_run(run, as_json: bool) -> None:
     if as_json:
         print_json(run)
         return
-    click.echo(
+    say(
         f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
         f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
     )
@@ -306,21 +318,21 @@ def _show_run(run, as_json: bool) -> None:
     for step in run.steps:
         pointer = ">" if current and step.position == current.position else " "
         who = f" {step.actor} {step.ended_at or step.started_at or ''}" if step.actor else ""
-        click.echo(
+        say(
             f"{pointer}[{MARKS.get(step.status, '?')}] {step.position + 1}. "
             f"{step.name:<10} {step.status:<8}{who}"
         )
         if step.outcome:
             click.echo(f"        {visible(step.outcome)}")
     for note in run.notes:
-        click.echo(f"  note {note.at} {note.actor}: {visible(note.text)}")
+        say(f"  note {note.at} {note.actor}: {note.text}")
     if run.status == RunStatus.IN_PROGRESS:
         if current:
             click.echo(f"Next: {current.name}: {WHAT[current.name]}")
         else:
             click.echo("Every step is done and errors remain: `syncdesk run next` escalates.")
     if run.packet:
-        click.echo(f"Packet: {run.packet}")
+        say(f"Packet: {run.packet}")
 
 
 @run_group.command("start")
@@ -420,7 +432,7 @@ def run_note(obj: Context, org: str, text: str, actor: str, take_over: bool) -> 
 def run_resolve(obj: Context, org: str, actor: str, take_over: bool) -> None:
     """Close ORG's run as resolved."""
     run = resolve(obj.db, org, actor=actor, take_over_run=take_over)
-    click.echo(f"Run {run.id} on {run.code} resolved by {actor}.")
+    say(f"Run {run.id} on {run.code} resolved by {actor}.")
 
 
 @run_group.command("escalate")
@@ -449,8 +461,8 @@ def run_escalate(
         take_over_run=take_over,
         force=force,
     )
-    click.echo(f"Packet written to {md} and {js}.")
-    click.echo(visible(summary))
+    say(f"Packet written to {md} and {js}.")
+    say(summary)
 
 
 @cli.command("map")
@@ -480,8 +492,7 @@ def map_cmd(
     if as_json:
         print_json(change)
         return
-    click.echo(
-        f"{change.code}: {kind} {visible(local)}: {visible(change.before or '(none)')} -> "
-        f"{visible(remote)} (checked against {visible(change.tenant_name or '-')}; "
-        f"version {change.version})"
+    say(
+        f"{change.code}: {kind} {local}: {change.before or '(none)'} -> {remote} "
+        f"(checked against {change.tenant_name or '-'}; version {change.version})"
     )

@@ -1,7 +1,9 @@
 """`syncdesk serve`: the same console in a web browser, through textual-serve.
 
 textual-serve starts one app process per browser tab and has no authentication of its own, so
-the server binds to loopback unless told otherwise, and says loudly when it is not.
+the server binds to loopback, refuses any other address unless --allow-remote is given, and
+always wants a random access token, printed once, on every request and on the websocket
+(tui/serve_auth.py): other users of a shared host can reach loopback too.
 """
 
 from __future__ import annotations
@@ -38,16 +40,27 @@ def is_loopback(host: str) -> bool:
 
 def exposure_warning(host: str, port: int) -> str:
     return (
-        f"syncdesk: WARNING: serving on {host}:{port}, which is not a loopback address. "
-        "textual-serve has no authentication: anyone who can reach this port gets the full "
-        "console and can deactivate, uninstall and reconnect organisations. Bind to 127.0.0.1 "
-        "and put an authenticating reverse proxy (SSO, basic auth over TLS) in front of it."
+        f"syncdesk: WARNING: serving on {host}:{port}, which is not a loopback address: "
+        "anyone who can reach this port and has the access token gets the full console and "
+        "can deactivate, uninstall and reconnect organisations, over plain HTTP unless a TLS "
+        "reverse proxy is in front. Prefer 127.0.0.1 and an SSH tunnel."
     )
 
 
-def app_command(db_path: Path) -> str:
-    """The shell command textual-serve runs for each browser tab: this console on this store."""
+def remote_refused(host: str, port: int) -> SyncdeskError:
+    return SyncdeskError(
+        f"refusing to serve on {host}:{port}, which is not a loopback address; reach the "
+        f"console through an SSH tunnel (`ssh -L {port}:127.0.0.1:{port} THIS-HOST`, then "
+        f"serve on 127.0.0.1), or pass --allow-remote to serve it there with an access token."
+    )
+
+
+def app_command(db_path: Path, *, read_only: bool = False) -> str:
+    """The shell command textual-serve runs for each browser tab: this console on this store
+    (read-only when the server's session is)."""
     argv = [sys.executable, "-m", "tui", "--db", str(db_path)]
+    if read_only:
+        argv.append("--read-only")
     if sys.platform == "win32":
         return subprocess.list2cmdline(argv)
     return shlex.join(argv)  # textual-serve hands the command to a shell
@@ -92,8 +105,13 @@ def _listen_error(host: str, port: int, exc: OSError) -> SyncdeskError:
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on. Anything but loopback exposes the console without a login: "
-    "put an authenticating reverse proxy in front instead.",
+    help="Address to listen on. Anything but loopback is refused without --allow-remote: "
+    "prefer an SSH tunnel, or an authenticating reverse proxy with TLS.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Serve on a non-loopback --host (anyone with the access token gets the console).",
 )
 @click.option(
     "--port",
@@ -108,32 +126,42 @@ def _listen_error(host: str, port: int, exc: OSError) -> SyncdeskError:
     "Default: http://HOST:PORT.",
 )
 @pass_ctx
-def serve(obj: Context, host: str, port: int, public_url: str | None) -> None:
+def serve(obj: Context, host: str, port: int, allow_remote: bool, public_url: str | None) -> None:
     """Serve the console in a web browser (textual-serve), on the same store.
 
-    Each browser tab runs its own copy of the console on this store. There is no login:
-    keep the default loopback address and reach it through an SSH tunnel or an
-    authenticating reverse proxy. Stop with Ctrl+C.
+    Each browser tab runs its own copy of the console on this store. Every request needs
+    the access token in the address printed at start (kept in a cookie by the browser).
+    Keep the default loopback address and reach it through an SSH tunnel; another address
+    needs --allow-remote. Stop with Ctrl+C.
     """
+    if not is_loopback(host) and not allow_remote:
+        raise remote_refused(host, port)
     try:
-        from textual_serve.server import Server  # only this command needs aiohttp
+        import textual_serve.server  # noqa: F401 - only this command needs it (and aiohttp)
     except ImportError as exc:
         raise SyncdeskError(
             "textual-serve is not installed; install it with `pip install textual-serve`."
         ) from exc
+    from tui.serve_auth import TokenServer, new_token
+
     check_can_listen(host, port)
     obj.db  # noqa: B018 - open (or create) the store now, so a bad one fails here, not per tab
     db_path = obj.path.resolve()
     if not is_loopback(host):
         click.echo(exposure_warning(host, port), err=True)
-    server = Server(
-        app_command(db_path),
+    server = TokenServer(
+        app_command(db_path, read_only=obj.read_only is not None),
         host=host,
         port=port,
         title="syncdesk",
         public_url=(public_url or f"http://{url_host(host)}:{port}").rstrip("/"),
+        token=new_token(),
     )
-    click.echo(f"Serving syncdesk on {db_path} at {server.public_url} (Ctrl+C to stop)", err=True)
+    click.echo(
+        f"Serving syncdesk on {db_path}; open {server.entry_url} (the access token in it is "
+        "shown only now; Ctrl+C to stop)",
+        err=True,
+    )
     try:
         server.serve()
     except OSError as exc:  # lost a race for the port since the check

@@ -6,7 +6,6 @@ calls.
 
 from __future__ import annotations
 
-import json
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -15,11 +14,13 @@ from typing import Any
 
 import click
 
+from store.badvalues import bad_settings
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
 from store.models import LogEntry, to_json
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
-from store.timeparse import age, when
+from store.textsafe import dumps, visible
+from store.timeparse import age, unreadable_time, when
 from store.watch import walk_log
 from tui.cli_base import (
     Context,
@@ -29,10 +30,11 @@ from tui.cli_base import (
     print_json_list,
     print_table,
     progress_printer,
+    report_unreadable,
+    say,
     terminal_width,
 )
 from tui.log_csv import LogCsvWriter
-from tui.safe import visible
 
 TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
 
@@ -65,10 +67,12 @@ def init(
     """Build a store from the sample data, or a large one with --orgs/--log-rows.
 
     Refuses to overwrite an existing store without --force. The build happens in a temporary
-    file that replaces the store only when complete.
+    file that replaces the store only when complete; the previous store is kept beside it as
+    NAME.STAMP.bak (the new one keeps its permissions).
     """
     if empty and (n_orgs or log_rows is not None):
         raise click.UsageError("--empty cannot be combined with --orgs or --log-rows.")
+    obj.refuse_changes("init")
     from store.generate import build_store
 
     report = build_store(
@@ -84,6 +88,8 @@ def init(
         f"Built {report.path}: {report.orgs:,} organisations, {report.log_rows:,} log "
         f"rows in {report.seconds:.1f} s."
     )
+    if report.extra.get("backup"):
+        click.echo(f"The previous store is kept at {report.extra['backup']}.")
 
 
 def _build_stage(stage: str, done: int, total: int) -> str:
@@ -101,8 +107,18 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> None:
     """List organisations: state, Xero tenant, errors in the last 24 h, last good export."""
     found = list_orgs(obj.db, state=state, search=search)
+    bad = [
+        f"{o.code} {what}"
+        for o in found
+        for what, flag in (
+            (f"last export time {o.last_export_at!r}", unreadable_time(o.last_export_at)),
+            ("refresh-token expiry", o.auth == "?"),
+        )
+        if flag
+    ]
     if as_json:
         print_json(found)
+        report_unreadable(bad)
         return
     print_table(
         ["CODE", "NAME", "STATE", "TENANT", "ERR 24H", "EXPORT"],
@@ -113,7 +129,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
                 o.state,
                 o.tenant_name or "-",
                 o.errors_24h,
-                age(o.last_export_at) + (" ago" if o.last_export_at else ""),
+                age(o.last_export_at) + (" ago" if age(o.last_export_at) not in "-?" else ""),
             ]
             for o in found
         ],
@@ -121,6 +137,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
     )
     if not found:
         click.echo("No organisations match.", err=True)
+    report_unreadable(bad)
 
 
 @cli.command()
@@ -130,8 +147,10 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
 def show(obj: Context, org: str, as_json: bool) -> None:
     """Show one organisation (ORG is its code): integration, settings, mappings, queue."""
     detail = show_org(obj.db, org)
+    bad = [f"{detail.code} setting {key!r} (not JSON)" for key in bad_settings(detail.settings)]
     if as_json:
         print_json(detail)
+        report_unreadable(bad)
         return
     lines = [
         ("Organisation", f"{detail.code}  {detail.name} ({detail.region})"),
@@ -156,7 +175,8 @@ def show(obj: Context, org: str, as_json: bool) -> None:
         click.echo(f"{label + ':':16}{visible(value)}")
     click.echo("\nSettings:" + ("" if detail.settings else " none (removed by uninstall)"))
     for key, value in detail.settings.items():
-        click.echo(f"  {key:30} {visible(json.dumps(value))}")
+        shown = value if key in bad_settings(detail.settings) else dumps(value)
+        click.echo(f"  {visible(key):30} {visible(shown)}")
     click.echo("\nMappings:" + ("" if detail.mappings else " none (removed by uninstall)"))
     if detail.mappings:
         print_table(
@@ -164,6 +184,7 @@ def show(obj: Context, org: str, as_json: bool) -> None:
             [["  " + m.kind, m.local, m.remote] for m in detail.mappings],
             flexible=(1,),
         )
+    report_unreadable(bad)
 
 
 @cli.command()
@@ -248,7 +269,7 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
         return
     width = min(terminal_width(), 100)
     for g in groups:
-        click.echo(
+        say(
             f"{g.kind}: {g.count:,} errors in {g.orgs:,} organisation"
             f"{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
         )
@@ -263,5 +284,5 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
                     )
                 )
         if g.refresh_step and g.refresh_step != "none":
-            click.echo(f"  refresh step that helps: {g.refresh_step}")
+            click.echo(f"  refresh step that helps: {visible(g.refresh_step)}")
         click.echo()

@@ -8,9 +8,9 @@ import textwrap
 import click
 
 from store.orgs import org_id
+from store.textsafe import visible
 from store.xero.models import CheckReport, RetryReport
-from tui.cli_base import Context, cli, counter, pass_ctx, print_json
-from tui.safe import visible
+from tui.cli_base import Context, cli, counter, pass_ctx, print_json, say
 
 
 def _marks() -> tuple[str, str]:
@@ -30,7 +30,7 @@ def _print_report(report: CheckReport) -> None:
         detail = visible(f.detail)
         if bad == "FAIL":
             detail = detail.replace("→", "->")
-        click.echo(f"{good if f.ok else bad} {f.check.ljust(width)}  {detail}")
+        say(f"{good if f.ok else bad} {f.check.ljust(width)}  {detail}")
         if f.fix and not f.ok:
             click.echo(
                 textwrap.fill(
@@ -70,15 +70,12 @@ def check(obj: Context, org: str, as_json: bool, actor: str) -> None:
         problems = report.problems
         main = next((p for p in problems if p.check != "queue"), problems[0])
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        click.echo(
-            f"syncdesk: {report.org} is not healthy: {main.check}: {visible(main.detail)}{more}",
-            err=True,
-        )
+        say(f"syncdesk: {report.org} is not healthy: {main.check}: {main.detail}{more}", err=True)
         raise SystemExit(1)
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return "  ".join(f"{status} {n}" for status, n in counts.items())
+    return visible("  ".join(f"{status} {n}" for status, n in counts.items()))
 
 
 def _print_retry(report: RetryReport) -> None:
@@ -113,7 +110,7 @@ def retry(obj: Context, org: str, actor: str | None) -> None:
         report = retry_org(obj.db, org, client=client, progress=counter("sent"), actor=actor)
     _print_retry(report)
     if report.stopped_reason:
-        click.echo(f"syncdesk: stopped: {report.stopped_reason}", err=True)
+        click.echo(f"syncdesk: stopped: {visible(report.stopped_reason)}", err=True)
         raise SystemExit(1)
     if report.failed:
         click.echo(

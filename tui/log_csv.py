@@ -11,15 +11,16 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from store.models import LogEntry
-from tui.safe import visible
+from store.textsafe import csv_cell
 
 CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_id")
 
 
 def csv_row(entry: LogEntry) -> list[str]:
-    """A log row's cells, control characters made visible (a spreadsheet is a terminal too)."""
+    """A log row's cells, control characters made visible (a spreadsheet is a terminal too) and
+    formulas neutralised (a cell starting with = + - @, tab or CR gets a leading ')."""
     return [
-        visible(v or "")
+        csv_cell(v or "")
         for v in (
             entry.at,
             entry.org,

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 import httpx
 
 from store.errors import XeroBadResponse, XeroError, XeroRateLimited, XeroValidation
+from store.redact import remember
 from store.xero.http_errors import (
     HTTPX_ERRORS,
     RETRYABLE_TRANSPORT,
@@ -167,10 +168,14 @@ class XeroClient:
     ) -> httpx.Response:
         headers: dict[str, str] = {}
         if token is not None:
+            remember(token)  # whatever Xero echoes of it is redacted
             headers["Authorization"] = f"Bearer {token}"
         if basic:
             pair = f"{self.client_id}:{self._secret}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            sent = form or {}
+            remember(self._secret, headers["Authorization"][6:])
+            remember(sent.get("refresh_token"), sent.get("code"))
         if tenant_id is not None:
             headers["xero-tenant-id"] = tenant_id
         if idempotency_key is not None:
@@ -284,7 +289,9 @@ class XeroClient:
                 "escalate if it persists.",
                 log_message="Token refresh failed: no access_token in the response",
             )
-        return TokenSet.from_json(data)
+        tokens = TokenSet.from_json(data)
+        remember(tokens.access_token, tokens.refresh_token)
+        return tokens
 
     def refresh(self, refresh_token: str) -> TokenSet:
         return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})

@@ -21,13 +21,14 @@ from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import record_once
 from store.schema import QUEUE_STATUSES
+from store.timeparse import stored_time
 from store.xero.client import XeroClient
 from store.xero.config import client_from_env
 
 
 def parse_time(stamp: str | None) -> datetime | None:
-    """A store time as an aware datetime; None for none."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+    """A store time as an aware datetime; None for none, or for a value that is not a time."""
+    return stored_time(stamp)
 
 
 @contextmanager

@@ -3,12 +3,35 @@ the embedded sandbox; timeouts and retries from the environment."""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
-from store.errors import XeroUnreachable
+from store.errors import InvalidConfig
 from store.xero.client import DEFAULT_API, DEFAULT_IDENTITY, XeroClient
 from store.xero.sandbox import SandboxTransport
+
+MAX_TIMEOUT = 600.0  # seconds: a longer wait is a hang, not patience
+MAX_RETRIES = 10
+
+
+def _env_number(name: str, kind: type[float] | type[int], most: float) -> float | int:
+    """The environment variable as a number above 0 (a timeout) or from 0 (retries), at most
+    `most`. Raises InvalidConfig naming the variable: -1, nan, inf, 'abc' are refused."""
+    value = os.environ[name]
+    wanted = (
+        f"a number of seconds above 0 and at most {most:g}"
+        if kind is float
+        else f"a whole number from 0 to {most:g}"
+    )
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    low_ok = number is not None and (number > 0 if kind is float else number >= 0)
+    if number is None or not math.isfinite(number) or not low_ok or number > most:
+        raise InvalidConfig(f"{name} must be {wanted} (got {value!r}); correct or unset it.")
+    return number
 
 
 def client_from_env(db: Any, **options: Any) -> XeroClient:
@@ -20,19 +43,10 @@ def client_from_env(db: Any, **options: Any) -> XeroClient:
     """
     client_id = os.environ.get("SYNCDESK_XERO_CLIENT_ID")
     secret = os.environ.get("SYNCDESK_XERO_CLIENT_SECRET")
-    for name, key, kind in (
-        ("SYNCDESK_XERO_TIMEOUT", "timeout", float),
-        ("SYNCDESK_XERO_RETRIES", "retries", int),
-    ):
-        value = os.environ.get(name)
-        if value and key not in options:
-            try:
-                options[key] = kind(value)
-            except ValueError:
-                raise XeroUnreachable(
-                    f"{name} must be a {'number of seconds' if kind is float else 'whole number'}"
-                    f" (got {value!r})."
-                ) from None
+    if "timeout" not in options and os.environ.get("SYNCDESK_XERO_TIMEOUT"):
+        options["timeout"] = _env_number("SYNCDESK_XERO_TIMEOUT", float, MAX_TIMEOUT)
+    if "retries" not in options and os.environ.get("SYNCDESK_XERO_RETRIES"):
+        options["retries"] = _env_number("SYNCDESK_XERO_RETRIES", int, MAX_RETRIES)
     if client_id and secret:
         return XeroClient(
             api_url=os.environ.get("SYNCDESK_XERO_API_URL") or DEFAULT_API,

@@ -7,7 +7,6 @@ records the `disconnected` transition, then `report_retry` writes the summary ro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from store import clock
+from store.badvalues import load_settings
 from store.db import transaction
 from store.enums import Level, QueueStatus, State
 from store.errors import (
@@ -199,11 +199,10 @@ def _held_rows(db: sqlite_utils.Database, oid: int) -> list[dict[str, Any]]:
     ]
 
 
-def _settings(db: sqlite_utils.Database, oid: int) -> dict[str, Any]:
-    return {
-        r[0]: json.loads(r[1])
-        for r in db.execute("SELECT key, value FROM settings WHERE org_id = ?", [oid]).fetchall()
-    }
+def _settings(db: sqlite_utils.Database, oid: int, code: str) -> dict[str, Any]:
+    """Every setting, for building documents; raises StoreBadValue for one that is not JSON."""
+    rows = db.execute("SELECT key, value FROM settings WHERE org_id = ?", [oid]).fetchall()
+    return load_settings(rows, strict_for=code)
 
 
 def _exported(
@@ -267,7 +266,7 @@ def send_held(
     before = queue_counts(db, oid)
     rows = _held_rows(db, oid)
     mappings = stored_mappings(db, oid)
-    settings = _settings(db, oid)
+    settings = _settings(db, oid, stored.get("code") or org)
     tenant_id = stored.get("tenant_id")
     sent = exported = failed = streak = 0
     failures: list[tuple[str, str]] = []

@@ -100,9 +100,12 @@ def _state_finding(c: _Check) -> None:
 
 
 def _token_finding(c: _Check, xero: XeroClient) -> str | None:
-    expires = parse_time(c.stored.get("token_expires_at"))
+    stamp = c.stored.get("token_expires_at")
+    expires = parse_time(stamp)
     before = (
-        "no access token stored"
+        f"the stored access-token expiry {stamp!r} is not a time"
+        if expires is None and stamp
+        else "no access token stored"
         if expires is None
         else f"access token expired {_span(clock.now() - expires)} ago"
         if expires <= clock.now()

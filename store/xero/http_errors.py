@@ -30,6 +30,7 @@ from store.errors import (
     XeroUnreachable,
     XeroValidation,
 )
+from store.redact import redact
 
 # Everything httpx can raise at us; InvalidURL, StreamError and CookieConflict are not HTTPError.
 HTTPX_ERRORS: tuple[type[Exception], ...] = (
@@ -56,7 +57,9 @@ _REASONS = {
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """host[:port] of the URL, without any user:password@ it carries."""
+    netloc = urlsplit(url).netloc
+    return netloc.rpartition("@")[2] or redact(url)
 
 
 def call_site(method: str, url: str) -> str:
@@ -135,7 +138,7 @@ def map_httpx_error(exc: Exception, *, method: str, url: str, timeout: float) ->
         )
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return XeroUnreachable(
-            f"The Xero address {url.split('?')[0]} cannot be used ({reason}); check "
+            f"The Xero address {redact(url.split('?')[0])} cannot be used ({reason}); check "
             "SYNCDESK_XERO_API_URL and SYNCDESK_XERO_IDENTITY_URL.",
             log_message=f"Xero API unreachable: invalid address {host}",
         )

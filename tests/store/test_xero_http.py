@@ -11,6 +11,7 @@ from xero_stub import problem
 
 from store.checks import check  # noqa: E402
 from store.errors import (  # noqa: E402
+    InvalidConfig,
     XeroAuthExpired,
     XeroBadResponse,
     XeroConnectionRemoved,
@@ -56,7 +57,7 @@ def test_env_timeout_and_retries(db, stub_env, monkeypatch) -> None:
     client = client_from_env(db)
     assert (client.timeout, client.retries) == (0.3, 0)
     monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "soon")
-    with pytest.raises(XeroUnreachable, match="SYNCDESK_XERO_TIMEOUT"):
+    with pytest.raises(InvalidConfig, match="SYNCDESK_XERO_TIMEOUT"):
         client_from_env(db)
 
 
