@@ -13,6 +13,7 @@
     │   ├── StoreIOError           the operating system reported an I/O error
     │   └── StoreBadValue          one value is unreadable (bad UTF-8); the store is sound
     ├── SampleDataError            bad YAML, named by file and key
+    ├── InputUnreadable            a file to ingest cannot be read (missing, a directory, denied)
     ├── NotFound
     │   └── UnknownOrganisation
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
@@ -93,6 +94,10 @@ class StoreDamaged(StoreUnreadable):
 
 class SampleDataError(SyncdeskError):
     """Sample or knowledge-base YAML is malformed; the message names the file and key."""
+
+
+class InputUnreadable(SyncdeskError):
+    """A file given to `ingest` cannot be read, or is not in the format it should be."""
 
 
 class NotFound(SyncdeskError):

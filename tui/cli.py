@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import click
 
+import tui.cli_data  # noqa: F401 - importing it registers ingest, kb and import
 from store.errors import SyncdeskError
 from tui import cli_lifecycle, cli_serve, cli_store, cli_xero
 from tui.cli_base import cli

@@ -204,7 +204,7 @@ def log(
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)
         if as_json:
-            print_json_list({k: v for k, v in e.to_json().items() if k != "id"} for e in entries)
+            print_json_list(e.to_json() for e in entries)
         else:
             LogCsvWriter(sys.stdout).write(entries)
         return

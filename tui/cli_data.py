@@ -1,0 +1,183 @@
+"""Commands that bring a team's own data in: ingest (connection logs), kb (the knowledge base
+and what it does not explain) and import (organisations, sandbox, knowledge base).
+
+Each calls one store function (store.ingest, store.kb_stats, store.importer).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from store.ingest import IngestReport, ingest_file
+from store.ingest_rows import FORMATS, Reject
+from tui.cli_base import Context, cli, pass_ctx, print_json
+from tui.safe import visible
+
+STDERR_REJECTS = 50  # rejects shown on stderr when the rest are in FILE.rejects
+
+
+@cli.command()
+@click.argument(
+    "file", default="-", metavar="[FILE|-]", type=click.Path(allow_dash=True, dir_okay=False)
+)
+@click.option(
+    "--source",
+    help="The name that keeps this stream's row ids apart from other streams' (default: the "
+    "file's name; required when reading standard input).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="jsonl: one JSON object a line (a JSON list, as `log --json` prints, is read too); "
+    "csv: a header row, then rows, as `log --csv` writes. Default: csv for a .csv file, else "
+    "jsonl.",
+)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="After the file as it stands, follow it as `tail -F` does (rotation and truncation "
+    "too), committing at least every half second; ctrl+c stops after committing what was read.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@pass_ctx
+def ingest(
+    obj: Context, file: str, source: str | None, fmt: str | None, follow: bool, as_json: bool
+) -> None:
+    """Add connection-log rows from FILE (or standard input: -) to the store.
+
+    \b
+    Rows have the keys of `syncdesk log --json`: at, org, level, document, message,
+    correlation_id and optionally id, so one store's `log --json` goes into another.
+    Each row is classified by the knowledge base on the way in; error groups stay current.
+
+    \b
+    Duplicates are skipped: a row with an id is known by (--source, id), one without by a
+    hash of its fields, so ingesting a file again (or after a kill) adds nothing twice.
+
+    \b
+    Order: each input is sorted by `at`. Rows at or after the store's newest row are
+    appended; rows at or before its oldest row go in below it (history older than anything
+    in the store). A row strictly between the two is rejected, never shown out of time
+    order: bring in older history first, then newer files, then --follow.
+
+    \b
+    Rejected lines (unknown organisation, bad time or level, a future time, not JSON, out
+    of order) are named by line number on stderr and written to FILE.rejects (one JSON
+    object a line: line, reason, text); the good rows go in either way.
+
+    Exit status: 0 when nothing was rejected, 1 when some lines were (or the file or store
+    could not be used).
+    """
+    path = None if file == "-" else Path(file)
+    if path is None and not source:
+        raise click.UsageError(
+            "Reading standard input needs --source NAME: the name that keeps this stream's "
+            "row ids apart from another's."
+        )
+    if source is not None and not source.strip():
+        raise click.UsageError("--source must not be empty.")
+    fmt = fmt or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
+    shown = _RejectPrinter(file, capped=path is not None)
+    progress = _progress() if sys.stderr.isatty() else None
+    stop = threading.Event()
+    with _stopped_by_signals(stop, enabled=follow):
+        report, rejects = ingest_file(
+            obj.db,
+            path,
+            source=source or (path.name if path else "-"),
+            fmt=fmt,
+            stream=sys.stdin.buffer if path is None else None,
+            follow_file=follow,
+            stop=stop,
+            on_reject=shown,
+            progress=progress,
+        )
+    if progress is not None:
+        click.echo("\r\x1b[K", nl=False, err=True)
+    shown.finish(report)
+    if rejects is not None and rejects.problem:
+        click.echo(f"syncdesk: {rejects.problem}; the rejects above are all there is.", err=True)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        click.echo(_summary(file, report))
+    if report.rejected:
+        raise SystemExit(1)
+
+
+def _summary(file: str, report: IngestReport) -> str:
+    text = (
+        f"Ingested {visible(file)}: read {report.read:,}, added {report.added:,}, skipped "
+        f"{report.skipped:,}, rejected {report.rejected:,} in {report.seconds:.1f} s "
+        f"({report.rows_per_s:,.0f} rows/s)"
+    )
+    if report.rejects_file:
+        text += f"; rejected lines are in {visible(report.rejects_file)}"
+    return text + "."
+
+
+class _RejectPrinter:
+    """Prints each reject as FILE:LINE: reason on stderr (the first STDERR_REJECTS of them
+    when the rest go to FILE.rejects)."""
+
+    def __init__(self, name: str, *, capped: bool) -> None:
+        self.name = visible(name)
+        self.capped = capped
+        self.count = 0
+
+    def __call__(self, reject: Reject) -> None:
+        self.count += 1
+        if not self.capped or self.count <= STDERR_REJECTS:
+            click.echo(f"\r\x1b[K{self.name}:{reject.line}: {visible(reject.reason)}", err=True)
+
+    def finish(self, report: IngestReport) -> None:
+        hidden = self.count - STDERR_REJECTS
+        if self.capped and hidden > 0:
+            where = report.rejects_file or "FILE.rejects"
+            click.echo(
+                f"... and {hidden:,} more rejected lines (all in {visible(where)}).", err=True
+            )
+
+
+def _progress() -> Callable[[IngestReport], None]:
+    """Progress on the terminal (stderr), redrawn in place at most five times a second."""
+    last = [0.0]
+
+    def show(report: IngestReport) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2:
+            return
+        last[0] = now
+        click.echo(
+            f"\r\x1b[Kread {report.read:,} · added {report.added:,} · skipped "
+            f"{report.skipped:,} · rejected {report.rejected:,} · {report.rows_per_s:,.0f} rows/s",
+            nl=False,
+            err=True,
+        )
+
+    return show
+
+
+@contextmanager
+def _stopped_by_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
+    """While following, ctrl+c (and SIGTERM) set `stop` instead of interrupting mid-write."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in saved:
+        signal.signal(sig, lambda _sig, _frame: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
