@@ -18,7 +18,10 @@ import click
 
 from store.ingest import IngestReport, ingest_file
 from store.ingest_rows import FORMATS, Reject
-from tui.cli_base import Context, cli, pass_ctx, print_json
+from store.kb_stats import knowledge_use, unmatched
+from store.logs import resolve_since
+from store.timeparse import when
+from tui.cli_base import Context, cli, pass_ctx, print_json, print_table
 from tui.safe import visible
 
 STDERR_REJECTS = 50  # rejects shown on stderr when the rest are in FILE.rejects
@@ -112,6 +115,62 @@ def ingest(
         click.echo(_summary(file, report))
     if report.rejected:
         raise SystemExit(1)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
+@click.pass_context
+def kb(ctx: click.Context, as_json: bool) -> None:
+    """The knowledge base: every entry, in match order, with the log rows it explained in
+    the last 7 days. `kb unmatched` lists the errors no entry explains.
+
+    With --json, each entry's fields (kind, title, pattern, level, category, cause, fix,
+    refresh_step, action, retryable, example) and matched_7d.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
+    used = knowledge_use(obj.db, since=resolve_since("7d"))
+    if as_json:
+        print_json([u.to_json() for u in used])
+        return
+    print_table(
+        ["KIND", "LEVEL", "7 DAYS", "TITLE"],
+        [[u.entry.kind, u.entry.level, f"{u.matched:,}", u.entry.title] for u in used],
+        flexible=(3,),
+    )
+    if not used:
+        click.echo("The knowledge base is empty; `syncdesk import` brings entries in.", err=True)
+
+
+@kb.command("unmatched")
+@click.option(
+    "--since",
+    default="7d",
+    show_default=True,
+    help="Only errors newer than this: 30m, 2h, 7d or an ISO date/time (UTC).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
+@pass_ctx
+def kb_unmatched(obj: Context, since: str, as_json: bool) -> None:
+    """The most frequent error messages no knowledge-base entry explains, grouped by shape
+    (ids, e-mail addresses and numbers masked): which entry to write next.
+
+    JSON keys: shape, example (the latest message), count, orgs (how many organisations),
+    first_at, last_at.
+    """
+    shapes = unmatched(obj.db, since=resolve_since(since))
+    if as_json:
+        print_json([s.to_json() for s in shapes])
+        return
+    if not shapes:
+        click.echo("Every error in this period is explained by the knowledge base.", err=True)
+        return
+    print_table(
+        ["COUNT", "ORGS", "LAST SEEN", "SHAPE"],
+        [[f"{s.count:,}", s.orgs, when(s.last_at), s.shape] for s in shapes],
+        flexible=(3,),
+    )
 
 
 def _summary(file: str, report: IngestReport) -> str:
