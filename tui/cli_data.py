@@ -16,11 +16,13 @@ from pathlib import Path
 
 import click
 
+from store.importer import ImportReport, import_files
 from store.ingest import IngestReport, ingest_file
 from store.ingest_rows import FORMATS, Reject
 from store.kb_stats import knowledge_use, unmatched
 from store.logs import resolve_since
 from store.timeparse import when
+from store.transitions import default_actor
 from tui.cli_base import Context, cli, pass_ctx, print_json, print_table
 from tui.safe import visible
 
@@ -171,6 +173,88 @@ def kb_unmatched(obj: Context, since: str, as_json: bool) -> None:
         [[f"{s.count:,}", s.orgs, when(s.last_at), s.shape] for s in shapes],
         flexible=(3,),
     )
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Say what would be added, changed and left alone.")
+@click.option(
+    "--actor",
+    default=default_actor,
+    show_default="your login name",
+    help="Who is importing: recorded in the audit trail.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as one JSON object.")
+@pass_ctx
+def import_(obj: Context, files: tuple[str, ...], dry_run: bool, actor: str, as_json: bool) -> None:
+    """Bring in organisations, sandbox tenants and the knowledge base from FILES.
+
+    \b
+    Files have the keys of sample_data/: orgs (orgs.yaml), tenants and charts (xero.yaml),
+    errors (knowledge_base.yaml); YAML, or JSON with the same keys (a *.json file). They
+    are checked as `init` checks the sample data: a problem names the file, the line and
+    the key, and a set of files with any problem imports nothing (one transaction).
+
+    \b
+    Organisations are matched by code: a new one is added (on a sandbox tenant exactly as
+    `init` builds it); a changed one gets the file's state, tenant, settings and mappings,
+    its version goes up and an audit row names what changed (replaced settings and mappings
+    are snapshotted first). An organisation on real Xero names its Xero organisation with
+    xero: {tenant_id, tenant_name}; tokens are never read from a file, so it authorises by
+    the customer's consent (`syncdesk reconnect`). A knowledge-base file replaces the
+    knowledge base, and every log row is classified again.
+    """
+    report = import_files(obj.db, [Path(f) for f in files], actor=actor, dry_run=dry_run)
+    if as_json:
+        print_json(report.to_json())
+        return
+    for line in _import_lines(report):
+        click.echo(line)
+
+
+def _import_lines(report: ImportReport) -> list[str]:
+    plan = report.to_json()
+    head = "Dry run, nothing changed; importing would do this:" if report.dry_run else "Imported:"
+    orgs = plan["orgs"]
+    lines = [
+        head,
+        "  organisations: "
+        + "; ".join(
+            [
+                f"added {len(orgs['added'])}{_names(orgs['added'])}",
+                f"changed {len(orgs['changed'])}"
+                + _names([f"{c['code']}: {', '.join(c['fields'])}" for c in orgs["changed"]]),
+                f"left alone {len(orgs['unchanged'])}",
+            ]
+        ),
+    ]
+    tenants = plan["tenants"]
+    if any(tenants.values()):
+        lines.append(
+            "  sandbox tenants: "
+            + "; ".join(
+                f"{label} {len(tenants[key])}{_names([t['name'] for t in tenants[key]])}"
+                for key, label in (("added", "added"), ("changed", "changed"))
+            )
+            + f"; left alone {len(tenants['unchanged'])}"
+        )
+    kb = plan["knowledge"]
+    if kb is not None:
+        line = "  knowledge base: " + "; ".join(
+            f"{key} {len(kb[key])}{_names(kb[key])}" for key in ("added", "changed", "removed")
+        )
+        line += f"; left alone {len(kb['unchanged'])}"
+        if report.reclassified is not None:
+            line += f"; {report.reclassified:,} log rows classified again"
+        lines.append(line)
+    return lines
+
+
+def _names(items: list[str], most: int = 8) -> str:
+    if not items:
+        return ""
+    shown = ", ".join(visible(i) for i in items[:most])
+    return f" ({shown}{', …' if len(items) > most else ''})"
 
 
 def _summary(file: str, report: IngestReport) -> str:
