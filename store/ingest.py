@@ -328,7 +328,7 @@ def follow(ingester: Ingester, tail: FileTail | StreamTail, stop: threading.Even
     """What the file holds now, then what is added to it, until `stop` is set (or a followed
     stream ends), committing at least every FLUSH_EVERY seconds; then what was read is committed.
     """
-    ingester.feed(tail.read(wait=0.0) if tail.waits else tail.read())
+    ingester.feed(tail.read())
     ingester.commit()
     last = time.monotonic()
     while not stop.is_set() and not getattr(tail, "ended", False):
