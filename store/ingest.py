@@ -10,8 +10,8 @@ never changed (an open console holds ids). So each input is sorted by `at` first
 - a row at or before the store's oldest row is prepended (ids below every other, which may go
   below 1): history older than everything in the store goes in, in time order;
 - a row strictly between the two would need an id between two existing ids, so it is rejected
-  (to stderr and FILE.rejects, like any reject) rather than shown out of place. Ingest history
-  oldest first, before live rows (or into a store whose rows it precedes), and nothing is lost.
+  (to stderr and FILE.rejects, like any reject) rather than shown out of place. Files covering
+  different periods go in in any order; streams overlapping in time are merged first.
 
 Rows already in the store are skipped first (their keys are in `ingest_keys`, store/schema.py),
 so re-reading a file whose rows are in rejects nothing.
@@ -19,7 +19,7 @@ so re-reading a file whose rows are in rejects nothing.
 Batches. Rows go in BATCH at a time, each batch one transaction with its keys: killed at any
 point, the store holds whole batches, and a re-run skips them and adds the rest. Triggers keep
 the full-text index and the error groups current as rows go in. Following a file, what was read
-is committed at least every FLUSH_EVERY seconds, so the console shows it within a second.
+is committed at least every FLUSH_EVERY seconds, so the console sees it at its next look.
 """
 
 from __future__ import annotations

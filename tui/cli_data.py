@@ -71,8 +71,9 @@ def ingest(
     \b
     Order: each input is sorted by `at`. Rows at or after the store's newest row are
     appended; rows at or before its oldest row go in below it (history older than anything
-    in the store). A row strictly between the two is rejected, never shown out of time
-    order: bring in older history first, then newer files, then --follow.
+    in the store). A new row strictly between the two is rejected, never shown out of time
+    order: files covering different periods go in in any order; streams that overlap in
+    time must be merged into one input first.
 
     \b
     Rejected lines (unknown organisation, bad time or level, a future time, not JSON, out
