@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from support import NOW
 
+from store import clock
 from store.db import SCHEMA_VERSION, create_store, open_store
 from store.ingest import Ingester, ingest_file, ingest_stream
 from store.kb import Classifier, knowledge
@@ -77,6 +78,33 @@ def test_good_duplicate_and_bad_lines(db, tmp_path: Path) -> None:
     again = _ingest(db, path)
     assert (again.added, again.skipped, again.rejected) == (0, 3, 7)
     assert _count(db) == before + 2
+
+
+def test_the_future_moves_on_while_following(db) -> None:
+    """A follow that runs for hours accepts the rows of each hour (only what is more than a few
+    minutes ahead of the clock is refused)."""
+    ingester = Ingester(db, source="live", fmt="jsonl", name="live")
+    clock.advance(3 * 3600)
+    ingester.feed([(1, _row(at=iso(NOW + timedelta(hours=3))).encode())])
+    ingester.feed([(2, _row(at=iso(NOW + timedelta(hours=4))).encode())])
+    ingester.commit()
+    assert (ingester.report.added, ingester.report.rejected) == (1, 1)
+
+
+def test_prepended_rows_are_found_by_search_and_paged(db, tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(
+        "\n".join(
+            _row(at=iso(NOW - timedelta(days=60, minutes=m)), message=f"zanzibar {m}", id=m)
+            for m in range(3)
+        )
+    )
+    assert _ingest(db, path).added == 3
+    found = page_log(db, LogQuery(search="zanzibar"), limit=2)
+    assert [e.message for e in found.entries] == ["zanzibar 0", "zanzibar 1"]
+    assert found.entries[-1].id <= 0  # below the demo store's first row, id 1
+    rest = page_log(db, LogQuery(search="zanzibar"), limit=2, before_id=found.before_id)
+    assert [e.message for e in rest.entries] == ["zanzibar 2"]
 
 
 def test_error_groups_stay_current(db, tmp_path: Path) -> None:
