@@ -30,7 +30,6 @@ LEVELS = ("error", "info")
 FUTURE_SLACK = timedelta(minutes=5)  # clocks of other hosts run a little ahead
 HASH_SOURCE = ""  # the source of every hash key: the same row from two files is one row
 _STORE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-_MAX_TEXT = 200  # characters of a rejected line repeated in a message
 
 
 @dataclass(slots=True)
@@ -353,7 +352,3 @@ def _text(value: object) -> str | None | bool:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return False
-
-
-def shorten(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"

@@ -92,8 +92,8 @@ def ingest(
     if source is not None and not source.strip():
         raise click.UsageError("--source must not be empty.")
     fmt = fmt or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
-    shown = _RejectPrinter(file, capped=path is not None)
     progress = _progress() if sys.stderr.isatty() else None
+    shown = _RejectPrinter(file, capped=path is not None, clear=progress is not None)
     stop = threading.Event()
     with _stopped_by_signals(stop, enabled=follow):
         report, rejects = ingest_file(
@@ -273,15 +273,17 @@ class _RejectPrinter:
     """Prints each reject as FILE:LINE: reason on stderr (the first STDERR_REJECTS of them
     when the rest go to FILE.rejects)."""
 
-    def __init__(self, name: str, *, capped: bool) -> None:
+    def __init__(self, name: str, *, capped: bool, clear: bool) -> None:
         self.name = visible(name)
         self.capped = capped
+        self.clear = "\r\x1b[K" if clear else ""  # over the progress line, on a terminal
         self.count = 0
 
     def __call__(self, reject: Reject) -> None:
         self.count += 1
         if not self.capped or self.count <= STDERR_REJECTS:
-            click.echo(f"\r\x1b[K{self.name}:{reject.line}: {visible(reject.reason)}", err=True)
+            line = f"{self.name}:{reject.line}: {visible(reject.reason)}"
+            click.echo(self.clear + line, err=True)
 
     def finish(self, report: IngestReport) -> None:
         hidden = self.count - STDERR_REJECTS
