@@ -97,8 +97,19 @@ class ImportPlan:
         }
 
 
-def plan_import(db: sqlite_utils.Database, paths: list[Path]) -> ImportPlan:
-    """Read and check the files, and compare what they say with the store.
+@dataclass(slots=True)
+class ImportFiles:
+    """What the files say, checked: read before the import takes the store's write lock."""
+
+    files: list[str]
+    tenants: dict[str, TenantSpec] = field(default_factory=dict)  # from xero files, by key
+    knowledge: list[KnowledgeEntry] | None = None
+    orgs: list[tuple[OrgProfile, str]] = field(default_factory=list)  # and its file's name
+    known: dict[str, TenantSpec] = field(default_factory=dict)  # every tenant an org may name
+
+
+def read_import(db: sqlite_utils.Database, paths: list[Path]) -> ImportFiles:
+    """Read and check the files (tenants they name may be the store's, by id).
 
     Raises SampleDataError naming the file, line and key of the first problem.
     """
@@ -106,30 +117,38 @@ def plan_import(db: sqlite_utils.Database, paths: list[Path]) -> ImportPlan:
     for path in paths:
         doc = SampleDoc(path)
         docs[_shape(doc)].append(doc)
-    plan = ImportPlan(files=[str(p) for p in paths])
+    read = ImportFiles(files=[str(p) for p in paths])
     for doc in docs[XERO]:
         for key, spec in load_xero(doc=doc).items():
-            if key in plan.tenants:
+            if key in read.tenants:
                 raise doc.fail(f"tenants[{_index(doc, key)}].key", f"tenant {key!r} twice")
-            plan.tenants[key] = spec
-    plan.tenant_actions = _tenant_actions(db, plan.tenants.values())
+            read.tenants[key] = spec
     if len(docs[KNOWLEDGE]) > 1:
         raise docs[KNOWLEDGE][1].fail(
             "errors", "one knowledge-base file at a time (its order is the match order)"
         )
     if docs[KNOWLEDGE]:
-        plan.knowledge = load_knowledge(doc=docs[KNOWLEDGE][0])
-        stored = knowledge(db)
-        plan.knowledge_actions = _knowledge_actions(stored, plan.knowledge)
-        plan.knowledge_reordered = _reordered(stored, plan.knowledge)
-    known = {**store_tenants(db), **plan.tenants}
+        read.knowledge = load_knowledge(doc=docs[KNOWLEDGE][0])
+    read.known = {**store_tenants(db), **read.tenants}
     seen: dict[str, str] = {}
     for doc in docs[ORGS]:
-        for i, profile in enumerate(load_orgs(known, doc=doc, real_tenants=True)):
+        for i, profile in enumerate(load_orgs(read.known, doc=doc, real_tenants=True)):
             if profile.code in seen:
                 raise doc.fail(f"orgs[{i}].code", f"{profile.code} is in {seen[profile.code]} too")
             seen[profile.code] = doc.name
-            plan.orgs.append(_compare(db, profile, doc.name, known))
+            read.orgs.append((profile, doc.name))
+    return read
+
+
+def plan_import(db: sqlite_utils.Database, read: ImportFiles) -> ImportPlan:
+    """Compare what the files say with the store: added, changed, left alone."""
+    plan = ImportPlan(files=read.files, tenants=read.tenants, knowledge=read.knowledge)
+    plan.tenant_actions = _tenant_actions(db, read.tenants.values())
+    if read.knowledge is not None:
+        stored = knowledge(db)
+        plan.knowledge_actions = _knowledge_actions(stored, read.knowledge)
+        plan.knowledge_reordered = _reordered(stored, read.knowledge)
+    plan.orgs = [_compare(db, profile, file, read.known) for profile, file in read.orgs]
     return plan
 
 

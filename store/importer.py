@@ -37,6 +37,7 @@ from store.import_plan import (
     ImportPlan,
     OrgChange,
     plan_import,
+    read_import,
     stored_integration,
     tenant_fields,
     wanted_integration,
@@ -72,11 +73,12 @@ def import_files(
 
     Raises SampleDataError (naming file, line and key), StoreError.
     """
+    read = read_import(db, paths)  # parsing and checking: before taking the write lock
     if dry_run:
-        return ImportReport(plan_import(db, paths), dry_run=True)
+        return ImportReport(plan_import(db, read), dry_run=True)
     moment = (now or clock.now()).replace(microsecond=0)
     with transaction(db) as conn:
-        plan = plan_import(db, paths)  # inside the write lock: compared with what is written
+        plan = plan_import(db, read)  # inside the write lock: compared with what is written
         # Organisations first: a tenant they bring gets its demo contacts, as `init` gives it.
         _add_orgs(db, plan.orgs_by("add"), actor=actor, now=moment)
         _write_tenants(conn, plan)

@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 import sqlite_utils
 
 from store.db import transaction
-from store.errors import InputUnreadable
+from store.errors import InputUnreadable, StoreBusy
 from store.ingest_rows import CsvRecords, JsonRecords, Reject, Row, RowChecker
 from store.kb import knowledge
 from store.kb_match import IndexedClassifier
@@ -216,10 +216,14 @@ class Ingester:
         bottom = self.db.execute("SELECT at FROM log ORDER BY id LIMIT 1").fetchone()
         split = bisect_left(rows, bottom[0], key=_at) if bottom else 0
         # Rows older than the store go in newest first, each batch below the one before it.
-        for end in range(split, 0, -BATCH):
-            self._write(rows[max(0, end - BATCH) : end])
-        for start in range(split, len(rows), BATCH):
-            self._write(rows[start : start + BATCH])
+        batches = [rows[max(0, end - BATCH) : end] for end in range(split, 0, -BATCH)]
+        batches += [rows[start : start + BATCH] for start in range(split, len(rows), BATCH)]
+        for number, batch in enumerate(batches):
+            try:
+                self._write(batch)
+            except StoreBusy:  # another session held the store: these rows wait for the next try
+                self.pending = [r for b in batches[number:] for r in b] + self.pending
+                raise
 
     def _write(self, rows: list[Row]) -> None:
         late: list[Row] = []
@@ -329,7 +333,7 @@ def follow(ingester: Ingester, tail: FileTail | StreamTail, stop: threading.Even
     stream ends), committing at least every FLUSH_EVERY seconds; then what was read is committed.
     """
     ingester.feed(tail.read())
-    ingester.commit()
+    _commit_unless_busy(ingester)
     last = time.monotonic()
     while not stop.is_set() and not getattr(tail, "ended", False):
         lines = tail.read(wait=POLL)
@@ -337,7 +341,7 @@ def follow(ingester: Ingester, tail: FileTail | StreamTail, stop: threading.Even
         if ingester.pending and (
             time.monotonic() - last >= FLUSH_EVERY or len(ingester.pending) >= BATCH
         ):
-            ingester.commit()
+            _commit_unless_busy(ingester)
             last = time.monotonic()
         if not lines and not tail.waits:
             stop.wait(POLL)
@@ -345,6 +349,15 @@ def follow(ingester: Ingester, tail: FileTail | StreamTail, stop: threading.Even
     ingester.finish()
     ingester.commit()
     return ingester.done()
+
+
+def _commit_unless_busy(ingester: Ingester) -> None:
+    # A long write by another session (an import re-classifying the log, say) can hold the store
+    # past the busy timeout; a follower keeps what it read and tries again at the next commit.
+    try:
+        ingester.commit()
+    except StoreBusy:
+        pass
 
 
 def ingest_file(

@@ -91,6 +91,30 @@ def test_the_future_moves_on_while_following(db) -> None:
     assert (ingester.report.added, ingester.report.rejected) == (1, 1)
 
 
+def test_a_follower_keeps_its_rows_while_the_store_is_busy(db, monkeypatch) -> None:
+    """Another session's long write (an import re-classifying the log) can outlast the busy
+    timeout; the follower keeps what it read and writes it at the next commit."""
+    from store import ingest
+    from store.errors import StoreBusy
+
+    ingester = Ingester(db, source="live", fmt="jsonl", name="live")
+    ingester.feed([(1, _row(id=1).encode()), (2, _row(id=2).encode())])
+    write = Ingester._write
+    calls = []
+
+    def busy_once(self, rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise StoreBusy("busy")
+        return write(self, rows)
+
+    monkeypatch.setattr(Ingester, "_write", busy_once)
+    ingest._commit_unless_busy(ingester)
+    assert len(ingester.pending) == 2 and ingester.report.added == 0
+    ingest._commit_unless_busy(ingester)
+    assert ingester.pending == [] and ingester.report.added == 2
+
+
 def test_prepended_rows_are_found_by_search_and_paged(db, tmp_path: Path) -> None:
     path = tmp_path / "old.jsonl"
     path.write_text(
