@@ -336,7 +336,9 @@ _V5 = """
 -- that source) for rows that carry an id, ('', a hash of the row's fields and its occurrence)
 -- for rows that do not. Written in the same transaction as the rows themselves, so a re-run
 -- (after a kill, or of the same file) skips exactly what is already in, and ids from two
--- sources never collide.
+-- sources never collide. Ingest keeps the log's rowid in time order (the comment above `CREATE
+-- TABLE log`): newer rows go on top, rows older than the whole log below it (ids may go to 0
+-- and below), and a new row between two stored ones is rejected (store/ingest.py).
 CREATE TABLE ingest_keys (
     source TEXT NOT NULL,
     key TEXT NOT NULL,
