@@ -12,8 +12,9 @@
     │   ├── StoreFull              the disk is full: nothing was written
     │   ├── StoreIOError           the operating system reported an I/O error
     │   └── StoreBadValue          one value is unreadable (bad UTF-8); the store is sound
-    ├── SampleDataError            bad YAML, named by file and key
+    ├── SampleDataError            bad YAML or JSON, named by file, line and key
     ├── InvalidConfig              an environment variable holds a value syncdesk cannot use
+    ├── InputUnreadable            a file to ingest cannot be read (missing, a directory, denied)
     ├── NotFound
     │   └── UnknownOrganisation
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
@@ -96,7 +97,11 @@ class StoreDamaged(StoreUnreadable):
 
 
 class SampleDataError(SyncdeskError):
-    """Sample or knowledge-base YAML is malformed; the message names the file and key."""
+    """Sample or imported YAML (or JSON) is malformed; the message names file, line and key."""
+
+
+class InputUnreadable(SyncdeskError):
+    """A file given to `ingest` cannot be read, or is not in the format it should be."""
 
 
 class InvalidConfig(SyncdeskError):

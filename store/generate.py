@@ -311,6 +311,7 @@ def _write_orgs(
         ("queue", queue),
     ):
         _insert(db.conn, table, rows)
+    known = {row[0] for row in db.conn.execute("SELECT tenant_id FROM sandbox_tenants")}
     _insert(
         db.conn,
         "sandbox_tenants",
@@ -326,6 +327,7 @@ def _write_orgs(
                 "behaviour": json.dumps(t.behaviour),
             }
             for t in seen_tenants.values()
+            if t.id not in known  # `syncdesk import` adds organisations to a store with tenants
         ],
     )
     report("orgs", len(plan), len(plan))

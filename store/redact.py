@@ -35,7 +35,7 @@ _AUTHORIZATION = re.compile(
 _SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[^\s\"',;]*[0-9._~+/=\-])[^\s\"',;}\]]{8,}")
 _FIELD = re.compile(
     r"(?i)([\"']?\b(?:access_token|refresh_token|id_token|client_secret|password|passwd)"
-    r"\b[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}\]]+"
+    r"\b[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}\]]{8,}"  # 8: _MIN_SECRET
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from store.enums import Level, State, StepName
 from store.models import KnowledgeEntry
-from store.sample_xero import REGIONS, TenantSpec
+from store.sample_xero import REGIONS, UUID, TenantSpec
 from store.sample_yaml import SampleDoc, sample_dir
 from store.schema import LEVELS, QUEUE_STATUSES, STATES
 
@@ -77,12 +77,14 @@ KB_KEYS = {
 }
 
 
-def load_knowledge(path: Path | None = None) -> list[KnowledgeEntry]:
+def load_knowledge(
+    path: Path | None = None, *, doc: SampleDoc | None = None
+) -> list[KnowledgeEntry]:
     """Read and check the knowledge base, in match order (first match wins).
 
-    Raises SampleDataError naming the file and key of the first problem.
+    Raises SampleDataError naming the file, line and key of the first problem.
     """
-    doc = SampleDoc(path or sample_dir() / "knowledge_base.yaml")
+    doc = doc or SampleDoc(path or sample_dir() / "knowledge_base.yaml")
     doc.version()
     entries: list[KnowledgeEntry] = []
     seen: set[str] = set()
@@ -142,7 +144,7 @@ class OrgProfile:
     name: str
     region: str
     state: State
-    tenant: str
+    tenant: str | None  # a sandbox tenant's key; None for a real Xero organisation
     connection: str
     refresh_token: str
     access_token: str
@@ -154,6 +156,7 @@ class OrgProfile:
     info_per_day: float
     until_hours: float
     incidents: tuple[Incident, ...]
+    real_tenant: tuple[str, str] | None = None  # (id, name) of a real Xero organisation
 
 
 ORG_KEYS = {"code", "name", "region", "state", "xero", "settings", "mappings", "queue", "log"}
@@ -164,7 +167,10 @@ XERO_KEYS = {
     "access_token",
     "previous_tenant",
     "other_tenants",
+    "tenant_id",
+    "tenant_name",
 }
+SANDBOX_ONLY = ("connection", "refresh_token", "access_token", "previous_tenant", "other_tenants")
 INCIDENT_KEYS = {"message", "level", "per_day", "count", "since_hours", "until_hours"}
 
 
@@ -212,12 +218,50 @@ def _incident(doc: SampleDoc, raw: Any, at: str) -> Incident:
     )
 
 
-def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[OrgProfile]:
+def _real_tenant(
+    doc: SampleDoc, item: dict[str, Any], xero: dict[str, Any], at: str, *, allowed: bool
+) -> tuple[str, str] | None:
+    """(id, name) when the organisation names a real Xero organisation, None for a sandbox one."""
+    if "tenant_id" not in xero and "tenant_name" not in xero:
+        return None
+    if not allowed:
+        raise doc.fail(f"{at}.xero.tenant_id", "a real Xero organisation is for `syncdesk import`")
+    if "tenant" in xero:
+        raise doc.fail(
+            f"{at}.xero.tenant",
+            "give tenant (a sandbox tenant) or tenant_id and tenant_name (a real Xero "
+            "organisation), not both",
+        )
+    tenant_id = doc.get(xero, "tenant_id", f"{at}.xero", str)
+    if not UUID.fullmatch(tenant_id):
+        raise doc.fail(f"{at}.xero.tenant_id", f"must be a lower-case UUID (got {tenant_id!r})")
+    for key in SANDBOX_ONLY:
+        if key in xero:
+            raise doc.fail(f"{at}.xero.{key}", "only a sandbox tenant has this")
+    if "queue" in item:
+        raise doc.fail(
+            f"{at}.queue",
+            "a real Xero organisation's documents come from the platform, not from a file "
+            "(only sandbox organisations get demo documents)",
+        )
+    return tenant_id, doc.get(xero, "tenant_name", f"{at}.xero", str)
+
+
+def load_orgs(
+    tenants: dict[str, TenantSpec],
+    path: Path | None = None,
+    *,
+    doc: SampleDoc | None = None,
+    real_tenants: bool = False,
+) -> list[OrgProfile]:
     """Read the sample organisations, checking every tenant they name exists.
 
-    Raises SampleDataError naming the file and key of the first problem.
+    With real_tenants (`syncdesk import`), an organisation may name a real Xero organisation
+    (`xero: {tenant_id, tenant_name}`) instead of a sandbox tenant.
+
+    Raises SampleDataError naming the file, line and key of the first problem.
     """
-    doc = SampleDoc(path or sample_dir() / "orgs.yaml")
+    doc = doc or SampleDoc(path or sample_dir() / "orgs.yaml")
     doc.version()
     top = doc.data
     defaults = doc.mapping(top.get("defaults", {}), "defaults")
@@ -252,10 +296,23 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
 
         def tenant_key(value: str, key: str) -> str:
             if value not in tenants:
-                raise doc.fail(key, f"no tenant {value!r} in xero.yaml")
+                where = "xero.yaml" if not real_tenants else "the import's xero files or the store"
+                raise doc.fail(key, f"no tenant {value!r} in {where}")
             return value
 
-        tenant = tenant_key(doc.get(xero, "tenant", f"{at}.xero", str), f"{at}.xero.tenant")
+        for token in ("refresh_token", "access_token"):
+            if xero.get(token) not in (None, "valid", "expired"):  # never echo what may be a token
+                raise doc.fail(
+                    f"{at}.xero.{token}",
+                    "must be valid or expired: the sandbox token's state (real tokens are never "
+                    "read from a file; they come from the customer's consent)",
+                )
+        real = _real_tenant(doc, item, xero, f"{at}", allowed=real_tenants)
+        tenant = (
+            None
+            if real
+            else tenant_key(doc.get(xero, "tenant", f"{at}.xero", str), f"{at}.xero.tenant")
+        )
         previous = xero.get("previous_tenant")
         if previous is not None:
             tenant_key(
@@ -319,6 +376,7 @@ def load_orgs(tenants: dict[str, TenantSpec], path: Path | None = None) -> list[
                 info_per_day=doc.get(log, "info_per_day", f"{at}.log", float, default=24.0),
                 until_hours=until,
                 incidents=incidents,
+                real_tenant=real,
             )
         )
     if not profiles:

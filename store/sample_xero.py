@@ -99,12 +99,12 @@ def _apply_changes(
     return tuple(rows.values())
 
 
-def load_xero(path: Path | None = None) -> dict[str, TenantSpec]:
+def load_xero(path: Path | None = None, *, doc: SampleDoc | None = None) -> dict[str, TenantSpec]:
     """Read the sandbox's charts and tenants, keyed by tenant key.
 
-    Raises SampleDataError naming the file and key of the first problem.
+    Raises SampleDataError naming the file, line and key of the first problem.
     """
-    doc = SampleDoc(path or sample_dir() / "xero.yaml")
+    doc = doc or SampleDoc(path or sample_dir() / "xero.yaml")
     doc.version()
     charts: dict[str, dict[str, Any]] = {}
     for region, raw in doc.mapping(doc.data.get("charts"), "charts").items():

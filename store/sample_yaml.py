@@ -1,9 +1,12 @@
-"""Reading one sample_data/*.yaml file: where the files are, and a checker whose problems
-name the file and the key. yaml.YAMLError and unreadable files become SampleDataError here.
+"""Reading one sample_data/*.yaml file (or the same keys as JSON): where the files are, and a
+checker whose problems name the file, the line and the key. yaml.YAMLError, json errors and
+unreadable files become SampleDataError here. The sample loaders and `syncdesk import` share it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -13,6 +16,8 @@ import yaml
 
 from store.errors import SampleDataError
 
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
 
 def sample_dir() -> Path:
     """The sample_data folder shipped with syncdesk."""
@@ -20,18 +25,28 @@ def sample_dir() -> Path:
 
 
 class SampleDoc:
-    """A parsed YAML file that reports problems as 'file: path.to.key: what is wrong'."""
+    """A parsed YAML (or, named *.json, JSON) file that reports problems as
+    'file:line: path.to.key: what is wrong'."""
 
     def __init__(self, path: Path) -> None:
         self.name = path.name
+        self._nodes: Any = None
         try:
-            text = path.read_text(encoding="utf-8")
+            self.text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SampleDataError(f"{path}: cannot read ({exc.strerror}).") from exc
         except UnicodeDecodeError as exc:
             raise SampleDataError(f"{path.name}: not UTF-8 text ({exc.reason}).") from exc
+        if path.suffix.lower() == ".json":
+            try:
+                self.data = json.loads(self.text)
+            except json.JSONDecodeError as exc:
+                raise SampleDataError(
+                    f"{path.name}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}."
+                ) from exc
+            return
         try:
-            self.data = yaml.safe_load(text)
+            self.data = yaml.safe_load(self.text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -39,7 +54,32 @@ class SampleDoc:
             raise SampleDataError(f"{path.name}:{where}: invalid YAML: {problem}.") from exc
 
     def fail(self, key: str, problem: str) -> SampleDataError:
-        return SampleDataError(f"{self.name}: {key}: {problem}.")
+        return SampleDataError(f"{self.name}:{self.line(key)}: {key}: {problem}.")
+
+    def line(self, key: str) -> int:
+        """The 1-based line of a key path such as `orgs[2].xero.tenant`: the deepest part of it
+        the file has (a missing key is reported at the mapping that lacks it)."""
+        if self._nodes is None:
+            try:  # JSON is YAML enough for its lines; only read when a problem is reported
+                self._nodes = yaml.compose(self.text, Loader=yaml.SafeLoader) or False
+            except yaml.YAMLError:
+                self._nodes = False
+        node, line = self._nodes, 1
+        if node is False:
+            return line
+        line = node.start_mark.line + 1
+        for name, index in _PATH_PART.findall(key):
+            if isinstance(node, yaml.MappingNode) and name:
+                found = next((kv for kv in node.value if str(kv[0].value) == name), None)
+                if found is None:
+                    break
+                line, node = found[0].start_mark.line + 1, found[1]
+            elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+                node = node.value[int(index)]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
 
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if not isinstance(value, dict):

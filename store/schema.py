@@ -340,11 +340,32 @@ def _migrate_to_5(conn: sqlite3.Connection) -> None:
     )
 
 
+_V6 = """
+-- The rows `syncdesk ingest` has written, by where they came from: (source, the row's id in
+-- that source) for rows that carry an id, ('', a hash of the row's fields and its occurrence)
+-- for rows that do not. Written in the same transaction as the rows themselves, so a re-run
+-- (after a kill, or of the same file) skips exactly what is already in, and ids from two
+-- sources never collide. Ingest keeps the log's rowid in time order (the comment above `CREATE
+-- TABLE log`): newer rows go on top, rows older than the whole log below it (ids may go to 0
+-- and below), and a new row between two stored ones is rejected (store/ingest.py).
+CREATE TABLE ingest_keys (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+"""
+
+
+def _migrate_to_6(conn: sqlite3.Connection) -> None:
+    run_script(conn, _V6)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
     _migrate_to_4,
     _migrate_to_5,
+    _migrate_to_6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

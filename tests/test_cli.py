@@ -98,7 +98,8 @@ def test_log_json(run) -> None:
     rows = json.loads(out)
     assert len(rows) == 5
     for row in rows:
-        assert {"at", "org", "level", "document", "message", "kind"} <= set(row)
+        assert {"id", "at", "org", "level", "document", "message", "kind"} <= set(row)
+        assert isinstance(row["id"], int)
         assert row["org"] == "WATTLE" and row["level"] == "error"
     assert [r["at"] for r in rows] == sorted((r["at"] for r in rows), reverse=True)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import click
 
+import tui.cli_data  # noqa: F401 - importing it registers ingest, kb and import
 from store.db import store_error
 from store.errors import SyncdeskError
 from store.redact import redact

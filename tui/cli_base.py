@@ -243,6 +243,9 @@ def cli(
       run         the refresh sequence as a recorded run: start, show, next, note,
                   resolve, escalate
       serve       the console in a browser (textual-serve), on loopback by default
+      import      organisations, sandbox tenants and the knowledge base from files
+      ingest      connection-log rows from a file (or following one, like tail -F)
+      kb          the knowledge base and what it explains; `kb unmatched`: what it does not
 
     Exit codes: 0 done, 1 refused or failed (one line on stderr), 2 usage error.
     """

@@ -16,7 +16,7 @@ import click
 
 from store.badvalues import bad_settings
 from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
-from store.models import LogEntry, to_json
+from store.models import LogEntry
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
@@ -225,7 +225,7 @@ def log(
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)
         if as_json:
-            print_json_list({k: v for k, v in to_json(e).items() if k != "id"} for e in entries)
+            print_json_list(entries)
         else:
             LogCsvWriter(sys.stdout).write(entries)
         return
