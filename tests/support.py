@@ -90,3 +90,8 @@ async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError(f"the screen never got there within {timeout}s: {condition}")
         await pilot.pause(0.005)
+
+
+def notified(app: Any) -> list[str]:
+    """The texts of the app's notifications still showing (run_test records them unshown)."""
+    return [notification.message for notification in app._notifications]
