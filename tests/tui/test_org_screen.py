@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support import settle
+from support import notified, settle, until
 from textual.widgets import Button, Checkbox, Input, OptionList, Static
 
 from store.db import open_store
@@ -465,3 +465,94 @@ async def test_hostile_strings_are_shown_literally(store_path: Path, size: tuple
         await pilot.press("escape")
         await settle(pilot)
         assert app.is_running and app.screen is screen
+
+
+# --- other sessions, failures, bad rows ------------------------------------------------------
+
+
+async def test_a_stale_deactivate_says_who_changed_it_and_reloads(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two consoles on HARBOUR: A deactivates; B, still showing active, presses d, y."""
+    monkeypatch.setenv("LOGNAME", "alice")  # who A is (and B; the store tells them apart)
+    monkeypatch.setattr(OrgScreen, "WATCH_SECONDS", 3600)  # B does not notice by itself
+    app_a, app_b = SyncdeskApp(store_path), SyncdeskApp(store_path)
+    async with app_a.run_test(size=(80, 24)) as a, app_b.run_test(size=(80, 24)) as b:
+        screen_b = await _open(b, "HARBOUR")
+        await _open(a, "HARBOUR")
+        await a.press("d", "y")
+        await settle(a)
+        assert _state(store_path, "HARBOUR").state == "inactive"
+        assert "State: active" in _text(screen_b, "#org-status")  # B is stale
+
+        await b.press("d")
+        await settle(b)
+        await b.press("y")
+        await settle(b)
+        message = next(m for m in notified(app_b) if "changed by" in m)
+        assert message.startswith("HARBOUR was changed by alice at 2026-11-24T12:00:00Z")
+        assert "(version 2, you had 1)" in message and "reloaded" in message
+        assert "State: inactive" in _text(screen_b, "#org-status")
+        assert "alice: deactivate active->inactive" in _text(screen_b, "#org-audit")
+        assert "a" in _active_keys(screen_b) and "d" not in _active_keys(screen_b)
+        assert _state(store_path, "HARBOUR").version == 2  # B changed nothing
+
+
+async def test_another_sessions_change_reloads_the_screen(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(OrgScreen, "WATCH_SECONDS", 0.05)
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "KELP")
+        assert "State: inactive" in _text(screen, "#org-status")
+        other = open_store(store_path)
+        uninstall(other, "KELP", confirm="KELP", actor="bob")
+        other.conn.close()
+        await until(pilot, lambda: "State: uninstalled" in _text(screen, "#org-status"))
+        assert "bob: uninstall inactive->uninstalled" in _text(screen, "#org-audit")
+        assert "c" in _active_keys(screen) and "a" not in _active_keys(screen)
+
+
+async def test_reconnect_that_needs_a_browser_says_so(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real credentials: authorising needs a person at Xero's sign-in page."""
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "real-id")
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "real-secret")
+    monkeypatch.setenv("SYNCDESK_XERO_API_URL", "http://127.0.0.1:9/api.xro/2.0")
+    monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", "http://127.0.0.1:9")
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "SXBREW")
+        await pilot.press("c")
+        await settle(pilot)
+        assert app.screen is screen  # no dialog: nothing to choose from
+        assert any(
+            m.startswith("Authorising a real Xero organisation needs a person to sign in")
+            for m in notified(app)
+        )
+
+
+async def test_a_settings_value_that_is_not_json_leaves_the_rest_shown(store_path: Path) -> None:
+    conn = sqlite3.connect(store_path)
+    with conn:
+        conn.execute(
+            "UPDATE settings SET value = '{not json' WHERE key = 'export_trigger' "
+            "AND org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')"
+        )
+        conn.execute(
+            "INSERT INTO audit(at, org_id, actor, action) "
+            "SELECT 'yesterday', id, 'carol', 'deactivate' FROM orgs WHERE code = 'HARBOUR'"
+        )
+    conn.close()
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "HARBOUR")
+        status = _text(screen, "#org-status")
+        assert status.startswith("Integration\n⚠ could not be read: a stored value is malformed")
+        assert "JSONDecodeError" in status
+        assert "⚠ could not be read" in _text(screen, "#org-settings")
+        assert "⚠ yesterday carol: deactivate" in _text(screen, "#org-audit")
+        assert _text(screen, "#org-errors").startswith("Error groups (7 days)")
+        assert app.is_running

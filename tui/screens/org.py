@@ -7,6 +7,7 @@ through a modal that says what is removed and kept and wants the code typed.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +80,11 @@ def _read(unread: dict[str, str], where: str, call: Callable[[], T], empty: T) -
         return call()
     except SyncdeskError:
         raise
-    except Exception as exc:
+    except sqlite3.Error as exc:
         unread.setdefault(where, failure_text(exc))
-        return empty
+    except Exception as exc:
+        unread.setdefault(where, f"a stored value is malformed ({type(exc).__name__}: {exc})")
+    return empty
 
 
 class OrgScreen(StoreScreen):
