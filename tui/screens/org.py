@@ -26,14 +26,15 @@ from store.errors import SyncdeskError
 from store.history import audit_trail
 from store.logs import error_groups
 from store.mapping_edits import set_mapping
-from store.models import AuditEntry, ErrorGroup, OrgDetail, ReconnectOptions, Run, UninstallPlan
+from store.models import AuditEntry, ErrorGroup, OrgDetail, Run
 from store.orgs import show_org
-from store.reconnect import reconnect, reconnect_options
+from store.reconnect import reconnect
 from store.runs import latest_run
-from store.transitions import allowed_actions, deactivate, uninstall, uninstall_plan
+from store.transitions import allowed_actions, deactivate, uninstall
 from store.xero.mappings import tenant_chart, validate_mappings
 from store.xero.models import Account, CheckReport, MappingProblem, TaxRate
-from tui.screens.base import StoreScreen, failure_text, store_work
+from tui.screens.base import failure_text, store_work
+from tui.screens.lifecycle import LifecycleScreen
 from tui.widgets.marked import MARK
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 from tui.widgets.org_text import (
@@ -87,7 +88,7 @@ def _read(unread: dict[str, str], where: str, call: Callable[[], T], empty: T) -
     return empty
 
 
-class OrgScreen(StoreScreen):
+class OrgScreen(LifecycleScreen):
     """Everything about one organisation's integration, and what can be done to it."""
 
     WATCH_SECONDS = 2.0  # another session's change shows here without a key
@@ -134,14 +135,6 @@ class OrgScreen(StoreScreen):
     @dataclass
     class Checked(Message, bubble=False):
         report: CheckReport
-
-    @dataclass
-    class UninstallPlanned(Message, bubble=False):
-        plan: UninstallPlan
-
-    @dataclass
-    class TenantsOffered(Message, bubble=False):
-        options: ReconnectOptions
 
     def __init__(self, db_path: Path, code: str) -> None:
         super().__init__(db_path)
@@ -338,12 +331,12 @@ class OrgScreen(StoreScreen):
             or "done",
         )
 
-    @store_work(group="action", exclusive=False)
-    def action_uninstall(self) -> UninstallPlanned:
-        with self.store() as db:
-            return self.UninstallPlanned(uninstall_plan(db, self.code))
+    def action_uninstall(self) -> None:
+        self.plan_uninstall()
 
-    def on_org_screen_uninstall_planned(self, message: UninstallPlanned) -> None:
+    def on_lifecycle_screen_uninstall_planned(
+        self, message: LifecycleScreen.UninstallPlanned
+    ) -> None:
         plan = message.plan
 
         def answered(yes: bool | None) -> None:
@@ -359,12 +352,10 @@ class OrgScreen(StoreScreen):
 
         self.app.push_screen(ConfirmTyped.uninstall(plan), answered)
 
-    @store_work(group="action", exclusive=False)
-    def action_reconnect(self) -> TenantsOffered:
-        with self.store() as db:
-            return self.TenantsOffered(reconnect_options(db, self.code))
+    def action_reconnect(self) -> None:
+        self.offer_tenants()
 
-    def on_org_screen_tenants_offered(self, message: TenantsOffered) -> None:
+    def on_lifecycle_screen_tenants_offered(self, message: LifecycleScreen.TenantsOffered) -> None:
         options = message.options
 
         def answered(choice: dict[str, Any] | None) -> None:
