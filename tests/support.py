@@ -7,9 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from store import clock as store_clock
+from store.db import open_store
+from store.errors import SyncdeskError
 from store.xero.client import XeroClient
 from store.xero.sandbox import SandboxTransport
 
@@ -92,6 +95,24 @@ async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10
         await pilot.pause(0.005)
 
 
+def moved_away(path: Path) -> str:
+    """Move the store away (a colleague's rebuild, a slip of mv); what opening it now says."""
+    path.rename(path.with_name(path.name + ".moved"))
+    try:
+        open_store(path).close()
+    except SyncdeskError as exc:
+        return str(exc)
+    raise AssertionError(f"{path} still opens")
+
+
 def notified(app: Any) -> list[str]:
     """The texts of the app's notifications still showing (run_test records them unshown)."""
     return [notification.message for notification in app._notifications]
+
+
+async def reload_without_the_store(pilot: Any, path: Path) -> None:
+    """Move the store away and press f5: the screen says what opening the store says."""
+    expected = moved_away(path)
+    await pilot.press("f5")
+    await settle(pilot)
+    assert expected in notified(pilot.app)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support import notified, settle, until
+from support import reload_without_the_store, settle, until
 
 from store.db import open_store
 from store.orgs import list_orgs
@@ -205,11 +205,7 @@ async def test_a_failed_load_is_notified(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        store_path.rename(store_path.with_name("moved.db"))
-        await pilot.press("f5")
-        await settle(pilot)
-        expected = f"No store at {store_path}; create one with `syncdesk --db {store_path} init`."
-        assert expected in notified(app)
+        await reload_without_the_store(pilot, store_path)
         assert len(_codes(app)) == 12  # what was shown stays
 
 

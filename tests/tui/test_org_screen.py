@@ -11,9 +11,10 @@ from support import notified, settle, until
 from textual.widgets import Button, Checkbox, Input, OptionList, Static
 
 from store.db import open_store
+from store.errors import VersionConflict
 from store.history import audit_trail, snapshots
 from store.orgs import show_org
-from store.transitions import integration, uninstall
+from store.transitions import deactivate, integration, uninstall
 from tui.app import SyncdeskApp
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.org import OrgScreen
@@ -485,13 +486,16 @@ async def test_a_stale_deactivate_says_who_changed_it_and_reloads(
         assert _state(store_path, "HARBOUR").state == "inactive"
         assert "State: active" in _text(screen_b, "#org-status")  # B is stale
 
+        db = open_store(store_path)
+        with pytest.raises(VersionConflict) as stale:  # what the command line says
+            deactivate(db, "HARBOUR", expected_version=1)
+        db.conn.close()
         await b.press("d")
         await settle(b)
         await b.press("y")
         await settle(b)
-        message = next(m for m in notified(app_b) if "changed by" in m)
-        assert message.startswith("HARBOUR was changed by alice at 2026-11-24T12:00:00Z")
-        assert "(version 2, you had 1)" in message and "reloaded" in message
+        assert f"{stale.value} The screen has been reloaded." in notified(app_b)
+        assert "alice" in str(stale.value) and "2026-11-24" in str(stale.value)  # who, when
         assert "State: inactive" in _text(screen_b, "#org-status")
         assert "alice: deactivate active->inactive" in _text(screen_b, "#org-audit")
         assert "a" in _active_keys(screen_b) and "d" not in _active_keys(screen_b)

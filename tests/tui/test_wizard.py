@@ -8,6 +8,7 @@ import pytest
 from support import notified, settle, until
 
 from store.db import open_store
+from store.errors import RunClaimed, UnknownOrganisation
 from store.history import snapshots
 from store.orgs import show_org
 from store.runs import latest_run, start_run
@@ -274,12 +275,12 @@ async def test_a_run_started_meanwhile_by_someone_else_is_said_and_shown(
         assert "Press enter to start" in wizard_text(app)
         db = open_store(store_path)
         start_run(db, "KELP", actor="alice")
+        with pytest.raises(RunClaimed) as refused:  # what the command line says to bob
+            start_run(db, "KELP", actor="bob")
         db.conn.close()
         await perform(pilot)  # bob starts one too: alice was first
-        assert any(
-            m.startswith("A refresh run on KELP is already in progress, claimed by alice")
-            for m in notified(app)
-        )
+        assert f"{refused.value} The screen has been reloaded." in notified(app)
+        assert "alice" in str(refused.value)
         text = wizard_text(app)
         assert "claimed by alice since" in text and "Press o to take it over" in text
         assert not app.screen.busy
@@ -304,5 +305,5 @@ async def test_a_failed_load_is_notified(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(pilot, store_path, "NOPE")
-        assert "No organisation with code 'NOPE'; `syncdesk orgs` lists the codes." in notified(app)
+        assert str(UnknownOrganisation("NOPE")) in notified(app)
         assert app.is_running

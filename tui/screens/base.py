@@ -9,10 +9,11 @@
 
 A worker returns a Message (a dataclass nested in the screen, past tense); when the worker
 succeeds, the base posts it to the screen, so results arrive as messages and nothing is handed
-back with `call_from_thread`. A worker superseded in its group (a newer exclusive start, or the
-screen closing) is cancelled, and a cancelled worker's result is never posted: that is how a
-slow answer to an earlier keystroke is dropped, without generation counters. Thread workers
-may also post messages (progress) themselves: `post_message` is thread-safe.
+back with `call_from_thread`. In an exclusive group only the newest worker delivers: an older
+one is cancelled when the newer starts (or has finished, and is dropped by identity), and so
+is every worker when the screen closes. That is how a slow answer to an earlier keystroke is
+dropped, without generation counters. Thread workers may also post messages (progress)
+themselves: `post_message` is thread-safe.
 
 Any exception from any worker of the screen reaches `failed`, one place: a notification in the
 command line's words (markup off). A refused transition (someone else changed the integration,
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,8 +57,27 @@ def failure_text(error: BaseException) -> str:
 
 
 def store_work(*, group: str, exclusive: bool = True) -> Callable[[Callable[..., Any]], Any]:
-    """@work for a method that calls the store: a thread worker whose errors go to `failed`."""
-    return work(thread=True, exclusive=exclusive, exit_on_error=False, group=group)
+    """@work for a StoreScreen method that calls the store: a thread worker whose result (a
+    Message) is posted to the screen and whose errors go to `failed`.
+
+    Exclusive (the default): starting it cancels the group's earlier worker, and only the
+    latest worker started in the group delivers, even one that finished just before.
+    """
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        start = work(method, thread=True, exclusive=exclusive, exit_on_error=False, group=group)
+        if not exclusive:
+            return start
+
+        @wraps(method)
+        def start_latest(screen: StoreScreen, *args: Any, **kwargs: Any) -> Worker[Any]:
+            worker = start(screen, *args, **kwargs)
+            screen._latest[group] = worker
+            return worker
+
+        return start_latest
+
+    return decorate
 
 
 class StoreScreen(Screen):
@@ -70,6 +91,7 @@ class StoreScreen(Screen):
     def __init__(self, db_path: Path | str) -> None:
         super().__init__()
         self.db_path = Path(db_path)
+        self._latest: dict[str, Worker[Any]] = {}  # the newest worker of each exclusive group
 
     def store(self) -> sqlite_utils.Database:
         """Open the store for this thread (`with self.store() as db:` closes it again)."""
@@ -79,8 +101,8 @@ class StoreScreen(Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.is_cancelled:  # superseded, or the screen is closing: drop what it found
-            return
+        if worker.is_cancelled or self._latest.get(worker.group, worker) is not worker:
+            return  # superseded, or the screen is closing: what it found is no longer wanted
         if event.state == WorkerState.SUCCESS and isinstance(worker.result, Message):
             self.post_message(worker.result)
         elif event.state == WorkerState.ERROR and worker.error is not None:
