@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,14 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) ->
 async def settle(pilot: Any) -> None:
     """Let the app run until no worker is left: one worker's result often starts another (an
     action reloads the screen, the reload starts a live check), so wait again until none runs."""
+    from textual.worker import WorkerError  # only pilot tests load Textual
+
     for _ in range(20):
         await pilot.pause()
         if all(worker.is_finished for worker in pilot.app.workers):
             break
-        await pilot.app.workers.wait_for_complete()
+        with suppress(WorkerError):  # failed or cancelled: the screen has said so (or dropped it)
+            await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 

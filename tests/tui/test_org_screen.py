@@ -11,7 +11,7 @@ from support import notified, settle, until
 from textual.widgets import Button, Checkbox, Input, OptionList, Static
 
 from store.db import open_store
-from store.errors import VersionConflict
+from store.errors import StoreBusy, VersionConflict
 from store.history import audit_trail, snapshots
 from store.orgs import show_org
 from store.transitions import deactivate, integration, uninstall
@@ -560,3 +560,27 @@ async def test_a_settings_value_that_is_not_json_leaves_the_rest_shown(store_pat
         assert "⚠ yesterday carol: deactivate" in _text(screen, "#org-audit")
         assert _text(screen, "#org-errors").startswith("Error groups (7 days)")
         assert app.is_running
+
+
+async def test_a_busy_store_is_said_and_nothing_changes(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("store.db.BUSY_TIMEOUT_MS", 200)  # wait 0.2 s for the lock, not 5 s
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "HARBOUR")
+        holder = sqlite3.connect(store_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another session is writing, and takes its time
+        try:
+            with pytest.raises(StoreBusy) as busy:  # what the command line says meanwhile
+                deactivate(open_store(store_path), "HARBOUR")
+            await pilot.press("d")
+            await settle(pilot)
+            await pilot.press("y")
+            await settle(pilot)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert str(busy.value) in notified(app)
+        assert app.screen is screen and "State: active" in _text(screen, "#org-status")
+    assert _state(store_path, "HARBOUR").state == "active"
