@@ -85,7 +85,7 @@ class StoreScreen(Screen):
 
     WATCH_SECONDS: ClassVar[float | None] = None  # poll for other sessions' writes this often
 
-    _watch: sqlite_utils.Database | None = None
+    _watching: sqlite_utils.Database | None = None  # the poll's own connection, kept open
     _seen_version: int | None = None
 
     def __init__(self, db_path: Path | str) -> None:
@@ -126,13 +126,13 @@ class StoreScreen(Screen):
 
     # --- watching for other sessions ---------------------------------------------------------
 
-    def watch_store(self) -> None:
+    def follow_store(self) -> None:
         """Start noticing other sessions' commits (call from on_mount)."""
         if self.WATCH_SECONDS is None:
             return
         try:
-            self._watch = open_store(self.db_path)
-            self._seen_version = data_version(self._watch)
+            self._watching = open_store(self.db_path)
+            self._seen_version = data_version(self._watching)
         except SyncdeskError as exc:
             self._not_watching(exc)
             return
@@ -140,10 +140,10 @@ class StoreScreen(Screen):
 
     def poll(self) -> None:
         """Look at data_version (microseconds); only a change calls store_changed."""
-        if self._watch is None:
+        if self._watching is None:
             return
         try:
-            version = data_version(self._watch)
+            version = data_version(self._watching)
         except sqlite3.Error as exc:
             self._stop_watching()
             self._not_watching(exc)
@@ -165,9 +165,10 @@ class StoreScreen(Screen):
         )
 
     def _stop_watching(self) -> None:
-        if self._watch is not None:
-            self._watch.conn.close()
-            self._watch = None
+        if self._watching is not None:
+            self._watching.conn.close()
+            self._watching = None
 
     def on_unmount(self) -> None:
+        # Textual calls every class's on_unmount, so a screen's own one does not replace this.
         self._stop_watching()

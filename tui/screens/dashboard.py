@@ -156,7 +156,7 @@ class DashboardScreen(StoreScreen):
         self.title = "syncdesk"
         self.sub_title = str(self.db_path)
         self.load()
-        self.watch_store()
+        self.follow_store()
 
     def on_screen_resume(self) -> None:
         if self.orgs:  # back from an organisation: its state may have changed

@@ -159,7 +159,7 @@ class LogsScreen(StoreScreen):
     def on_mount(self) -> None:
         self.title = f"syncdesk · log · {visible(self.org)}" if self.org else "syncdesk · log"
         self.sub_title = str(self.db_path)
-        self.watch_store()
+        self.follow_store()
         self.load_kb()
         self.apply_filter()
 

@@ -161,7 +161,7 @@ class OrgScreen(LifecycleScreen):
         self.query_one("#org-check", Static).display = False
         self.query_one("#org-body").focus()
         self.load()
-        self.watch_store()
+        self.follow_store()
 
     # --- loading -------------------------------------------------------------------------------
 

@@ -136,7 +136,7 @@ class WizardScreen(LifecycleScreen):
         self.title = f"syncdesk · refresh {self.code}"
         self.query_one("#progress").display = False
         self.load()
-        self.watch_store()
+        self.follow_store()
 
     # --- store calls (thread workers; one connection each) -------------------------------------
 
