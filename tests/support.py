@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from store import clock as store_clock
+from store.db import open_store
+from store.errors import SyncdeskError
 from store.xero.client import XeroClient
 from store.xero.sandbox import SandboxTransport
 
@@ -75,11 +79,14 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) ->
 async def settle(pilot: Any) -> None:
     """Let the app run until no worker is left: one worker's result often starts another (an
     action reloads the screen, the reload starts a live check), so wait again until none runs."""
+    from textual.worker import WorkerError  # only pilot tests load Textual
+
     for _ in range(20):
         await pilot.pause()
         if all(worker.is_finished for worker in pilot.app.workers):
             break
-        await pilot.app.workers.wait_for_complete()
+        with suppress(WorkerError):  # failed or cancelled: the screen has said so (or dropped it)
+            await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
@@ -90,6 +97,29 @@ async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError(f"the screen never got there within {timeout}s: {condition}")
         await pilot.pause(0.005)
+
+
+def moved_away(path: Path) -> str:
+    """Move the store away (a colleague's rebuild, a slip of mv); what opening it now says."""
+    path.rename(path.with_name(path.name + ".moved"))
+    try:
+        open_store(path).close()
+    except SyncdeskError as exc:
+        return str(exc)
+    raise AssertionError(f"{path} still opens")
+
+
+def notified(app: Any) -> list[str]:
+    """The texts of the app's notifications still showing (run_test records them unshown)."""
+    return [notification.message for notification in app._notifications]
+
+
+async def reload_without_the_store(pilot: Any, path: Path) -> None:
+    """Move the store away and press f5: the screen says what opening the store says."""
+    expected = moved_away(path)
+    await pilot.press("f5")
+    await settle(pilot)
+    assert expected in notified(pilot.app)
 
 
 # --- the command line --------------------------------------------------------------------------

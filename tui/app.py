@@ -9,8 +9,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
-from store.errors import SyncdeskError
 from tui.commands import OrgCommands
+from tui.screens.base import FAILURE_SECONDS, failure_text
 from tui.screens.dashboard import DashboardScreen
 
 
@@ -65,13 +65,8 @@ class SyncdeskApp(App):
             self.action_show_help_panel()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place where a failed background job becomes a notification, not a crash."""
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        message = (
-            str(error)
-            if isinstance(error, SyncdeskError)
-            else (f"Unexpected error: {type(error).__name__}: {error}")
-        )
-        self.notify(message, severity="error", markup=False, timeout=8)
+        """The App's own workers (the palette's); screens handle theirs (StoreScreen.failed),
+        because Worker.StateChanged does not bubble."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            text = failure_text(event.worker.error)
+            self.notify(text, severity="error", markup=False, timeout=FAILURE_SECONDS)

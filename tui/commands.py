@@ -9,16 +9,19 @@ never put in help.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.worker import WorkerFailed
 
 from store.db import open_store
 from store.models import OrgSummary
 from store.orgs import list_orgs
 from tui.safe import visible
+from tui.widgets.marked import marked_text
 
 if TYPE_CHECKING:
     from textual.fuzzy import Matcher
@@ -40,16 +43,15 @@ class OrgCommands(Provider):
     """Open, check, browse the log of, or start a refresh run on any organisation."""
 
     async def startup(self) -> None:
+        self.orgs: list[OrgSummary] = []
         worker = self.app.run_worker(self._load, thread=True, exit_on_error=False)
-        await worker.wait()
-        self.orgs: list[OrgSummary] = worker.result or []
+        with suppress(WorkerFailed):  # the palette still offers the global actions
+            self.orgs = await worker.wait()
 
     def _load(self) -> list[OrgSummary]:
-        db = open_store(self.app.db_path)
-        try:
+        """Runs on the App: a failure is notified by SyncdeskApp.on_worker_state_changed."""
+        with open_store(self.app.db_path) as db:
             return list_orgs(db)
-        finally:
-            db.conn.close()
 
     def _commands(self) -> list[tuple[str, str, object]]:
         app = self.app
@@ -61,17 +63,18 @@ class OrgCommands(Provider):
             ),
             ("Toggle dark / light theme", "switch the colour theme", app.action_toggle_theme),
         ]
-        for org in getattr(self, "orgs", []):
+        for org in self.orgs:
+            name = marked_text(org.name)
             facts = f"{org.state}, {org.errors_24h} errors in 24 h"
             out += [
-                (f"Open {org.code}  {org.name}", facts, partial(app.open_org, org.code)),
+                (f"Open {org.code}  {name}", facts, partial(app.open_org, org.code)),
                 (
-                    f"Refresh run: {org.code}  {org.name}",
+                    f"Refresh run: {org.code}  {name}",
                     "guided deactivate, uninstall, reconnect",
                     partial(app.open_wizard, org.code),
                 ),
                 (
-                    f"Log: {org.code}  {org.name}",
+                    f"Log: {org.code}  {name}",
                     "this organisation's connection log",
                     partial(app.open_logs, org.code),
                 ),

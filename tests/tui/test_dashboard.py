@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
-from support import settle
+import pytest
+from support import reload_without_the_store, settle, until
 
 from store.db import open_store
 from store.orgs import list_orgs
+from store.transitions import deactivate
 from tui.app import SyncdeskApp
+from tui.screens import dashboard
 from tui.screens.dashboard import DashboardScreen, parse_filter
 from tui.screens.org import OrgScreen
 from tui.widgets.row_table import RowTable
@@ -137,20 +142,82 @@ def test_parse_filter() -> None:
 
 
 async def test_a_slow_load_for_an_earlier_keystroke_does_not_overwrite_a_later_one(
-    store_path: Path,
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Results arrive out of order under load; the last keystroke's filter wins."""
+    entered, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_for_wat(db, **filters):  # the load for "wat" answers only when released
+        found = list_orgs(db, **filters)
+        if filters.get("search") == "wat":
+            entered.set()
+            release.wait(10)
+            done.set()
+        return found
+
+    monkeypatch.setattr(dashboard, "list_orgs", slow_for_wat)
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        screen = app.screen
-        screen.query_one("#filter").value = "wattle"
+        field = app.screen.query_one("#filter")
+        field.value = "wat"
+        await until(pilot, entered.is_set)
+        field.value = "wattle"
+        await until(pilot, lambda: _codes(app) == ["WATTLE"])
+        release.set()  # the answer for "wat" (more organisations) arrives last
+        await until(pilot, done.is_set)
         await settle(pilot)
         assert _codes(app) == ["WATTLE"]
-        db = open_store(store_path)
-        stale = list_orgs(db, search="wat")  # what the load for "wat" found, arriving late
-        db.conn.close()
-        assert len(stale) > 1
-        screen.show_orgs(stale, "wat")
-        await pilot.pause()
-        assert _codes(app) == ["WATTLE"]
+
+
+def _row(app: SyncdeskApp, code: str) -> list[str]:
+    table = app.screen.query_one(RowTable)
+    rows = [[text for text, _ in table.source.cells(i)] for i in range(table.row_count)]
+    return next(row for row in rows if row[0] == code)
+
+
+async def test_a_bad_row_is_marked_and_the_others_still_show(store_path: Path) -> None:
+    conn = sqlite3.connect(store_path)
+    with conn:
+        conn.execute(
+            "UPDATE integrations SET last_export_at = 'not a time' "
+            "WHERE org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')"
+        )
+        conn.execute("UPDATE orgs SET name = CAST('Kelp as bytes' AS BLOB) WHERE code = 'KELP'")
+    conn.close()
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        assert len(_codes(app)) == 12
+        assert _row(app, "HARBOUR")[9] == "⚠ bad"
+        assert _row(app, "KELP")[1] == "Kelp as bytes"  # text stored as a BLOB reads as text
+        assert _row(app, "KAURI")[9] == "5h"
+        text = _screen_text(app)
+        assert "HARBOUR" in text and "⚠ bad" in text and "Kelp as bytes" in text
+        for _ in dashboard.SORTS:  # every sort, the last export and the name included
+            await pilot.press("s")
+            await pilot.pause()
+            assert len(_codes(app)) == 12
+        assert app.is_running
+
+
+async def test_a_failed_load_is_notified(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await reload_without_the_store(pilot, store_path)
+        assert len(_codes(app)) == 12  # what was shown stays
+
+
+async def test_another_sessions_change_appears(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DashboardScreen, "WATCH_SECONDS", 0.05)
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert _row(app, "HARBOUR")[2] == "active"
+        other = open_store(store_path)
+        deactivate(other, "HARBOUR", actor="alice")
+        other.conn.close()
+        await until(pilot, lambda: _row(app, "HARBOUR")[2] == "inactive")

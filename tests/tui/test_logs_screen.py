@@ -8,7 +8,7 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
-from support import NOW, settle, until
+from support import NOW, moved_away, notified, reload_without_the_store, settle, until
 from textual.app import App
 from textual.widgets import Input, OptionList
 
@@ -434,3 +434,71 @@ async def test_command_palette_reaches_the_actions(store_path: Path) -> None:
         await pilot.press("down", "enter")
         await settle(pilot)
         assert _logs(app).query_now.level == "error"
+
+
+# --- failures and bad rows -------------------------------------------------------------------
+
+
+async def test_a_failed_load_is_notified(store_path: Path) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await reload_without_the_store(pilot, store_path)
+        assert len(_ids(app)) == 200  # the rows shown stay
+
+
+async def test_an_export_that_cannot_be_written_says_so_in_the_dialog(
+    store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "no-such-dir" / "errors.csv"
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        dialog.query_one("#export-path", Input).value = str(out)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is dialog  # still open, to try another path
+        status = str(dialog.query_one("#export-status").render())
+        assert status == f"Cannot write {out}: No such file or directory."
+        assert not dialog.query_one("#export-path", Input).disabled
+    assert not list(tmp_path.rglob("*.part"))
+
+
+async def test_a_bad_row_is_marked_and_the_others_still_show(store_path: Path) -> None:
+    writer = open_store(store_path)
+    writer.execute(
+        "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
+        "VALUES ('not a time', 1, 'error', NULL, CAST('bytes message' AS BLOB), NULL, NULL)"
+    )
+    writer.conn.close()
+    app = LogsApp(store_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        screen = _logs(app)
+        bad = next(
+            i for i in range(len(screen.source)) if screen.source.entry(i).at == "not a time"
+        )
+        cells = [text for text, _ in screen.source.cells(bad)]
+        assert cells[0] == "⚠ not a time" and cells[4] == "⚠ bytes message"
+        screen.table.cursor = bad
+        await pilot.pause()
+        assert "⚠ bytes message" in _text(app, "#log-detail-text")
+        assert len(_ids(app)) == 200 and app.is_running
+
+
+async def test_a_dialog_that_cannot_load_says_so(store_path: Path) -> None:
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        expected = moved_away(store_path)
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorGroupsScreen)
+        assert expected in notified(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, LogsScreen)

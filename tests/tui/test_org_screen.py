@@ -7,13 +7,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support import settle
+from support import notified, settle, until
 from textual.widgets import Button, Checkbox, Input, OptionList, Static
 
 from store.db import open_store
+from store.errors import StoreBusy, VersionConflict
 from store.history import audit_trail, snapshots
 from store.orgs import show_org
-from store.transitions import integration, uninstall
+from store.transitions import deactivate, integration, uninstall
 from tui.app import SyncdeskApp
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.org import OrgScreen
@@ -465,3 +466,121 @@ async def test_hostile_strings_are_shown_literally(store_path: Path, size: tuple
         await pilot.press("escape")
         await settle(pilot)
         assert app.is_running and app.screen is screen
+
+
+# --- other sessions, failures, bad rows ------------------------------------------------------
+
+
+async def test_a_stale_deactivate_says_who_changed_it_and_reloads(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two consoles on HARBOUR: A deactivates; B, still showing active, presses d, y."""
+    monkeypatch.setenv("LOGNAME", "alice")  # who A is (and B; the store tells them apart)
+    monkeypatch.setattr(OrgScreen, "WATCH_SECONDS", 3600)  # B does not notice by itself
+    app_a, app_b = SyncdeskApp(store_path), SyncdeskApp(store_path)
+    async with app_a.run_test(size=(80, 24)) as a, app_b.run_test(size=(80, 24)) as b:
+        screen_b = await _open(b, "HARBOUR")
+        await _open(a, "HARBOUR")
+        await a.press("d", "y")
+        await settle(a)
+        assert _state(store_path, "HARBOUR").state == "inactive"
+        assert "State: active" in _text(screen_b, "#org-status")  # B is stale
+
+        db = open_store(store_path)
+        with pytest.raises(VersionConflict) as stale:  # what the command line says
+            deactivate(db, "HARBOUR", expected_version=1)
+        db.conn.close()
+        await b.press("d")
+        await settle(b)
+        await b.press("y")
+        await settle(b)
+        assert f"{stale.value} The screen has been reloaded." in notified(app_b)
+        assert "alice" in str(stale.value) and "2026-11-24" in str(stale.value)  # who, when
+        assert "State: inactive" in _text(screen_b, "#org-status")
+        assert "alice: deactivate active->inactive" in _text(screen_b, "#org-audit")
+        assert "a" in _active_keys(screen_b) and "d" not in _active_keys(screen_b)
+        assert _state(store_path, "HARBOUR").version == 2  # B changed nothing
+
+
+async def test_another_sessions_change_reloads_the_screen(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(OrgScreen, "WATCH_SECONDS", 0.05)
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "KELP")
+        assert "State: inactive" in _text(screen, "#org-status")
+        other = open_store(store_path)
+        uninstall(other, "KELP", confirm="KELP", actor="bob")
+        other.conn.close()
+        await until(pilot, lambda: "State: uninstalled" in _text(screen, "#org-status"))
+        assert "bob: uninstall inactive->uninstalled" in _text(screen, "#org-audit")
+        assert "c" in _active_keys(screen) and "a" not in _active_keys(screen)
+
+
+async def test_reconnect_that_needs_a_browser_says_so(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real credentials: authorising needs a person at Xero's sign-in page."""
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "real-id")
+    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "real-secret")
+    monkeypatch.setenv("SYNCDESK_XERO_API_URL", "http://127.0.0.1:9/api.xro/2.0")
+    monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", "http://127.0.0.1:9")
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "SXBREW")
+        await pilot.press("c")
+        await settle(pilot)
+        assert app.screen is screen  # no dialog: nothing to choose from
+        assert any(
+            m.startswith("Authorising a real Xero organisation needs a person to sign in")
+            for m in notified(app)
+        )
+
+
+async def test_a_settings_value_that_is_not_json_leaves_the_rest_shown(store_path: Path) -> None:
+    conn = sqlite3.connect(store_path)
+    with conn:
+        conn.execute(
+            "UPDATE settings SET value = '{not json' WHERE key = 'export_trigger' "
+            "AND org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')"
+        )
+        conn.execute(
+            "INSERT INTO audit(at, org_id, actor, action) "
+            "SELECT 'yesterday', id, 'carol', 'deactivate' FROM orgs WHERE code = 'HARBOUR'"
+        )
+    conn.close()
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "HARBOUR")
+        # The one bad setting is marked (store/badvalues.py); the integration reads as usual.
+        assert "State: active" in _text(screen, "#org-status")
+        assert "⚠ unreadable (not JSON): {not json" in _text(screen, "#org-settings")
+        assert "export_sales_invoices" in _text(screen, "#org-settings")
+        assert "⚠ yesterday carol: deactivate" in _text(screen, "#org-audit")
+        assert _text(screen, "#org-errors").startswith("Error groups (7 days)")
+        assert app.is_running
+
+
+async def test_a_busy_store_is_said_and_nothing_changes(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("store.db.BUSY_TIMEOUT_MS", 200)  # wait 0.2 s for the lock, not 5 s
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "HARBOUR")
+        holder = sqlite3.connect(store_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another session is writing, and takes its time
+        try:
+            with pytest.raises(StoreBusy) as busy:  # what the command line says meanwhile
+                deactivate(open_store(store_path), "HARBOUR")
+            await pilot.press("d")
+            await settle(pilot)
+            await pilot.press("y")
+            await settle(pilot)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert str(busy.value) in notified(app)
+        assert app.screen is screen and "State: active" in _text(screen, "#org-status")
+    assert _state(store_path, "HARBOUR").state == "active"

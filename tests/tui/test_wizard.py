@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import settle
+from support import notified, settle, until
 
 from store.db import open_store
+from store.errors import RunClaimed, UnknownOrganisation
 from store.history import snapshots
 from store.orgs import show_org
 from store.runs import latest_run, start_run
@@ -259,3 +260,50 @@ async def test_someone_elses_run_is_shown_and_taken_over_explicitly(store_path: 
         assert "claimed by" not in wizard_text(app)
     run = latest_run(open_store(store_path), "KELP")
     assert run.claimed_by == "bob" and any("took the run over" in n.text for n in run.notes)
+
+
+# --- other sessions and failures -------------------------------------------------------------
+
+
+async def test_a_run_started_meanwhile_by_someone_else_is_said_and_shown(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(WizardScreen, "WATCH_SECONDS", 3600)  # bob's screen stays as it was
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "KELP", actor="bob")
+        assert "Press enter to start" in wizard_text(app)
+        db = open_store(store_path)
+        start_run(db, "KELP", actor="alice")
+        with pytest.raises(RunClaimed) as refused:  # what the command line says to bob
+            start_run(db, "KELP", actor="bob")
+        db.conn.close()
+        await perform(pilot)  # bob starts one too: alice was first
+        assert f"{refused.value} The screen has been reloaded." in notified(app)
+        assert "alice" in str(refused.value)
+        text = wizard_text(app)
+        assert "claimed by alice since" in text and "Press o to take it over" in text
+        assert not app.screen.busy
+    assert latest_run(open_store(store_path), "KELP").claimed_by == "alice"
+
+
+async def test_a_colleagues_run_appears_without_a_key(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(WizardScreen, "WATCH_SECONDS", 0.05)
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "KELP", actor="bob")
+        db = open_store(store_path)
+        start_run(db, "KELP", actor="alice")
+        db.conn.close()
+        await until(pilot, lambda: "claimed by alice since" in wizard_text(app))
+        assert "o" in app.screen.active_bindings
+
+
+async def test_a_failed_load_is_notified(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "NOPE")
+        assert str(UnknownOrganisation("NOPE")) in notified(app)
+        assert app.is_running

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
-from store.db import open_store
 from store.models import OrgSummary
 from store.orgs import list_orgs
 from store.schema import STATES
-from store.timeparse import age
-from store.watch import data_version
+from tui.screens.base import StoreScreen, store_work
+from tui.widgets.marked import marked_age, marked_text
 from tui.widgets.row_table import Column, RowTable
 
 STATE_STYLE = {"active": "good", "inactive": "warn", "disconnected": "bad", "uninstalled": "muted"}
@@ -62,14 +61,15 @@ def sparkline(values: tuple[int, ...]) -> str:
 
 
 def sort_key(name: str):
+    # marked_text: a name stored as a BLOB sorts with the others instead of failing the sort
     return {
-        "code": lambda o: o.code,
+        "code": lambda o: marked_text(o.code),
         "errors": lambda o: (o.errors_24h, sum(o.trend)),
         "failed": lambda o: o.failed,
         "held": lambda o: o.held,
-        "last export": lambda o: o.last_export_at or "",
-        "state": lambda o: (STATE_ORDER.get(o.state, 9), o.code),
-        "name": lambda o: o.name.lower(),
+        "last export": lambda o: marked_text(o.last_export_at),
+        "state": lambda o: (STATE_ORDER.get(o.state, 9), marked_text(o.code)),
+        "name": lambda o: marked_text(o.name).lower(),
     }[name]
 
 
@@ -100,24 +100,26 @@ class OrgSource:
 
 def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
     return [
-        (org.code, ""),
-        (org.name, ""),
+        (marked_text(org.code), ""),
+        (marked_text(org.name), ""),
         (org.state + (" ⚑" if org.claimed_by else ""), STATE_STYLE.get(org.state, "")),
         (org.auth, AUTH_STYLE.get(org.auth, "")),
-        (org.tenant_name or "-", "" if org.tenant_name else "muted"),
+        (marked_text(org.tenant_name) or "-", "" if org.tenant_name else "muted"),
         (str(org.held), "warn" if org.held else "muted"),
         (str(org.failed), "bad" if org.failed else "muted"),
         (str(org.errors_24h), "bad" if org.errors_24h else "muted"),
         (sparkline(org.trend), "bad" if any(org.trend) else "muted"),
-        (age(org.last_export_at), "muted"),
+        (marked_age(org.last_export_at), "muted"),
         (org.claimed_by or "", "info"),
     ]
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(StoreScreen):
     """Organisations with state, tenant, errors in 24 h and time since the last export."""
 
     AUTO_FOCUS = "#orgs"  # the table, not the filter: keys like q must not start typing
+    # Another session's change (a transition, new log rows) shows up without a restart.
+    WATCH_SECONDS = 2.0
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
@@ -129,14 +131,17 @@ class DashboardScreen(Screen):
         Binding("f5,ctrl+r", "reload", "Reload"),
     ]
 
+    @dataclass
+    class Loaded(Message, bubble=False):
+        """The organisations matching the filter."""
+
+        orgs: list[OrgSummary]
+
     def __init__(self, db_path: Path) -> None:
-        super().__init__()
-        self.db_path = db_path
+        super().__init__(db_path)
         self.orgs: list[OrgSummary] = []
         self.sort_index = 0
         self.reverse = False
-        self._watch_db = None
-        self._seen_version: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -151,43 +156,26 @@ class DashboardScreen(Screen):
         self.title = "syncdesk"
         self.sub_title = str(self.db_path)
         self.load()
-        # Another session's change (a transition, new log rows) shows up without a restart:
-        # a PRAGMA data_version poll is microseconds, and only a change triggers a reload.
-        self._watch_db = open_store(self.db_path)
-        self._seen_version = data_version(self._watch_db)
-        self.set_interval(2.0, self._poll)
-
-    def on_unmount(self) -> None:
-        if self._watch_db is not None:
-            self._watch_db.conn.close()
-
-    def _poll(self) -> None:
-        version = data_version(self._watch_db)
-        if version != self._seen_version:
-            self._seen_version = version
-            self.action_reload()
+        self.follow_store()
 
     def on_screen_resume(self) -> None:
         if self.orgs:  # back from an organisation: its state may have changed
             self.action_reload()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="orgs")
-    def load(self, text: str = "") -> None:
+    @store_work(group="orgs")
+    def load(self, text: str = "") -> Loaded:
+        # A newer keystroke starts a newer load, which cancels this one: its result is
+        # dropped (a thread worker cannot be stopped mid-query, but its answer can be).
         state, search = parse_filter(text)
-        db = open_store(self.db_path)  # one connection per thread
-        try:
-            found = list_orgs(db, state=state, search=search)
-        finally:
-            db.conn.close()
-        self.app.call_from_thread(self.show_orgs, found, text)
+        with self.store() as db:
+            return self.Loaded(list_orgs(db, state=state, search=search))
 
-    def show_orgs(self, orgs: list[OrgSummary], text: str) -> None:
-        if text != self.query_one("#filter", Input).value:
-            # A slower load for an earlier keystroke finished after a later one: the results
-            # for the last keystroke win (a thread worker cannot be stopped mid-query).
-            return
+    def on_dashboard_screen_loaded(self, message: Loaded) -> None:
+        self.show_orgs(message.orgs)
+
+    def show_orgs(self, orgs: list[OrgSummary]) -> None:
         table = self.query_one(RowTable)
-        current = self.orgs[table.cursor].code if self.orgs and table.row_count else None
+        current = self._highlighted()
         name, column, reverse = SORTS[self.sort_index]
         self.orgs = sorted(orgs, key=sort_key(name), reverse=reverse != self.reverse)
         arrow = "▼" if reverse != self.reverse else "▲"
@@ -229,12 +217,12 @@ class DashboardScreen(Screen):
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)
         self.reverse = False
-        self.show_orgs(self.orgs, self.query_one("#filter", Input).value)
+        self.show_orgs(self.orgs)
         self.notify(f"Sorted by {SORTS[self.sort_index][0]}", timeout=1.5)
 
     def action_reverse(self) -> None:
         self.reverse = not self.reverse
-        self.show_orgs(self.orgs, self.query_one("#filter", Input).value)
+        self.show_orgs(self.orgs)
 
     @on(RowTable.RowChosen, "#orgs")
     def org_chosen(self, event: RowTable.RowChosen) -> None:

@@ -1,26 +1,28 @@
 """The log browser's dialogs: pick an error kind, errors grouped by kind, export to CSV.
 
-Each is a modal over LogsScreen that reads the store in a thread worker (its own connection)
+Each is a modal over LogsScreen that reads the store in a thread worker (StoreScreen: its own
+connection, its answer a message, a failure notified or, for the export, shown in the dialog)
 and dismisses with what the person chose: a kind to filter by, or the path written.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from store.db import open_store
 from store.errors import UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups
@@ -29,6 +31,7 @@ from store.timeparse import file_stamp, when
 from store.watch import count_log, walk_log
 from tui.log_csv import LogCsvWriter
 from tui.safe import visible
+from tui.screens.base import StoreScreen, failure_text, store_work
 from tui.widgets.log_text import MUTED
 from tui.widgets.row_table import Column, ListSource, RowTable
 
@@ -37,29 +40,35 @@ from tui.widgets.row_table import Column, ListSource, RowTable
 CSS_FILE = Path(__file__).parent.parent / "styles" / "logs.tcss"  # absolute: subclasses too
 
 
-class KindsDialog(ModalScreen[str | None]):
+class KindsDialog(StoreScreen, ModalScreen[str | None]):
     """A dialog over the error kinds of the log's organisation and time range: dismissed with
     the kind chosen ('' for any), or None when closed."""
 
     CSS_PATH = CSS_FILE
 
+    @dataclass
+    class Loaded(Message, bubble=False):
+        groups: list[ErrorGroup]
+        kb: dict[str, KnowledgeEntry]
+
     def __init__(self, db_path: Path, query: LogQuery) -> None:
-        super().__init__()
-        self.db_path = db_path
+        super().__init__(db_path)
         self.log_query = query
 
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def load(self) -> None:
-        with open_store(self.db_path) as db:
+    @store_work(group="kinds")
+    def load(self) -> Loaded:
+        with self.store() as db:
             try:
                 groups = error_groups(db, org=self.log_query.org, since=self.log_query.since)
             except UnknownOrganisation:  # an org:CODE word still being typed
                 groups = []
-            kb = knowledge_by_kind(db)
-        self.app.call_from_thread(self.show_kinds, groups, kb)
+            return self.Loaded(groups, knowledge_by_kind(db))
+
+    def on_kinds_dialog_loaded(self, message: Loaded) -> None:
+        self.show_kinds(message.groups, message.kb)
 
     def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
         raise NotImplementedError
@@ -182,19 +191,29 @@ class ErrorGroupsScreen(KindsDialog):
             self.dismiss(self.groups[event.index].kind)
 
 
-class ExportScreen(ModalScreen[Path | None]):
+class ExportScreen(StoreScreen, ModalScreen[Path | None]):
     """Write every row of the current filter to CSV, with progress; escape cancels."""
 
     CSS_PATH = CSS_FILE
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
+    @dataclass
+    class Progressed(Message, bubble=False):
+        written: int
+        total: int | None
+
+    @dataclass
+    class Exported(Message, bubble=False):
+        path: Path
+        written: int
+
     def __init__(self, db_path: Path, query: LogQuery, now: datetime) -> None:
-        super().__init__()
-        self.db_path = db_path
+        super().__init__(db_path)
         self.log_query = query
         self.default_name = f"syncdesk-log-{file_stamp(now)}.csv"
         self.running = False
+        self.target: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="log-export", classes="log-modal"):
@@ -216,59 +235,65 @@ class ExportScreen(ModalScreen[Path | None]):
         self.running = True
         event.input.disabled = True
         self.query_one("#export-status", Static).update(Content("Counting rows…"))
-        self.export(Path(event.value.strip()).expanduser())
+        self.target = Path(event.value.strip()).expanduser()
+        self.export(self.target)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
-    def export(self, path: Path) -> None:
+    @store_work(group="export")
+    def export(self, path: Path) -> Exported | None:
         worker = get_current_worker()
         part = path.with_name(path.name + ".part")
-        written = 0
-        with open_store(self.db_path) as db:
-            try:
+        try:
+            with self.store() as db:
                 total = count_log(db, self.log_query, cancelled=lambda: worker.is_cancelled)
                 if worker.is_cancelled:
-                    return
-                self.app.call_from_thread(self._progress, 0, total)
+                    return None
+                self.post_message(self.Progressed(0, total))
                 with part.open("w", newline="", encoding="utf-8") as fh:
                     writer = LogCsvWriter(fh)
                     for page in walk_log(db, self.log_query):
                         if worker.is_cancelled:
                             break
                         writer.write(page.entries)
-                        written = writer.written
-                        self.app.call_from_thread(self._progress, written, total)
-                if worker.is_cancelled:
-                    part.unlink(missing_ok=True)
-                    return
-                part.replace(path)
-            except OSError as exc:
+                        self.post_message(self.Progressed(writer.written, total))
+            if worker.is_cancelled:
                 part.unlink(missing_ok=True)
-                self.app.call_from_thread(self._failed, f"Cannot write {path}: {exc.strerror}.")
-                return
-        self.app.call_from_thread(self._done, path, written)
+                return None
+            part.replace(path)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise  # to failed(), which says so in the dialog
+        return self.Exported(path, writer.written)
 
-    def _progress(self, written: int, total: int | None) -> None:
+    def on_export_screen_progressed(self, message: Progressed) -> None:
         if not self.running:  # cancelled: the modal is closing
             return
+        total, written = message.total, message.written
         self.query_one(ProgressBar).update(total=total or None, progress=written)
         of = f" of {total:,}" if total is not None else ""
         self.query_one("#export-status", Static).update(Content(f"{written:,}{of} rows written"))
 
-    def _failed(self, message: str) -> None:
+    def failed(self, error: BaseException) -> None:
+        """Shown in the dialog, which stays open to try another path."""
         if not self.running:
             return
         self.running = False
+        if isinstance(error, OSError):
+            message = f"Cannot write {self.target}: {error.strerror}."
+        else:
+            message = failure_text(error)
         field = self.query_one("#export-path", Input)
         field.disabled = False
         field.focus()
         self.query_one("#export-status", Static).update(Content(visible(message)).stylize("$error"))
 
-    def _done(self, path: Path, written: int) -> None:
+    def on_export_screen_exported(self, message: Exported) -> None:
         if not self.running:
             return
         self.running = False
-        self.app.notify(f"Exported {written:,} rows to {path.resolve()}", markup=False)
-        self.dismiss(path)
+        self.app.notify(
+            f"Exported {message.written:,} rows to {message.path.resolve()}", markup=False
+        )
+        self.dismiss(message.path)
 
     def action_cancel(self) -> None:
         if self.running:

@@ -1,38 +1,39 @@
 """The connection-log browser: filter, read, group by kind, export, and watch rows arrive.
 
 Rows come from a PagedLogSource that the table asks for as it draws, and every SQL query runs
-in a thread worker with its own connection. Each change of filter bumps `generation`; a worker
-result from an older generation (or for a source no longer shown) is dropped, because thread
-workers cannot be stopped mid-query and their answers may arrive late.
+in a thread worker with its own connection (StoreScreen), whose answer arrives as a message. A
+new filter cancels the first-page and count workers of the old one, so their late answers are
+dropped; a page fetched for a source no longer shown is dropped by the source's identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
+from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from store.clock import now as clock_now
-from store.db import open_store
 from store.errors import InvalidQuery, SyncdeskError, UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, page_log, resolve_since
 from store.models import KnowledgeEntry, LogPage
-from store.watch import count_log, data_version, newer_entries, stop_when
+from store.watch import count_log, newer_entries, stop_when
 from tui.commands import ScreenCommands
 from tui.safe import visible
+from tui.screens.base import StoreScreen, store_work
 from tui.screens.log_dialogs import CSS_FILE, ErrorGroupsScreen, ExportScreen, KindPickerScreen
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
 from tui.widgets.log_text import LEVELS, MUTED, describe_entry, filter_line, parse_search
@@ -59,10 +60,11 @@ LOG_COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
-class LogsScreen(Screen):
+class LogsScreen(StoreScreen):
     """The connection log of every organisation, or of one, newest first."""
 
     CSS_PATH = CSS_FILE
+    WATCH_SECONDS = POLL_SECONDS  # rows written by other processes appear live
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenCommands}
     PALETTE = LOG_COMMANDS
 
@@ -87,6 +89,37 @@ class LogsScreen(Screen):
     page_size = PAGE_SIZE  # rows per query
     max_pages = MAX_PAGES  # pages whose rows are kept in memory
 
+    @dataclass
+    class FirstLoaded(Message, bubble=False):
+        """The first page of a filter; `problem` says why a filter cannot match."""
+
+        query: LogQuery
+        page: LogPage
+        problem: str | None = None
+
+    @dataclass
+    class PageLoaded(Message, bubble=False):
+        """Rows for `source`: the next older page (high None) or a dropped page again."""
+
+        source: PagedLogSource
+        page: LogPage
+        high: int | None = None
+
+    @dataclass
+    class NewerLoaded(Message, bubble=False):
+        """Rows written since the newest shown; None when so many that we start again."""
+
+        source: PagedLogSource
+        page: LogPage | None
+
+    @dataclass
+    class Counted(Message, bubble=False):
+        total: int
+
+    @dataclass
+    class KnowledgeLoaded(Message, bubble=False):
+        kb: dict[str, KnowledgeEntry]
+
     def __init__(
         self,
         db_path: Path,
@@ -94,8 +127,7 @@ class LogsScreen(Screen):
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__()
-        self.db_path = Path(db_path)
+        super().__init__(db_path)
         self.org = org
         self.clock = clock or clock_now
         self.level = "all"
@@ -103,12 +135,9 @@ class LogsScreen(Screen):
         self.kind: str | None = None
         self.query_now = LogQuery(org=org, prefix=True)
         self.source: PagedLogSource | None = None
-        self.generation = 0
         self.total: int | None = None
         self.problem: str | None = None
         self.kb: dict[str, KnowledgeEntry] = {}
-        self._watch = None  # the UI thread's own connection, only for PRAGMA data_version
-        self._version: int | None = None
         self._count_timer: Timer | None = None
 
     # --- layout ------------------------------------------------------------------------------
@@ -130,16 +159,9 @@ class LogsScreen(Screen):
     def on_mount(self) -> None:
         self.title = f"syncdesk · log · {visible(self.org)}" if self.org else "syncdesk · log"
         self.sub_title = str(self.db_path)
-        self._start_watching()
+        self.follow_store()
         self.load_kb()
         self.apply_filter()
-
-    def on_unmount(self) -> None:
-        self.generation += 1  # late worker results are dropped
-        self.source = None
-        if self._watch is not None:
-            self._watch.conn.close()
-            self._watch = None
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "-wide")
@@ -165,17 +187,16 @@ class LogsScreen(Screen):
 
     def apply_filter(self) -> None:
         """Query the first page for the current filter (the old rows stay until it arrives)."""
-        self.generation += 1
-        self.query_now = self.build_query()
+        self.query_now = query = self.build_query()
         self.total = None
         self.problem = None
         self.show_filters()
         self.show_count(loading=True)
-        self.load_first(self.query_now, self.generation)
+        self.load_first(query)  # cancels the first page of the old filter
+        self.workers.cancel_group(self, "log-count")  # and its count
         if self._count_timer is not None:
             self._count_timer.stop()
-        query, generation = self.query_now, self.generation
-        self._count_timer = self.set_timer(COUNT_DELAY, lambda: self.count_rows(query, generation))
+        self._count_timer = self.set_timer(COUNT_DELAY, lambda: self.count_rows(query))
 
     def show_filters(self) -> None:
         """One line: each filter with its key (the footer has no room for them at 80 columns)."""
@@ -206,34 +227,23 @@ class LogsScreen(Screen):
         )
         return source
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="log-first")
-    def load_first(self, query: LogQuery, generation: int) -> None:
+    @store_work(group="log-first")
+    def load_first(self, query: LogQuery) -> FirstLoaded:
         worker = get_current_worker()
-        with open_store(self.db_path) as db:  # one connection per thread
+        with self.store() as db:
             try:
                 # A newer keystroke cancels this worker; stop_when then stops a slow search (a
                 # one-letter prefix, punctuation scanned with LIKE) inside SQLite.
                 with stop_when(db, lambda: worker.is_cancelled):
-                    page = page_log(db, query, limit=self.page_size)
+                    return self.FirstLoaded(query, page_log(db, query, limit=self.page_size))
             except (UnknownOrganisation, InvalidQuery) as exc:
-                if not worker.is_cancelled:
-                    self.app.call_from_thread(self._filter_refused, generation, str(exc))
-                return
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._first_loaded, generation, query, page)
+                # A filter that cannot match (an unknown org while typing): say so, show nothing.
+                return self.FirstLoaded(query, LogPage(()), str(exc))
 
-    def _filter_refused(self, generation: int, message: str) -> None:
-        """A filter that cannot match (an unknown org while typing): say so, show nothing."""
-        if generation != self.generation:
-            return
-        self.problem = message
-        self._first_loaded(generation, self.query_now, LogPage(()))
-
-    def _first_loaded(self, generation: int, query: LogQuery, page: LogPage) -> None:
-        if generation != self.generation:
-            return
-        source = self._new_source(query)
-        source.add_page(page.entries, page.before_id)
+    def on_logs_screen_first_loaded(self, message: FirstLoaded) -> None:
+        self.problem = message.problem
+        source = self._new_source(message.query)
+        source.add_page(message.page.entries, message.page.before_id)
         self.source = source
         self.table.set_source(source)
         self.show_count()
@@ -243,78 +253,60 @@ class LogsScreen(Screen):
         if source is self.source:
             self.load_more(source, source.next_before)
 
-    @work(thread=True, exit_on_error=False, group="log-pages")
-    def load_more(self, source: PagedLogSource, before_id: int | None) -> None:
-        with open_store(self.db_path) as db:
+    @store_work(group="log-pages", exclusive=False)
+    def load_more(self, source: PagedLogSource, before_id: int | None) -> PageLoaded:
+        with self.store() as db:
             page = page_log(db, source.query, limit=self.page_size, before_id=before_id)
-        self.app.call_from_thread(self._more_loaded, source, page)
+        return self.PageLoaded(source, page)
 
-    def _more_loaded(self, source: PagedLogSource, page: LogPage) -> None:
-        if source is not self.source:
-            return
-        source.add_page(page.entries, page.before_id)
-        self.table.set_source(source, keep_cursor=True)
-        self.show_count()
-
-    @work(thread=True, exit_on_error=False, group="log-pages")
-    def load_page(self, source: PagedLogSource, high: int, size: int) -> None:
+    @store_work(group="log-pages", exclusive=False)
+    def load_page(self, source: PagedLogSource, high: int, size: int) -> PageLoaded:
         """Fetch again the rows of a page the source dropped to keep memory flat."""
-        with open_store(self.db_path) as db:
+        with self.store() as db:
             page = page_log(db, source.query, limit=size, before_id=high)
-        self.app.call_from_thread(self._page_loaded, source, high, page)
+        return self.PageLoaded(source, page, high)
 
-    def _page_loaded(self, source: PagedLogSource, high: int, page: LogPage) -> None:
-        if source is self.source and source.fill_page(high, page.entries):
+    def on_logs_screen_page_loaded(self, message: PageLoaded) -> None:
+        source, page = message.source, message.page
+        if source is not self.source:  # a page of a filter no longer shown
+            return
+        if message.high is None:
+            source.add_page(page.entries, page.before_id)
+            self.table.set_source(source, keep_cursor=True)
+            self.show_count()
+        elif source.fill_page(message.high, page.entries):
             self.table.set_source(source, keep_cursor=True)
             self.show_detail(self.table.cursor)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="log-count")
-    def count_rows(self, query: LogQuery, generation: int) -> None:
+    @store_work(group="log-count")
+    def count_rows(self, query: LogQuery) -> Counted | None:
         """The filter's total, stopped inside SQLite when a newer filter replaces it."""
         worker = get_current_worker()
-        with open_store(self.db_path) as db:
+        with self.store() as db:
             try:
                 total = count_log(db, query, cancelled=lambda: worker.is_cancelled)
             except SyncdeskError:
-                return  # load_first reports the same problem
-        if total is not None and not worker.is_cancelled:
-            self.app.call_from_thread(self._counted, generation, total)
+                return None  # load_first reports the same problem
+        return None if total is None else self.Counted(total)
 
-    def _counted(self, generation: int, total: int) -> None:
-        if generation == self.generation:
-            self.total = total
-            self.show_count()
+    def on_logs_screen_counted(self, message: Counted) -> None:
+        self.total = message.total
+        self.show_count()
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def load_kb(self) -> None:
-        with open_store(self.db_path) as db:
-            kb = knowledge_by_kind(db)
-        self.app.call_from_thread(self._kb_loaded, kb)
+    @store_work(group="log-kb")
+    def load_kb(self) -> KnowledgeLoaded:
+        with self.store() as db:
+            return self.KnowledgeLoaded(knowledge_by_kind(db))
 
-    def _kb_loaded(self, kb: dict[str, KnowledgeEntry]) -> None:
-        self.kb = kb
+    def on_logs_screen_knowledge_loaded(self, message: KnowledgeLoaded) -> None:
+        self.kb = message.kb
         if self.source is not None:
             self.show_detail(self.table.cursor)
 
     # --- live: rows written by other processes -----------------------------------------------
 
-    def _start_watching(self) -> None:
-        try:
-            self._watch = open_store(self.db_path)
-            self._version = data_version(self._watch)
-        except SyncdeskError as exc:
-            self.notify(f"Not following new rows: {exc}", severity="warning", markup=False)
-            return
-        self.set_interval(POLL_SECONDS, self.poll)
-
-    def poll(self) -> None:
-        """Look at data_version (microseconds); query only when another process wrote."""
-        if self._watch is None:
-            return
-        version = data_version(self._watch)
-        if version == self._version:
-            return
-        self._version = version
+    def store_changed(self) -> None:
+        """Another process wrote: fetch only the rows newer than the newest shown."""
         source = self.source
         if source is None or not source.started or self.problem:
             return
@@ -323,13 +315,14 @@ class LogsScreen(Screen):
         else:
             self.load_newer(source, source.newest_id)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="log-head")
-    def load_newer(self, source: PagedLogSource, newest_id: int) -> None:
-        with open_store(self.db_path) as db:
+    @store_work(group="log-head")
+    def load_newer(self, source: PagedLogSource, newest_id: int) -> NewerLoaded:
+        with self.store() as db:
             page = newer_entries(db, source.query, newest_id, limit=self.page_size * 5)
-        self.app.call_from_thread(self._newer_loaded, source, page)
+        return self.NewerLoaded(source, page)
 
-    def _newer_loaded(self, source: PagedLogSource, page: LogPage | None) -> None:
+    def on_logs_screen_newer_loaded(self, message: NewerLoaded) -> None:
+        source, page = message.source, message.page
         if source is not self.source:
             return
         if page is None:  # a flood: more than we would prepend, so start from the top

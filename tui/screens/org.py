@@ -7,41 +7,52 @@ through a modal that says what is removed and kept and wants the code typed.
 
 from __future__ import annotations
 
-import json
+import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from textual import work
+import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.content import Content
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from store.checks import activate, check, retry
-from store.db import open_store
 from store.errors import SyncdeskError
 from store.history import audit_trail
 from store.logs import error_groups
 from store.mapping_edits import set_mapping
-from store.models import OrgDetail
+from store.models import AuditEntry, ErrorGroup, OrgDetail, Run
 from store.orgs import show_org
-from store.reconnect import reconnect, reconnect_options
+from store.reconnect import reconnect
 from store.runs import latest_run
-from store.timeparse import when
-from store.transitions import (
-    MEANING,
-    allowed_actions,
-    deactivate,
-    uninstall,
-    uninstall_plan,
-)
+from store.transitions import allowed_actions, deactivate, uninstall
 from store.xero.mappings import tenant_chart, validate_mappings
-from tui.safe import visible
+from store.xero.models import Account, CheckReport, MappingProblem, TaxRate
+from tui.screens.base import failure_text, store_work
+from tui.screens.lifecycle import LifecycleScreen
+from tui.widgets.marked import MARK
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
+from tui.widgets.org_text import (
+    ON_XERO,
+    audit_lines,
+    can_retry,
+    check_lines,
+    error_lines,
+    mapping_lines,
+    queue_line,
+    section,
+    setting_line,
+    status_lines,
+    unreadable,
+)
+
+T = TypeVar("T")
+Chart = tuple[list[Account], list[TaxRate]]
 
 # Which actions each binding needs the state to allow.
 NEEDS = {
@@ -50,15 +61,37 @@ NEEDS = {
     "uninstall": "uninstall",
     "reconnect": "reconnect",
 }
+TITLES = {
+    "#org-status": "Integration",
+    "#org-queue": "Export queue",
+    "#org-errors": "Error groups (7 days)",
+    "#org-mappings": "Mappings",
+    "#org-settings": "Settings",
+    "#org-audit": "Audit trail",
+}
+# The sections show_org fills: when it cannot read the organisation, each says why.
+FROM_DETAIL = ("#org-status", "#org-queue", "#org-mappings", "#org-settings")
 
 
-def section(title: str, lines: list[str], style: str = "bold") -> Content:
-    body = "\n".join(visible(line) for line in lines) or "(none)"
-    return Content.assemble((title, style), "\n", body)
+def _read(unread: dict[str, str], where: str, call: Callable[[], T], empty: T) -> T:
+    """call(), or `empty` with the reason noted for the section `where`: one bad row (a
+    settings value that is not JSON, text stored as a BLOB) must not blank the whole screen.
+    Our own errors (an organisation deleted meanwhile, a busy store) still fail the load."""
+    try:
+        return call()
+    except SyncdeskError:
+        raise
+    except sqlite3.Error as exc:
+        unread.setdefault(where, failure_text(exc))
+    except Exception as exc:
+        unread.setdefault(where, f"a stored value is malformed ({type(exc).__name__}: {exc})")
+    return empty
 
 
-class OrgScreen(Screen):
+class OrgScreen(LifecycleScreen):
     """Everything about one organisation's integration, and what can be done to it."""
+
+    WATCH_SECONDS = 2.0  # another session's change shows here without a key
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "app.pop_screen", "Back"),
@@ -74,13 +107,42 @@ class OrgScreen(Screen):
         Binding("f5", "reload", "Reload", show=False),
     ]
 
+    @dataclass
+    class Loaded(Message, bubble=False):
+        """What the screen shows; `unread` maps a section to why the store could not fill it."""
+
+        detail: OrgDetail | None
+        groups: list[ErrorGroup]
+        audit: list[AuditEntry]
+        run: Run | None
+        unread: dict[str, str]
+
+    @dataclass
+    class Validated(Message, bubble=False):
+        """The mappings checked against the tenant's chart (chart None: could not check)."""
+
+        chart: Chart | None
+        problems: list[MappingProblem]
+        note: str | None = None
+
+    @dataclass
+    class Done(Message, bubble=False):
+        """An action finished; `said` is what the store function reported."""
+
+        label: str
+        said: str
+
+    @dataclass
+    class Checked(Message, bubble=False):
+        report: CheckReport
+
     def __init__(self, db_path: Path, code: str) -> None:
-        super().__init__()
-        self.db_path = db_path
+        super().__init__(db_path)
         self.code = code
         self.detail: OrgDetail | None = None
-        self.problems: list[Any] = []
-        self.chart: tuple[list[Any], list[Any]] | None = None
+        self.problems: list[MappingProblem] = []
+        self.chart: Chart | None = None
+        self._chart_for: tuple[Any, ...] | None = None  # the detail the chart was checked for
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,127 +161,85 @@ class OrgScreen(Screen):
         self.query_one("#org-check", Static).display = False
         self.query_one("#org-body").focus()
         self.load()
+        self.follow_store()
 
     # --- loading -------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="org-load")
-    def load(self) -> None:
-        db = open_store(self.db_path)
-        try:
-            detail = show_org(db, self.code)
-            groups = error_groups(db, org=self.code)
-            audit = audit_trail(db, self.code, limit=15)
-            run = latest_run(db, self.code)
-        finally:
-            db.conn.close()
-        self.app.call_from_thread(self.show, detail, groups, audit, run)
-        if detail.state in ("active", "inactive") and detail.tenant_id:
-            self.validate(detail.tenant_id)
+    @store_work(group="load")
+    def load(self) -> Loaded:
+        unread: dict[str, str] = {}
+        with self.store() as db:
+            detail = _read(unread, "#org-status", lambda: show_org(db, self.code), None)
+            groups = _read(unread, "#org-errors", lambda: error_groups(db, org=self.code), [])
+            audit = _read(unread, "#org-audit", lambda: audit_trail(db, self.code, limit=15), [])
+            run = _read(unread, "#org-run", lambda: latest_run(db, self.code), None)
+        if detail is None:
+            unread.update(dict.fromkeys(FROM_DETAIL, unread["#org-status"]))
+        return self.Loaded(detail, groups, audit, run, unread)
 
-    def show(self, detail: OrgDetail, groups: list[Any], audit: list[Any], run: Any) -> None:
+    def on_org_screen_loaded(self, message: Loaded) -> None:
+        detail, unread = message.detail, message.unread
         self.detail = detail
-        self.code = detail.code
-        allowed = [a for a in allowed_actions(detail.state) if a != "mark_disconnected"]
-        status = [
-            f"{detail.code}  {detail.name} ({detail.region})",
-            f"State: {detail.state} since {detail.state_changed_at or '-'} by "
-            f"{detail.updated_by} (version {detail.version})",
-            f"  {MEANING.get(detail.state, '')}",
-            f"Xero organisation: {detail.tenant_name or '-'}  {detail.tenant_id or ''}",
-            f"Tokens: access expires {detail.token_expires_at or '-'}; refresh expires "
-            f"{detail.refresh_expires_at or '-'}",
-            f"Last export: {detail.last_export_at or 'never'}; errors in 24 h: {detail.errors_24h}",
-            f"Allowed from here: {', '.join([*allowed, 'check'])}"
-            + (", retry" if self._can_retry(detail) else "")
-            + (", fix mapping" if detail.state in ("active", "inactive") else ""),
-        ]
-        if detail.unconfirmed_tenant_change:
-            status.insert(
-                4,
-                f"⚠ Previously {detail.previous_tenant_name} "
-                f"({detail.previous_tenant_id}): a different Xero organisation, and "
-                "nobody confirmed the change; retry refuses to export until it is "
-                "reconnected to the right one.",
-            )
-        if run is not None and run.status == "in_progress":
-            status.append(
-                f"Refresh run {run.id} in progress, claimed by {run.claimed_by} since "
-                f"{run.claimed_at} (press r)"
-            )
-        self.query_one("#org-status", Static).update(section("Integration", status))
-        self.query_one("#org-queue", Static).update(
-            section("Export queue", ["  ".join(f"{k} {v}" for k, v in detail.queue.items())])
-        )
-        lines = []
-        for g in groups:
-            lines.append(f"{g.kind}: {g.count} in {g.orgs} org, {g.first_at} .. {g.last_at}")
-            if g.fix:
-                lines.append(f"    fix: {g.fix}")
-            if g.refresh_step and g.refresh_step != "none":
-                lines.append(f"    refresh step that helps: {g.refresh_step}")
-        self.query_one("#org-errors", Static).update(section("Error groups (7 days)", lines))
-        self.chart, self.problems = None, []  # a reload invalidates the last check
-        self._show_mappings()
-        self.query_one("#org-settings", Static).update(
-            section("Settings", [f"{k:30} {json.dumps(v)}" for k, v in detail.settings.items()])
-        )
-        self.query_one("#org-audit", Static).update(
-            section(
-                "Audit trail",
-                [
-                    f"{when(e.at, year=True)} {e.actor}: {e.action}"
-                    + (f" {e.before_state}->{e.after_state}" if e.after_state else "")
-                    + (f" ({e.detail})" if e.detail else "")
-                    for e in audit
-                ],
-            )
-        )
+        lines = {
+            "#org-errors": error_lines(message.groups),
+            "#org-audit": audit_lines(message.audit),
+        }
+        if detail is not None:
+            self.code = detail.code
+            lines["#org-status"] = status_lines(detail, message.run)
+            if "#org-run" in unread:
+                why = unread["#org-run"]
+                lines["#org-status"].append(f"{MARK} the refresh run could not be read: {why}")
+            lines["#org-queue"] = [queue_line(detail)]
+            lines["#org-settings"] = [setting_line(k, v) for k, v in detail.settings.items()]
+        for selector, title in TITLES.items():
+            if selector in unread:
+                self._show(selector, unreadable(title, unread[selector]))
+            elif selector in lines:
+                self._show(selector, section(title, lines[selector]))
+        self._check_mappings(detail)
         self.refresh_bindings()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="org-validate")
-    def validate(self, tenant_id: str) -> None:
-        """Each mapping against the tenant's chart (a live call, so after the first paint)."""
-        db = open_store(self.db_path)
-        try:
-            chart = tenant_chart(db, self.code, tenant_id)
-            problems = validate_mappings(db, self.code, *chart)
-        except SyncdeskError as exc:
-            self.app.call_from_thread(self._show_mappings, f"could not check: {exc}")
-            return
-        finally:
-            db.conn.close()
-        self.app.call_from_thread(self._validated, chart, problems)
+    def _show(self, selector: str, content: Any) -> None:
+        self.query_one(selector, Static).update(content)
 
-    def _validated(self, chart: tuple[list[Any], list[Any]], problems: list[Any]) -> None:
-        self.chart = chart
-        self.problems = problems
+    def _check_mappings(self, detail: OrgDetail | None) -> None:
+        """Check the mappings live once per version of the integration and its mappings (a
+        reload because another session wrote the log must not call Xero again)."""
+        key = None if detail is None else (detail.version, detail.tenant_id, detail.mappings)
+        if key != self._chart_for:
+            self._chart_for = key
+            self.chart, self.problems = None, []
+            if detail is not None and detail.state in ON_XERO and detail.tenant_id:
+                self.validate(detail.tenant_id)
         self._show_mappings()
+
+    @store_work(group="validate")
+    def validate(self, tenant_id: str) -> Validated:
+        """Each mapping against the tenant's chart (a live call, so after the first paint)."""
+        with self.store() as db:
+            try:
+                chart = tenant_chart(db, self.code, tenant_id)
+                problems = validate_mappings(db, self.code, *chart)
+            except SyncdeskError as exc:  # shown where the ✓/✗ would be
+                return self.Validated(None, [], f"could not check: {exc}")
+        return self.Validated(chart, problems)
+
+    def on_org_screen_validated(self, message: Validated) -> None:
+        self.chart, self.problems = message.chart, message.problems
+        self._show_mappings(message.note)
         self.refresh_bindings()
 
     def _show_mappings(self, note: str | None = None) -> None:
-        if self.detail is None:
-            return
-        bad = {(p.kind, p.local): p for p in self.problems}
-        lines = []
-        for m in self.detail.mappings:
-            problem = bad.get((m.kind, m.local))
-            mark = "?" if self.chart is None else ("✗" if problem else "✓")
-            line = f"{mark} {m.kind:18} {m.local:22} -> {m.remote}"
-            if problem:
-                line += f"   {problem.problem}"
-            lines.append(line)
-        if note:
-            lines.append(note)
-        elif self.chart is None and self.detail.mappings:
-            if self.detail.state in ("active", "inactive") and self.detail.tenant_id:
-                lines.append("(checking against the Xero organisation…)")
-            else:
-                lines.append(f"(not checked: the integration is {self.detail.state})")
-        if self.problems:
-            lines.append(f"{len(self.problems)} to fix: press m")
-        self.query_one("#org-mappings", Static).update(section("Mappings", lines))
+        if self.detail is not None:
+            lines = mapping_lines(self.detail, self.problems, self.chart is not None, note)
+            self._show("#org-mappings", section("Mappings", lines))
 
     def action_reload(self) -> None:
+        self._chart_for = None  # f5 checks the mappings again too
+        self.load()
+
+    def store_changed(self) -> None:
         self.load()
 
     # --- which keys apply --------------------------------------------------------------------
@@ -232,55 +252,48 @@ class OrgScreen(Screen):
         if action == "map":
             return bool(self.problems)
         if action == "retry":
-            return self._can_retry(self.detail)
+            return can_retry(self.detail)
         return True
 
     # --- running actions ---------------------------------------------------------------------
+    # Not exclusive: a second key must not silence the first action, which goes on in its
+    # thread (and may write) whether or not its answer is wanted.
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="org-action")
-    def run_action(self, label: str, call: Callable[[Any], str]) -> None:
-        """Call one store function in a thread; notify what it said; reload."""
-        db = open_store(self.db_path)
-        try:
-            said = call(db)
-        finally:
-            db.conn.close()
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.notify, f"{label}: {said}", markup=False, timeout=8)
-            self.app.call_from_thread(self.load)
+    @store_work(group="action", exclusive=False)
+    def run_action(self, label: str, call: Callable[[sqlite_utils.Database], str]) -> Done:
+        """Call one store function in a thread; the screen says what it said and reloads."""
+        with self.store() as db:
+            return self.Done(label, call(db))
 
-    @staticmethod
-    def _can_retry(detail: OrgDetail) -> bool:
-        return detail.state == "active" and not detail.unconfirmed_tenant_change
+    def on_org_screen_done(self, message: Done) -> None:
+        self.notify(f"{message.label}: {message.said}", markup=False, timeout=8)
+        self.load()
 
     def _version(self) -> int | None:
         return self.detail.version if self.detail else None
 
-    def action_check(self) -> None:
-        def call(db: Any) -> str:
-            report = check(db, self.code)
-            self.app.call_from_thread(self._show_check, report)
-            return "healthy" if report.healthy else f"{len(report.problems)} problems"
+    @store_work(group="action", exclusive=False)
+    def action_check(self) -> Checked:
+        with self.store() as db:
+            return self.Checked(check(db, self.code))
 
-        self.run_action("Check", call)
-
-    def _show_check(self, report: Any) -> None:
-        lines = [
-            f"{'✓' if f.ok else '✗'} {f.check}: {f.detail}"
-            + (f"\n    fix: {f.fix}" if f.fix and not f.ok else "")
-            for f in report.findings
-        ]
+    def on_org_screen_checked(self, message: Checked) -> None:
+        report = message.report
         widget = self.query_one("#org-check", Static)
         widget.display = True
-        widget.update(section("Live check", lines))
+        widget.update(section("Live check", check_lines(report)))
+        said = "healthy" if report.healthy else f"{len(report.problems)} problems"
+        self.post_message(self.Done("Check", said))
 
     def action_retry(self) -> None:
-        def call(db: Any) -> str:
-            def progress(done: int, total: int) -> None:
-                self.app.call_from_thread(self.notify, f"Retried {done}/{total}", timeout=1)
-
+        def call(db: sqlite_utils.Database) -> str:
             worker = get_current_worker()
-            report = retry(db, self.code, progress=progress, cancelled=lambda: worker.is_cancelled)
+            report = retry(
+                db,
+                self.code,
+                progress=lambda done, total: self.notify(f"Retried {done}/{total}", timeout=1),
+                cancelled=lambda: worker.is_cancelled,
+            )
             return f"sent {report.sent}: {report.exported} exported, {report.failed} failed" + (
                 f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""
             )
@@ -321,16 +334,11 @@ class OrgScreen(Screen):
     def action_uninstall(self) -> None:
         self.plan_uninstall()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="org-action")
-    def plan_uninstall(self) -> None:
-        db = open_store(self.db_path)
-        try:
-            plan = uninstall_plan(db, self.code)
-        finally:
-            db.conn.close()
-        self.app.call_from_thread(self._confirm_uninstall, plan)
+    def on_lifecycle_screen_uninstall_planned(
+        self, message: LifecycleScreen.UninstallPlanned
+    ) -> None:
+        plan = message.plan
 
-    def _confirm_uninstall(self, plan: Any) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
                 self.run_action(
@@ -345,23 +353,16 @@ class OrgScreen(Screen):
         self.app.push_screen(ConfirmTyped.uninstall(plan), answered)
 
     def action_reconnect(self) -> None:
-        self.authorise()
+        self.offer_tenants()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="org-action")
-    def authorise(self) -> None:
-        db = open_store(self.db_path)
-        try:
-            options = reconnect_options(db, self.code)
-        finally:
-            db.conn.close()
-        self.app.call_from_thread(self._choose_tenant, options)
+    def on_lifecycle_screen_tenants_offered(self, message: LifecycleScreen.TenantsOffered) -> None:
+        options = message.options
 
-    def _choose_tenant(self, options: Any) -> None:
         def answered(choice: dict[str, Any] | None) -> None:
             if not choice:
                 return
 
-            def call(db: Any) -> str:
+            def call(db: sqlite_utils.Database) -> str:
                 result = reconnect(
                     db,
                     self.code,

@@ -9,23 +9,22 @@ what is lost, the one key that performs it, and its result. The run lives in the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from store import paths
-from store.db import open_store
 from store.diagnose import Diagnosis, diagnose
 from store.mapping_edits import set_mapping
 from store.models import Run, StepInput
-from store.reconnect import reconnect_options
 from store.runs import (
     add_note,
     escalate,
@@ -35,14 +34,20 @@ from store.runs import (
     start_run,
     take_over,
 )
-from store.transitions import default_actor, uninstall_plan
+from store.transitions import default_actor, integration
 from store.xero.mappings import tenant_chart
+from store.xero.models import Account, TaxRate
+from tui.screens.base import store_work
+from tui.screens.lifecycle import LifecycleScreen
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 from tui.widgets.run_text import (
     TITLES,
+    claim_text,
     diagnosis_text,
+    failing_mappings_text,
     last_result_text,
     plan_text,
+    run_diagnosis_text,
     start_text,
     step_text,
     stepper_text,
@@ -50,8 +55,12 @@ from tui.widgets.run_text import (
 )
 
 
-class WizardScreen(Screen):
+class WizardScreen(LifecycleScreen):
     """Guided refresh of one organisation's integration."""
+
+    # A colleague's step, note or take-over shows here without a key (the run only: the
+    # diagnosis is a live check, made once when the wizard opens).
+    WATCH_SECONDS = 2.0
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "perform", "Do step"),
@@ -64,9 +73,45 @@ class WizardScreen(Screen):
         Binding("escape", "back", "Back"),
     ]
 
+    @dataclass
+    class Loaded(Message, bubble=False):
+        """The run as it stands, and the diagnosis when one was made (no run in progress)."""
+
+        run: Run | None
+        diagnosis: Diagnosis | None = None
+
+    @dataclass
+    class Acted(Message, bubble=False):
+        """A step or a run action finished: what to tell the person, and the run now."""
+
+        said: str
+        run: Run | None
+
+    @dataclass
+    class Progressed(Message, bubble=False):
+        done: int
+        total: int
+
+    @dataclass
+    class Reconnected(Message, bubble=False):
+        """The reconnect step restored mappings; these fail validation."""
+
+        problems: list[dict[str, Any]]
+
+    @dataclass
+    class Escalated(Message, bubble=False):
+        summary: str
+
+    @dataclass
+    class ChartLoaded(Message, bubble=False):
+        """The tenant's valid codes, to fix one failing mapping."""
+
+        problem: dict[str, Any]
+        accounts: list[Account]
+        rates: list[TaxRate]
+
     def __init__(self, db_path: Path, code: str, *, actor: str | None = None) -> None:
-        super().__init__()
-        self.db_path = db_path
+        super().__init__(db_path)
         self.code = code.upper()
         self.actor = actor or default_actor()
         self.run: Run | None = None
@@ -91,36 +136,56 @@ class WizardScreen(Screen):
         self.title = f"syncdesk · refresh {self.code}"
         self.query_one("#progress").display = False
         self.load()
+        self.follow_store()
 
-    # --- store calls (thread workers; one connection per call) --------------------------------
+    # --- store calls (thread workers; one connection each) -------------------------------------
 
-    def _call(self, fn: Callable[[Any], Any]) -> Any:
-        db = open_store(self.db_path)
-        try:
-            return fn(db)
-        finally:
-            db.conn.close()
+    @store_work(group="load")
+    def load(self) -> Loaded:
+        with self.store() as db:
+            run = latest_run(db, self.code)
+            if run is None or run.status != "in_progress" or run.diagnosis is None:
+                return self.Loaded(run, diagnose(db, self.code))
+        return self.Loaded(run)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
-    def load(self) -> None:
-        run = self._call(lambda db: latest_run(db, self.code))
-        self.app.call_from_thread(self.show_run, run)
-        if run is None or run.status != "in_progress" or run.diagnosis is None:
-            found = self._call(lambda db: diagnose(db, self.code))
-            self.app.call_from_thread(self.show_diagnosis, found)
+    @store_work(group="run")
+    def load_run(self) -> Loaded:
+        with self.store() as db:
+            return self.Loaded(latest_run(db, self.code))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
-    def act(self, label: str, fn: Callable[[Any], Any]) -> None:
-        """Perform one store call, then show the run as it now stands."""
-        self.app.call_from_thread(self._set_busy, True, label)
-        try:
-            result = self._call(fn)
-        finally:
-            self.app.call_from_thread(self._set_busy, False, "")
-        if isinstance(result, str):
-            self.app.call_from_thread(self.notify, result, markup=False, timeout=6)
-        run = self._call(lambda db: latest_run(db, self.code))
-        self.app.call_from_thread(self.show_run, run)
+    def on_wizard_screen_loaded(self, message: Loaded) -> None:
+        self.show_run(message.run)
+        if message.diagnosis is not None:
+            self.show_diagnosis(message.diagnosis)
+
+    def action_reload(self) -> None:
+        self.load_run()
+
+    def store_changed(self) -> None:
+        if not self.busy:  # the step under way shows the run when it is done
+            self.load_run()
+
+    def act(self, label: str, fn: Callable[[sqlite_utils.Database], str]) -> None:
+        """Perform one store call in a thread, then show the run as it now stands."""
+        self._set_busy(True, label)
+        self.workers.cancel_group(self, "run")  # it would show the run as it was before
+        self._act(fn)
+
+    # Not exclusive: a step goes on in its thread whatever else is asked, so its answer counts.
+    @store_work(group="act", exclusive=False)
+    def _act(self, fn: Callable[[sqlite_utils.Database], str]) -> Acted:
+        with self.store() as db:
+            said = fn(db)
+            return self.Acted(said, latest_run(db, self.code))
+
+    def on_wizard_screen_acted(self, message: Acted) -> None:
+        self._set_busy(False, "")
+        self.notify(message.said, markup=False, timeout=6)
+        self.show_run(message.run)
+
+    def failed(self, error: BaseException) -> None:
+        self._set_busy(False, "")
+        super().failed(error)
 
     def _set_busy(self, busy: bool, label: str) -> None:
         self.busy = busy
@@ -132,10 +197,10 @@ class WizardScreen(Screen):
             bar.display = False
         self.refresh_bindings()
 
-    def _progress(self, done: int, total: int) -> None:
+    def on_wizard_screen_progressed(self, message: Progressed) -> None:
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
-        bar.update(total=total, progress=done)
+        bar.update(total=message.total, progress=message.done)
 
     # --- showing -------------------------------------------------------------------------------
 
@@ -160,29 +225,13 @@ class WizardScreen(Screen):
         self._show_claim(run)
         self._show_step(run)
         if run.diagnosis and self.diagnosis is None:
-            self.query_one("#diagnosis", Static).update(
-                styled(
-                    ("Diagnosis (at the start of the run)\n", "bold"),
-                    f"{run.diagnosis['verdict']['title']}: {run.diagnosis['verdict']['next_step']}",
-                )
-            )
+            self.query_one("#diagnosis", Static).update(run_diagnosis_text(run))
 
     def _show_claim(self, run: Run) -> None:
         claim = self.query_one("#claim", Static)
-        mine = run.claimed_by == self.actor
-        claim.set_class(not mine and run.status == "in_progress", "-foreign")
-        if run.status == "in_progress" and not mine:
-            claim.update(
-                styled(
-                    (
-                        f"This run is claimed by {run.claimed_by} since "
-                        f"{run.claimed_at}. Press o to take it over.",
-                        "bold",
-                    )
-                )
-            )
-        else:
-            claim.update("")
+        foreign = run.status == "in_progress" and run.claimed_by != self.actor
+        claim.set_class(foreign, "-foreign")
+        claim.update(claim_text(run) if foreign else "")
 
     def _show_step(self, run: Run) -> None:
         result = self.query_one("#result", Static)
@@ -229,21 +278,21 @@ class WizardScreen(Screen):
         if step is None:
             self.action_escalate()
         elif step.name == "uninstall":
-            self._confirm_uninstall()
+            self.plan_uninstall()
         elif step.name == "reconnect":
             self._choose_tenant()
         else:
             self._do_step(StepInput())
 
     def _do_step(self, given: StepInput) -> None:
-        def call(db: Any) -> str:
+        def call(db: sqlite_utils.Database) -> str:
             worker = get_current_worker()
             run = next_step(
                 db,
                 self.code,
                 actor=self.actor,
                 given=given,
-                progress=lambda d, t: self.app.call_from_thread(self._progress, d, t),
+                progress=lambda d, t: self.post_message(self.Progressed(d, t)),
                 cancelled=lambda: worker.is_cancelled,
             )
             done = [s for s in run.steps if s.status == "done"]
@@ -251,29 +300,26 @@ class WizardScreen(Screen):
                 return "Verify was clean: the run is resolved."
             step = done[-1] if done else None
             if step and step.name == "reconnect" and step.detail:
-                problems = step.detail.get("problems") or []
-                self.app.call_from_thread(self._reconnected, problems)
+                self.post_message(self.Reconnected(step.detail.get("problems") or []))
             return f"{TITLES[step.name]}: done." if step else "Done."
 
         self.act("Working", call)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
-    def _confirm_uninstall(self) -> None:
-        plan = self._call(lambda db: uninstall_plan(db, self.code))
-
+    def on_lifecycle_screen_uninstall_planned(
+        self, message: LifecycleScreen.UninstallPlanned
+    ) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self._do_step(StepInput(confirm=plan.code))
+                self._do_step(StepInput(confirm=message.plan.code))
 
-        self.app.call_from_thread(self.app.push_screen, ConfirmTyped.uninstall(plan), answered)
+        self.app.push_screen(ConfirmTyped.uninstall(message.plan), answered)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
     def _choose_tenant(self) -> None:
-        self.app.call_from_thread(self._set_busy, True, "Authorising with Xero")
-        try:
-            options = self._call(lambda db: reconnect_options(db, self.code))
-        finally:
-            self.app.call_from_thread(self._set_busy, False, "")
+        self._set_busy(True, "Authorising with Xero")
+        self.offer_tenants()
+
+    def on_lifecycle_screen_tenants_offered(self, message: LifecycleScreen.TenantsOffered) -> None:
+        self._set_busy(False, "")
 
         def answered(choice: dict[str, Any] | None) -> None:
             if choice:
@@ -285,46 +331,36 @@ class WizardScreen(Screen):
                     )
                 )
 
-        self.app.call_from_thread(
-            self.app.push_screen, ReconnectChoice.from_options(options), answered
-        )
+        self.app.push_screen(ReconnectChoice.from_options(message.options), answered)
+
+    def on_wizard_screen_reconnected(self, message: Reconnected) -> None:
+        self._reconnected(message.problems)
 
     def _reconnected(self, problems: list[dict[str, Any]]) -> None:
         self.problems = problems
         self.refresh_bindings()
         if problems:
-            lines = [
-                f"✗ {p['kind']} {p['local']} -> {p['remote']}: {p['problem']}\n" for p in problems
-            ]
-            self.query_one("#diagnosis", Static).update(
-                styled(
-                    (f"{len(problems)} restored mappings fail validation\n", "bold $error"),
-                    *lines,
-                    ("Press m to fix them one by one from the tenant's valid codes.", "$accent"),
-                )
-            )
+            self.query_one("#diagnosis", Static).update(failing_mappings_text(problems))
 
     def action_fix_mapping(self) -> None:
-        if not self.problems:
-            return
-        problem = self.problems[0]
-        self._pick_code(problem)
+        if self.problems:
+            self._load_chart(self.problems[0])
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="wizard")
-    def _pick_code(self, problem: dict[str, Any]) -> None:
-        def chart(db: Any) -> Any:
-            from store.transitions import integration
+    @store_work(group="ask")
+    def _load_chart(self, problem: dict[str, Any]) -> ChartLoaded:
+        with self.store() as db:
+            tenant_id = integration(db, self.code).tenant_id
+            return self.ChartLoaded(problem, *tenant_chart(db, self.code, tenant_id))
 
-            return tenant_chart(db, self.code, integration(db, self.code).tenant_id)
-
-        accounts, rates = self._call(chart)
+    def on_wizard_screen_chart_loaded(self, message: ChartLoaded) -> None:
+        problem = message.problem
 
         def answered(code: str | None) -> None:
             if not code:
                 return
             self.problems = self.problems[1:]
 
-            def save(db: Any) -> str:
+            def save(db: sqlite_utils.Database) -> str:
                 change = set_mapping(
                     db, self.code, problem["kind"], problem["local"], code, actor=self.actor
                 )
@@ -333,16 +369,15 @@ class WizardScreen(Screen):
             self.act("Saving the mapping", save)
             self._reconnected(self.problems)
 
-        self.app.call_from_thread(
-            self.app.push_screen,
+        self.app.push_screen(
             ChooseCode.for_problem(
                 problem["kind"],
                 problem["local"],
                 problem["remote"],
                 problem["problem"],
                 problem["suggestions"],
-                accounts,
-                rates,
+                message.accounts,
+                message.rates,
             ),
             answered,
         )
@@ -395,11 +430,11 @@ class WizardScreen(Screen):
         )
 
     def action_escalate(self) -> None:
-        def call(db: Any) -> str:
+        def call(db: sqlite_utils.Database) -> str:
             md, js, summary = escalate(
                 db, self.code, actor=self.actor, packet_dir=paths.packets_dir()
             )
-            self.summary = summary
+            self.post_message(self.Escalated(summary))
             return f"Packet written to {md} and {js}."
 
         def answered(yes: bool | None) -> None:
@@ -415,6 +450,10 @@ class WizardScreen(Screen):
             ),
             answered,
         )
+
+    def on_wizard_screen_escalated(self, message: Escalated) -> None:
+        self.summary = message.summary
+        self.refresh_bindings()
 
     def action_copy_summary(self) -> None:
         text = self.summary or (

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from store.logs import LogQuery
 from store.models import LogEntry
-from store.timeparse import when
+from tui.widgets.marked import marked_text, marked_when
 from tui.widgets.row_table import Column
 
 PAGE_SIZE = 200
@@ -39,11 +39,11 @@ _PLACEHOLDER = (("…", "muted"), ("", ""), ("", ""), ("", ""), ("loading", "mut
 def log_cells(entry: LogEntry) -> list[tuple[str, str]]:
     """A log row as table cells (RowTable makes the text visible)."""
     return [
-        (when(entry.at, seconds=True), "muted"),
-        (entry.level, _LEVEL_STYLE.get(entry.level, "")),
-        (entry.org, ""),
-        (entry.kind or "-", "muted" if not entry.kind else ""),
-        (entry.message, ""),
+        (marked_when(entry.at, seconds=True), "muted"),
+        (marked_text(entry.level), _LEVEL_STYLE.get(entry.level, "")),
+        (marked_text(entry.org), ""),
+        (marked_text(entry.kind) or "-", "muted" if not entry.kind else ""),
+        (marked_text(entry.message), ""),
     ]
 
 

@@ -12,6 +12,7 @@ from textual.content import Content
 from store.logs import LogQuery
 from store.models import KnowledgeEntry, LogEntry
 from tui.safe import visible
+from tui.widgets.marked import marked_text
 
 MUTED = "$text-muted"
 KEY = "bold $accent"
@@ -36,23 +37,24 @@ def parse_search(text: str) -> tuple[str | None, str | None, str | None]:
 def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None) -> Content:
     """One log row in full, as literal text with the knowledge base's advice."""
     level_style = "bold $error" if entry.level == "error" else "bold $text-accent"
+    t = marked_text
     lines = [
         Content.assemble(
-            (entry.at, "bold"),
+            (visible(t(entry.at)), "bold"),
             "  ",
-            (visible(entry.org), "bold"),
+            (visible(t(entry.org)), "bold"),
             "  ",
-            (entry.level.upper(), level_style),
+            (visible(t(entry.level)).upper(), level_style),
             (f"  row {entry.id}", MUTED),
         ),
         Content.assemble(
             ("Document ", MUTED),
-            visible(entry.document or "-"),
+            visible(t(entry.document) or "-"),
             ("   Kind ", MUTED),
-            visible(entry.kind or "-"),
+            visible(t(entry.kind) or "-"),
         ),
-        Content.assemble(("Xero correlation id ", MUTED), visible(entry.correlation_id or "-")),
-        Content(visible(entry.message)),
+        Content.assemble(("Xero correlation id ", MUTED), visible(t(entry.correlation_id) or "-")),
+        Content(visible(t(entry.message))),
     ]
     if kb is not None:
         lines += [

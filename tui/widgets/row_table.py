@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.safe import visible
+from tui.widgets.marked import MARK, marked_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,7 @@ class RowTable(ScrollView, can_focus=True):
                 continue
             if segments:
                 segments.append(Segment(" ", base))
-            text = visible(text)
+            text = visible(marked_text(text))
             if len(text) > width:
                 text = text[: max(0, width - 1)] + "…"
             text = text.rjust(width) if column.align_right else text.ljust(width)
@@ -210,7 +211,11 @@ class RowTable(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         cursor = index == self.cursor
         style = base + self.get_component_rich_style("row-table--cursor") if cursor else base
-        strip = self._line(self.source.cells(index), style, cursor)
+        try:
+            cells = self.source.cells(index)
+        except Exception:  # one unreadable row must not blank the table: mark it, draw the rest
+            cells = [(f"{MARK} unreadable row", "bad")]
+        strip = self._line(cells, style, cursor)
         return strip.extend_cell_length(width, style).crop(0, width)
 
     # --- cursor ------------------------------------------------------------------------------

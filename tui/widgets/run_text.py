@@ -117,6 +117,36 @@ def start_text(last_run: Run | None) -> Content:
     return styled(*lines)
 
 
+def run_diagnosis_text(run: Run) -> Content:
+    """The verdict stored with a run (a resumed run's diagnosis is not made again)."""
+    verdict = run.diagnosis["verdict"] if run.diagnosis else {}
+    return styled(
+        ("Diagnosis (at the start of the run)\n", "bold"),
+        f"{verdict.get('title')}: {verdict.get('next_step')}",
+    )
+
+
+def claim_text(run: Run) -> Content:
+    """Someone else holds the run."""
+    return styled(
+        (
+            f"This run is claimed by {run.claimed_by} since {run.claimed_at}. "
+            "Press o to take it over.",
+            "bold",
+        )
+    )
+
+
+def failing_mappings_text(problems: list[dict[str, Any]]) -> Content:
+    """Restored mappings that fail validation after the reconnect, to fix one by one."""
+    lines = [f"✗ {p['kind']} {p['local']} -> {p['remote']}: {p['problem']}\n" for p in problems]
+    return styled(
+        (f"{len(problems)} restored mappings fail validation\n", "bold $error"),
+        *lines,
+        ("Press m to fix them one by one from the tenant's valid codes.", "$accent"),
+    )
+
+
 def plan_text() -> Content:
     """The steps of a run not yet started."""
     return styled(
