@@ -119,7 +119,7 @@ class DashboardScreen(StoreScreen):
 
     AUTO_FOCUS = "#orgs"  # the table, not the filter: keys like q must not start typing
     # Another session's change (a transition, new log rows) shows up without a restart.
-    WATCH_SECONDS = 2.0
+    WATCH_SECONDS = 1.0
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
