@@ -70,20 +70,22 @@ class Terminal:
         self.keys("Enter")
         self.wait_for("q Quit")
 
-    def wait_for(self, text: str, timeout: float = 20.0) -> str:
-        """The screen once it shows `text` and has settled: two captures in a row agree.
-
-        Textual redraws in pieces; a screen read mid-redraw holds half of the old one.
+    def wait_for(self, text: str, *also: str, timeout: float = 30.0) -> str:
+        """The screen once it shows `text` (and every one of `also`) and has settled: two
+        captures 0.1 s apart agree. Textual redraws in pieces, and under load a redraw can
+        stall; a screen read mid-redraw holds half of the old one.
         """
+        wanted = (text, *also)
         deadline = time.monotonic() + timeout
         previous = None
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in screen and screen == previous:
+            complete = all(w in screen for w in wanted)
+            if complete and screen == previous:
                 return screen
-            previous = screen if text in screen else None
-            time.sleep(0.05)  # polling interval between captures, not a wait for a result
-        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+            previous = screen if complete else None
+            time.sleep(0.1)  # polling interval between captures, not a wait for a result
+        raise AssertionError(f"{wanted!r} never all appeared; the screen was:\n{self.screen()}")
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
@@ -114,7 +116,7 @@ def terminal(store_path: Path) -> Iterator:
 def test_first_screen_filter_open_and_quit(terminal, width: int, height: int) -> None:
     term = terminal(width, height)
     term.wait_for("KAURI")
-    screen = term.wait_for("q Quit")
+    screen = term.wait_for("q Quit", "KAURI", "HARBOUR", "SXBREW", "WATTLE")
     lines = screen.splitlines()
     assert len(lines) <= height and max(len(line) for line in lines) <= width
     assert "syncdesk" in lines[0]
@@ -123,11 +125,10 @@ def test_first_screen_filter_open_and_quit(terminal, width: int, height: int) ->
         assert code in screen
     assert "q Quit" in lines[-1]
     term.filter("pine")
-    screen = term.wait_for(" 1 shown")
-    assert "WATTLE" in screen and "KAURI" not in screen
+    screen = term.wait_for(" 1 shown", "WATTLE")
+    assert "KAURI" not in screen
     term.keys("Enter")
-    screen = term.wait_for("Integration")
-    assert "Wattle & Pine" in screen and "State: active" in screen
+    term.wait_for("Integration", "Wattle & Pine", "State: active")
     term.keys("Escape")
     term.wait_for(" 1 shown")
     term.keys("q")
@@ -144,28 +145,21 @@ def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path
     term.wait_for("Press enter to start")
     term.wait_for("Diagnosis")  # the live diagnosis arrives from a worker
     term.keys("Enter")
-    screen = term.wait_for("Step 1: Diagnose")
-    assert "Kept:" in screen and "Lost:" in screen
+    term.wait_for("Step 1: Diagnose", "Kept:", "Lost:")
     term.keys("Enter")
-    screen = term.wait_for("Step 4: Uninstall")
-    assert "– 2 Deactivate" in screen and "✓ 1 Diagnose" in screen
+    term.wait_for("Step 4: Uninstall", "– 2 Deactivate", "✓ 1 Diagnose")
     term.keys("Enter")
-    screen = term.wait_for("Type SXBREW to confirm")
-    assert "Removed:" in screen and "Kept:" in screen
+    term.wait_for("Type SXBREW to confirm", "Removed:", "Kept:")
     term.keys(*"SXBREW", "Enter")
-    screen = term.wait_for("Step 5: Reconnect")
-    assert "✓ 4 Uninstall" in screen
+    term.wait_for("Step 5: Reconnect", "✓ 4 Uninstall")
     term.keys("Enter")
-    screen = term.wait_for("Reconnect SXBREW to Xero")
-    assert "(previous)" in screen
+    term.wait_for("Reconnect SXBREW to Xero", "(previous)")
     term.keys("Enter")  # choose the highlighted (previous) tenant
     term.wait_for("Reconnect SXBREW to Xero")
     term.keys("Enter")  # then Reconnect
-    screen = term.wait_for("Step 6: Verify")
-    assert "✓ 5 Reconnect" in screen
+    term.wait_for("Step 6: Verify", "✓ 5 Reconnect")
     term.keys("Enter")
-    screen = term.wait_for("Resolved.")
-    assert "✓ resolved" in screen
+    term.wait_for("Resolved.", "✓ resolved")
     term.keys("Escape")
     term.wait_for(" 1 shown")
     term.keys("q")
@@ -188,8 +182,6 @@ def test_killed_ssh_session_resumes_the_run(terminal, store_path: Path) -> None:
     again = terminal(80, 24)
     again.wait_for("q Quit")
     again.filter("wattle")
-    screen = again.wait_for(" 1 shown")
-    assert "⚑" in screen  # the dashboard shows the run in progress
+    again.wait_for(" 1 shown", "⚑")  # the dashboard shows the run in progress
     again.keys("r")
-    screen = again.wait_for("Step 2: Deactivate")
-    assert "✓ 1 Diagnose" in screen
+    again.wait_for("Step 2: Deactivate", "✓ 1 Diagnose")
