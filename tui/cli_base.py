@@ -248,6 +248,9 @@ def cli(
       kb          the knowledge base and what it explains; `kb unmatched`: what it does not
 
     Exit codes: 0 done, 1 refused or failed (one line on stderr), 2 usage error.
+
+    SYNCDESK_NOW=2026-11-24T12:00:00Z starts the clock at that instant (tests, demos of a
+    store as of the day it was built); every window (--since, 24 h, 7 days) counts from it.
     """
     ctx.obj = Context(db_path, read_only=read_only)
     if ctx.invoked_subcommand is None:
