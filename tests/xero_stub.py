@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import uuid
 from collections import deque
@@ -129,6 +130,13 @@ class XeroStub(ThreadingHTTPServer):
     @property
     def identity_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/identity"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gives up (a timeout, a closed keep-alive connection) resets its socket;
+        # that is the client's business, not a server fault to print into a test's stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def answer(self, method: str, path: str, *answers: tuple) -> None:
         self.script[(method, path)] = deque(answers)
