@@ -584,3 +584,21 @@ async def test_a_busy_store_is_said_and_nothing_changes(
         assert str(busy.value) in notified(app)
         assert app.screen is screen and "State: active" in _text(screen, "#org-status")
     assert _state(store_path, "HARBOUR").state == "active"
+
+
+async def test_a_bad_time_or_blob_text_is_marked_in_the_status(store_path: Path) -> None:
+    conn = sqlite3.connect(store_path)
+    with conn:
+        conn.execute(
+            "UPDATE integrations SET state_changed_at = 'last Tuesday', "
+            "tenant_name = CAST('Kelp books' AS BLOB) "
+            "WHERE org_id = (SELECT id FROM orgs WHERE code = 'KELP')"
+        )
+    conn.close()
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "KELP")
+        status = _text(screen, "#org-status")
+        assert "State: inactive since ⚠ last Tuesday by" in status
+        assert "Xero organisation: ⚠ Kelp books" in status
+        assert "a" in _active_keys(screen)  # the actions that do not need them still work
