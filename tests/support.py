@@ -4,6 +4,7 @@ pilot tests (`settle`, `until`)."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -97,6 +98,15 @@ async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError(f"the screen never got there within {timeout}s: {condition}")
         await pilot.pause(0.005)
+
+
+def plant(path: Path, *statements: str) -> None:
+    """Write rows the way a broken tool would: plain sqlite3, none of the store's checks."""
+    conn = sqlite3.connect(path)
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+    conn.close()
 
 
 def moved_away(path: Path) -> str:

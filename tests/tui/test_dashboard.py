@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
-from support import reload_without_the_store, settle, until
+from support import plant, reload_without_the_store, settle, until
 
 from store.db import open_store
 from store.orgs import list_orgs
@@ -177,14 +176,12 @@ def _row(app: SyncdeskApp, code: str) -> list[str]:
 
 
 async def test_a_bad_row_is_marked_and_the_others_still_show(store_path: Path) -> None:
-    conn = sqlite3.connect(store_path)
-    with conn:
-        conn.execute(
-            "UPDATE integrations SET last_export_at = 'not a time' "
-            "WHERE org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')"
-        )
-        conn.execute("UPDATE orgs SET name = CAST('Kelp as bytes' AS BLOB) WHERE code = 'KELP'")
-    conn.close()
+    plant(
+        store_path,
+        "UPDATE integrations SET last_export_at = 'not a time' "
+        "WHERE org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')",
+        "UPDATE orgs SET name = CAST('Kelp as bytes' AS BLOB) WHERE code = 'KELP'",
+    )
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)

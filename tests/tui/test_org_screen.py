@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support import notified, settle, until
+from support import notified, plant, settle, until
 from textual.widgets import Button, Checkbox, Input, OptionList, Static
 
 from store.db import open_store
@@ -539,17 +539,13 @@ async def test_reconnect_that_needs_a_browser_says_so(
 
 
 async def test_a_settings_value_that_is_not_json_leaves_the_rest_shown(store_path: Path) -> None:
-    conn = sqlite3.connect(store_path)
-    with conn:
-        conn.execute(
-            "UPDATE settings SET value = '{not json' WHERE key = 'export_trigger' "
-            "AND org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')"
-        )
-        conn.execute(
-            "INSERT INTO audit(at, org_id, actor, action) "
-            "SELECT 'yesterday', id, 'carol', 'deactivate' FROM orgs WHERE code = 'HARBOUR'"
-        )
-    conn.close()
+    plant(
+        store_path,
+        "UPDATE settings SET value = '{not json' WHERE key = 'export_trigger' "
+        "AND org_id = (SELECT id FROM orgs WHERE code = 'HARBOUR')",
+        "INSERT INTO audit(at, org_id, actor, action) "
+        "SELECT 'yesterday', id, 'carol', 'deactivate' FROM orgs WHERE code = 'HARBOUR'",
+    )
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(pilot, "HARBOUR")
@@ -584,3 +580,19 @@ async def test_a_busy_store_is_said_and_nothing_changes(
         assert str(busy.value) in notified(app)
         assert app.screen is screen and "State: active" in _text(screen, "#org-status")
     assert _state(store_path, "HARBOUR").state == "active"
+
+
+async def test_a_bad_time_or_blob_text_is_marked_in_the_status(store_path: Path) -> None:
+    plant(
+        store_path,
+        "UPDATE integrations SET state_changed_at = 'last Tuesday', "
+        "tenant_name = CAST('Kelp books' AS BLOB) "
+        "WHERE org_id = (SELECT id FROM orgs WHERE code = 'KELP')",
+    )
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "KELP")
+        status = _text(screen, "#org-status")
+        assert "State: inactive since ⚠ last Tuesday by" in status
+        assert "Xero organisation: ⚠ Kelp books" in status
+        assert "a" in _active_keys(screen)  # the actions that do not need them still work

@@ -140,8 +140,8 @@ class StoreScreen(Screen):
 
     def poll(self) -> None:
         """Look at data_version (microseconds); only a change calls store_changed."""
-        if self._watching is None:
-            return
+        if self._watching is None or not self.is_current:
+            return  # under another screen or a dialog: the change is noticed when it is back
         try:
             version = data_version(self._watching)
         except sqlite3.Error as exc:

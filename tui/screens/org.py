@@ -75,7 +75,7 @@ FROM_DETAIL = ("#org-status", "#org-queue", "#org-mappings", "#org-settings")
 
 def _read(unread: dict[str, str], where: str, call: Callable[[], T], empty: T) -> T:
     """call(), or `empty` with the reason noted for the section `where`: one bad row (a
-    settings value that is not JSON, text stored as a BLOB) must not blank the whole screen.
+    settings value that is not JSON, text that is not UTF-8) must not blank the whole screen.
     Our own errors (an organisation deleted meanwhile, a busy store) still fail the load."""
     try:
         return call()

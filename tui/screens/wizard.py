@@ -215,6 +215,10 @@ class WizardScreen(LifecycleScreen):
         self.query_one("#stepper", Static).update(plan_text())
 
     def show_run(self, run: Run | None) -> None:
+        # The stepper and the step column repaint in separate frames (each widget asks for its
+        # own), and a loaded machine can show one without the other for a while: hold the
+        # screen a moment so the run is drawn as one change.
+        self.app.delay_update()
         self.run = run
         self.refresh_bindings()
         if run is None:

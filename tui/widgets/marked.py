@@ -38,6 +38,15 @@ def marked_age(stamp: object) -> str:
     return age(good) if good else f"{MARK} bad"
 
 
+def marked_time(stamp: object) -> str:
+    """A store time as stored ('2026-11-24T09:30:00Z'); one that is not a time, marked."""
+    if not stamp:
+        return ""
+    if _time(stamp) is None:
+        return f"{MARK} {stamp}" if isinstance(stamp, str) else marked_text(stamp)
+    return str(stamp)
+
+
 def marked_when(
     stamp: object, *, date: bool = True, year: bool = False, seconds: bool = False
 ) -> str:

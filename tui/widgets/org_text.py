@@ -17,7 +17,7 @@ from store.textsafe import dumps
 from store.transitions import MEANING, allowed_actions
 from store.xero.models import CheckReport, MappingProblem
 from tui.safe import visible
-from tui.widgets.marked import MARK, marked_text, marked_when
+from tui.widgets.marked import MARK, marked_text, marked_time, marked_when
 
 ON_XERO = ("active", "inactive")  # states with a connected tenant to check mappings against
 
@@ -38,16 +38,16 @@ def can_retry(detail: OrgDetail) -> bool:
 
 def status_lines(detail: OrgDetail, run: Run | None) -> list[str]:
     allowed = [a for a in allowed_actions(detail.state) if a != "mark_disconnected"]
-    t = marked_text
+    t, at = marked_text, marked_time
     lines = [
         f"{t(detail.code)}  {t(detail.name)} ({t(detail.region)})",
-        f"State: {detail.state} since {t(detail.state_changed_at) or '-'} by "
+        f"State: {detail.state} since {at(detail.state_changed_at) or '-'} by "
         f"{t(detail.updated_by)} (version {detail.version})",
         f"  {MEANING.get(detail.state, '')}",
         f"Xero organisation: {t(detail.tenant_name) or '-'}  {t(detail.tenant_id)}",
-        f"Tokens: access expires {t(detail.token_expires_at) or '-'}; refresh expires "
-        f"{t(detail.refresh_expires_at) or '-'}",
-        f"Last export: {t(detail.last_export_at) or 'never'}; errors in 24 h: {detail.errors_24h}",
+        f"Tokens: access expires {at(detail.token_expires_at) or '-'}; refresh expires "
+        f"{at(detail.refresh_expires_at) or '-'}",
+        f"Last export: {at(detail.last_export_at) or 'never'}; errors in 24 h: {detail.errors_24h}",
         f"Allowed from here: {', '.join([*allowed, 'check'])}"
         + (", retry" if can_retry(detail) else "")
         + (", fix mapping" if detail.state in ON_XERO else ""),
@@ -63,7 +63,7 @@ def status_lines(detail: OrgDetail, run: Run | None) -> list[str]:
     if run is not None and run.status == "in_progress":
         lines.append(
             f"Refresh run {run.id} in progress, claimed by {t(run.claimed_by)} since "
-            f"{t(run.claimed_at)} (press r)"
+            f"{at(run.claimed_at)} (press r)"
         )
     return lines
 
@@ -77,7 +77,7 @@ def error_lines(groups: list[ErrorGroup]) -> list[str]:
     for g in groups:
         lines.append(
             f"{marked_text(g.kind)}: {g.count} in {g.orgs} org, "
-            f"{marked_text(g.first_at)} .. {marked_text(g.last_at)}"
+            f"{marked_time(g.first_at)} .. {marked_time(g.last_at)}"
         )
         if g.fix:
             lines.append(f"    fix: {marked_text(g.fix)}")
