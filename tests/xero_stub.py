@@ -128,6 +128,10 @@ class XeroStub(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/api"
 
     @property
+    def login_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/login/identity/connect/authorize"
+
+    @property
     def identity_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/identity"
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.worker import Worker, WorkerState
 
 from tui.commands import OrgCommands
@@ -35,6 +36,17 @@ class SyncdeskApp(App):
         self.read_only = read_only  # look, never change: --read-only, or the file system says so
         if theme:
             self.theme = theme
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """Every screen's header says when syncdesk talks to the sandbox, not the real Xero."""
+        from store.xero.config import load_settings
+
+        settings = load_settings()
+        if settings.problems:
+            title += " · Xero configuration INVALID (syncdesk config)"
+        elif settings.sandbox:
+            title += " · Xero sandbox"
+        return super().format_title(title, sub_title)
 
     def action_toggle_theme(self) -> None:
         """Switch between the dark and the light theme."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ import httpx
 
 from store.errors import XeroBadResponse, XeroError, XeroRateLimited, XeroValidation
 from store.redact import remember
+from store.xero.deadline import DeadlineTransport, deadline
 from store.xero.http_errors import (
     HTTPX_ERRORS,
     RETRYABLE_TRANSPORT,
@@ -52,10 +54,13 @@ DEFAULT_API = "https://api.xero.com"
 DEFAULT_IDENTITY = "https://identity.xero.com"
 DEFAULT_LOGIN = "https://login.xero.com/identity/connect/authorize"
 ACCOUNTING = "/api.xro/2.0"
+# Granular scopes (Xero apps created from 2 March 2026 cannot ask for the broad
+# accounting.transactions, and older apps must move off it by September 2027).
 SCOPES = (
-    "openid profile email offline_access accounting.transactions accounting.contacts "
-    "accounting.settings"
+    "openid profile email offline_access accounting.settings accounting.contacts "
+    "accounting.invoices accounting.payments accounting.manualjournals"
 )
+MAX_EXPIRES_IN = 86_400  # a token's lifetime longer than a day is not something Xero sends
 MAX_WAIT = 60.0  # the longest Retry-After slept through; longer ones are reported instead
 BACKOFF_CAP = 30.0
 APP_PER_MINUTE = 10_000  # tenantless calls (/connections, tokens) only count against the app
@@ -70,7 +75,7 @@ class XeroClient:
         api_url: str = DEFAULT_API,
         identity_url: str = DEFAULT_IDENTITY,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         retries: int = 3,
@@ -80,10 +85,14 @@ class XeroClient:
         backoff: float = 0.5,
         login_url: str = DEFAULT_LOGIN,
         on_wait: Callable[[float, str], None] | None = None,
+        scopes: str = SCOPES,
+        redirect_uri: str | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.identity_url = identity_url.rstrip("/")
         self.login_url = login_url
+        self.scopes = scopes
+        self.redirect_uri = redirect_uri
         self.client_id = client_id
         self._secret = client_secret
         self.timeout = timeout
@@ -95,7 +104,7 @@ class XeroClient:
         self.on_wait = on_wait
         self.transport = transport
         self._http = httpx.Client(
-            transport=transport,
+            transport=transport or DeadlineTransport(),
             timeout=timeout,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "syncdesk/0.1"},
@@ -171,11 +180,14 @@ class XeroClient:
             remember(token)  # whatever Xero echoes of it is redacted
             headers["Authorization"] = f"Bearer {token}"
         if basic:
-            pair = f"{self.client_id}:{self._secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
             sent = form or {}
-            remember(self._secret, headers["Authorization"][6:])
-            remember(sent.get("refresh_token"), sent.get("code"))
+            remember(sent.get("refresh_token"), sent.get("code"), sent.get("code_verifier"))
+            if self._secret:
+                pair = f"{self.client_id}:{self._secret}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+                remember(self._secret, headers["Authorization"][6:])
+            else:  # a PKCE public client names itself in the form
+                form = {**sent, "client_id": self.client_id}
         if tenant_id is not None:
             headers["xero-tenant-id"] = tenant_id
         if idempotency_key is not None:
@@ -186,9 +198,10 @@ class XeroClient:
             error: XeroError | None = None
             with limiter.slot():
                 try:
-                    response = self._http.request(
-                        method, url, headers=headers, params=params, json=json_body, data=form
-                    )
+                    with deadline(self.timeout):  # connect + send + the whole answer
+                        response = self._http.request(
+                            method, url, headers=headers, params=params, json=json_body, data=form
+                        )
                 except HTTPX_ERRORS as exc:
                     error = map_httpx_error(exc, method=method, url=url, timeout=self.timeout)
                     if not isinstance(exc, RETRYABLE_TRANSPORT) or failures >= self.retries:
@@ -289,29 +302,38 @@ class XeroClient:
                 "escalate if it persists.",
                 log_message="Token refresh failed: no access_token in the response",
             )
-        tokens = TokenSet.from_json(data)
-        remember(tokens.access_token, tokens.refresh_token)
-        return tokens
+        remember(str(data["access_token"]), data.get("refresh_token"))
+        return _valid_tokens(data, form.get("grant_type", ""))
 
     def refresh(self, refresh_token: str) -> TokenSet:
         return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
-    def exchange_code(self, code: str, redirect_uri: str) -> TokenSet:
-        return self._token(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        )
+    def exchange_code(
+        self, code: str, redirect_uri: str, code_verifier: str | None = None
+    ) -> TokenSet:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        return self._token(form)
 
-    def authorize_url(self, state: str, redirect_uri: str, scopes: str = SCOPES) -> str:
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": scopes,
-                "state": state,
-            }
-        )
-        return f"{self.login_url}?{query}"
+    def authorize_url(
+        self,
+        state: str,
+        redirect_uri: str,
+        scopes: str | None = None,
+        code_challenge: str | None = None,
+    ) -> str:
+        """Xero's consent page for this app (PKCE S256 when a code_challenge is given)."""
+        fields = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scopes or self.scopes,
+            "state": state,
+        }
+        if code_challenge:
+            fields |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
+        return f"{self.login_url}?{urlencode(fields)}"
 
     # --- accounting --------------------------------------------------------------------------
 
@@ -434,3 +456,32 @@ class XeroClient:
     ) -> dict[str, Any]:
         """PUT /ManualJournals (sales journals: COGS against Stock on Hand)."""
         return self._create(access_token, tenant_id, "ManualJournals", journal, idempotency_key)
+
+
+def _valid_tokens(data: dict[str, Any], grant_type: str) -> TokenSet:
+    """The token response checked before anything is stored: an access token, a refresh token
+    (Xero always rotates it), and an expires_in that is a whole number of seconds Xero could
+    mean. Raises XeroBadResponse naming what is wrong."""
+    expires = data.get("expires_in", 1800)
+    problem = None
+    if not isinstance(data.get("refresh_token"), str) or not data["refresh_token"]:
+        problem = "no refresh token"
+    elif isinstance(expires, bool) or not isinstance(expires, int | float | str):
+        problem = f"expires_in {expires!r}"
+    else:
+        try:
+            seconds = float(expires)
+        except ValueError:
+            seconds = math.nan
+        whole = math.isfinite(seconds) and seconds == int(seconds)
+        if not whole or not 0 < seconds <= MAX_EXPIRES_IN:
+            problem = f"expires_in {str(expires)[:20]!r}"
+    if problem is None and not isinstance(data.get("scope", ""), str | type(None)):
+        problem = "a scope that is not text"
+    if problem is not None:
+        raise XeroBadResponse(
+            f"Xero's token service answered the {grant_type or 'token'} request with {problem}; "
+            "nothing was stored. Try again, and escalate if it persists.",
+            log_message=f"Token refresh failed: unusable token response ({problem})",
+        )
+    return TokenSet.from_json({**data, "expires_in": int(float(expires))})

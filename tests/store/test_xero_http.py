@@ -45,7 +45,11 @@ def test_env_selects_real_api_or_sandbox(db, stub_env, monkeypatch) -> None:
     client = client_from_env(db)
     assert client.transport is None and client.sandbox is None
     assert client.api_url == stub_env.api_url and client.identity_url == stub_env.identity_url
-    monkeypatch.delenv("SYNCDESK_XERO_CLIENT_SECRET")
+    monkeypatch.delenv("SYNCDESK_XERO_CLIENT_SECRET")  # a PKCE public client: still real Xero
+    client = client_from_env(db)
+    assert client.transport is None and client.api_url == stub_env.api_url
+    for name in ("CLIENT_ID", "API_URL", "IDENTITY_URL", "LOGIN_URL", "REDIRECT_URI"):
+        monkeypatch.delenv(f"SYNCDESK_XERO_{name}")
     client = client_from_env(db)
     assert isinstance(client.transport, SandboxTransport) and client.sandbox is client.transport
     assert client.api_url == "https://api.xero.com"
@@ -197,6 +201,7 @@ def test_nothing_listening(db, monkeypatch) -> None:
     monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "id")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("SYNCDESK_XERO_REDIRECT_URI", "http://localhost:8765/callback")
     client = client_from_env(db, retries=0)
     with pytest.raises(XeroUnreachable, match=f"127.0.0.1:{port}"):
         client.refresh("rt")
