@@ -36,14 +36,38 @@ def _previous_tenant(current: Integration) -> tuple[str | None, str | None]:
     return current.trusted_tenant
 
 
+def start_consent(
+    db: sqlite_utils.Database, org: str, *, actor: str | None = None, client: Any = None
+) -> Any:
+    """A consent link (URL, state, expiry) for a person to authorise org's reconnect in a
+    browser; refused first when the integration cannot be reconnected.
+
+    Raises UnknownOrganisation, TransitionRefused, InvalidConfig.
+    """
+    from store.xero.consent import consent_link
+
+    current = integration(db, org)
+    _check(current, Transition.RECONNECT, None)
+    return consent_link(db, current.code, actor=actor or default_actor(), client=client)
+
+
 def reconnect_options(
-    db: sqlite_utils.Database, org: str, *, client: Any = None
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: Any = None,
+    redirect_url: str | None = None,
 ) -> ReconnectOptions:
     """Authorise against Xero and list the tenants a reconnect may choose.
 
-    Raises UnknownOrganisation, TransitionRefused, XeroError.
+    With `redirect_url` (the address the browser ended on after Xero's consent page) the
+    consent is redeemed; without it the embedded sandbox plays the consent screen, and the
+    real Xero raises XeroConsentRequired.
+
+    Raises UnknownOrganisation, TransitionRefused, ConsentRefused, XeroError.
     """
     from store.xero.connect import authorise
+    from store.xero.consent import redeem
 
     current = integration(db, org)
     _check(current, Transition.RECONNECT, None)
@@ -55,7 +79,10 @@ def reconnect_options(
             f"{current.code} cannot be reconnected before its old Xero connection is revoked. "
             f"{settled}"
         )
-    tenants = tuple(authorise(db, current.code, client=client))
+    if redirect_url is not None:
+        tenants = tuple(redeem(db, current.code, redirect_url, client=client))
+    else:
+        tenants = tuple(authorise(db, current.code, client=client))
     prev_id, prev_name = _previous_tenant(current)
     found = snapshots(db, current.code)
     return ReconnectOptions(
@@ -74,8 +101,9 @@ def _choose(options: ReconnectOptions, tenant_id: str | None) -> Any:
     listing = "; ".join(f"{t.tenant_name} ({t.tenant_id})" for t in options.tenants)
     if not options.tenants:
         raise TransitionRefused(
-            f"The Xero user authorised no organisations for {options.code}; authorise again "
-            "and tick the organisation to connect."
+            f"The Xero user's consent granted no organisation for {options.code}; make a new "
+            f"link with `syncdesk reconnect {options.code} --auth-url` and tick the "
+            "organisation to connect on Xero's consent page."
         )
     if tenant_id is not None:
         if tenant_id not in by_id:
@@ -102,6 +130,7 @@ def reconnect(
     expected_version: int | None = None,
     client: Any = None,
     options: ReconnectOptions | None = None,
+    redirect_url: str | None = None,
 ) -> ReconnectResult:
     """uninstalled | disconnected -> active: authorise, choose the tenant, restore the latest
     snapshot (or the one given; an uninstalled integration only unless no_restore), and
@@ -117,7 +146,9 @@ def reconnect(
     actor = actor or default_actor()
     current = integration(db, org)
     _check(current, Transition.RECONNECT, expected_version)
-    options = options or reconnect_options(db, current.code, client=client)
+    options = options or reconnect_options(
+        db, current.code, client=client, redirect_url=redirect_url
+    )
     chosen = _choose(options, tenant_id)
     changed = bool(options.previous_tenant_id) and chosen.tenant_id != options.previous_tenant_id
     if changed and not accept_new_tenant:

@@ -25,7 +25,7 @@ import platformdirs
 
 from store.errors import InvalidConfig
 from store.xero.client import DEFAULT_API, DEFAULT_IDENTITY, DEFAULT_LOGIN, SCOPES, XeroClient
-from store.xero.sandbox import SANDBOX_REDIRECT, SandboxTransport
+from store.xero.sandbox import SANDBOX_LOGIN, SANDBOX_REDIRECT, SandboxTransport
 
 MAX_TIMEOUT = 600.0  # seconds: a longer wait is a hang, not patience
 MAX_RETRIES = 10
@@ -290,7 +290,7 @@ def client_from_env(db: Any, **options: Any) -> XeroClient:
     options.setdefault("timeout", settings.timeout)
     options.setdefault("retries", settings.retries)
     common = {
-        "login_url": settings.login_url,
+        "login_url": SANDBOX_LOGIN if settings.sandbox else settings.login_url,
         "scopes": settings.scopes,
         "redirect_uri": settings.redirect_uri,
     }

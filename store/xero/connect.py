@@ -77,12 +77,14 @@ def authorise(
     with session(db, client) as xero:
         sandbox = xero.sandbox
         if sandbox is None:
+            code_name = integration_row(db, oid).get("code", org)
             raise XeroConsentRequired(
                 "Authorising a real Xero organisation needs a person to sign in to Xero in a "
-                "browser; open the authorisation link and pass the code it returns to "
-                "`syncdesk reconnect --code`."
+                f"browser: make the link with `syncdesk reconnect {code_name} --auth-url` "
+                f"(or wait for the browser with --listen), then complete it with "
+                f"`syncdesk reconnect {code_name} --redirect-url ADDRESS`."
             )
-        code = sandbox.consent(oid, SANDBOX_REDIRECT)
+        code = sandbox.consent(oid, SANDBOX_REDIRECT, scope=xero.scopes)
         try:
             tokens = xero.exchange_code(code, SANDBOX_REDIRECT)
             store_tokens(db, oid, tokens)

@@ -31,12 +31,14 @@ from typing import Any
 import httpx
 
 from store.clock import epoch as clock_epoch
-from store.xero import sandbox_documents, sandbox_identity
+from store.xero import sandbox_consent, sandbox_documents, sandbox_identity
 from store.xero.sandbox_accounting import READS
 from store.xero.sandbox_common import Answer, problem, text_response
 from store.xero.sandbox_limits import CallLimits
 
 SANDBOX_REDIRECT = "http://localhost:8765/syncdesk/callback"
+# Where `syncdesk sandbox serve` (default port) serves login.xero.com's consent page.
+SANDBOX_LOGIN = "http://127.0.0.1:8765/login/identity/connect/authorize"
 ACCOUNTING = "/api.xro/2.0/"
 _WRITES = {"invoices": "Invoices", "creditnotes": "CreditNotes", "manualjournals": "ManualJournals"}
 
@@ -73,6 +75,7 @@ class SandboxTransport(httpx.BaseTransport):
             key = self.path or f"memory:{id(conn)}"
             if key not in _READY:
                 sandbox_documents.create_table(conn)
+                sandbox_consent.create_tables(conn)
                 _READY.add(key)
 
     def __repr__(self) -> str:
@@ -123,11 +126,25 @@ class SandboxTransport(httpx.BaseTransport):
                 return text_response(405, "Method Not Allowed")
             connection_id = path.split("/", 2)[2]
             return sandbox_identity.delete_connection(conn, request, connection_id, self.clock)
+        if lower == "/identity/connect/authorize":  # login.xero.com's consent page
+            if request.method != "GET":
+                return sandbox_consent.not_allowed()
+            return sandbox_consent.authorize_page(
+                conn,
+                request,
+                path=self.path or "",
+                now=self.clock(),
+                connect=lambda org_id: sandbox_identity.consent(
+                    conn, org_id, None, now=self.clock(), path=self.path or ""
+                ),
+            )
         if lower.startswith(ACCOUNTING.lower()):
             return self._accounting(conn, request, path[len(ACCOUNTING) :])
         return text_response(404, "The resource you're looking for cannot be found")
 
-    def consent(self, org_id: int, redirect_uri: str = SANDBOX_REDIRECT) -> str:
+    def consent(
+        self, org_id: int, redirect_uri: str = SANDBOX_REDIRECT, scope: str | None = None
+    ) -> str:
         """The Xero user behind org_id approves the app for all their tenants; returns the code.
 
         Raises XeroConsentRequired when the sandbox has no such user.
@@ -135,7 +152,7 @@ class SandboxTransport(httpx.BaseTransport):
         now = self.clock()
         with self._connect() as conn:
             return sandbox_identity.consent(
-                conn, org_id, redirect_uri, now=now, path=self.path or ""
+                conn, org_id, redirect_uri, now=now, path=self.path or "", scope=scope
             )
 
     def _accounting(
