@@ -181,7 +181,7 @@ def _number(value: Any, where: str, kind: type, most: float) -> tuple[Any, str |
     return number, None
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
@@ -200,7 +200,7 @@ def _url(value: str, where: str) -> str | None:
         return f"{where} is not a URL (got {hide_userinfo(value)!r})"
     if parts.scheme not in ("http", "https") or not host:
         return f"{where} must be an http(s) URL with a host (got {hide_userinfo(value)!r})"
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         return f"{where} must use https unless it is on this machine (got {hide_userinfo(value)!r})"
     return None
 

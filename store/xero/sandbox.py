@@ -126,7 +126,8 @@ class SandboxTransport(httpx.BaseTransport):
                 return text_response(405, "Method Not Allowed")
             connection_id = path.split("/", 2)[2]
             return sandbox_identity.delete_connection(conn, request, connection_id, self.clock)
-        if lower == "/identity/connect/authorize":  # login.xero.com's consent page
+        if lower in ("/identity/connect/authorize", "/login/identity/connect/authorize"):
+            # login.xero.com's consent page (under /login when `sandbox serve` serves it)
             if request.method != "GET":
                 return sandbox_consent.not_allowed()
             return sandbox_consent.authorize_page(

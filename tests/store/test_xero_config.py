@@ -103,6 +103,7 @@ def test_bad_config_file_is_named(db, text: str, named: str) -> None:
         ("retry", "HARBOUR"),
         ("diagnose", "HARBOUR"),
         ("reconnect", "SXBREW"),
+        ("reconnect", "SXBREW", "--auth-url"),
         ("activate", "KELP"),
         ("map", "HARBOUR", "sales_account", "default", "200"),
     ],
