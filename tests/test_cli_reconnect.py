@@ -113,6 +113,23 @@ def test_consent_then_pasted_address_reconnects(capsys, store_path, real) -> Non
     assert code == 1 and "already active" in one_error(err)
 
 
+def test_tenant_chosen_in_a_second_step_without_a_new_consent(capsys, store_path, real) -> None:
+    real.tenants = {"aaaa-1": "First Ltd", "bbbb-2": "Second Ltd"}
+    ended_on = browse(_link(capsys, store_path)["url"])
+    code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
+    line = one_error(err)
+    assert code == 1 and "--tenant-id" in line and "First Ltd (aaaa-1)" in line
+    code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
+    assert code == 1 and "already used at" in one_error(err)
+    code, out, err = cli(
+        capsys, store_path, "reconnect", "SXBREW", "--tenant-id", "bbbb-2", "--accept-new-tenant"
+    )
+    assert code == 0, err
+    assert "Second Ltd (bbbb-2)  ** DIFFERENT FROM BEFORE **" in out
+    exchanges = [f for f in real.token_forms if f.get("grant_type") == "authorization_code"]
+    assert len(exchanges) == 1
+
+
 def test_public_client_without_a_secret(capsys, store_path, real, monkeypatch) -> None:
     monkeypatch.delenv("SYNCDESK_XERO_CLIENT_SECRET")
     _, out, _ = cli(capsys, store_path, "reconnect", "SXBREW", "--auth-url", "--json")

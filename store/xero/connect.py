@@ -10,6 +10,7 @@ from store.logs import record
 from store.orgs import org_id
 from store.xero.client import XeroClient
 from store.xero.common import integration_row, log_error, session
+from store.xero.consent import fresh_consent
 from store.xero.models import Connection
 from store.xero.sandbox import SANDBOX_REDIRECT
 from store.xero.tokens import store_tokens, with_token
@@ -71,11 +72,16 @@ def authorise(
 
     Against the sandbox this plays the consent screen (every tenant of the user connected) and
     exchanges the code; the new tokens are stored. The real API needs a person in a browser:
+    within 10 minutes of their consent (store.xero.consent) its tokens list the tenants, else
     raises XeroConsentRequired. Also raises UnknownOrganisation and XeroError.
     """
     oid = org_id(db, org)
     with session(db, client) as xero:
         sandbox = xero.sandbox
+        if sandbox is None and fresh_consent(db, oid):
+            # A person consented in the last 10 minutes (reconnect --redirect-url, the
+            # console's consent dialog): its tokens list what they connected.
+            return with_token(db, org, xero, xero.connections)
         if sandbox is None:
             code_name = integration_row(db, oid).get("code", org)
             raise XeroConsentRequired(

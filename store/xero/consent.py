@@ -115,11 +115,13 @@ def redeem(
         )
     row = db.execute("SELECT * FROM consent_requests WHERE state = ?", [state]).fetchone()
     if row is None:
-        raise ConsentRefused(
-            "The address's state matches no consent link syncdesk made (or it was already "
-            f"used); {again}."
-        )
+        raise ConsentRefused(f"The address's state matches no consent link syncdesk made; {again}.")
     row = dict(row)
+    if row["redeemed_at"]:
+        raise ConsentRefused(
+            f"That consent link was already used at {row['redeemed_at']}; a reconnect within "
+            f"10 minutes of it needs no new consent (drop --redirect-url), else {again}."
+        )
     if row["org_id"] != oid:
         other = db.execute("SELECT code FROM orgs WHERE id = ?", [row["org_id"]]).fetchone()
         raise ConsentRefused(
@@ -146,8 +148,12 @@ def redeem(
         except XeroError as exc:
             log_error(db, code_name, exc)
             raise
-        _forget(db, state)
-        store_tokens(db, oid, tokens)
+        with transaction(db) as conn:  # used once, and its tokens kept, together
+            conn.execute(
+                "UPDATE consent_requests SET redeemed_at = ? WHERE state = ?",
+                [iso(clock.now()), state],
+            )
+            store_tokens(db, oid, tokens, conn=conn)
         try:
             connections = xero.connections(tokens.access_token)
         except XeroError as exc:
@@ -177,3 +183,15 @@ def _error_line(error: str, description: str | None, again: str) -> str:
         )
     detail = f" ({description[:200]})" if description else ""
     return f"Xero's consent page answered error={error[:60]}{detail}; nothing changed; {again}."
+
+
+def fresh_consent(db: sqlite_utils.Database, oid: int) -> bool:
+    """Whether org's last consent was redeemed within the last 10 minutes (its tokens are the
+    ones a reconnect may use without asking the person again)."""
+    since = iso(clock.now() - STATE_LIFETIME)
+    return (
+        db.execute(
+            "SELECT 1 FROM consent_requests WHERE org_id = ? AND redeemed_at >= ?", [oid, since]
+        ).fetchone()
+        is not None
+    )
