@@ -51,6 +51,17 @@ def start_consent(
     return consent_link(db, current.code, actor=actor or default_actor(), client=client)
 
 
+def needs_consent(db: sqlite_utils.Database, org: str) -> bool:
+    """Whether a reconnect of org needs a person's consent first: the real Xero, and no
+    consent redeemed in the last 10 minutes. Raises InvalidConfig, UnknownOrganisation."""
+    from store.xero.config import load_settings
+    from store.xero.consent import fresh_consent
+
+    if load_settings().require().sandbox:
+        return False
+    return not fresh_consent(db, integration(db, org).org_id)
+
+
 def reconnect_options(
     db: sqlite_utils.Database,
     org: str,
