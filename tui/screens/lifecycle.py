@@ -51,9 +51,7 @@ class LifecycleScreen(StoreScreen):
         with self.store() as db:
             if redirect_url is None and needs_consent(db, self.code):
                 return self.ConsentNeeded(start_consent(db, self.code))
-            return self.TenantsOffered(
-                reconnect_options(db, self.code, redirect_url=redirect_url)
-            )
+            return self.TenantsOffered(reconnect_options(db, self.code, redirect_url=redirect_url))
 
     def on_lifecycle_screen_consent_needed(self, message: LifecycleScreen.ConsentNeeded) -> None:
         def answered(address: str | None) -> None:
