@@ -20,6 +20,7 @@ from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import ErrorGroup
+from store.orgs import reconsent_advice, reconsent_due
 from store.timeparse import iso
 from store.transitions import integration
 
@@ -204,6 +205,15 @@ def diagnose(
             helps,
             step,
             next_step,
+        )
+    elif primary is None and reconsent_due(db, current):  # any live failure outranks it
+        verdict = Verdict(
+            "needs_reconsent",
+            "Fresh consent due",
+            *reconsent_advice(current.code),
+            False,
+            "none",
+            f"Reconnect with fresh consent (`syncdesk reconnect {current.code} --auth-url`).",
         )
     elif primary is None:
         verdict = Verdict(

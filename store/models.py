@@ -60,6 +60,7 @@ class OrgSummary:
     trend: tuple[int, ...] = ()  # errors per UTC day, oldest first, last 7 days
     claimed_by: str | None = None  # who holds a refresh run in progress
     version: int = 1
+    needs_reconsent: bool = False  # still on Xero's deprecated broad scopes
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ TREND_DAYS = 7
 # Errors in the last 24 hours per organisation come from the (level, at, org_id) index alone.
 _LIST_SQL = """
 SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
-       i.refresh_expires_at, i.version, coalesce(e.n, 0) AS errors_24h,
+       i.refresh_expires_at, i.version, i.scopes, coalesce(e.n, 0) AS errors_24h,
        coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by
 FROM orgs o
 JOIN integrations i ON i.org_id = o.id
@@ -45,14 +45,48 @@ def like_pattern(text: str | None) -> str | None:
     return f"%{escaped}%"
 
 
+# Xero's broad transaction scopes, replaced by granular ones (accounting.invoices,
+# accounting.payments, ...): apps created from 2 March 2026 cannot ask for them, and older apps
+# must move by September 2027, which takes each customer's fresh consent.
+DEPRECATED_SCOPES = frozenset({"accounting.transactions", "accounting.transactions.read"})
+RECONSENT_BY = "September 2027"
+
+
+def needs_reconsent(state: str, scopes: str | None) -> bool:
+    """Whether the integration still runs on the deprecated broad scopes (and is installed)."""
+    if state == State.UNINSTALLED or not isinstance(scopes, str):
+        return False
+    return not DEPRECATED_SCOPES.isdisjoint(scopes.split())
+
+
+def reconsent_due(db: sqlite_utils.Database, current: Any) -> bool:
+    """needs_reconsent for a store.models.Integration, reading its granted scopes."""
+    row = db.execute("SELECT scopes FROM integrations WHERE org_id = ?", [current.org_id])
+    found = row.fetchone()
+    return needs_reconsent(current.state, found[0] if found else None)
+
+
+def reconsent_advice(code: str) -> tuple[str, str]:
+    """The cause and fix a diagnosis gives for an integration on the deprecated scopes."""
+    return (
+        "The integration was authorised with Xero's deprecated broad scope "
+        f"accounting.transactions, which Xero retires in {RECONSENT_BY}; after that its "
+        "exports stop.",
+        f"Reconnect with fresh consent before {RECONSENT_BY}: `syncdesk reconnect {code} "
+        "--auth-url` (the customer allows the granular scopes), then --redirect-url.",
+    )
+
+
 def list_orgs(
     db: sqlite_utils.Database,
     *,
     state: str | None = None,
     search: str | None = None,
     now: datetime | None = None,
+    reconsent: bool | None = None,
 ) -> list[OrgSummary]:
-    """Every organisation (optionally one state, or matching text in code, name or tenant).
+    """Every organisation (optionally one state, or matching text in code, name or tenant;
+    `reconsent` True: only those still on the deprecated scopes, False: only the others).
 
     Raises InvalidQuery for an unknown state.
     """
@@ -70,7 +104,7 @@ def list_orgs(
         [days[0]],
     ):
         trends.setdefault(oid, {})[on_day] = count
-    return [
+    found = [
         OrgSummary(
             code=r["code"],
             name=text_of(r["name"]),
@@ -85,9 +119,13 @@ def list_orgs(
             trend=tuple(trends.get(r["id"], {}).get(d, 0) for d in days),
             claimed_by=r["claimed_by"],
             version=r["version"],
+            needs_reconsent=needs_reconsent(r["state"], r["scopes"]),
         )
         for r in rows
     ]
+    if reconsent is None:
+        return found
+    return [o for o in found if o.needs_reconsent == reconsent]
 
 
 def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:

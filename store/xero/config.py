@@ -33,7 +33,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
 ENV_PREFIX = "SYNCDESK_XERO_"
 CONFIG_ENV = "SYNCDESK_CONFIG"
-DEPRECATED_SCOPE = "accounting.transactions"
 
 # Any of these set means "the real Xero".
 CONNECTION_KEYS = (

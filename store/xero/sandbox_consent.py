@@ -94,10 +94,15 @@ def take_code(
 
 
 def granted_scope(conn: sqlite3.Connection, org_id: int) -> str:
+    """The scopes the grant's last consent gave; for a grant made when the store was built,
+    what the store says it was consented with."""
     row = conn.execute(
         "SELECT scope FROM sandbox_grant_extra WHERE org_id = ?", [org_id]
     ).fetchone()
-    return (row["scope"] if row and row["scope"] else None) or BROAD_SCOPES
+    if row and row["scope"]:
+        return str(row["scope"])
+    built = conn.execute("SELECT scopes FROM integrations WHERE org_id = ?", [org_id]).fetchone()
+    return str(built[0]) if built and built[0] else BROAD_SCOPES
 
 
 def remember_rotation(

@@ -143,3 +143,17 @@ def test_header_says_sandbox(store_path, monkeypatch) -> None:
     assert "INVALID" in str(app.format_title("syncdesk", ""))
     monkeypatch.setenv("SYNCDESK_XERO_REDIRECT_URI", "http://localhost:8765/cb")
     assert "sandbox" not in str(app.format_title("syncdesk", ""))
+
+
+async def test_dashboard_filter_reconsent(store_path) -> None:
+    from tui.screens.dashboard import DashboardScreen
+
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await pilot.press("slash")
+        await pilot.press(*"reconsent")
+        await until(pilot, lambda: {o.code for o in screen.orgs} == {"GREEN", "IRONBARK", "KELP"})
+        assert all(o.needs_reconsent for o in screen.orgs)

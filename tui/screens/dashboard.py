@@ -103,7 +103,7 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
         (marked_text(org.code), ""),
         (marked_text(org.name), ""),
         (org.state + (" ⚑" if org.claimed_by else ""), STATE_STYLE.get(org.state, "")),
-        (org.auth, AUTH_STYLE.get(org.auth, "")),
+        (org.auth + (" ↻" if org.needs_reconsent else ""), AUTH_STYLE.get(org.auth, "")),
         (marked_text(org.tenant_name) or "-", "" if org.tenant_name else "muted"),
         (str(org.held), "warn" if org.held else "muted"),
         (str(org.failed), "bad" if org.failed else "muted"),
@@ -166,9 +166,12 @@ class DashboardScreen(StoreScreen):
     def load(self, text: str = "") -> Loaded:
         # A newer keystroke starts a newer load, which cancels this one: its result is
         # dropped (a thread worker cannot be stopped mid-query, but its answer can be).
-        state, search = parse_filter(text)
+        # "reconsent" in the filter: only those on Xero's deprecated scopes (marked ↻)
+        words = text.split()
+        reconsent = True if "reconsent" in (w.lower() for w in words) else None
+        state, search = parse_filter(" ".join(w for w in words if w.lower() != "reconsent"))
         with self.store() as db:
-            return self.Loaded(list_orgs(db, state=state, search=search))
+            return self.Loaded(list_orgs(db, state=state, search=search, reconsent=reconsent))
 
     def on_dashboard_screen_loaded(self, message: Loaded) -> None:
         self.show_orgs(message.orgs)
