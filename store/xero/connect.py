@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from store.enums import Level
-from store.errors import XeroConsentRequired, XeroError, XeroNotFound
+from store.errors import XeroConsentRequired, XeroError, XeroInvalidGrant, XeroNotFound
 from store.logs import record
 from store.orgs import org_id
 from store.xero.client import XeroClient
@@ -107,3 +107,22 @@ def authorise(
         f"{'s' if len(connections) != 1 else ''}: {names}",
     )
     return connections
+
+
+def tenant_listed(
+    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None
+) -> bool | None:
+    """Whether Xero's /connections still lists org's tenant: True, False, or None when Xero
+    could not be asked (a 403 elsewhere is then not taken for a disconnection)."""
+    stored = integration_row(db, org_id(db, org))
+    try:
+        with session(db, client) as xero:
+            connections = with_token(db, org, xero, xero.connections)
+    except XeroInvalidGrant:
+        return False  # the token endpoint says the grant is gone
+    except XeroError:
+        return None
+    return any(
+        c.tenant_id == stored.get("tenant_id") or c.id == stored.get("connection_id")
+        for c in connections
+    )

@@ -7,7 +7,7 @@ This module routes requests; the endpoints live beside it:
 - sandbox_identity.py: POST /connect/token, GET and DELETE /connections, the consent screen.
 - /api.xro/2.0/...: an unknown or expired bearer token -> 401; missing xero-tenant-id, or a
   tenant without a live connection for that grant -> 403 AuthenticationUnsuccessful; a tenant
-  with behaviour.outage -> 503 "Organisation offline"; then the rate limits
+  with behaviour.outage -> 503 "Organisation offline" (plain text, as Xero); then the rate limits
   (sandbox_limits.py); then the reads (sandbox_accounting.py) and the document writes
   (sandbox_documents.py).
 - Every response carries a fresh Xero-Correlation-Id.
@@ -175,6 +175,10 @@ class SandboxTransport(httpx.BaseTransport):
         outage = behaviour.get("outage")
         if outage:
             status = int(outage.get("status", 503))
+            if status == 503:  # as Xero sends it: plain text, not problem+json
+                raise Answer(
+                    text_response(503, "The organisation temporarily cannot be connected to.")
+                )
             raise Answer(
                 problem(
                     status,

@@ -259,7 +259,7 @@ def test_check_marks_removed_connection_disconnected(db, clock) -> None:
     assert state(db, "HARBOUR") == ("disconnected", version + 1)
 
 
-def test_check_403_on_tenant_marks_disconnected(db, clock) -> None:
+def test_check_403_on_a_listed_tenant_is_access_refused_not_disconnected(db, clock) -> None:
     def forbidden(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             403,
@@ -269,11 +269,15 @@ def test_check_403_on_tenant_marks_disconnected(db, clock) -> None:
 
     client, _ = faulty_client(db, clock, lambda r: r.url.path.endswith("/Organisation"), forbidden)
     mark = last_log_id(db)
-    check(db, "KELP", client=client)  # inactive -> disconnected too
-    assert state(db, "KELP")[0] == "disconnected"
+    before = state(db, "KELP")
+    report = check(db, "KELP", client=client)  # /connections still lists KELP's tenant
+    assert state(db, "KELP") == before
+    access = next(f for f in report.findings if f.check == "access")
+    assert not access.ok and "Xero lists the connection" in access.detail
+    assert "lost access" in access.detail and "not disconnected" in access.detail
+    assert access.fix == knowledge_by_kind(db)["authorization_failed"].fix
     rows = new_log_rows(db, "KELP", mark)
-    assert rows[0][2] == "connection_removed" and rows[0][3] == "c-403"
-    assert rows[1][2] == "disconnected_in_xero"
+    assert rows[0][3] == "c-403" and "disconnected_in_xero" not in [r[2] for r in rows]
 
 
 def test_check_already_disconnected_org_is_left_alone(db, clock) -> None:
