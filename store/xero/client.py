@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ from store.xero.models import (
     TaxRate,
     TokenSet,
     TrackingCategory,
+    checked_tokens,
 )
 
 DEFAULT_API = "https://api.xero.com"
@@ -60,7 +60,6 @@ SCOPES = (
     "openid profile email offline_access accounting.settings accounting.contacts "
     "accounting.invoices accounting.payments accounting.manualjournals"
 )
-MAX_EXPIRES_IN = 86_400  # a token's lifetime longer than a day is not something Xero sends
 MAX_WAIT = 60.0  # the longest Retry-After slept through; longer ones are reported instead
 BACKOFF_CAP = 30.0
 APP_PER_MINUTE = 10_000  # tenantless calls (/connections, tokens) only count against the app
@@ -110,6 +109,9 @@ class XeroClient:
             headers={"Accept": "application/json", "User-Agent": "syncdesk/0.1"},
         )
         self._limiters: dict[str, Limiter] = {}
+        # X-DayLimit-Remaining as Xero last said it, per tenant (a retry stops before the
+        # tenant's last 10 % of its 5,000 daily calls).
+        self.day_remaining: dict[str, int] = {}
         self._limiters_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never the secret
@@ -211,6 +213,7 @@ class XeroClient:
                 self._backoff(failures, None, error.log_message)
                 continue
             status = response.status_code
+            self._note_day_limit(tenant_id, response)
             if status < 400:
                 return response
             error = error_for_response(response, method=method, url=url, tenant_id=tenant_id)
@@ -226,6 +229,11 @@ class XeroClient:
                 self._backoff(failures, retry_after_seconds(response), error.log_message)
                 continue
             raise error
+
+    def _note_day_limit(self, tenant_id: str | None, response: httpx.Response) -> None:
+        left = response.headers.get("X-DayLimit-Remaining")
+        if tenant_id and left is not None and left.strip().isdigit():
+            self.day_remaining[tenant_id] = int(left)
 
     def _delay(self, attempt: int) -> float:
         return min(BACKOFF_CAP, self.backoff * 2 ** (attempt - 1))
@@ -303,7 +311,7 @@ class XeroClient:
                 log_message="Token refresh failed: no access_token in the response",
             )
         remember(str(data["access_token"]), data.get("refresh_token"))
-        return _valid_tokens(data, form.get("grant_type", ""))
+        return checked_tokens(data, form.get("grant_type", ""))
 
     def refresh(self, refresh_token: str) -> TokenSet:
         return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
@@ -387,13 +395,10 @@ class XeroClient:
     ) -> dict[str, Any]:
         url = f"{self.api_url}{ACCOUNTING}/{resource}"
         # Xero keeps the answer to an Idempotency-Key, so re-sending after a timeout cannot
-        # create the document twice; the key follows the content, so a corrected document
-        # (after a mapping fix) is a new request.
-        key = (
-            idempotency_key
-            or "syncdesk-"
-            + hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:40]
-        )
+        # create the document twice; the key follows the tenant and the content, so a
+        # corrected document (after a mapping fix) or another organisation is a new request.
+        sent = json.dumps([tenant_id, resource, document], sort_keys=True).encode()
+        key = idempotency_key or "syncdesk-" + hashlib.sha256(sent).hexdigest()[:40]
         response = self._send(
             "PUT",
             url,
@@ -424,6 +429,18 @@ class XeroClient:
                 log_message=f"Xero API 400 ValidationException: {' '.join(messages)}",
             )
         return created
+
+    def find_documents(
+        self, access_token: str, tenant_id: str, resource: str, number: str
+    ) -> list[dict[str, Any]]:
+        """The Invoices or CreditNotes with this number (a lookup after a lost answer)."""
+        quoted = number.replace("\\", "\\\\").replace('"', '\\"')
+        params = (
+            {"InvoiceNumbers": number}
+            if resource == "Invoices"
+            else {"where": f'CreditNoteNumber=="{quoted}"'}
+        )
+        return self._get(access_token, tenant_id, resource, resource, params)
 
     def create_invoice(
         self,
@@ -456,32 +473,3 @@ class XeroClient:
     ) -> dict[str, Any]:
         """PUT /ManualJournals (sales journals: COGS against Stock on Hand)."""
         return self._create(access_token, tenant_id, "ManualJournals", journal, idempotency_key)
-
-
-def _valid_tokens(data: dict[str, Any], grant_type: str) -> TokenSet:
-    """The token response checked before anything is stored: an access token, a refresh token
-    (Xero always rotates it), and an expires_in that is a whole number of seconds Xero could
-    mean. Raises XeroBadResponse naming what is wrong."""
-    expires = data.get("expires_in", 1800)
-    problem = None
-    if not isinstance(data.get("refresh_token"), str) or not data["refresh_token"]:
-        problem = "no refresh token"
-    elif isinstance(expires, bool) or not isinstance(expires, int | float | str):
-        problem = f"expires_in {expires!r}"
-    else:
-        try:
-            seconds = float(expires)
-        except ValueError:
-            seconds = math.nan
-        whole = math.isfinite(seconds) and seconds == int(seconds)
-        if not whole or not 0 < seconds <= MAX_EXPIRES_IN:
-            problem = f"expires_in {str(expires)[:20]!r}"
-    if problem is None and not isinstance(data.get("scope", ""), str | type(None)):
-        problem = "a scope that is not text"
-    if problem is not None:
-        raise XeroBadResponse(
-            f"Xero's token service answered the {grant_type or 'token'} request with {problem}; "
-            "nothing was stored. Try again, and escalate if it persists.",
-            log_message=f"Token refresh failed: unusable token response ({problem})",
-        )
-    return TokenSet.from_json({**data, "expires_in": int(float(expires))})

@@ -192,6 +192,8 @@ class SandboxTransport(httpx.BaseTransport):
         response = None
         if method == "GET" and name in READS:
             response = READS[name](tenant, request, self.clock)
+        elif method == "GET" and name in ("invoices", "creditnotes"):
+            response = sandbox_documents.read(conn, tenant, request, _WRITES[name], self.clock)
         elif method in ("PUT", "POST") and name in _WRITES:
             response = sandbox_documents.create(conn, tenant, request, _WRITES[name], self.clock)
         if response is None:
