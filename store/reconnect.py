@@ -91,9 +91,11 @@ def reconnect_options(
             f"{settled}"
         )
     if redirect_url is not None:
-        tenants = tuple(redeem(db, current.code, redirect_url, client=client))
+        granted = redeem(db, current.code, redirect_url, client=client)
     else:
-        tenants = tuple(authorise(db, current.code, client=client))
+        granted = authorise(db, current.code, client=client)
+    # Only accounting organisations: a PRACTICEMANAGER (XPM) tenant is never exported to.
+    tenants = tuple(t for t in granted if t.tenant_type == "ORGANISATION")
     prev_id, prev_name = _previous_tenant(current)
     found = snapshots(db, current.code)
     return ReconnectOptions(

@@ -187,6 +187,16 @@ class SandboxTransport(httpx.BaseTransport):
                 )
             )
         limits = self._limits.count(conn, tenant_id, behaviour, self.clock())
+        with self._limits.at_once(tenant_id):
+            response = self._answer(conn, tenant, request, resource)
+        if response is None:
+            return text_response(404, "The resource you're looking for cannot be found")
+        response.headers.update(limits)
+        return response
+
+    def _answer(
+        self, conn: sqlite3.Connection, tenant: Any, request: httpx.Request, resource: str
+    ) -> httpx.Response | None:
         name = resource.strip("/").lower()
         method = request.method
         response = None
@@ -196,9 +206,6 @@ class SandboxTransport(httpx.BaseTransport):
             response = sandbox_documents.read(conn, tenant, request, _WRITES[name], self.clock)
         elif method in ("PUT", "POST") and name in _WRITES:
             response = sandbox_documents.create(conn, tenant, request, _WRITES[name], self.clock)
-        if response is None:
-            return text_response(404, "The resource you're looking for cannot be found")
-        response.headers.update(limits)
         return response
 
 

@@ -209,7 +209,7 @@ def consent(
         live = []
         for tenant_id in json.loads(row["tenant_ids"]):
             tenant = conn.execute(
-                "SELECT name FROM sandbox_tenants WHERE tenant_id = ?", [tenant_id]
+                "SELECT name, behaviour FROM sandbox_tenants WHERE tenant_id = ?", [tenant_id]
             ).fetchone()
             if tenant is None:
                 continue
@@ -218,7 +218,10 @@ def consent(
                 {
                     "id": old.get("id") or str(uuid.uuid4()),
                     "tenantId": tenant_id,
-                    "tenantType": "ORGANISATION",
+                    # behaviour.tenant_type: PRACTICEMANAGER for an XPM practice
+                    "tenantType": json.loads(tenant["behaviour"] or "{}").get(
+                        "tenant_type", "ORGANISATION"
+                    ),
                     "tenantName": tenant["name"],
                     "authEventId": event,
                     "createdDateUtc": old.get("createdDateUtc") or iso_time(now),

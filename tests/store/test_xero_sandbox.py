@@ -425,3 +425,28 @@ def test_usable_from_several_threads(db, clock) -> None:
     for t in threads:
         t.join()
     assert errors == [] and len({r["InvoiceID"] for r in results}) == 8
+
+
+def test_sandbox_concurrency_and_app_minute_limits() -> None:
+    from contextlib import ExitStack
+
+    from store.xero.sandbox_common import Answer
+    from store.xero.sandbox_limits import CallLimits
+
+    limits = CallLimits()
+    with ExitStack() as stack:
+        for _ in range(5):
+            stack.enter_context(limits.at_once("t"))
+        with pytest.raises(Answer) as caught, limits.at_once("t"):
+            pass
+        answer = caught.value.response
+        assert answer.status_code == 429
+        assert answer.headers["X-Rate-Limit-Problem"] == "concurrent"
+        with limits.at_once("other-tenant"):
+            pass
+    with limits.at_once("t"):  # released again
+        pass
+    limits._app.extend([100.0] * 10_000)
+    with pytest.raises(Answer) as caught:
+        limits.count(None, "t2", {}, 101.0)
+    assert caught.value.response.headers["X-Rate-Limit-Problem"] == "appminute"
