@@ -237,12 +237,16 @@ def cli(
       retry       send held and failed exports again
       diagnose    state + live check + error groups -> verdict and next step
       deactivate / activate / uninstall / reconnect   the integration's lifecycle
+                  (reconnect --auth-url / --redirect-url / --listen: consent for
+                  the real Xero)
+      config      which Xero is in use (sandbox or real), from where; secrets masked
       map         fix one mapping, checked against the tenant's chart
       snapshots   what each uninstall removed (restorable)
       audit       who changed what, when
       run         the refresh sequence as a recorded run: start, show, next, note,
                   resolve, escalate
       serve       the console in a browser (textual-serve), on loopback by default
+      sandbox serve  the store's Xero sandbox over HTTP, for SDKs and developers
       import      organisations, sandbox tenants and the knowledge base from files
       ingest      connection-log rows from a file (or following one, like tail -F)
       kb          the knowledge base and what it explains; `kb unmatched`: what it does not
