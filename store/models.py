@@ -412,3 +412,4 @@ class StepInput:
     accept_new_tenant: bool = False
     restore: int | None = None
     no_restore: bool = False
+    redirect_url: str | None = None  # reconnect against the real Xero: where consent ended

@@ -277,3 +277,37 @@ def test_listen_gives_up_at_its_deadline(capsys, store_path, real, monkeypatch) 
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--listen", "--wait", "1")
     assert code == 1 and "No browser arrived" in one_error(err)
     assert _state_of(store_path, "SXBREW") == "disconnected"
+
+
+def test_refresh_run_reconnect_step_with_consent(capsys, store_path, real) -> None:
+    """The run's reconnect step against the real Xero takes the consent's address."""
+    db = ("--db", str(store_path))
+    code, _, err = run_cli(capsys, *db, "run", "start", "SXBREW", "--actor", "alice")
+    assert code == 0, err
+    for _ in range(6):
+        _, out, _ = run_cli(capsys, *db, "run", "show", "SXBREW", "--json")
+        run = json.loads(out)
+        current = None if run["current"] is None else run["steps"][run["current"]]
+        if current is None or current["name"] == "reconnect":
+            break
+        run_cli(capsys, *db, "run", "next", "SXBREW", "--actor", "alice", "--confirm", "SXBREW")
+    assert current is not None and current["name"] == "reconnect"
+    code, _, err = run_cli(capsys, *db, "run", "next", "SXBREW", "--actor", "alice")
+    assert code == 1 and "reconnect SXBREW --auth-url" in one_error(err)
+    ended_on = browse(_link(capsys, store_path)["url"])
+    code, out, err = run_cli(
+        capsys,
+        *db,
+        "run",
+        "next",
+        "SXBREW",
+        "--actor",
+        "alice",
+        "--redirect-url",
+        ended_on,
+        "--json",
+    )
+    assert code == 0, err
+    reconnect_step = next(s for s in json.loads(out)["steps"] if s["name"] == "reconnect")
+    assert reconnect_step["status"] == "done"
+    assert _state_of(store_path, "SXBREW") == "active"
