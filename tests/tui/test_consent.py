@@ -157,3 +157,31 @@ async def test_dashboard_filter_reconsent(store_path) -> None:
         await pilot.press(*"reconsent")
         await until(pilot, lambda: {o.code for o in screen.orgs} == {"GREEN", "IRONBARK", "KELP"})
         assert all(o.needs_reconsent for o in screen.orgs)
+
+
+async def test_refresh_wizard_reconnect_step_asks_for_consent(store_path, real) -> None:
+    from tui.screens.wizard import WizardScreen
+
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(WizardScreen(store_path, "SXBREW", actor="tester"))
+        await settle(pilot)
+        for _ in range(2):  # start, diagnose
+            await pilot.press("enter")
+            await settle(pilot)
+        await pilot.press("enter")  # uninstall: typed confirmation
+        await settle(pilot)
+        await pilot.press(*"SXBREW", "enter")
+        await until(pilot, lambda: _state(store_path, "SXBREW") == "uninstalled")
+        await settle(pilot)
+        await pilot.press("enter")  # reconnect: the consent step first
+        await until(pilot, lambda: isinstance(app.screen, ConsentDialog))
+        dialog = app.screen
+        pasted = dialog.query_one("#pasted", Input)
+        pasted.value = _browse(dialog.link.url)
+        pasted.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ReconnectChoice))
+        app.screen.query_one("#go").press()
+        await until(pilot, lambda: _state(store_path, "SXBREW") == "active")
