@@ -36,7 +36,8 @@ from store.xero.sandbox_accounting import READS
 from store.xero.sandbox_common import Answer, problem, text_response
 from store.xero.sandbox_limits import CallLimits
 
-SANDBOX_REDIRECT = "http://localhost:8765/syncdesk/callback"
+# Port 8766: `sandbox serve` takes 8765, and `reconnect --listen` may wait here meanwhile.
+SANDBOX_REDIRECT = "http://localhost:8766/syncdesk/callback"
 # Where `syncdesk sandbox serve` (default port) serves login.xero.com's consent page.
 SANDBOX_LOGIN = "http://127.0.0.1:8765/login/identity/connect/authorize"
 ACCOUNTING = "/api.xro/2.0/"
