@@ -55,7 +55,7 @@ def _store_path(db: Any) -> str | None:
     conn = getattr(db, "conn", db)
     for _, name, file in conn.execute("PRAGMA database_list").fetchall():
         if name == "main":
-            return file or None
+            return os.path.realpath(file) if file else None  # one spelling per store
     return None
 
 
@@ -64,7 +64,7 @@ class SandboxTransport(httpx.BaseTransport):
 
     def __init__(self, db: Any, *, clock: Callable[[], float] = clock_epoch) -> None:
         if isinstance(db, str | os.PathLike):
-            self.path: str | None = os.fspath(db)
+            self.path: str | None = os.path.realpath(os.fspath(db))
             self._shared = None
         else:
             self.path = _store_path(db)
