@@ -155,10 +155,10 @@ def test_wrong_state(capsys, store_path, real) -> None:
     assert _state_of(store_path, "SXBREW") == "disconnected"
 
 
-def test_expired_state(capsys, store_path, real) -> None:
+def test_expired_state(capsys, store_path, real, monkeypatch) -> None:
     ended_on = browse(_link(capsys, store_path)["url"])
     store_clock.advance(11 * 60)
-    os.environ[store_clock.ENV] = iso(NOW + timedelta(minutes=11))
+    monkeypatch.setenv(store_clock.ENV, iso(NOW + timedelta(minutes=11)))
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
     line = one_error(err)
     assert code == 1 and "expired at 2026-11-24T12:10:00Z" in line and "10 minutes" in line

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support import run_cli
 
+from store.db import open_store
 from store.errors import InvalidConfig
 from store.xero.client import SCOPES
 from store.xero.config import client_from_env, load_settings
@@ -106,6 +107,7 @@ def test_bad_config_file_is_named(db, text: str, named: str) -> None:
         ("reconnect", "SXBREW", "--auth-url"),
         ("activate", "KELP"),
         ("map", "HARBOUR", "sales_account", "default", "200"),
+        ("uninstall", "HARBOUR", "--confirm", "HARBOUR"),
     ],
 )
 def test_every_xero_command_refuses_a_partial_configuration(
@@ -117,6 +119,20 @@ def test_every_xero_command_refuses_a_partial_configuration(
     lines = [line for line in err.splitlines() if line.startswith("syncdesk:")]
     assert len(lines) == 1 and "SYNCDESK_XERO_CLIENT_ID" in lines[0], err
     assert "SYNCDESK_XERO_REDIRECT_URI" in lines[0]
+    db = open_store(store_path)
+    try:  # nothing changed
+        states = dict(
+            db.execute(
+                "SELECT o.code, i.state FROM integrations i JOIN orgs o ON o.id = i.org_id"
+            ).fetchall()
+        )
+    finally:
+        db.conn.close()
+    assert (states["HARBOUR"], states["SXBREW"], states["KELP"]) == (
+        "active",
+        "disconnected",
+        "inactive",
+    )
 
 
 def test_config_command_shows_which_xero(capsys, monkeypatch) -> None:
