@@ -311,3 +311,12 @@ def test_refresh_run_reconnect_step_with_consent(capsys, store_path, real) -> No
     reconnect_step = next(s for s in json.loads(out)["steps"] if s["name"] == "reconnect")
     assert reconnect_step["status"] == "done"
     assert _state_of(store_path, "SXBREW") == "active"
+
+
+def test_a_code_xero_no_longer_takes(capsys, store_path, real) -> None:
+    ended_on = browse(_link(capsys, store_path)["url"])
+    real.codes.clear()  # five minutes passed at Xero, or the code was used elsewhere
+    code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
+    line = one_error(err)
+    assert code == 1 and "authorisation code (invalid_grant)" in line and "--auth-url" in line
+    assert _state_of(store_path, "SXBREW") == "disconnected"

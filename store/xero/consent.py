@@ -23,7 +23,7 @@ import sqlite_utils
 from store import clock
 from store.db import transaction
 from store.enums import Level
-from store.errors import ConsentRefused, XeroError
+from store.errors import ConsentRefused, XeroError, XeroInvalidGrant
 from store.logs import record
 from store.orgs import org_id
 from store.timeparse import iso
@@ -145,6 +145,13 @@ def redeem(
     with session(db, client) as xero:
         try:
             tokens = xero.exchange_code(auth_code, row["redirect_uri"], row["code_verifier"])
+        except XeroInvalidGrant as exc:
+            log_error(db, code_name, exc)
+            _forget(db, state)
+            raise ConsentRefused(
+                "Xero refused the consent's authorisation code (invalid_grant): codes last 5 "
+                f"minutes and work once, so it expired or was already used; {again}."
+            ) from exc
         except XeroError as exc:
             log_error(db, code_name, exc)
             raise
