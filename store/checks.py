@@ -21,14 +21,14 @@ from store.errors import TransitionRefused
 from store.logs import record
 from store.models import TransitionResult
 from store.transitions import (
-    _apply,
-    _check,
-    _locked,
-    _move_queue,
-    _with,
+    apply_transition,
+    check_allowed,
     default_actor,
     integration,
+    locked_integration,
     mark_disconnected,
+    move_queue,
+    with_messages,
 )
 from store.xero.client import XeroClient
 from store.xero.export import report_retry, send_held
@@ -111,7 +111,7 @@ def activate(
     """
     actor = actor or default_actor()
     current = integration(db, org)
-    _check(current, Transition.ACTIVATE, expected_version)
+    check_allowed(current, Transition.ACTIVATE, expected_version)
     if without_check is not None:
         if not without_check.strip():
             raise TransitionRefused("Say why the live check is skipped: --without-check REASON.")
@@ -120,14 +120,14 @@ def activate(
         report = check(db, current.code, client=client, actor=actor)
         version, why = _answered(db, current.code, report), ""
     with transaction(db) as conn:
-        locked = _locked(conn, current.org_id)
-        _check(locked, Transition.ACTIVATE, version)
-        released = _move_queue(conn, current.org_id, QueueStatus.HELD, QueueStatus.PENDING)
-        result = _apply(
+        locked = locked_integration(conn, current.org_id)
+        check_allowed(locked, Transition.ACTIVATE, version)
+        released = move_queue(conn, current.org_id, QueueStatus.HELD, QueueStatus.PENDING)
+        result = apply_transition(
             conn, locked, Transition.ACTIVATE, actor, f"{released} held exports released{why}"
         )
     record(db, current.code, Level.INFO, f"Integration status set to Active by {actor}{why}")
-    return _with(result, f"{released} held exports are pending again.")
+    return with_messages(result, f"{released} held exports are pending again.")
 
 
 def _answered(db: sqlite_utils.Database, code: str, report: CheckReport) -> int:

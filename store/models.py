@@ -218,6 +218,17 @@ class Integration:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """Why a person paused an integration, and until when (`syncdesk deactivate --reason
+    --until`)."""
+
+    reason: str | None
+    due_at: str | None
+    paused_at: str
+    paused_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class TransitionResult:
     code: str
     action: Transition
