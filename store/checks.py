@@ -15,11 +15,13 @@ from typing import Any
 
 import sqlite_utils
 
+from store import clock
 from store.db import transaction
 from store.enums import Level, QueueStatus, Transition
-from store.errors import TransitionRefused
+from store.errors import TransitionRefused, XeroWaiting
 from store.logs import record
 from store.models import TransitionResult
+from store.timeparse import iso
 from store.transitions import (
     apply_transition,
     check_allowed,
@@ -30,10 +32,12 @@ from store.transitions import (
     move_queue,
     with_messages,
 )
+from store.verdicts import WAITS, wait_over
 from store.xero.client import XeroClient
 from store.xero.export import report_retry, send_held
 from store.xero.health import check_live, report_check
-from store.xero.models import CheckReport, RetryReport
+from store.xero.mappings import tenant_chart, validate_mappings
+from store.xero.models import CheckReport, MappingProblem, RetryReport
 
 # Findings that say whether Xero answered: the token refresh, /connections, and any call
 # that failed outright (the tenant, chart of accounts, tax rates).
@@ -154,3 +158,53 @@ def _answered(db: sqlite_utils.Database, code: str, report: CheckReport) -> int:
             "it on anyway (the reason is recorded)."
         )
     return after_check.version
+
+
+def unavailable_until(db: sqlite_utils.Database, org: str, *, client: Any = None) -> str | None:
+    """When Xero or the tenant can answer again, if a live check finds it rate-limited,
+    offline or unreachable now; None when it answers (or says no for another reason).
+
+    Raises UnknownOrganisation.
+    """
+    live = check_live(db, org, client=client)
+    for finding in live.findings:
+        if not finding.ok and finding.kind in WAITS:
+            now = clock.now()
+            return wait_over(finding.kind, None, finding.detail, now) or iso(now)
+    return None
+
+
+def refuse_while_unavailable(
+    db: sqlite_utils.Database, org: str, what: str, *, client: Any = None
+) -> None:
+    """Nothing irreversible while Xero cannot answer: raise XeroWaiting, naming when to try
+    again, if a live check finds the tenant rate-limited, offline or unreachable.
+
+    Raises UnknownOrganisation, XeroWaiting.
+    """
+    until = unavailable_until(db, org, client=client)
+    if until is not None:
+        code = integration(db, org).code
+        raise XeroWaiting(
+            f"{code} was not {what}: Xero cannot answer for this organisation now "
+            f"(rate-limited, offline or unreachable), and the revoke and the reconnect "
+            f"after it need Xero. Try again after {until}.",
+            until=until,
+        )
+
+
+def mapping_problems(
+    db: sqlite_utils.Database, org: str, *, client: Any = None
+) -> list[MappingProblem]:
+    """The mappings the connected tenant cannot honour, asked of Xero now.
+
+    Raises UnknownOrganisation, TransitionRefused (no tenant), XeroError.
+    """
+    current = integration(db, org)
+    if not current.tenant_id:
+        raise TransitionRefused(
+            f"{current.code} has no Xero organisation connected, so its mappings cannot be "
+            "checked; reconnect it first."
+        )
+    accounts, rates = tenant_chart(db, current.code, current.tenant_id, client=client)
+    return validate_mappings(db, current.code, accounts, rates)

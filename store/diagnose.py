@@ -159,6 +159,7 @@ def _verdict(
             remedy="reconnect",
             problems=tuple(f"{p.kind}: {p.title} ({p.detail})" for p in live_now),
             old=old,
+            remedies=("reconnect",),
         )
     if not live_now:
         return _healthy(old)
@@ -186,6 +187,7 @@ def _verdict(
         wait_until=until,
         problems=tuple(problem_line(p, primary) for p in live_now),
         old=old,
+        remedies=tuple(dict.fromkeys(p.remedy for p in live_now)),
     )
 
 

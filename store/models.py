@@ -403,6 +403,11 @@ class Run:
     errors_before: tuple[dict[str, Any], ...]  # ErrorGroup JSON, as stored at the start
     diagnosis: dict[str, Any] | None  # Diagnosis JSON, as stored by the diagnose step
     packet: str | None
+    override_reason: str | None = None  # the refresh sequence despite the verdict: why
+    override_by: str | None = None
+    wait_until: str | None = None  # Xero cannot answer before then
+    outcome: str | None = None  # resolved | escalated | waiting; None while it goes on
+    next_action: str | None = None  # what a person does next, in words
 
     @property
     def current(self) -> Step | None:

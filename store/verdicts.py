@@ -120,6 +120,7 @@ class Verdict:
     wait_until: str | None = None
     problems: tuple[str, ...] = ()
     old: tuple[str, ...] = ()
+    remedies: tuple[str, ...] = ()  # of every current problem, blocking first (a run's plan)
 
 
 def remedy_of(kind: str, action: str | None) -> str:
