@@ -76,7 +76,10 @@ def _where(
             f"{code}` goes on; nothing irreversible happens meanwhile."
         )
     if current is None:
-        return None, f"Every step is done and errors remain: `syncdesk run escalate {code}`."
+        return None, (
+            f"Every step is done and errors remain: `syncdesk run next {code}` escalates "
+            "(writes the support packet)."
+        )
     if current.status == StepStatus.FAILED:
         return None, (
             f"Step {current.position + 1} ({current.name}) failed: retry it with `syncdesk run "
