@@ -60,6 +60,7 @@ class OrgSummary:
     trend: tuple[int, ...] = ()  # errors per UTC day, oldest first, last 7 days
     claimed_by: str | None = None  # who holds a refresh run in progress
     version: int = 1
+    overdue: bool = False  # inactive past its due time (or 24 h without one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,10 @@ class OrgDetail:
     previous_tenant_id: str | None = None
     previous_tenant_name: str | None = None
     tenant_confirmed_by: str | None = None
+    pause_reason: str | None = None  # while inactive: why a person paused it
+    pause_due_at: str | None = None  # and when it is due back on
+    paused_by: str | None = None
+    overdue: bool = False
 
     @property
     def unconfirmed_tenant_change(self) -> bool:

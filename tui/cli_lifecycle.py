@@ -15,7 +15,7 @@ from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
 from store.reconnect import reconnect
 from store.textsafe import visible
-from store.timeparse import when
+from store.timeparse import parse_until, when
 from store.transitions import deactivate, uninstall, uninstall_plan
 from tui.cli_base import Context, actor_option, cli, pass_ctx, print_json, print_table, say
 
@@ -40,15 +40,37 @@ def _say_transition(result, as_json: bool) -> None:
 
 @cli.command("deactivate")
 @click.argument("org")
+@click.option(
+    "--reason",
+    metavar="TEXT",
+    help="Why it is paused (a bulk edit, say); shown on the organisation screen and by `show`.",
+)
+@click.option(
+    "--until",
+    metavar="WHEN",
+    help="When it is due back on: a span from now (2h, 30m, 1d) or a time (2026-11-24T17:00). "
+    "Past it, or 24 h after the pause without one, `orgs --json` says `overdue: true`, the "
+    "dashboard flags it and diagnose says to turn it back on.",
+)
 @actor_option
 @version_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def deactivate_cmd(
-    obj: Context, org: str, actor: str, expect_version: int | None, as_json: bool
+    obj: Context,
+    org: str,
+    reason: str | None,
+    until: str | None,
+    actor: str,
+    expect_version: int | None,
+    as_json: bool,
 ) -> None:
     """active -> inactive: pause exports (held in the queue); settings and mappings kept."""
-    _say_transition(deactivate(obj.db, org, actor=actor, expected_version=expect_version), as_json)
+    due = parse_until(until) if until is not None else None
+    result = deactivate(
+        obj.db, org, actor=actor, expected_version=expect_version, reason=reason, until=due
+    )
+    _say_transition(result, as_json)
 
 
 @cli.command("activate")

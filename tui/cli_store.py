@@ -105,7 +105,10 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
 @pass_ctx
 def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> None:
-    """List organisations: state, Xero tenant, errors in the last 24 h, last good export."""
+    """List organisations: state, Xero tenant, errors in the last 24 h, last good export.
+
+    An integration left inactive past its due time (`deactivate --until`), or 24 h without
+    one, shows as "inactive OVERDUE"; in --json its `overdue` is true."""
     found = list_orgs(obj.db, state=state, search=search)
     bad = [
         f"{o.code} {what}"
@@ -126,7 +129,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
             [
                 o.code,
                 o.name,
-                o.state,
+                f"{o.state} OVERDUE" if o.overdue else o.state,
                 o.tenant_name or "-",
                 o.errors_24h,
                 age(o.last_export_at) + (" ago" if age(o.last_export_at) not in "-?" else ""),
@@ -158,6 +161,18 @@ def show(obj: Context, org: str, as_json: bool) -> None:
             "State",
             f"{detail.state} since {detail.state_changed_at or '-'} "
             f"(by {detail.updated_by}, version {detail.version})",
+        ),
+        *(
+            [
+                (
+                    "Paused",
+                    f"by {detail.paused_by}: {detail.pause_reason or '(no reason given)'}; due "
+                    f"back on {detail.pause_due_at or 'not said (overdue after 24 h)'}"
+                    + ("  OVERDUE" if detail.overdue else ""),
+                )
+            ]
+            if detail.paused_by
+            else []
         ),
         ("Xero tenant", f"{detail.tenant_name or '-'}  {detail.tenant_id or ''}".rstrip()),
         (

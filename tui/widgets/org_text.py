@@ -52,6 +52,13 @@ def status_lines(detail: OrgDetail, run: Run | None) -> list[str]:
         + (", retry" if can_retry(detail) else "")
         + (", fix mapping" if detail.state in ON_XERO else ""),
     ]
+    if detail.paused_by:
+        lines.insert(
+            3,
+            f"  Paused by {t(detail.paused_by)}: {t(detail.pause_reason) or '(no reason given)'}; "
+            f"due back on {at(detail.pause_due_at) or 'not said (overdue after 24 h)'}"
+            + ("  ⏰ OVERDUE: turn it back on and send what was held" if detail.overdue else ""),
+        )
     if detail.unconfirmed_tenant_change:
         lines.insert(
             4,
