@@ -17,7 +17,7 @@ import sqlite_utils
 
 from store import clock
 from store.db import transaction
-from store.enums import Level, QueueStatus, Transition
+from store.enums import Level, QueueStatus, State, Transition
 from store.errors import TransitionRefused, XeroWaiting
 from store.logs import record
 from store.models import TransitionResult
@@ -30,6 +30,7 @@ from store.transitions import (
     locked_integration,
     mark_disconnected,
     move_queue,
+    uninstall,
     with_messages,
 )
 from store.verdicts import WAITS, wait_over
@@ -208,3 +209,36 @@ def mapping_problems(
         )
     accounts, rates = tenant_chart(db, current.code, current.tenant_id, client=client)
     return validate_mappings(db, current.code, accounts, rates)
+
+
+def safe_uninstall(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    confirm: str | None,
+    actor: str | None = None,
+    expected_version: int | None = None,
+    client: Any = None,
+) -> TransitionResult:
+    """Uninstall (store/transitions.py), but not while Xero cannot answer: a confirmed
+    uninstall first asks Xero, and a tenant rate-limited, offline or unreachable refuses with
+    when to try again (the revoke and the reconnect after it need Xero).
+
+    Raises UnknownOrganisation, TransitionRefused, XeroWaiting, VersionConflict.
+    """
+    current = integration(db, org)
+    confirmed = confirm is not None and confirm.strip().upper() == current.code.upper()
+    if (
+        confirmed
+        and current.state != State.UNINSTALLED
+        and (current.tenant_id or current.connection_id)
+    ):
+        refuse_while_unavailable(db, current.code, "uninstalled", client=client)
+    return uninstall(
+        db,
+        current.code,
+        confirm=confirm,
+        actor=actor,
+        expected_version=expected_version,
+        client=client,
+    )

@@ -182,7 +182,7 @@ def _verdict(
         helps,
         str(step),
         _next_step(code, primary, entry, current, pause, until),
-        what=f"{primary.title}: {primary.detail}.",
+        what=f"{primary.title}: {primary.detail.rstrip('.')}.",
         remedy=primary.remedy,
         wait_until=until,
         problems=tuple(problem_line(p, primary) for p in live_now),

@@ -18,8 +18,8 @@ from store import clock
 from store.checks import (
     activate,
     mapping_problems,
-    refuse_while_unavailable,
     retry,
+    safe_uninstall,
     unavailable_until,
 )
 from store.db import now_iso, transaction
@@ -32,7 +32,7 @@ from store.models import ErrorGroup, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.reconnect import reconnect
 from store.timeparse import stored_time
-from store.transitions import deactivate, integration, settle_revoke, uninstall
+from store.transitions import deactivate, integration, settle_revoke
 from store.xero.models import MappingProblem
 
 
@@ -139,10 +139,8 @@ def _uninstall(
         return StepOutcome(
             StepStatus.SKIPPED, "already uninstalled" + (f". {settled}" if settled else "")
         )
-    if given.confirm is not None and given.confirm.strip().upper() == code.upper():
-        # Nothing irreversible while Xero cannot answer: the revoke and the reconnect need it.
-        refuse_while_unavailable(db, code, "uninstalled", client=client)
-    result = uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
+    # Nothing irreversible while Xero cannot answer: the revoke and the reconnect need it.
+    result = safe_uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
     return StepOutcome(
         StepStatus.DONE, " ".join(result.messages), UninstallDetail(result.snapshot_id)
     )

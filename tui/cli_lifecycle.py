@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import click
 
-from store.checks import activate
+from store.checks import activate, safe_uninstall
 from store.diagnose import diagnose as diagnose_org
 from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
 from store.reconnect import reconnect
 from store.textsafe import visible
 from store.timeparse import parse_until, when
-from store.transitions import deactivate, uninstall, uninstall_plan
+from store.transitions import deactivate, uninstall_plan
 from tui.cli_base import Context, actor_option, cli, pass_ctx, print_json, print_table, say
 
 version_option = click.option(
@@ -118,7 +118,9 @@ def uninstall_cmd(
 ) -> None:
     """Remove settings, mappings and tokens (snapshotted first) and revoke the Xero connection.
 
-    Without --confirm ORG it only says what would be removed and kept, and exits 1.
+    Without --confirm ORG it only says what would be removed and kept, and exits 1. Refused
+    (exit 1, saying when to try again) while Xero cannot answer for the organisation:
+    rate-limited, offline or unreachable.
     """
     if confirm is None and not as_json:
         plan = uninstall_plan(obj.db, org)
@@ -129,7 +131,7 @@ def uninstall_cmd(
         for item in plan.kept():
             click.echo(f"  - {visible(item)}")
     _say_transition(
-        uninstall(obj.db, org, confirm=confirm, actor=actor, expected_version=expect_version),
+        safe_uninstall(obj.db, org, confirm=confirm, actor=actor, expected_version=expect_version),
         as_json,
     )
 

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from store.checks import activate, check, retry
+from store.checks import activate, check, retry, safe_uninstall
 from store.errors import SyncdeskError
 from store.history import audit_trail
 from store.logs import error_groups
@@ -30,7 +30,7 @@ from store.models import AuditEntry, ErrorGroup, OrgDetail, Run
 from store.orgs import show_org
 from store.reconnect import reconnect
 from store.runs import latest_run
-from store.transitions import allowed_actions, deactivate, uninstall
+from store.transitions import allowed_actions, deactivate
 from store.xero.mappings import tenant_chart, validate_mappings
 from store.xero.models import Account, CheckReport, MappingProblem, TaxRate
 from tui.screens.base import failure_text, store_work
@@ -344,7 +344,7 @@ class OrgScreen(LifecycleScreen):
                 self.run_action(
                     "Uninstall",
                     lambda db: " ".join(
-                        uninstall(
+                        safe_uninstall(
                             db, self.code, confirm=plan.code, expected_version=plan.version
                         ).messages
                     ),
