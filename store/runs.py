@@ -30,7 +30,7 @@ from store.errors import NotFound, RunClaimed, SyncdeskError, TransitionRefused,
 from store.history import record_audit
 from store.logs import error_groups
 from store.models import Run, Step, StepInput, to_json
-from store.orgs import org_id
+from store.orgs import configuration, org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
 from store.run_plan import replan
 from store.run_read import as_closed, latest_run, open_run
@@ -130,8 +130,8 @@ def start_run(
             )
         run_id = conn.execute(
             "INSERT INTO runs(org_id, status, started_at, started_by, claimed_by, claimed_at, "
-            "errors_before, override_reason, override_by) "
-            "VALUES (?, 'in_progress', ?, ?, ?, ?, ?, ?, ?)",
+            "errors_before, override_reason, override_by, mappings_before) "
+            "VALUES (?, 'in_progress', ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 current.org_id,
                 at,
@@ -141,6 +141,7 @@ def start_run(
                 json.dumps(before),
                 override,
                 actor if override else None,
+                json.dumps(to_json(configuration(conn, current.org_id)[1])),
             ],
         ).lastrowid
         for position, (name, status, why) in enumerate(_plan(current.state)):
@@ -408,7 +409,8 @@ def next_step(
     if step.name == StepName.DIAGNOSE:
         outcome += " " + replan(db, open_run(db, org), actor)
     _mark(db, run, step, done.status, actor, outcome, done.detail)
-    _set_wait(db, run, None)
+    if step.name != StepName.DIAGNOSE:  # the diagnose step's plan may have set a wait
+        _set_wait(db, run, None)
     if isinstance(done.detail, VerifyDetail) and done.detail.clean:
         _finish(db, run, RunStatus.RESOLVED, actor, "not needed: a verify was clean")
     else:

@@ -364,7 +364,8 @@ def _migrate_runs_follow_verdicts(conn: sqlite3.Connection) -> None:
     # Issue 12. Why a person paused an integration and until when (`syncdesk deactivate
     # --reason --until`): one row per organisation, written by the deactivate transition and
     # read only while the integration is inactive. A run's override of its verdict (the typed
-    # reason, who) and the time a waiting run may go on (`wait_until`). Self-contained: the
+    # reason, who), the time a waiting run may go on (`wait_until`) and the mappings when it
+    # started (`mappings_before`, JSON, for the escalation packet). Self-contained: the
     # lead may renumber it at merge, so it checks what is already there.
     conn.execute(
         "CREATE TABLE IF NOT EXISTS pauses ("
@@ -372,7 +373,7 @@ def _migrate_runs_follow_verdicts(conn: sqlite3.Connection) -> None:
         "paused_at TEXT NOT NULL, paused_by TEXT NOT NULL)"
     )
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-    for column in ("override_reason", "override_by", "wait_until"):
+    for column in ("override_reason", "override_by", "wait_until", "mappings_before"):
         if column not in columns:
             conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
 
