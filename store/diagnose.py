@@ -26,7 +26,7 @@ from store.timeparse import iso
 from store.transitions import integration, pause_of
 from store.verdicts import Problem, Verdict, ordered_groups, problem_line, problems_seen, wait_over
 
-__all__ = ["Diagnosis", "Verdict", "diagnose", "ordered_groups"]
+__all__ = ["Diagnosis", "Verdict", "deciding_groups", "diagnose", "ordered_groups"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,3 +260,17 @@ def diagnose(
         verdict,
         tuple(p.kind for p in problems if p.kind != verdict.kind),
     )
+
+
+def deciding_groups(
+    db: sqlite_utils.Database, org: str | None, since: str | None
+) -> tuple[list[ErrorGroup], str | None]:
+    """Error groups in order of what decides, and the kind behind the verdict (one
+    organisation: its verdict from the state and the log, asking Xero nothing; None for all
+    organisations): that group first, then by severity, then count.
+
+    Raises UnknownOrganisation, InvalidQuery.
+    """
+    groups = error_groups(db, org=org, since=since)
+    kind = diagnose(db, org, live=False).verdict.kind if org else None
+    return ordered_groups(groups, kind), kind

@@ -221,15 +221,15 @@ def _wait(db: sqlite_utils.Database, run: Run, client: Any) -> StepOutcome:
     until = stored_time(run.wait_until)
     if until is not None and until > clock.now():
         raise Waiting(
-            f"Xero cannot answer for {run.code} before {run.wait_until}; nothing was done. "
-            f"Then `syncdesk run next {run.code}` goes on.",
+            f"Wait until {run.wait_until}: Xero cannot answer for {run.code} before then, so "
+            f"nothing was done. Then `syncdesk run next {run.code}` goes on.",
             until=run.wait_until or "",
         )
     later = unavailable_until(db, run.code, client=client)
     if later is not None:
         raise Waiting(
-            f"Xero still cannot answer for {run.code}; nothing was done. Try again after "
-            f"{later} (`syncdesk run next {run.code}`).",
+            f"Wait until {later}: Xero still cannot answer for {run.code}, so nothing was "
+            f"done. Then `syncdesk run next {run.code}` goes on.",
             until=later,
         )
     return StepOutcome(StepStatus.DONE, "Xero answers again: the run goes on.")

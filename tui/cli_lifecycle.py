@@ -258,7 +258,16 @@ def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
-    """State, live check and error groups combined into a verdict and the next step."""
+    """State, live check and error groups combined into a verdict and the next step.
+
+    \b
+    The verdict says what happened, why, what fixes it, whether the refresh sequence helps
+    and the next step; every current problem is listed, the blocking one first. Error groups
+    come in order of what decides: the verdict's first (marked), then severity, then count.
+    JSON: the verdict's keys include kind, title, what, cause, fix, remedy (wait | reconnect
+    | map | activate | fix_data | retry | escalate | none), refresh_helps, refresh_step,
+    next_step, wait_until, problems, old and remedies.
+    """
     found = diagnose_org(obj.db, org, actor=actor)
     if as_json:
         print_json(found)
@@ -270,16 +279,25 @@ def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
     for f in found.findings:
         say(f"  {'✓' if f.ok else '✗'} {f.check}: {f.detail}")
     for g in found.groups:
-        say(f"  {g.count:>4} x {g.kind} (last {g.last_at})")
+        mark = "  <- decides" if g.kind == v.kind else ""
+        say(f"  {g.count:>4} x {g.kind} (last {g.last_at}){mark}")
     click.echo(f"Verdict: {visible(v.title)}")
+    if v.what:
+        click.echo(f"  what happened: {visible(v.what)}")
     if v.cause:
-        click.echo(f"  cause: {visible(v.cause)}")
+        click.echo(f"  why: {visible(v.cause)}")
     if v.fix:
         click.echo(f"  fix: {visible(v.fix)}")
     click.echo(
         f"  refresh sequence: {'will help' if v.refresh_helps else 'will not help'}"
         + (f" ({v.refresh_step} step)" if v.refresh_helps else "")
     )
+    if v.wait_until:
+        click.echo(f"  wait until: {v.wait_until}")
+    if len(v.problems) > 1:
+        click.echo("  problems, the blocking one first:")
+        for line in v.problems:
+            click.echo(f"    - {visible(line)}")
     click.echo(f"Next: {visible(v.next_step)}")
 
 

@@ -79,11 +79,13 @@ def queue_line(detail: OrgDetail) -> str:
     return "  ".join(f"{k} {v}" for k, v in detail.queue.items())
 
 
-def error_lines(groups: list[ErrorGroup]) -> list[str]:
+def error_lines(groups: list[ErrorGroup], deciding: str | None = None) -> list[str]:
+    """The groups in the order given (what decides first); the verdict's marked."""
     lines = []
     for g in groups:
         lines.append(
-            f"{marked_text(g.kind)}: {g.count} in {g.orgs} org, "
+            ("▶ decides: " if deciding and g.kind == deciding else "")
+            + f"{marked_text(g.kind)}: {g.count} in {g.orgs} org, "
             f"{marked_time(g.first_at)} .. {marked_time(g.last_at)}"
         )
         if g.fix:
