@@ -12,7 +12,7 @@ import sqlite_utils
 from store import clock
 from store.db import now_iso
 from store.enums import RunStatus, StepName, StepStatus
-from store.errors import NotFound
+from store.errors import NotFound, TransitionRefused
 from store.models import Note, Run, Step
 from store.orgs import org_id
 from store.timeparse import stored_time
@@ -146,3 +146,14 @@ def as_closed(run: Run, actor: str, why: str) -> Run:
         for s in run.steps
     )
     return replace(run, steps=steps, status=RunStatus.ESCALATED, ended_at=at, outcome="escalated")
+
+
+def confirmation_names(run: Run, confirm: str | None) -> None:
+    """A confirmation that names another organisation means the person believes they are
+    acting on another customer: refuse, whatever the step, before anything happens."""
+    if confirm is not None and confirm.strip().upper() != run.code.upper():
+        raise TransitionRefused(
+            f"The confirmation {confirm.strip()!r} does not name {run.code}, whose run this is, "
+            f"so nothing was done: check which customer you are working on. Confirm with "
+            f"--confirm {run.code}."
+        )

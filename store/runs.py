@@ -33,7 +33,7 @@ from store.models import Run, Step, StepInput, to_json
 from store.orgs import configuration, org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
 from store.run_plan import replan
-from store.run_read import as_closed, latest_run, open_run
+from store.run_read import as_closed, confirmation_names, latest_run, open_run
 from store.run_read import runs_in_progress as runs_in_progress  # re-exported
 from store.step_actions import StepDetail, VerifyDetail, Waiting, perform
 from store.timeparse import iso
@@ -321,17 +321,6 @@ def _finish(
         record_audit(conn, org_id(db, run.code), actor, f"run_{status}", f"run {run.id}: {why}")
 
 
-def _confirmation_names(run: Run, confirm: str | None) -> None:
-    """A confirmation that names another organisation means the person believes they are
-    acting on another customer: refuse, whatever the step, before anything happens."""
-    if confirm is not None and confirm.strip().upper() != run.code.upper():
-        raise TransitionRefused(
-            f"The confirmation {confirm.strip()!r} does not name {run.code}, whose run this is, "
-            f"so nothing was done: check which customer you are working on. Confirm with "
-            f"--confirm {run.code}."
-        )
-
-
 def next_step(
     db: sqlite_utils.Database,
     org: str,
@@ -355,7 +344,7 @@ def next_step(
     actor = actor or default_actor()
     given = given or StepInput()
     run = open_run(db, org)
-    _confirmation_names(run, given.confirm)
+    confirmation_names(run, given.confirm)
     _claimed(run, actor, take_over_run)
     if take_over_run:
         run = take_over(db, org, actor=actor)
