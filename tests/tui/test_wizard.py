@@ -346,3 +346,30 @@ async def test_a_take_over_from_another_session_is_seen_and_named(store_path: Pa
         assert any("alice took this run over" in n for n in notified(app))
         assert "claimed by alice since" in wizard_text(app)
         assert not app.screen.busy and "o" in app.screen.active_bindings
+
+
+async def test_an_empty_choice_of_codes_says_why(store_path: Path, tmp_path: Path) -> None:
+    """An organisation built here whose tenant archived every revenue account: m opens the
+    picker, which says there is nothing to choose and what to do, instead of a dead end."""
+    from builders import build_org
+
+    db = open_store(store_path)
+    archived = [{"code": c, "status": "ARCHIVED"} for c in ("200", "210", "220", "260")]
+    build_org(
+        db,
+        tmp_path / "built",
+        "ZNONE",
+        tenant={"accounts": archived},
+        mappings=[{"kind": "sales_account", "local": "default", "remote": "200"}],
+        queue={"failed": 1},
+    )
+    db.conn.close()
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "ZNONE")
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ChooseCode)
+        assert app.screen.query_one("#codes").option_count == 0
+        said = str(app.screen.query_one("#empty").render())
+        assert "nothing to choose" in said and "unarchive" in said
