@@ -91,6 +91,8 @@ def test_auth_url_json(capsys, store_path, real) -> None:
     assert query["scope"] == GRANULAR and query["response_type"] == "code"
     code, out, _ = cli(capsys, store_path, "reconnect", "SXBREW", "--auth-url")
     assert code == 0 and real.login_url in out and "--redirect-url" in out
+    _, log, _ = cli(capsys, store_path, "log", "SXBREW", "--json", "--limit", "5")
+    assert any("Xero consent link made by" in row["message"] for row in json.loads(log))
 
 
 def test_consent_then_pasted_address_reconnects(capsys, store_path, real) -> None:

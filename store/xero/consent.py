@@ -79,6 +79,12 @@ def consent_link(
             "created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [state, oid, verifier, redirect_uri, scopes, iso(now), iso(expires), actor],
         )
+    record(
+        db,
+        code,
+        Level.INFO,
+        f"Xero consent link made by {actor} (valid until {iso(expires)}, redirect {redirect_uri})",
+    )
     return ConsentLink(code, url, state, iso(expires), redirect_uri)
 
 

@@ -160,3 +160,16 @@ def test_config_command_shows_which_xero(capsys, monkeypatch) -> None:
     shown = json.loads(out)
     assert code == 1 and shown["valid"] is False and shown["sources"]["redirect_uri"] == "MISSING"
     assert "SYNCDESK_XERO_REDIRECT_URI" in err
+
+
+def test_config_warns_when_the_file_with_the_secret_is_readable_by_others(capsys) -> None:
+    path = _config(
+        '[xero]\nclient_id = "a"\nclient_secret = "s3cr3t"\n'
+        'redirect_uri = "http://localhost:8765/cb"\n'
+    )
+    path.chmod(0o644)
+    code, out, err = run_cli(capsys, "config")
+    assert code == 0 and "chmod 600" in err and "s3cr3t" not in out + err
+    path.chmod(0o600)
+    code, out, err = run_cli(capsys, "config")
+    assert code == 0 and "chmod" not in err
