@@ -12,8 +12,7 @@ import click
 
 from store.reconnect import reconnect, start_consent
 from store.textsafe import visible
-from store.transitions import default_actor
-from tui.cli_base import Context, cli, pass_ctx, print_json, say
+from tui.cli_base import Context, actor_option, cli, pass_ctx, print_json, say
 
 LISTEN_SECONDS = 600  # a consent link's own lifetime
 
@@ -92,12 +91,7 @@ def _say_result(result, as_json: bool) -> None:
     is_flag=True,
     help="Allow a Xero organisation different from the previous one.",
 )
-@click.option(
-    "--actor",
-    default=default_actor,
-    show_default="your login name",
-    help="Who is doing this (recorded in the audit trail).",
-)
+@actor_option
 @click.option(
     "--expect-version",
     type=int,
