@@ -185,3 +185,15 @@ async def test_refresh_wizard_reconnect_step_asks_for_consent(store_path, real) 
         await until(pilot, lambda: isinstance(app.screen, ReconnectChoice))
         app.screen.query_one("#go").press()
         await until(pilot, lambda: _state(store_path, "SXBREW") == "active")
+
+
+async def test_consent_dialog_fits_80x24_and_lets_the_app_settle(store_path, real) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await _consent_dialog(pilot)
+        await settle(pilot)  # the listener waits for a person; everything else settles
+        assert app.screen is dialog
+        for selector in ("#consent-url", "#consent-status", "#pasted", "#go", "#copy"):
+            region = dialog.query_one(selector).region
+            assert region.width > 0 and region.bottom <= 24 and region.right <= 80
+        assert dialog.query_one("#pasted").region.width > 60  # a whole address fits

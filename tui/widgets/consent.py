@@ -39,6 +39,9 @@ class ConsentDialog(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("y", "copy", "Copy link"),
     ]
+    DEFAULT_CSS = """
+    ConsentDialog #consent-url { margin: 1 0; }
+    """
 
     def __init__(self, link: Any, *, listen: bool = True) -> None:
         super().__init__()
@@ -84,6 +87,7 @@ class ConsentDialog(ModalScreen[str | None]):
             return None
 
     def on_mount(self) -> None:
+        self.query_one("#pasted", Input).styles.width = "1fr"  # a whole address fits
         self.query_one("#copy", Button).focus()
         if self.listen and self._port():
             self.wait_for_browser()
