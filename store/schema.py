@@ -173,11 +173,12 @@ CREATE INDEX IF NOT EXISTS log_level ON log(level);
 CREATE INDEX IF NOT EXISTS log_kind ON log(kind);
 CREATE INDEX IF NOT EXISTS log_level_at_org ON log(level, at, org_id);
 """
-LOG_FTS = """
+# The full-text index as the first store had it (migration 1 builds it; migration 7 replaces it).
+_V1_LOG_FTS = """
 CREATE VIRTUAL TABLE IF NOT EXISTS log_fts
     USING fts5(message, org_id, content='log', content_rowid='id');
 """
-LOG_TRIGGERS = """
+_V1_LOG_TRIGGERS = """
 CREATE TRIGGER IF NOT EXISTS log_fts_ai AFTER INSERT ON log BEGIN
     INSERT INTO log_fts(rowid, message, org_id) VALUES (new.id, new.message, new.org_id);
 END;
@@ -185,6 +186,32 @@ CREATE TRIGGER IF NOT EXISTS log_fts_ad AFTER DELETE ON log BEGIN
     INSERT INTO log_fts(log_fts, rowid, message, org_id)
         VALUES ('delete', old.id, old.message, old.org_id);
 END;
+"""
+# The full-text index carries the filters a search is combined with (organisation, level,
+# kind) as columns of their own, so that "a word + errors only" intersects two doclists
+# instead of testing every match of the word against the log (330 -> 18 ms on 1M rows).
+# Searched words are restricted to the message column (store/logs.py).
+LOG_FTS = """
+CREATE VIRTUAL TABLE IF NOT EXISTS log_fts
+    USING fts5(message, org_id, level, kind, content='log', content_rowid='id');
+"""
+_LOG_FTS_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS log_fts_ai AFTER INSERT ON log BEGIN
+    INSERT INTO log_fts(rowid, message, org_id, level, kind)
+        VALUES (new.id, new.message, new.org_id, new.level, new.kind);
+END;
+CREATE TRIGGER IF NOT EXISTS log_fts_ad AFTER DELETE ON log BEGIN
+    INSERT INTO log_fts(log_fts, rowid, message, org_id, level, kind)
+        VALUES ('delete', old.id, old.message, old.org_id, old.level, old.kind);
+END;
+CREATE TRIGGER IF NOT EXISTS log_fts_au AFTER UPDATE ON log BEGIN
+    INSERT INTO log_fts(log_fts, rowid, message, org_id, level, kind)
+        VALUES ('delete', old.id, old.message, old.org_id, old.level, old.kind);
+    INSERT INTO log_fts(rowid, message, org_id, level, kind)
+        VALUES (new.id, new.message, new.org_id, new.level, new.kind);
+END;
+"""
+_ERROR_STATS_TRIGGERS = """
 CREATE TRIGGER IF NOT EXISTS log_errors_ai AFTER INSERT ON log WHEN new.level = 'error' BEGIN
     INSERT INTO error_stats(day, kind, org_id, count, first_at, last_at)
         VALUES (substr(new.at, 1, 10), coalesce(new.kind, 'unknown'), new.org_id, 1, new.at, new.at)
@@ -200,6 +227,7 @@ CREATE TRIGGER IF NOT EXISTS log_errors_ad AFTER DELETE ON log WHEN old.level = 
     DELETE FROM error_stats WHERE count <= 0;
 END;
 """
+LOG_TRIGGERS = _LOG_FTS_TRIGGERS + _ERROR_STATS_TRIGGERS
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -239,10 +267,18 @@ def create_log_indexes(conn: sqlite3.Connection) -> None:
         "FROM log WHERE level = 'error' GROUP BY 1, 2, 3"
     )
     run_script(conn, LOG_TRIGGERS)
+    analyze(conn)
+
+
+def analyze(conn: sqlite3.Connection) -> None:
+    """Give the planner the statistics it needs (sqlite_stat1): without them it picks the
+    kind index over the organisation index for kind + org, 20 ms instead of 1 (store/logs.py
+    also names the index for every log filter). A full ANALYZE of 1M rows takes about 1 s."""
+    conn.execute("ANALYZE")
 
 
 def _migrate_to_1(conn: sqlite3.Connection) -> None:
-    run_script(conn, _V1 + LOG_INDEXES + LOG_FTS + LOG_TRIGGERS)
+    run_script(conn, _V1 + LOG_INDEXES + _V1_LOG_FTS + _V1_LOG_TRIGGERS + _ERROR_STATS_TRIGGERS)
 
 
 _V2 = """
@@ -360,6 +396,19 @@ def _migrate_to_6(conn: sqlite3.Connection) -> None:
     run_script(conn, _V6)
 
 
+def _migrate_to_7(conn: sqlite3.Connection) -> None:
+    # The full-text index gains the level and kind columns (LOG_FTS), and an UPDATE of the log
+    # (a kind reclassified) keeps it current; then statistics for the planner. Rebuilding the
+    # index reads every log row: about 8 s for 1M rows, once.
+    for trigger in ("log_fts_ai", "log_fts_ad", "log_fts_au"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    conn.execute("DROP TABLE IF EXISTS log_fts")
+    run_script(conn, LOG_FTS)
+    conn.execute("INSERT INTO log_fts(log_fts) VALUES ('rebuild')")
+    run_script(conn, _LOG_FTS_TRIGGERS)
+    analyze(conn)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
@@ -367,5 +416,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_4,
     _migrate_to_5,
     _migrate_to_6,
+    _migrate_to_7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,16 +34,21 @@ def data_version(db: sqlite_utils.Database) -> int:
 
 
 def count_log(
-    db: sqlite_utils.Database, query: LogQuery, *, cancelled: Callable[[], bool] | None = None
+    db: sqlite_utils.Database,
+    query: LogQuery,
+    *,
+    cancelled: Callable[[], bool] | None = None,
+    cap: int | None = None,
 ) -> int | None:
-    """How many rows match query (the same rows page_log walks); None when cancelled.
+    """How many rows match query (the same rows page_log walks), counting at most `cap`;
+    None when cancelled. A result equal to cap means "cap or more".
 
     Raises UnknownOrganisation, InvalidQuery.
     """
     found = log_filter(db, query)
     if found is None:
         return 0
-    sql, args = found.count()
+    sql, args = found.count(cap=cap)
     if cancelled is None:
         return db.execute(sql, args).fetchone()[0]
     if cancelled():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support import NOW
 
-from store import clock
+from store import clock, schema
 from store.db import SCHEMA_VERSION, create_store, open_store
 from store.ingest import Ingester, ingest_file, ingest_stream
 from store.kb import Classifier, knowledge
@@ -256,7 +256,9 @@ def test_a_store_of_the_previous_version_gets_the_keys_table(tmp_path: Path) -> 
     create_store(path).conn.close()
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE ingest_keys")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    # the version before the migration that adds the table (later ones may follow it)
+    before = schema.MIGRATIONS.index(schema._migrate_to_6)
+    conn.execute(f"PRAGMA user_version = {before}")
     conn.commit()
     conn.close()
     db = open_store(path)
