@@ -274,19 +274,20 @@ def error_groups(
 ) -> list[ErrorGroup]:
     """Errors grouped by kind, most frequent first, with the knowledge base's advice.
 
-    Whole days come from error_stats (kept by trigger as rows are written); only the part of
-    the first day after `since` is counted from the log itself.
+    The whole log comes from error_kinds (one row per organisation and kind, kept by trigger);
+    a time range from error_stats (per day) for whole days, and only the part of the first
+    day after `since` is counted from the log itself.
 
     Raises UnknownOrganisation.
     """
     args: dict[str, object] = {"org": org_id(db, org) if org else None}
     # The org condition is spelled out only when there is one: `(:org IS NULL OR ...)` would
-    # keep SQLite from using the error_stats_org index.
+    # keep SQLite from using the organisation's index.
     by_org = " AND org_id = :org" if org else ""
-    buckets = "SELECT kind, org_id, count, first_at, last_at FROM error_stats WHERE 1"
     if since is None:
-        source = buckets + by_org
+        source = "SELECT kind, org_id, count, first_at, last_at FROM error_kinds WHERE 1" + by_org
     else:
+        buckets = "SELECT kind, org_id, count, first_at, last_at FROM error_stats WHERE 1"
         first = parse(since)
         next_day = day(first + timedelta(days=1))
         args.update(day=day(first), since=since, next_day=next_day + "T00:00:00Z")

@@ -227,7 +227,53 @@ CREATE TRIGGER IF NOT EXISTS log_errors_ad AFTER DELETE ON log WHEN old.level = 
     DELETE FROM error_stats WHERE count <= 0;
 END;
 """
-LOG_TRIGGERS = _LOG_FTS_TRIGGERS + _ERROR_STATS_TRIGGERS
+# Error groups of the whole log, per kind and organisation: what `syncdesk errors` without
+# --since sums. error_stats has a bucket per day as well, so summing it grows with history
+# (38k buckets at 1M rows); this table grows only with organisations x kinds.
+_ERROR_KINDS = """
+CREATE TABLE IF NOT EXISTS error_kinds (
+    org_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (org_id, kind)
+) WITHOUT ROWID;
+"""
+_ERROR_KINDS_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS log_error_kinds_ai AFTER INSERT ON log WHEN new.level = 'error'
+BEGIN
+    INSERT INTO error_kinds(org_id, kind, count, first_at, last_at)
+        VALUES (new.org_id, coalesce(new.kind, 'unknown'), 1, new.at, new.at)
+        ON CONFLICT(org_id, kind) DO UPDATE SET
+            count = count + 1,
+            first_at = min(first_at, excluded.first_at),
+            last_at = max(last_at, excluded.last_at);
+END;
+CREATE TRIGGER IF NOT EXISTS log_error_kinds_ad AFTER DELETE ON log WHEN old.level = 'error'
+BEGIN
+    UPDATE error_kinds SET count = count - 1
+        WHERE org_id = old.org_id AND kind = coalesce(old.kind, 'unknown');
+    DELETE FROM error_kinds WHERE count <= 0;
+END;
+"""
+LOG_TRIGGERS = _LOG_FTS_TRIGGERS + _ERROR_STATS_TRIGGERS + _ERROR_KINDS_TRIGGERS
+
+
+def fill_error_groups(conn: sqlite3.Connection) -> None:
+    """Count the error groups (error_stats, error_kinds) again from the log's error rows."""
+    conn.execute("DELETE FROM error_stats")
+    conn.execute(
+        "INSERT INTO error_stats(day, kind, org_id, count, first_at, last_at) "
+        "SELECT substr(at, 1, 10), coalesce(kind, 'unknown'), org_id, count(*), min(at), max(at) "
+        "FROM log WHERE level = 'error' GROUP BY 1, 2, 3"
+    )
+    conn.execute("DELETE FROM error_kinds")
+    conn.execute(
+        "INSERT INTO error_kinds(org_id, kind, count, first_at, last_at) "
+        "SELECT org_id, kind, sum(count), min(first_at), max(last_at) FROM error_stats "
+        "GROUP BY org_id, kind"
+    )
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -260,12 +306,7 @@ def create_log_indexes(conn: sqlite3.Connection) -> None:
     """After a bulk load: indexes, the FTS index, error groups and the triggers that keep them."""
     run_script(conn, LOG_INDEXES + LOG_FTS)
     conn.execute("INSERT INTO log_fts(log_fts) VALUES ('rebuild')")
-    conn.execute("DELETE FROM error_stats")
-    conn.execute(
-        "INSERT INTO error_stats(day, kind, org_id, count, first_at, last_at) "
-        "SELECT substr(at, 1, 10), coalesce(kind, 'unknown'), org_id, count(*), min(at), max(at) "
-        "FROM log WHERE level = 'error' GROUP BY 1, 2, 3"
-    )
+    fill_error_groups(conn)
     run_script(conn, LOG_TRIGGERS)
     analyze(conn)
 
@@ -409,6 +450,19 @@ def _migrate_to_7(conn: sqlite3.Connection) -> None:
     analyze(conn)
 
 
+def _migrate_to_8(conn: sqlite3.Connection) -> None:
+    # Error groups of the whole log from a table that does not grow with history
+    # (_ERROR_KINDS), filled from the daily buckets.
+    run_script(conn, _ERROR_KINDS)
+    conn.execute("DELETE FROM error_kinds")
+    conn.execute(
+        "INSERT INTO error_kinds(org_id, kind, count, first_at, last_at) "
+        "SELECT org_id, kind, sum(count), min(first_at), max(last_at) FROM error_stats "
+        "GROUP BY org_id, kind"
+    )
+    run_script(conn, _ERROR_KINDS_TRIGGERS)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
@@ -417,5 +471,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_5,
     _migrate_to_6,
     _migrate_to_7,
+    _migrate_to_8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
