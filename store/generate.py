@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from store import clock, schema
+from store import clock, schema_log
 from store import db as dbm
 from store.enums import Level, QueueStatus, State, Transition
 from store.generate_log import iso_fast, log_rows_for
@@ -210,7 +210,7 @@ def _fill(
     if log_rows is not None:  # hit the requested size exactly
         rows = _exact(rows, log_rows, rng, plan, now, classify)
     rows.sort(key=lambda r: r[0])
-    schema.drop_log_indexes(conn)
+    schema_log.drop_log_indexes(conn)
     sql = (
         "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -220,7 +220,7 @@ def _fill(
         conn.executemany(sql, ((iso_fast(r[0]),) + r[1:] for r in chunk))
         report("log", start + len(chunk), len(rows))
     report("indexes", 0, 1)
-    schema.create_log_indexes(conn)
+    schema_log.create_log_indexes(conn)
     conn.execute("COMMIT")
     report("indexes", 1, 1)
     return len(plan), len(rows)

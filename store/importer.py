@@ -44,7 +44,7 @@ from store.import_plan import (
 )
 from store.kb_match import IndexedClassifier
 from store.models import Integration, KnowledgeEntry, to_json
-from store.schema import fill_error_groups
+from store.schema_log import fill_error_groups
 from store.timeparse import iso
 
 SEED = 1  # the demo documents of an imported sandbox organisation: as `init` draws them

@@ -274,9 +274,10 @@ def error_groups(
 ) -> list[ErrorGroup]:
     """Errors grouped by kind, most frequent first, with the knowledge base's advice.
 
-    The whole log comes from error_kinds (one row per organisation and kind, kept by trigger);
-    a time range from error_stats (per day) for whole days, and only the part of the first
-    day after `since` is counted from the log itself.
+    The whole log comes from error_totals (a row per kind) or, for one organisation, from
+    error_kinds (a row per kind), both kept by trigger, so neither grows with history. A time
+    range sums error_stats (per day) for whole days and counts only the part of the first day
+    after `since` from the log itself.
 
     Raises UnknownOrganisation.
     """
@@ -284,8 +285,12 @@ def error_groups(
     # The org condition is spelled out only when there is one: `(:org IS NULL OR ...)` would
     # keep SQLite from using the organisation's index.
     by_org = " AND org_id = :org" if org else ""
-    if since is None:
-        source = "SELECT kind, org_id, count, first_at, last_at FROM error_kinds WHERE 1" + by_org
+    if since is None and org is None:  # one row per kind
+        source = ""
+    elif since is None:
+        source = (
+            "SELECT kind, org_id, count, first_at, last_at FROM error_kinds WHERE org_id = :org"
+        )
     else:
         buckets = "SELECT kind, org_id, count, first_at, last_at FROM error_stats WHERE 1"
         first = parse(since)
@@ -293,14 +298,19 @@ def error_groups(
         args.update(day=day(first), since=since, next_day=next_day + "T00:00:00Z")
         source = (
             buckets + " AND day > :day" + by_org + " UNION ALL "
-            "SELECT coalesce(kind, 'unknown'), org_id, 1, at, at FROM log "
+            "SELECT coalesce(kind, 'unknown'), org_id, 1, at, at "
+            "FROM log INDEXED BY log_level_at_org "
             "WHERE level = 'error' AND at >= :since AND at < :next_day" + by_org
         )
+    groups = (
+        f"SELECT kind, sum(count) AS count, count(DISTINCT org_id) AS orgs, "
+        f"min(first_at) AS first_at, max(last_at) AS last_at FROM ({source}) GROUP BY kind"
+        if source
+        else "SELECT kind, count, orgs, first_at, last_at FROM error_totals"
+    )
     sql = (
         f"SELECT g.kind, g.count, g.orgs, g.first_at, g.last_at, kb.title, kb.cause, kb.fix, "
-        f"kb.refresh_step, kb.action FROM (SELECT kind, sum(count) AS count, "
-        f"count(DISTINCT org_id) AS orgs, min(first_at) AS first_at, max(last_at) AS last_at "
-        f"FROM ({source}) GROUP BY kind) g LEFT JOIN kb ON kb.kind = g.kind "
+        f"kb.refresh_step, kb.action FROM ({groups}) g LEFT JOIN kb ON kb.kind = g.kind "
         f"ORDER BY g.count DESC, g.kind"
     )
     return [ErrorGroup(*row) for row in db.execute(sql, args).fetchall()]

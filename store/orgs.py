@@ -25,7 +25,7 @@ SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
        coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by
 FROM orgs o
 JOIN integrations i ON i.org_id = o.id
-LEFT JOIN (SELECT org_id, count(*) AS n FROM log
+LEFT JOIN (SELECT org_id, count(*) AS n FROM log INDEXED BY log_level_at_org
            WHERE level = 'error' AND at >= :since GROUP BY org_id) e ON e.org_id = o.id
 LEFT JOIN (SELECT org_id, sum(status = 'held') AS held, sum(status = 'failed') AS failed
            FROM queue WHERE status IN ('held', 'failed') GROUP BY org_id) q ON q.org_id = o.id

@@ -171,7 +171,7 @@ def test_a_store_of_the_previous_version_gets_the_new_index(store_path, tmp_path
     """The demo store as the version before: FTS without level and kind, never analysed."""
     import sqlite3
 
-    from store import schema
+    from store import schema, schema_log
     from store.db import SCHEMA_VERSION, open_store
 
     conn = sqlite3.connect(store_path, isolation_level=None)
@@ -180,7 +180,7 @@ def test_a_store_of_the_previous_version_gets_the_new_index(store_path, tmp_path
         conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     conn.execute("DROP TABLE log_fts")
     conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
-    schema.run_script(conn, schema._V1_LOG_FTS + schema._V1_LOG_TRIGGERS)
+    schema_log.run_script(conn, schema_log._V1_LOG_FTS + schema_log._V1_LOG_TRIGGERS)
     conn.execute("INSERT INTO log_fts(log_fts) VALUES ('rebuild')")
     before = schema.MIGRATIONS.index(schema._migrate_to_7)
     conn.execute(f"PRAGMA user_version = {before}")

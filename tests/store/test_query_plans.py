@@ -1,10 +1,11 @@
 """Every filter the console and the command line can make walks the index meant for it.
 
 The combinations come from the one builder (store.logs.log_filter); the plan is SQLite's
-EXPLAIN QUERY PLAN, on the demo store after ANALYZE. Without words a filter names its index;
-with words FTS5 is the outer loop and the log is read by rowid. A full scan of the log is
-allowed only for a punctuation-only search (FTS has no token for '[/]') without any other
-filter.
+EXPLAIN QUERY PLAN, on the demo store with the statistics ANALYZE wrote for it and with those
+it wrote for a 5,000-organisation, 1M-row store (the planner chooses by them). Without words
+a filter names its index; with words FTS5 is the outer loop and the log is read by rowid. A
+full scan of the log is allowed only for the whole log newest first (a rowid walk that stops at
+the page) and a punctuation-only search (FTS has no token for '[/]') without other filters.
 """
 
 from __future__ import annotations
@@ -13,10 +14,40 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from support import NOW
 
 from store.logs import LogQuery, error_groups, log_filter
+from store.orgs import _LIST_SQL
 from store.timeparse import iso
+
+# sqlite_stat1 of `syncdesk init --orgs 5000 --log-rows 1000000` (seed 1) after ANALYZE.
+STATS_1M = (
+    ("error_kinds", "error_kinds", "30657 7 1"),
+    ("error_stats", "error_stats", "38450 4807 381 1"),
+    ("error_stats", "error_stats_org", "38450 8 2 1 1 1 1"),
+    ("integrations", "integrations_state", "5000 1250"),
+    ("log", "log_at", "1000000 3"),
+    ("log", "log_kind", "1000000 43479"),
+    ("log", "log_level", "1000000 500000"),
+    ("log", "log_level_at_org", "1000000 500000 2 1"),
+    ("log", "log_org", "1000000 200"),
+    ("log", "log_org_level", "1000000 200 100"),
+    ("orgs", "orgs_code_nocase", "5000 1"),
+    ("orgs", "sqlite_autoindex_orgs_1", "5000 1"),
+    ("queue", "queue_org_status", "174726 35 16"),
+)
+
+
+@pytest.fixture(params=["demo", "1M"])
+def planned(request, db) -> Any:
+    """The demo store, analysed as it is or given the statistics of the 1M store."""
+    db.execute("ANALYZE")
+    if request.param == "1M":
+        db.execute("DELETE FROM sqlite_stat1")
+        db.conn.executemany("INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES (?, ?, ?)", STATS_1M)
+        db.execute("ANALYZE sqlite_schema")  # makes this connection read them again
+    return db
 
 ORGS = (None, "KAURI")
 LEVELS = ("all", "error", "info")
@@ -52,8 +83,8 @@ def _combinations() -> list[tuple[LogQuery, int | None]]:
     return made
 
 
-def test_every_filter_uses_its_index(db) -> None:
-    db.execute("ANALYZE")
+def test_every_filter_uses_its_index(planned) -> None:
+    db = planned
     checked = 0
     for query, before in _combinations():
         found = log_filter(db, query, before_id=before)
@@ -98,8 +129,15 @@ def test_time_bounds_walk_the_at_index(db) -> None:
         assert "SEARCH log USING COVERING INDEX log_at (at" in plan, plan
 
 
-def test_error_groups_read_the_buckets_not_the_log(db, monkeypatch) -> None:
-    db.execute("ANALYZE")
+def test_the_organisation_list_counts_errors_from_the_level_time_index(planned) -> None:
+    args = {"since": iso(NOW - timedelta(hours=24)), "state": None, "pattern": None}
+    plan = " | ".join(_plan(planned, _LIST_SQL, args))
+    assert "INDEX log_level_at_org (level=? AND at>?)" in plan, plan
+    assert "SCAN log" not in plan, plan
+
+
+def test_error_groups_read_the_buckets_not_the_log(planned, monkeypatch) -> None:
+    db = planned
     seen: list[str] = []
     real = db.execute
 
@@ -115,4 +153,6 @@ def test_error_groups_read_the_buckets_not_the_log(db, monkeypatch) -> None:
     error_groups(db, since=iso(NOW - timedelta(hours=24)))
     assert len(seen) == 3
     for plan in seen:
-        assert "SCAN log" not in plan, plan
+        assert "SCAN log" not in plan and "SCAN error_stats" not in plan, plan
+    assert "SCAN error_totals" in seen[0] and "error_kinds" not in seen[0]
+    assert "SEARCH error_kinds USING PRIMARY KEY (org_id=?)" in seen[1]
