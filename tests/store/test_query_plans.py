@@ -49,6 +49,7 @@ def planned(request, db) -> Any:
         db.execute("ANALYZE sqlite_schema")  # makes this connection read them again
     return db
 
+
 ORGS = (None, "KAURI")
 LEVELS = ("all", "error", "info")
 KINDS = (None, "rate_limited_minute")
