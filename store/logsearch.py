@@ -22,6 +22,7 @@ from collections.abc import Callable
 MIN_PREFIX = 3  # characters of the last word before it is searched as a prefix
 _WORD = re.compile(r"\w", re.UNICODE)
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def words_of(text: str) -> list[str]:
@@ -52,6 +53,8 @@ def fts_query(text: str, *, prefix: bool = False) -> str | None:
 
 def tokens(text: str) -> list[str]:
     """text as unicode61 tokens: runs of letters and digits, lower case, no diacritics."""
+    if text.isascii():
+        return _ASCII_TOKEN.findall(text.lower())
     decomposed = unicodedata.normalize("NFD", text.lower())
     plain = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return _TOKEN.findall(plain)
@@ -76,7 +79,14 @@ def matcher(text: str, *, prefix: bool = False) -> Callable[[str], bool]:
                 return True
         return False
 
+    # Every token but a prefix appears in the message's lower-case text, so a message without
+    # one of them is refused before it is split into tokens (most are, most of the time).
+    needles = [t for phrase in phrases for t in phrase if t.isascii()]
+
     def matches(message: str) -> bool:
+        lowered = message.lower()
+        if message.isascii() and not all(n in lowered for n in needles):
+            return False
         have = tokens(message)
         return all(
             found(have, phrase, last_is_prefix and i == len(phrases) - 1)
