@@ -7,6 +7,7 @@ The command modules (cli_store, cli_lifecycle, cli_xero, cli_serve) register the
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import sqlite3
 import sys
@@ -98,9 +99,35 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+# The module that registers each command, imported when the command is asked for: `syncdesk
+# log` loads tui/cli_store.py alone, not the Xero client (httpx), the generator or the importer
+# (start-up 0.22-0.3 s -> see docs/benchmarks.md). tests/test_cli_startup.py checks the list.
+COMMAND_MODULES = {
+    **dict.fromkeys(("init", "orgs", "show", "log", "errors"), "tui.cli_store"),
+    **dict.fromkeys(
+        ("deactivate", "activate", "uninstall", "reconnect", "snapshots", "audit", "diagnose")
+        + ("run", "map"),
+        "tui.cli_lifecycle",
+    ),
+    **dict.fromkeys(("check", "retry"), "tui.cli_xero"),
+    "serve": "tui.cli_serve",
+    **dict.fromkeys(("ingest", "kb", "import"), "tui.cli_data"),
+}
+
+
 class StoreGroup(click.Group):
     """The group that names any sqlite3 error a command lets through for what it is (busy,
-    read-only, full, I/O, a bad value, damage SQLite confirms), with the store's path."""
+    read-only, full, I/O, a bad value, damage SQLite confirms), with the store's path; and
+    loads a command's module only when that command runs (or help lists them all)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(module)  # its @cli.command() registers it
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
