@@ -215,15 +215,16 @@ def _fill(
         "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start : start + BATCH]
-        conn.executemany(sql, ((iso_fast(r[0]),) + r[1:] for r in chunk))
-        report("log", start + len(chunk), len(rows))
+    count = len(rows)
+    for start in range(0, count, BATCH):
+        conn.executemany(sql, ((iso_fast(r[0]),) + r[1:] for r in rows[start : start + BATCH]))
+        report("log", min(start + BATCH, count), count)
+    del rows  # a million tuples: give their memory back before SQLite sorts for the indexes
     report("indexes", 0, 1)
-    schema_log.create_log_indexes(conn)
+    schema_log.create_log_indexes(conn, sample=True)
     conn.execute("COMMIT")
     report("indexes", 1, 1)
-    return len(plan), len(rows)
+    return len(plan), count
 
 
 def _exact(
