@@ -90,6 +90,34 @@ def list_orgs(
     ]
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def filter_orgs(
+    orgs: list[OrgSummary], *, state: str | None = None, search: str | None = None
+) -> list[OrgSummary]:
+    """list_orgs' filter on organisations already listed: the same rows list_orgs(db, state=,
+    search=) returns, in the same order. The console filters as you type with it (5,000
+    organisations in a few ms) instead of asking the store again on every key (250 ms at 1M
+    rows). Like SQLite's LIKE, case is ignored for ASCII letters only.
+
+    Raises InvalidQuery for an unknown state.
+    """
+    if state is not None and state not in STATES:
+        raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
+    needle = search.translate(_ASCII_LOWER) if search else None
+
+    def matches(org: OrgSummary) -> bool:
+        if state is not None and org.state != state:
+            return False
+        if needle is None:
+            return True
+        fields = (org.code, org.name, org.tenant_name)
+        return any(isinstance(f, str) and needle in f.translate(_ASCII_LOWER) for f in fields)
+
+    return [org for org in orgs if matches(org)]
+
+
 def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:
     """How the Xero authorisation looks: ok, expiring (within a week), expired, removed, -."""
     if state == State.UNINSTALLED:
