@@ -205,7 +205,7 @@ def _fill(
     # mode before renaming it.
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("PRAGMA cache_size = -131072")
+    conn.execute("PRAGMA cache_size = -65536")
     conn.execute("PRAGMA threads = 2")
     conn.execute("BEGIN")
     _write_orgs(db, plan, rng, now, report)

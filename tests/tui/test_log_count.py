@@ -64,3 +64,34 @@ async def test_the_lower_bound_shows_until_the_exact_total(store_path) -> None:
         screen.post_message(LogsScreen.Counted(1000, False, screen.query_now))
         await settle(pilot)
         assert "200 of ≥ 1,000 rows loaded" in _count_text(app)
+
+
+async def test_a_screen_keeps_its_connections_instead_of_one_per_page(
+    store_path, monkeypatch
+) -> None:
+    from tui.screens import base
+
+    opened: list[object] = []
+    real = base.open_store
+
+    def counting(path, *args, **kwargs):
+        opened.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(base, "open_store", counting)
+    app = LogsApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        await until(pilot, lambda: screen.total is not None)
+        for level in ("error", "info", "all", "error", "info", "all"):
+            screen.action_level(level)
+            await until(pilot, lambda: screen.total is not None)
+        for _ in range(6):  # pages further down
+            await pilot.press("pagedown", "pagedown", "pagedown", "pagedown")
+            await settle(pilot)
+        assert screen.source is not None and len(screen.source) >= 600
+        await settle(pilot)
+        # 6 filters x (first page + count) + 3 pages: one connection per worker at a time
+        assert 1 <= len(opened) <= 4, len(opened)
+    assert not screen._idle  # closed with the screen

@@ -1,6 +1,6 @@
 """StoreScreen: the one way a screen (or a dialog) uses the store.
 
-    with self.store() as db: ...          a connection of this thread's own, closed on leaving
+    with self.store() as db: ...          a connection for this thread's work, returned on leaving
     @store_work(group="load")             a thread worker: sqlite3 blocks, so never on the UI
     def load(self) -> Loaded:             thread; exclusive in its group; errors kept, not fatal
         with self.store() as db:
@@ -27,8 +27,11 @@ another connection has committed.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,7 +42,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from store.db import open_store, store_error
+from store.db import open_store, read_only_reason, store_error
 from store.errors import SyncdeskError, TransitionRefused
 from store.watch import data_version
 
@@ -92,10 +95,51 @@ class StoreScreen(Screen):
         super().__init__()
         self.db_path = Path(db_path)
         self._latest: dict[str, Worker[Any]] = {}  # the newest worker of each exclusive group
+        self._idle: list[tuple[sqlite_utils.Database, int]] = []  # (connection, file inode)
+        self._idle_lock = threading.Lock()
 
-    def store(self) -> sqlite_utils.Database:
-        """Open the store for this thread (`with self.store() as db:` closes it again)."""
-        return open_store(self.db_path)
+    @contextmanager
+    def store(self) -> Iterator[sqlite_utils.Database]:
+        """A connection to the store for this worker (`with self.store() as db:`).
+
+        Connections are kept for the screen's life, one per worker running at a time, rather
+        than opened for every page and count (~1 ms each, and the checks of open_store). One
+        is used by one worker at a time, so interrupting its query stops nobody else's. A kept
+        connection is not used again when the file at the path is no longer the one it opened
+        (moved away, replaced): opening afresh then says what is wrong. A read-only session's
+        connection may have been opened `immutable` and would never see new writes, so it
+        is never kept.
+        """
+        db, inode = self._take_idle()
+        if db is None:
+            inode = _inode(self.db_path)
+            db = open_store(self.db_path)
+        kept = False
+        try:
+            yield db
+            if inode is not None and read_only_reason(self.db_path) is None and self.is_attached:
+                with self._idle_lock:
+                    self._idle.append((db, inode))
+                kept = True
+        finally:
+            if not kept:
+                db.conn.close()
+
+    def _take_idle(self) -> tuple[sqlite_utils.Database | None, int | None]:
+        inode = _inode(self.db_path)
+        with self._idle_lock:
+            while self._idle:
+                db, opened = self._idle.pop()
+                if opened == inode:
+                    return db, inode
+                db.conn.close()
+        return None, None
+
+    def _close_idle(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for db, _ in idle:
+            db.conn.close()
 
     # --- results and failures ----------------------------------------------------------------
 
@@ -172,3 +216,12 @@ class StoreScreen(Screen):
     def on_unmount(self) -> None:
         # Textual calls every class's on_unmount, so a screen's own one does not replace this.
         self._stop_watching()
+        self._close_idle()
+
+
+def _inode(path: Path) -> int | None:
+    """Which file is at path now (None: none)."""
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
