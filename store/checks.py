@@ -11,9 +11,7 @@ back on only after such a check.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import transaction
 from store.enums import Level, QueueStatus, Transition
@@ -34,6 +32,9 @@ from store.xero.client import XeroClient
 from store.xero.export import report_retry, send_held
 from store.xero.health import check_live, report_check
 from store.xero.models import CheckReport, RetryReport
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # Findings that say whether Xero answered: the token refresh, /connections, and any call
 # that failed outright (the tenant, chart of accounts, tax rates).

@@ -13,8 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import sqlite_utils
+from typing import Any
 
 from store import clock
 from store.errors import (
@@ -34,6 +33,52 @@ from store.paths import create_private, write_blocker
 from store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    """A store connection as syncdesk uses it: `.conn`, `.execute(sql, params)`, `with db:`
+    (closes it), the same calls as sqlite-utils' Database. Importing and starting sqlite-utils
+    (its plugin scan reads the metadata of every installed package) was half of every
+    command's start-up, so anything else (`db["kb"].insert_all`, `db.table_names()`) goes to a
+    real Database, made on first use.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._full: Any = None
+        conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it
+
+    def execute(self, sql: str, parameters: Any = None) -> sqlite3.Cursor:
+        if parameters is not None:
+            return self.conn.execute(sql, parameters)
+        return self.conn.execute(sql)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getitem__(self, name: str) -> Any:
+        return self._sqlite_utils()[name]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._sqlite_utils(), name)
+
+    def _sqlite_utils(self) -> Any:
+        if self._full is None:
+            import sqlite_utils
+
+            self._full = sqlite_utils.Database(self.conn)
+        return self._full
+
+    def __repr__(self) -> str:
+        return f"<Database {self.conn!r}>"
 
 
 def now_iso() -> str:
@@ -168,9 +213,7 @@ def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     return store_error(exc, path)
 
 
-def open_store(
-    path: str | os.PathLike[str], *, read_only: bool | None = None
-) -> sqlite_utils.Database:
+def open_store(path: str | os.PathLike[str], *, read_only: bool | None = None) -> Database:
     """Open an existing store, migrating it forward if it is older than this syncdesk.
 
     read_only: True opens it so nothing can be written; None (the default) does so when the
@@ -211,10 +254,10 @@ def open_store(
         conn.execute("PRAGMA page_count").fetchone()
     except sqlite3.DatabaseError as exc:
         raise _unreadable(path, exc) from exc
-    return sqlite_utils.Database(conn)
+    return Database(conn)
 
 
-def create_store(path: str | os.PathLike[str], *, force: bool = False) -> sqlite_utils.Database:
+def create_store(path: str | os.PathLike[str], *, force: bool = False) -> Database:
     """Create an empty store with the current schema.
 
     Raises StoreExists when a file is there and force is False.
@@ -232,7 +275,7 @@ def create_store(path: str | os.PathLike[str], *, force: bool = False) -> sqlite
         migrate(conn)
     except sqlite3.Error as exc:
         raise StoreUnreadable(f"Cannot create a store at {path} ({exc}).") from exc
-    db = sqlite_utils.Database(conn)
+    db = Database(conn)
     set_meta(db, "created_at", now_iso())
     return db
 
@@ -252,7 +295,7 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(db: Database | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up front."""
     conn = getattr(db, "conn", db)
     try:
@@ -284,5 +327,5 @@ def _path_of(conn: sqlite3.Connection) -> str | None:
     return row[2] if row and row[2] else None
 
 
-def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
+def set_meta(db: Database, key: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [key, value])

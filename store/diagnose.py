@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.enums import State, StepName
@@ -22,6 +20,9 @@ from store.logs import error_groups
 from store.models import ErrorGroup
 from store.timeparse import iso
 from store.transitions import integration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # The most serious first: a connection that is gone hides every other problem.
 PRIORITY = (

@@ -23,9 +23,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import transaction
@@ -46,6 +44,9 @@ from store.kb_match import IndexedClassifier
 from store.models import Integration, KnowledgeEntry, to_json
 from store.schema_log import fill_error_groups
 from store.timeparse import iso
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SEED = 1  # the demo documents of an imported sandbox organisation: as `init` draws them
 

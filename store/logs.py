@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import transaction
@@ -26,6 +24,9 @@ from store.orgs import like_pattern, org_id
 from store.redact import redact
 from store.schema import LEVELS
 from store.timeparse import day, iso, parse, parse_since
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 LEVEL_CHOICES = ("all", *LEVELS)
 # The same failure seen again within this window (a check, a diagnose, opening a screen) is

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.badvalues import load_settings, text_of
@@ -15,6 +13,9 @@ from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
 from store.timeparse import day, iso, stored_time
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 TREND_DAYS = 7
 

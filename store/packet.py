@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.enums import State
@@ -25,6 +23,9 @@ from store.paths import safe_name, write_private
 from store.redact import redact, remember
 from store.textsafe import dumps, visible
 from store.transitions import integration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True, slots=True)

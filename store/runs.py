@@ -18,9 +18,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import now_iso, transaction
@@ -34,6 +32,9 @@ from store.packet import build_packet, packet_path, packet_summary, write_packet
 from store.step_actions import StepDetail, VerifyDetail, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 STEPS = (
     StepName.DIAGNOSE,

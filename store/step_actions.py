@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.checks import activate, retry
 from store.db import now_iso, transaction
@@ -25,6 +23,9 @@ from store.orgs import org_id
 from store.reconnect import reconnect
 from store.transitions import deactivate, integration, settle_revoke, uninstall
 from store.xero.models import MappingProblem
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True, slots=True)

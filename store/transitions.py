@@ -22,9 +22,7 @@ from __future__ import annotations
 import getpass
 import sqlite3
 from dataclasses import replace
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import now_iso, transaction
 from store.enums import Level, QueueStatus, State, Transition
@@ -33,6 +31,9 @@ from store.history import record_audit, take_snapshot
 from store.logs import record
 from store.models import Integration, TransitionResult, UninstallPlan
 from store.orgs import configuration, org_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # What each transition may start from, and where it leads.
 ALLOWED: dict[Transition, tuple[frozenset[State], State]] = {

@@ -18,12 +18,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store.errors import InvalidQuery
 from store.logs import LogQuery, log_filter, page_log
 from store.models import LogPage
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 _WATCH_EVERY = 0.02  # seconds between two looks at cancelled() while a query runs
 

@@ -32,7 +32,7 @@ def test_log_loads_neither_xero_nor_the_generator(store_path) -> None:
         "try:\n"
         f"    main(['--db', {str(store_path)!r}, 'log', '--search', 'xero', '--limit', '5'])\n"
         "finally:\n"
-        "    heavy = [m for m in ('httpx', 'store.xero.client', 'store.generate', "
+        "    heavy = [m for m in ('httpx', 'store.xero.client', 'store.generate', 'sqlite_utils', "
         "'store.importer', 'textual', 'yaml') if m in sys.modules]\n"
         "    print('HEAVY', heavy, file=sys.stderr)\n"
     )

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.badvalues import load_settings
@@ -35,6 +33,9 @@ from store.xero.common import integration_row, log_error, queue_counts, session
 from store.xero.mappings import is_purchase, stored_mappings
 from store.xero.models import RetryReport, RetrySent
 from store.xero.tokens import with_token
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 STOP_AFTER_SERVER_ERRORS = 3  # consecutive 5xx/timeouts before a retry gives up
 DOC_LABELS = {

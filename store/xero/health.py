@@ -8,8 +8,7 @@ the `disconnected` transition, then `report_check` adds the queue and the summar
 from __future__ import annotations
 
 from datetime import timedelta
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store import clock
 from store.enums import Level, QueueStatus, State
@@ -33,6 +32,9 @@ from store.xero.mappings import (
 )
 from store.xero.models import CheckReport, Connection, Finding, LiveCheck
 from store.xero.tokens import ensure_token, with_token
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 CHECK_MAX_WAIT = 5.0  # a check reports a long Retry-After instead of sleeping through it
 

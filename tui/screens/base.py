@@ -34,9 +34,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import sqlite_utils
 from textual import work
 from textual.message import Message
 from textual.screen import Screen
@@ -45,6 +44,9 @@ from textual.worker import Worker, WorkerState
 from store.db import open_store, read_only_reason, store_error
 from store.errors import SyncdeskError, TransitionRefused
 from store.watch import data_version
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 FAILURE_SECONDS = 10  # long enough to read a sentence of advice
 

@@ -11,9 +11,8 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -50,6 +49,9 @@ from tui.widgets.org_text import (
     status_lines,
     unreadable,
 )
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 T = TypeVar("T")
 Chart = tuple[list[Account], list[TaxRate]]

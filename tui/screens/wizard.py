@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -53,6 +52,9 @@ from tui.widgets.run_text import (
     stepper_text,
     styled,
 )
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 class WizardScreen(LifecycleScreen):
