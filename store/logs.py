@@ -85,12 +85,15 @@ class LogFilter:
     fts_where: tuple[str, ...] | None = None  # every condition, on log_fts only; or None
     fts_args: tuple[object, ...] = ()
 
-    def select(self, columns: str, *, limit: int, orgs: bool = True) -> tuple[str, list[object]]:
-        """The newest `limit` rows: SQL and parameters (orgs: join orgs for the code)."""
+    def select(
+        self, columns: str, *, limit: int, orgs: bool = True, oldest: bool = False
+    ) -> tuple[str, list[object]]:
+        """The newest `limit` rows (the oldest with oldest): SQL and parameters (orgs: join
+        orgs for the code)."""
         join = " JOIN orgs ON orgs.id = log.org_id" if orgs else ""
         sql = (
             f"SELECT {columns} FROM {self.tables}{join}"
-            f"{_where(self.where)} ORDER BY {self.id_column} DESC LIMIT ?"
+            f"{_where(self.where)} ORDER BY {self.id_column} {'' if oldest else 'DESC '}LIMIT ?"
         )
         return sql, [*self.args, limit]
 
@@ -122,9 +125,14 @@ def _index(query: LogQuery) -> str | None:
 
 
 def log_filter(
-    db: sqlite_utils.Database, query: LogQuery, *, before_id: int | None = None
+    db: sqlite_utils.Database,
+    query: LogQuery,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
 ) -> LogFilter | None:
-    """The SQL for query's rows (older than before_id when given); None when none can match.
+    """The SQL for query's rows (older than before_id, newer than after_id, when given); None
+    when none can match.
 
     Raises UnknownOrganisation, InvalidQuery.
     """
@@ -153,6 +161,8 @@ def log_filter(
     bounds = _id_bounds(db, query, before_id)
     if bounds is None:
         return None
+    if after_id is not None:
+        bounds = (after_id + 1 if bounds[0] is None else max(bounds[0], after_id + 1), bounds[1])
     ids = "log.id" if words is None else "log_fts.rowid"
     id_where: list[str] = []
     for bound, value in zip((">=", "<"), bounds, strict=True):

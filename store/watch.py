@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from store.errors import InvalidQuery
-from store.logs import LogQuery, log_filter, page_log
-from store.models import LogPage
+from store.logs import _COLUMNS, LogQuery, log_filter, page_log
+from store.models import LogEntry, LogPage
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -125,3 +125,25 @@ def newer_entries(
             return LogPage(tuple(found[:limit]))
         before = page.before_id
     return None
+
+
+def oldest_entries(
+    db: sqlite_utils.Database, query: LogQuery, *, limit: int, after_id: int | None = None
+) -> LogPage:
+    """The oldest `limit` rows matching query (newer than after_id when given), newest first:
+    the far end of a filter in one step (`End` in the log browser), and, page by page, the
+    rows above it. Keyset from the other end: the same cost wherever it starts. before_id is
+    the id of the newest row when more rows are newer, else None.
+
+    Raises UnknownOrganisation, InvalidQuery.
+    """
+    found = log_filter(db, query, after_id=after_id)
+    if found is None:
+        return LogPage(())
+    sql, args = found.select(_COLUMNS, limit=limit, oldest=True)
+    try:
+        rows = db.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as exc:  # an FTS syntax corner
+        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+    entries = tuple(LogEntry.from_row(r) for r in reversed(rows))
+    return LogPage(entries, entries[0].id if len(entries) == limit else None)

@@ -198,3 +198,21 @@ def test_a_store_of_the_previous_version_gets_the_new_index(store_path, tmp_path
     assert [e.id for e in page_log(db, LogQuery(search="zanzibar", level="error")).entries] == [
         entry.id
     ]
+
+
+def test_oldest_entries_walk_the_filter_from_the_other_end(db, queries) -> None:
+    from store.watch import oldest_entries
+
+    for query in queries[::4]:
+        expected = _reference(db, query)
+        seen: list[int] = []
+        after = None
+        while True:
+            page = oldest_entries(db, query, limit=7, after_id=after)
+            ids = [e.id for e in page.entries]
+            assert ids == sorted(ids, reverse=True)
+            seen = ids + seen
+            if page.before_id is None:
+                break
+            after = page.before_id
+        assert seen == expected, query

@@ -91,7 +91,13 @@ def test_every_filter_uses_its_index(planned) -> None:
         found = log_filter(db, query, before_id=before)
         assert found is not None, query
         words = query.search not in (None, "[/]")
-        for sql, args in (found.select("log.id", limit=50), found.count(), found.count(cap=99)):
+        shapes = (
+            found.select("log.id", limit=50),
+            found.select("log.id", limit=50, oldest=True),  # `End`: the filter's far end
+            found.count(),
+            found.count(cap=99),
+        )
+        for sql, args in shapes:
             plan = _plan(db, sql, args)
             text = " | ".join(plan)
             where = f"{query} before={before}: {text}"

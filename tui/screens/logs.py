@@ -35,6 +35,7 @@ from tui.commands import ScreenCommands
 from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
 from tui.screens.log_dialogs import CSS_FILE, ErrorGroupsScreen, ExportScreen, KindPickerScreen
+from tui.screens.log_ends import LogEnds, LogTable
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
 from tui.widgets.log_text import LEVELS, MUTED, describe_entry, filter_line, parse_search
 from tui.widgets.row_table import RowTable
@@ -62,7 +63,7 @@ LOG_COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
-class LogsScreen(StoreScreen):
+class LogsScreen(LogEnds, StoreScreen):
     """The connection log of every organisation, or of one, newest first."""
 
     CSS_PATH = CSS_FILE
@@ -158,7 +159,7 @@ class LogsScreen(StoreScreen):
             yield Static("loading…", id="log-count")
         yield Static(id="log-filters")
         with Container(id="log-body"):
-            yield RowTable(LOG_COLUMNS, id="log")
+            yield LogTable(LOG_COLUMNS, id="log")  # End: the oldest row (log_ends.py)
             with VerticalScroll(id="log-detail"):
                 yield Static(id="log-detail-text")
         yield Footer(compact=True)  # compact: every key fits at 80 columns
@@ -216,7 +217,7 @@ class LogsScreen(StoreScreen):
             text = Content(visible(self.problem)).stylize("$error")
         elif loading or source is None or not source.started:
             text = Content("searching…").stylize(MUTED)
-        elif not source.more:
+        elif not source.more and source.at_head:
             text = Content(f"{len(source):,} rows")
         elif self.total is not None:
             total = f"{self.total:,}" if self.total_exact else f"≥ {self.total:,}"
@@ -325,8 +326,8 @@ class LogsScreen(StoreScreen):
     def store_changed(self) -> None:
         """Another process wrote: fetch only the rows newer than the newest shown."""
         source = self.source
-        if source is None or not source.started or self.problem:
-            return
+        if source is None or not source.started or self.problem or not source.at_head:
+            return  # (shown from the oldest end: newer rows load as the person scrolls up)
         if source.newest_id is None:  # nothing was shown: simply start again
             self.apply_filter()
         else:
@@ -368,6 +369,7 @@ class LogsScreen(StoreScreen):
         self.show_detail(event.index)
         if self.source is not None and event.index >= len(self.source) - LOOKAHEAD:
             self.source.want_more()
+        self.want_above()
 
     @on(RowTable.RowChosen, "#log")
     def row_chosen(self) -> None:
