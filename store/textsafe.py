@@ -34,6 +34,7 @@ _UNSAFE_KEEP_NEWLINES = re.compile(f"[\x00-\x08\x0b-\x1f{_FORMAT}]")
 # What json.dumps(ensure_ascii=False) leaves raw (it escapes C0 itself).
 _JSON_UNSAFE = re.compile(f"[{_FORMAT}]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CELL = re.compile("^[=+\\-@\t\r]", re.MULTILINE)  # a cell so starting, in a joined row
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -65,6 +66,24 @@ def csv_cell(value: object) -> str:
     raw = "" if value is None else str(text_of(value))
     text = visible(raw)
     return "'" + text if raw.startswith(_FORMULA_START) else text
+
+
+def csv_cells(values: tuple[object, ...] | list[object]) -> list[str]:
+    """csv_cell of each value (None as ""). A row of plain text with nothing to escape (nearly
+    every log row) is checked with three scans of the joined row instead of seven calls: a
+    million-row export spent most of its time here."""
+    texts = [v or "" for v in values]
+    try:
+        joined = "\n".join(texts)  # type: ignore[arg-type]
+    except TypeError:  # a BLOB or a number: cell by cell
+        return [csv_cell(v or "") for v in values]
+    if (
+        joined.count("\n") == len(texts) - 1  # no line feed inside a cell
+        and not _UNSAFE_KEEP_NEWLINES.search(joined)
+        and not _FORMULA_CELL.search(joined)
+    ):
+        return texts  # type: ignore[return-value]
+    return [csv_cell(v or "") for v in values]
 
 
 def _json_escape(match: re.Match[str]) -> str:

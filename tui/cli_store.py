@@ -190,7 +190,12 @@ def show(obj: Context, org: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("org", required=False)
 @click.option("--level", type=click.Choice(LEVEL_CHOICES), default="all", show_default=True)
-@click.option("--search", help="Words that must all appear in the message.")
+@click.option(
+    "--search",
+    help="Words that must all appear in the message, each a whole word, case-insensitive; "
+    "identifiers such as invalid_grant, INV-0042 or 429 are found whole through the index. "
+    "Text with no letters or digits (e.g. '[/]') is matched anywhere in the message (a scan).",
+)
 @click.option("--since", help="Only newer rows: a span (30m, 2h, 7d) or an ISO date/time (UTC).")
 @click.option("--kind", help="Only this error kind (see `syncdesk errors`).")
 @click.option(

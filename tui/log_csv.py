@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from store.models import LogEntry
-from store.textsafe import csv_cell
+from store.textsafe import csv_cells
 
 CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_id")
 
@@ -19,9 +19,8 @@ CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_
 def csv_row(entry: LogEntry) -> list[str]:
     """A log row's cells, control characters made visible (a spreadsheet is a terminal too) and
     formulas neutralised (a cell starting with = + - @, tab or CR gets a leading ')."""
-    return [
-        csv_cell(v or "")
-        for v in (
+    return csv_cells(
+        (
             entry.at,
             entry.org,
             entry.level,
@@ -30,7 +29,7 @@ def csv_row(entry: LogEntry) -> list[str]:
             entry.kind,
             entry.correlation_id,
         )
-    ]
+    )
 
 
 class LogCsvWriter:
@@ -42,6 +41,8 @@ class LogCsvWriter:
         self.written = 0
 
     def write(self, entries: Iterable[LogEntry]) -> None:
+        """Write rows as they come (a stream of any length: memory stays one row)."""
+        writerow = self._writer.writerow
         for entry in entries:
-            self._writer.writerow(csv_row(entry))
+            writerow(csv_row(entry))
             self.written += 1
