@@ -24,7 +24,7 @@ from typing import Any
 
 from store.db import open_store
 from store.logs import LogQuery, error_groups, log_filter, page_log, resolve_since
-from store.orgs import list_orgs
+from store.orgs import _LIST_SQL, list_orgs
 from store.watch import count_log
 
 COLS = (
@@ -264,7 +264,12 @@ def main() -> None:
         "FROM error_kinds {where} GROUP BY kind"
     )
     shapes += [
-        ("error groups, all", lambda: error_groups(db), rows(groups_raw.format(where="")), None),
+        (
+            "error groups, all",
+            lambda: error_groups(db),
+            rows("SELECT kind, count, orgs, first_at, last_at FROM error_totals"),
+            None,
+        ),
         (
             "error groups, 24h",
             lambda: error_groups(db, since=since_24h),
@@ -287,7 +292,16 @@ def main() -> None:
         (
             "org list (dashboard)",
             lambda: list_orgs(db),
-            rows("SELECT * FROM orgs JOIN integrations ON integrations.org_id = orgs.id"),
+            lambda: (
+                raw.execute(
+                    _LIST_SQL, {"since": since_24h, "state": None, "pattern": None}
+                ).fetchall(),
+                raw.execute(
+                    "SELECT org_id, day, sum(count) FROM error_stats WHERE day >= ? "
+                    "GROUP BY org_id, day",
+                    [resolve_since("7d")[:10]],
+                ).fetchall(),
+            ),
             None,
         ),
     ]

@@ -21,7 +21,7 @@ from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
 from store.timeparse import age, unreadable_time, when
-from store.watch import walk_log
+from store.watch import stream_log, walk_log
 from tui.cli_base import (
     Context,
     cli,
@@ -227,6 +227,10 @@ def log(
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
     query = LogQuery(org=org, level=level, search=search, since=resolve_since(since), kind=kind)
+    if as_csv and limit is None:  # the whole filter: one streamed statement, plain tuples
+        rows = stream_log(obj.db, query)
+        LogCsvWriter(sys.stdout).write_tuples(rows)
+        return
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)
         if as_json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from store.models import LogEntry
 from store.textsafe import csv_cells
@@ -39,6 +39,13 @@ class LogCsvWriter:
         self._writer = csv.writer(out, lineterminator="\n")
         self._writer.writerow(CSV_HEADER)
         self.written = 0
+
+    def write_tuples(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows as store.watch.stream_log gives them (id first), with the same cells."""
+        writerow = self._writer.writerow
+        for row in rows:
+            writerow(csv_cells(row[1:]))
+            self.written += 1
 
     def write(self, entries: Iterable[LogEntry]) -> None:
         """Write rows as they come (a stream of any length: memory stays one row)."""

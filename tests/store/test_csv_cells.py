@@ -16,3 +16,34 @@ def test_csv_cells_matches_csv_cell() -> None:
     for row in ROWS:
         assert csv_cells(row) == [csv_cell(v or "") for v in row], row
     assert csv_cells(ROWS[0]) == [v or "" for v in ROWS[0]]  # the plain row as it is
+
+
+def test_the_streamed_export_writes_what_the_paged_one_writes(db, store_path, capsys) -> None:
+    import io
+
+    from support import plant, run_cli
+
+    from store.logs import LogQuery
+    from store.watch import stream_log, walk_log
+    from tui.log_csv import LogCsvWriter
+
+    db.conn.close()
+    plant(
+        store_path,
+        "UPDATE log SET message = CAST('bytes \\x1b[31m' AS BLOB) WHERE id = 5",
+        "UPDATE log SET message = '=cmd|calc' WHERE id = 6",
+        "UPDATE log SET document = '-1', correlation_id = 'a\u202eb' WHERE id = 7",
+    )
+    from store.db import open_store
+
+    db = open_store(store_path)
+    for query in (LogQuery(), LogQuery(org="KAURI", level="error"), LogQuery(search="xero")):
+        paged, streamed = io.StringIO(), io.StringIO()
+        LogCsvWriter(paged).write(e for p in walk_log(db, query) for e in p.entries)
+        LogCsvWriter(streamed).write_tuples(stream_log(db, query))
+        assert streamed.getvalue() == paged.getvalue() and paged.getvalue().count("\n") > 3
+    code, out, _ = run_cli(capsys, "--db", str(store_path), "log", "--csv")
+    whole = io.StringIO()
+    LogCsvWriter(whole).write(e for p in walk_log(db, LogQuery()) for e in p.entries)
+    assert code == 0 and out == whole.getvalue()
+    assert "'=cmd|calc" in out and "a\\u202eb" in out
