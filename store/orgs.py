@@ -61,33 +61,57 @@ def list_orgs(
         raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
     moment = now or clock.now()
     since = iso(moment - timedelta(hours=24))
-    rows = db.execute(
+    # Plain tuples (no sqlite3.Row per row): 5,000 organisations and 38k day buckets at 1M
+    # rows, where building Rows and looking columns up by name was half the time.
+    cursor = db.conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
         _LIST_SQL, {"since": since, "state": state, "pattern": like_pattern(search)}
     ).fetchall()
     days = [day(moment - timedelta(days=n)) for n in range(TREND_DAYS)][::-1]
-    trends: dict[int, dict[str, int]] = {}
-    for oid, on_day, count in db.execute(
+    column = {d: i for i, d in enumerate(days)}
+    trends: dict[int, list[int]] = {}
+    for oid, on_day, count in cursor.execute(
         "SELECT org_id, day, sum(count) FROM error_stats WHERE day >= ? GROUP BY org_id, day",
         [days[0]],
     ):
-        trends.setdefault(oid, {})[on_day] = count
+        if on_day in column:
+            trends.setdefault(oid, [0] * TREND_DAYS)[column[on_day]] = count
+    cursor.close()
+    none = (0,) * TREND_DAYS
+    # _LIST_SQL's columns: id, code, name, region, state, tenant_name, last_export_at,
+    # refresh_expires_at, version, errors_24h, held, failed, claimed_by
     return [
         OrgSummary(
-            code=r["code"],
-            name=text_of(r["name"]),
-            state=State(r["state"]),
-            tenant_name=text_of(r["tenant_name"]),
-            errors_24h=r["errors_24h"],
-            last_export_at=r["last_export_at"],
-            region=r["region"],
-            held=r["held"],
-            failed=r["failed"],
-            auth=auth_health(r["state"], r["refresh_expires_at"], moment),
-            trend=tuple(trends.get(r["id"], {}).get(d, 0) for d in days),
-            claimed_by=r["claimed_by"],
-            version=r["version"],
+            code=code,
+            name=text_of(name),
+            state=State(state_),
+            tenant_name=text_of(tenant),
+            errors_24h=errors,
+            last_export_at=last_export,
+            region=region,
+            held=held,
+            failed=failed,
+            auth=auth_health(state_, refresh, moment),
+            trend=tuple(trends[oid]) if oid in trends else none,
+            claimed_by=claimed_by,
+            version=version,
         )
-        for r in rows
+        for (
+            oid,
+            code,
+            name,
+            region,
+            state_,
+            tenant,
+            last_export,
+            refresh,
+            version,
+            errors,
+            held,
+            failed,
+            claimed_by,
+        ) in rows
     ]
 
 
