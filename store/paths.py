@@ -11,11 +11,11 @@ import re
 import stat
 from pathlib import Path
 
-import platformdirs
-
 
 def data_dir() -> Path:
     """The user's syncdesk data directory (XDG_DATA_HOME/syncdesk on Linux)."""
+    import platformdirs  # here, not at start-up: a command given --db never needs it
+
     return Path(platformdirs.user_data_dir("syncdesk", appauthor=False))
 
 

@@ -21,7 +21,6 @@ from store.db import open_store, read_only_reason, set_read_only, store_error
 from store.errors import StoreExists, StoreMissing, StoreReadOnly
 from store.models import to_json
 from store.paths import default_db_path
-from store.storefile import exposure_warning
 from store.textsafe import dumps, visible
 
 # Commands a read-only session may run ("" is the console, which hides its actions itself).
@@ -90,6 +89,8 @@ class Context:
             except StoreExists:
                 pass  # another session built it while this one waited for the build lock
             db = open_store(self.path)
+        from store.storefile import exposure_warning  # (secrets, tempfile: not at start-up)
+
         warning = exposure_warning(self.path)
         if warning:
             click.echo(f"syncdesk: {visible(warning)}", err=True)
