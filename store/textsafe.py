@@ -101,6 +101,11 @@ def _json_default(value: Any) -> Any:
     return decoded
 
 
+def escape_json(text: str) -> str:
+    """JSON text with what json.dumps(ensure_ascii=False) leaves raw escaped (as dumps does)."""
+    return _JSON_UNSAFE.sub(_json_escape, text)
+
+
 def dumps(value: Any, **options: Any) -> str:
     """json.dumps that keeps letters readable (ensure_ascii=False) and escapes the rest; text
     stored as a BLOB is written as text."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import fields
 from itertools import chain
 from typing import Any
 
@@ -28,6 +29,7 @@ from tui.cli_base import (
     pass_ctx,
     print_json,
     print_json_list,
+    print_json_rows,
     print_table,
     progress_printer,
     report_unreadable,
@@ -36,6 +38,7 @@ from tui.cli_base import (
 )
 from tui.log_csv import LogCsvWriter
 
+LOG_JSON_KEYS = tuple(f.name for f in fields(LogEntry))  # stream_log's tuples, in this order
 TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
 
 
@@ -227,9 +230,12 @@ def log(
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
     query = LogQuery(org=org, level=level, search=search, since=resolve_since(since), kind=kind)
-    if as_csv and limit is None:  # the whole filter: one streamed statement, plain tuples
+    if limit is None and (as_csv or as_json):  # the whole filter: one statement, plain tuples
         rows = stream_log(obj.db, query)
-        LogCsvWriter(sys.stdout).write_tuples(rows)
+        if as_csv:
+            LogCsvWriter(sys.stdout).write_tuples(rows)
+        else:
+            print_json_rows(rows, LOG_JSON_KEYS)
         return
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)

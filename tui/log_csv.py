@@ -36,15 +36,24 @@ class LogCsvWriter:
     """Writes the header row at once, then rows as they come: a page, or a whole stream."""
 
     def __init__(self, out: TextIO) -> None:
+        self._out = out
         self._writer = csv.writer(out, lineterminator="\n")
         self._writer.writerow(CSV_HEADER)
         self.written = 0
 
     def write_tuples(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Rows as store.watch.stream_log gives them (id first), with the same cells."""
-        writerow = self._writer.writerow
+        writerow, write = self._writer.writerow, self._out.write
+        separators = len(CSV_HEADER) - 1
         for row in rows:
-            writerow(csv_cells(row[1:]))
+            cells = csv_cells(row[1:])
+            line = ",".join(cells)
+            # A cell with a comma or a quote needs the csv module's quoting; the rest is the
+            # line as it would write it (csv_cells leaves no line break inside a cell).
+            if '"' in line or line.count(",") != separators:
+                writerow(cells)
+            else:
+                write(line + "\n")
             self.written += 1
 
     def write(self, entries: Iterable[LogEntry]) -> None:

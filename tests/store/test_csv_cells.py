@@ -33,6 +33,8 @@ def test_the_streamed_export_writes_what_the_paged_one_writes(db, store_path, ca
         "UPDATE log SET message = CAST('bytes \\x1b[31m' AS BLOB) WHERE id = 5",
         "UPDATE log SET message = '=cmd|calc' WHERE id = 6",
         "UPDATE log SET document = '-1', correlation_id = 'a\u202eb' WHERE id = 7",
+        "UPDATE log SET message = 'a, b and \"c\"' WHERE id = 8",
+        "UPDATE log SET message = 'tab\tinside, and a comma' WHERE id = 9",
     )
     from store.db import open_store
 
@@ -47,3 +49,36 @@ def test_the_streamed_export_writes_what_the_paged_one_writes(db, store_path, ca
     LogCsvWriter(whole).write(e for p in walk_log(db, LogQuery()) for e in p.entries)
     assert code == 0 and out == whole.getvalue()
     assert "'=cmd|calc" in out and "a\\u202eb" in out
+
+
+def test_the_streamed_json_export_writes_what_the_object_one_writes(store_path, capsys) -> None:
+    from support import plant
+
+    from store.db import open_store
+    from store.logs import LogQuery
+    from store.watch import stream_log, walk_log
+    from tui.cli_base import print_json_list, print_json_rows
+    from tui.cli_store import LOG_JSON_KEYS
+
+    plant(
+        store_path,
+        "UPDATE log SET message = CAST('bytes \u202e here' AS BLOB) WHERE id = 5",
+        "UPDATE log SET message = 'quote \" back\\\\slash \u2028 tab\t nl' || char(10) "
+        "WHERE id = 6",
+        "UPDATE log SET document = 'ünïcode ✓', correlation_id = 'a\u200bb' WHERE id = 7",
+    )
+    db = open_store(store_path)
+    written = []
+    for query in (LogQuery(), LogQuery(org="KAURI", level="error"), LogQuery(org="NOPE_X")):
+        try:
+            print_json_list(e for p in walk_log(db, query) for e in p.entries)
+        except Exception as exc:  # the unknown organisation: both refuse alike
+            with __import__("pytest").raises(type(exc)):
+                print_json_rows(stream_log(db, query), LOG_JSON_KEYS)
+            continue
+        objects = capsys.readouterr().out
+        print_json_rows(stream_log(db, query), LOG_JSON_KEYS)
+        assert capsys.readouterr().out == objects and objects.count("\n") > 10
+        written.append(objects)
+    objects = written[0]  # the whole log, with the planted rows
+    assert "\\u202e" in objects and "\\u2028" in objects and "ünïcode ✓" in objects
