@@ -20,6 +20,11 @@ command line's words (markup off). A refused transition (someone else changed th
 or holds the run) also reloads the screen, so it shows what is true now. Textual's
 Worker.StateChanged does not bubble, which is why this lives on the screen and not the App.
 
+The work runs on a daemon thread of its own, not in asyncio's default executor: the
+interpreter joins the executor's threads on exit, so a Xero call hanging in one kept `q` from
+quitting for as long as the call took. A daemon thread is left behind instead; the store is
+safe with that, since SQLite rolls back a transaction its process did not commit.
+
 Screens that show store state set WATCH_SECONDS: a PRAGMA data_version poll (microseconds)
 on a connection kept open for it calls `store_changed` (by default `action_reload`) when
 another connection has committed.
@@ -27,9 +32,13 @@ another connection has committed.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import sqlite3
+import threading
 from collections.abc import Callable
-from functools import wraps
+from contextlib import suppress
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,16 +65,49 @@ def failure_text(error: BaseException) -> str:
     return f"Unexpected error: {type(error).__name__}: {error}"
 
 
+def in_daemon_thread(call: Callable[[], Any]) -> asyncio.Future[Any]:
+    """call() on a daemon thread, its result (or exception) as a future of the running loop.
+
+    The thread sees the caller's context (the active app and worker, so get_current_worker
+    works there) and never keeps the process alive: quitting does not wait for it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():  # cancelled meanwhile: nobody wants the answer
+            outcome()
+
+    def target() -> None:
+        try:
+            result = context.run(call)
+        except Exception as exc:
+            outcome = partial(future.set_exception, exc)
+        else:
+            outcome = partial(future.set_result, result)
+        with suppress(RuntimeError):  # the loop has closed: the app is gone
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=target, name="syncdesk-store-work", daemon=True).start()
+    return future
+
+
 def store_work(*, group: str, exclusive: bool = True) -> Callable[[Callable[..., Any]], Any]:
-    """@work for a StoreScreen method that calls the store: a thread worker whose result (a
-    Message) is posted to the screen and whose errors go to `failed`.
+    """@work for a StoreScreen method that calls the store: work on a daemon thread (see
+    in_daemon_thread) whose result (a Message) is posted to the screen and whose errors go to
+    `failed`.
 
     Exclusive (the default): starting it cancels the group's earlier worker, and only the
     latest worker started in the group delivers, even one that finished just before.
     """
 
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
-        start = work(method, thread=True, exclusive=exclusive, exit_on_error=False, group=group)
+        @wraps(method)
+        async def on_daemon_thread(screen: StoreScreen, *args: Any, **kwargs: Any) -> Any:
+            return await in_daemon_thread(lambda: method(screen, *args, **kwargs))
+
+        start = work(on_daemon_thread, exclusive=exclusive, exit_on_error=False, group=group)
         if not exclusive:
             return start
 
