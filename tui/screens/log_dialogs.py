@@ -23,10 +23,11 @@ from textual.widgets import Input, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from store.errors import UnknownOrganisation
+from store.errors import SyncdeskError, UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups
 from store.models import ErrorGroup, KnowledgeEntry
+from store.paths import export_target, exports_dir, open_private
 from store.timeparse import file_stamp, when
 from store.watch import count_log, walk_log
 from tui.log_csv import LogCsvWriter
@@ -224,6 +225,14 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
                 ),
                 classes="log-modal-title",
             )
+            yield Static(
+                Content.assemble(
+                    ("A file name goes into ", MUTED),
+                    visible(str(exports_dir())),
+                    ("; type a path to write elsewhere.", MUTED),
+                ),
+                id="export-where",
+            )
             yield Input(self.default_name, id="export-path")
             yield ProgressBar(total=None, show_eta=False, id="export-progress")
             yield Static(id="export-status")
@@ -232,10 +241,14 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
     def start(self, event: Input.Submitted) -> None:
         if self.running or not event.value.strip():
             return
+        try:  # a browser (syncdesk serve) may only write inside the data directory
+            self.target = export_target(event.value, confined=self.app.is_web)
+        except SyncdeskError as exc:
+            self._say_error(str(exc))
+            return
         self.running = True
         event.input.disabled = True
         self.query_one("#export-status", Static).update(Content("Counting rows…"))
-        self.target = Path(event.value.strip()).expanduser()
         self.export(self.target)
 
     @store_work(group="export")
@@ -248,7 +261,8 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
                 if worker.is_cancelled:
                     return None
                 self.post_message(self.Progressed(0, total))
-                with part.open("w", newline="", encoding="utf-8") as fh:
+                part.unlink(missing_ok=True)  # a crashed export's leftover (or a planted link)
+                with open_private(part) as fh:
                     writer = LogCsvWriter(fh)
                     for page in walk_log(db, self.log_query):
                         if worker.is_cancelled:
@@ -281,6 +295,9 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
             message = f"Cannot write {self.target}: {error.strerror}."
         else:
             message = failure_text(error)
+        self._say_error(message)
+
+    def _say_error(self, message: str) -> None:
         field = self.query_one("#export-path", Input)
         field.disabled = False
         field.focus()
