@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import sqlite_utils
-from textual import work
+from textual import events, work
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -63,6 +63,17 @@ def failure_text(error: BaseException) -> str:
     if isinstance(error, sqlite3.Error):
         return str(store_error(error))
     return f"Unexpected error: {type(error).__name__}: {error}"
+
+
+def read_only_text(app: object) -> str:
+    """The one line a read-only console says when a key would change something."""
+    reason = getattr(app, "read_only_reason", None) or "--read-only"
+    advice = (
+        "start syncdesk without --read-only"
+        if reason == "--read-only"
+        else "ask a member of the store's group to do it"
+    )
+    return f"This console is read-only ({reason}), so it changes nothing; {advice}."
 
 
 def in_daemon_thread(call: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -126,6 +137,10 @@ class StoreScreen(Screen):
     """A screen over the store at `db_path`; dialogs mix it in before ModalScreen."""
 
     WATCH_SECONDS: ClassVar[float | None] = None  # poll for other sessions' writes this often
+    # The screen's actions that change the store or Xero: in a read-only console (the App's
+    # `read_only`) their keys are hidden (check_action asks `refused`) and, pressed anyway,
+    # refused with one line.
+    CHANGES: ClassVar[frozenset[str]] = frozenset()
 
     _watching: sqlite_utils.Database | None = None  # the poll's own connection, kept open
     _seen_version: int | None = None
@@ -165,6 +180,25 @@ class StoreScreen(Screen):
 
     def action_reload(self) -> None:
         """Load again what the screen shows (screens showing store state override this)."""
+
+    # --- a read-only session ------------------------------------------------------------------
+
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.app, "read_only", False))
+
+    def refused(self, action: str) -> bool:
+        """True when the session is read-only and `action` would change something."""
+        return action in self.CHANGES and self.read_only
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.read_only:
+            return
+        bindings = self._bindings.key_to_bindings.get(event.key, [])
+        if any(self.refused(binding.action) for binding in bindings):
+            event.stop()
+            event.prevent_default()
+            self.notify(read_only_text(self.app), severity="warning", markup=False, timeout=4)
 
     # --- watching for other sessions ---------------------------------------------------------
 

@@ -92,6 +92,9 @@ class OrgScreen(LifecycleScreen):
     """Everything about one organisation's integration, and what can be done to it."""
 
     WATCH_SECONDS = 2.0  # another session's change shows here without a key
+    CHANGES = frozenset(
+        ("check", "retry", "map", "deactivate", "activate", "uninstall", "reconnect")
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "app.pop_screen", "Back"),
@@ -245,6 +248,8 @@ class OrgScreen(LifecycleScreen):
     # --- which keys apply --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.refused(action):
+            return False
         if self.detail is None:
             return True
         if action in NEEDS:

@@ -62,6 +62,8 @@ class WizardScreen(LifecycleScreen):
     # diagnosis is a live check, made once when the wizard opens).
     WATCH_SECONDS = 2.0
 
+    CHANGES = frozenset(("perform", "fix_mapping", "note", "escalate", "resolve", "take_over"))
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "perform", "Do step"),
         Binding("m", "fix_mapping", "Fix mapping"),
@@ -144,7 +146,8 @@ class WizardScreen(LifecycleScreen):
     def load(self) -> Loaded:
         with self.store() as db:
             run = latest_run(db, self.code)
-            if run is None or run.status != "in_progress" or run.diagnosis is None:
+            stale = run is None or run.status != "in_progress" or run.diagnosis is None
+            if stale and not self.read_only:  # a live diagnosis records what Xero said
                 return self.Loaded(run, diagnose(db, self.code))
         return self.Loaded(run)
 
@@ -249,6 +252,8 @@ class WizardScreen(LifecycleScreen):
     # --- keys ----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.refused(action):
+            return False
         run = self.run
         open_run = run is not None and run.status == "in_progress"
         mine = open_run and run.claimed_by == self.actor
