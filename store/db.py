@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import sqlite_utils
@@ -34,6 +36,13 @@ from store.paths import create_private, write_blocker
 from store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 5000
+FIRST_LOOK_MS = 250  # with patience: how long a lock may last before the wait is announced
+
+# With patience (the console): how long this context waits for another session's write lock
+# before a transaction, and what it calls once when it starts waiting.
+_patience: ContextVar[tuple[float, Callable[[], None]] | None] = ContextVar(
+    "syncdesk_store_patience", default=None
+)
 
 
 def now_iso() -> str:
@@ -128,10 +137,7 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
-        return StoreBusy(
-            f"{where} is busy: another session kept it locked for over "
-            f"{BUSY_TIMEOUT_MS / 1000:g} s, so nothing was changed; try again in a moment."
-        )
+        return _busy(where, BUSY_TIMEOUT_MS / 1000)
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
         return StoreReadOnly(
             f"{where} cannot be written by you (file-system permissions on the file or its "
@@ -162,6 +168,13 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
             f"{where} is damaged or truncated ({verdict or text}); restore it from a backup."
         )
     return StoreError(f"{where} could not be used ({text}).")
+
+
+def _busy(where: str, seconds: float) -> StoreBusy:
+    return StoreBusy(
+        f"{where} is busy: another session kept it locked for over {seconds:g} s, so nothing "
+        "was changed; try again in a moment."
+    )
 
 
 def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
@@ -256,7 +269,7 @@ def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[sqli
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up front."""
     conn = getattr(db, "conn", db)
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        _begin(conn)
     except sqlite3.OperationalError as exc:
         raise store_error(exc, _path_of(conn)) from exc
     try:
@@ -274,6 +287,48 @@ def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[sqli
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise store_error(exc, _path_of(conn)) from exc
+
+
+@contextmanager
+def patience(seconds: float, on_wait: Callable[[], None]) -> Iterator[None]:
+    """Within it (in this thread or context), a transaction that finds another session
+    holding the write lock calls on_wait() once (after FIRST_LOOK_MS) and keeps trying for
+    `seconds` in all before raising StoreBusy, which names that wait. Nothing has been done in
+    the transaction while it waits, so waiting longer is always safe."""
+    token = _patience.set((seconds, on_wait))
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock as the context's patience says."""
+    wait = _patience.get()
+    if wait is None:
+        conn.execute("BEGIN IMMEDIATE")  # the connection's busy timeout
+        return
+    seconds, on_wait = wait
+    deadline = time.monotonic() + seconds
+    step_ms, announced = FIRST_LOOK_MS, False
+    try:
+        while True:
+            conn.execute(f"PRAGMA busy_timeout = {int(step_ms)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not isinstance(store_error(exc), StoreBusy):
+                    raise
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _busy(f"the store {_path_of(conn) or ''}".rstrip(), seconds) from exc
+                if not announced:
+                    announced = True
+                    on_wait()
+                step_ms = max(1, min(1000, left * 1000))
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def _path_of(conn: sqlite3.Connection) -> str | None:

@@ -48,11 +48,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from store.db import open_store, store_error
+from store.db import open_store, patience, store_error
 from store.errors import SyncdeskError, TransitionRefused
 from store.watch import data_version
 
 FAILURE_SECONDS = 10  # long enough to read a sentence of advice
+STORE_PATIENCE = 10.0  # seconds a console action waits for another session's write lock
+WAITING = "Waiting for the store — another session is writing…"
 
 
 def failure_text(error: BaseException) -> str:
@@ -116,7 +118,12 @@ def store_work(*, group: str, exclusive: bool = True) -> Callable[[Callable[...,
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(method)
         async def on_daemon_thread(screen: StoreScreen, *args: Any, **kwargs: Any) -> Any:
-            return await in_daemon_thread(lambda: method(screen, *args, **kwargs))
+            def call() -> Any:
+                # Another session holding the write lock: say so, wait up to STORE_PATIENCE.
+                with patience(STORE_PATIENCE, lambda: screen.post_message(screen.Waiting())):
+                    return method(screen, *args, **kwargs)
+
+            return await in_daemon_thread(call)
 
         start = work(on_daemon_thread, exclusive=exclusive, exit_on_error=False, group=group)
         if not exclusive:
@@ -145,6 +152,9 @@ class StoreScreen(Screen):
     _watching: sqlite_utils.Database | None = None  # the poll's own connection, kept open
     _seen_version: int | None = None
 
+    class Waiting(Message, bubble=False):
+        """A worker found another session writing the store and waits for it."""
+
     def __init__(self, db_path: Path | str) -> None:
         super().__init__()
         self.db_path = Path(db_path)
@@ -164,6 +174,14 @@ class StoreScreen(Screen):
             self.post_message(worker.result)
         elif event.state == WorkerState.ERROR and worker.error is not None:
             self.failed(worker.error)
+
+    def on_store_screen_waiting(self, message: Waiting) -> None:
+        self.notify(
+            f"{WAITING} (up to {STORE_PATIENCE:g} s)",
+            severity="warning",
+            markup=False,
+            timeout=STORE_PATIENCE,
+        )
 
     def failed(self, error: BaseException) -> None:
         """A store call failed: say so in the CLI's words; a refused transition also reloads."""
