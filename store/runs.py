@@ -15,7 +15,6 @@ packet is built and written by store/packet.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from store.logs import error_groups
 from store.models import Note, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
+from store.progress import Cancelled, Progress
 from store.step_actions import StepDetail, VerifyDetail, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
@@ -331,8 +331,8 @@ def next_step(
     given: StepInput | None = None,
     take_over_run: bool = False,
     client: Any = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
     packet_dir: Path | None = None,
 ) -> Run:
     """Perform the next step of the run in progress and record who, when and what happened.

@@ -152,10 +152,16 @@ def progress_printer(describe: Callable[[str, int, int], str]) -> Callable[[str,
     return show
 
 
-def counter(label: str) -> Callable[[int, int], None]:
-    """A progress callback (done, total) printing 'label done/total' as progress_printer does."""
+def counter(label: str) -> Callable[[int, int, str], None]:
+    """A store progress callback (done, total, doing: store/progress.py) printing
+    'label done/total' as progress_printer does, from the first item done."""
     show = progress_printer(lambda _stage, done, total: f"{label} {done}/{total}")
-    return lambda done, total: show("", done, total)
+
+    def count(done: int, total: int, doing: str = "") -> None:
+        if done:
+            show("", done, total)
+
+    return count
 
 
 def say(text: str, *, err: bool = False) -> None:
