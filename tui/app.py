@@ -27,6 +27,10 @@ class SyncdeskApp(App):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark,f1", "help", "Keys"),
         Binding("ctrl+t", "toggle_theme", "Dark/light", show=False),
+        # While a screen's long work runs (its WorkProgress), escape cancels that first; else
+        # this binding is off and escape does what the screen says (a screen's own escape
+        # binding would replace one inherited from StoreScreen, hence here).
+        Binding("escape", "cancel_work", "Cancel", priority=True),
     ]
 
     def __init__(
@@ -48,6 +52,17 @@ class SyncdeskApp(App):
         if not self.read_only:
             return shown
         return Content.assemble(("READ-ONLY", "bold reverse"), " ", shown)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_work":
+            gate = getattr(self.screen, "gate", None)
+            return bool(gate and gate(action))
+        return True
+
+    def action_cancel_work(self) -> None:
+        cancel = getattr(self.screen, "action_cancel_work", None)
+        if cancel is not None:
+            cancel()
 
     def action_toggle_theme(self) -> None:
         """Switch between the dark and the light theme."""

@@ -51,6 +51,7 @@ from textual.worker import Worker, WorkerState
 from store.db import open_store, patience, store_error
 from store.errors import SyncdeskError, TransitionRefused
 from store.watch import data_version
+from tui.widgets.progress import Work, WorkProgress
 
 FAILURE_SECONDS = 10  # long enough to read a sentence of advice
 STORE_PATIENCE = 10.0  # seconds a console action waits for another session's write lock
@@ -185,6 +186,7 @@ class StoreScreen(Screen):
 
     def failed(self, error: BaseException) -> None:
         """A store call failed: say so in the CLI's words; a refused transition also reloads."""
+        self.end_work()  # long work that failed shows no progress any more
         stale = isinstance(error, TransitionRefused)
         text = failure_text(error) + (" The screen has been reloaded." if stale else "")
         self.notify(
@@ -208,6 +210,60 @@ class StoreScreen(Screen):
     def refused(self, action: str) -> bool:
         """True when the session is read-only and `action` would change something."""
         return action in self.CHANGES and self.read_only
+
+    def gate(self, action: str) -> bool | None:
+        """What every StoreScreen says about an action's key (False: hidden and off), or None
+        for no opinion. A screen's own check_action asks this first."""
+        if self.refused(action):
+            return False
+        if action == "cancel_work":  # a second escape, while it stops, does the usual
+            display = self._progress()
+            return bool(display and display.work and not display.work.cancelled())
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        verdict = self.gate(action)
+        return True if verdict is None else verdict
+
+    # --- long work: one progress display, escape cancels -------------------------------------
+
+    def _progress(self) -> WorkProgress | None:
+        found = self.query(WorkProgress)
+        return found.first() if found else None
+
+    @property
+    def working(self) -> bool:
+        display = self._progress()
+        return display is not None and display.running
+
+    def begin_work(self, label: str) -> Work | None:
+        """Show the screen's progress display for `label` and return the work's handle; None
+        (and a line saying so) while other long work runs, one at a time."""
+        display = self._progress()
+        if display is None:
+            raise RuntimeError(f"{type(self).__name__} has no WorkProgress")
+        if display.running:
+            self.notify(
+                f"{display.label} is still running; wait for it, or press escape to cancel it.",
+                severity="warning",
+                markup=False,
+                timeout=4,
+            )
+            return None
+        work = display.begin(label)
+        self.refresh_bindings()
+        return work
+
+    def end_work(self, work: Work | None = None) -> None:
+        display = self._progress()
+        if display is not None:
+            display.end(work)
+            self.refresh_bindings()
+
+    def action_cancel_work(self) -> None:
+        display = self._progress()
+        if display is not None and display.cancel():
+            self.refresh_bindings()
 
     def on_key(self, event: events.Key) -> None:
         if not self.read_only:

@@ -18,8 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, ProgressBar, Static
-from textual.worker import get_current_worker
+from textual.widgets import Footer, Header, Static
 
 from store import paths
 from store.diagnose import Diagnosis, diagnose
@@ -40,6 +39,7 @@ from store.xero.models import Account, TaxRate
 from tui.screens.base import store_work
 from tui.screens.lifecycle import LifecycleScreen
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
+from tui.widgets.progress import WorkProgress
 from tui.widgets.run_text import (
     TITLES,
     claim_text,
@@ -90,11 +90,6 @@ class WizardScreen(LifecycleScreen):
         run: Run | None
 
     @dataclass
-    class Progressed(Message, bubble=False):
-        done: int
-        total: int
-
-    @dataclass
     class Reconnected(Message, bubble=False):
         """The reconnect step restored mappings; these fail validation."""
 
@@ -129,14 +124,13 @@ class WizardScreen(LifecycleScreen):
             with VerticalScroll(id="step-body"):
                 yield Static(id="claim")
                 yield Static(id="step")
-                yield ProgressBar(id="progress", show_eta=False)
+                yield WorkProgress(id="progress")
                 yield Static(id="result")
                 yield Static(id="diagnosis")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · refresh {self.code}"
-        self.query_one("#progress").display = False
         self.load()
         self.follow_store()
 
@@ -195,15 +189,9 @@ class WizardScreen(LifecycleScreen):
         self.set_class(busy, "-busy")
         if busy:
             self.query_one("#result", Static).update(styled((f"{label}…", "italic")))
-        bar = self.query_one("#progress", ProgressBar)
-        if not busy:
-            bar.display = False
+        else:
+            self.end_work()
         self.refresh_bindings()
-
-    def on_wizard_screen_progressed(self, message: Progressed) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        bar.display = True
-        bar.update(total=message.total, progress=message.done)
 
     # --- showing -------------------------------------------------------------------------------
 
@@ -252,8 +240,8 @@ class WizardScreen(LifecycleScreen):
     # --- keys ----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.refused(action):
-            return False
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         run = self.run
         open_run = run is not None and run.status == "in_progress"
         mine = open_run and run.claimed_by == self.actor
@@ -294,15 +282,19 @@ class WizardScreen(LifecycleScreen):
             self._do_step(StepInput())
 
     def _do_step(self, given: StepInput) -> None:
+        current = self.run.current if self.run is not None else None
+        work = self.begin_work(TITLES[current.name] if current is not None else "Step")
+        if work is None:
+            return
+
         def call(db: sqlite_utils.Database) -> str:
-            worker = get_current_worker()
             run = next_step(
                 db,
                 self.code,
                 actor=self.actor,
                 given=given,
-                progress=lambda d, t: self.post_message(self.Progressed(d, t)),
-                cancelled=lambda: worker.is_cancelled,
+                progress=work.progress,
+                cancelled=work.cancelled,
             )
             done = [s for s in run.steps if s.status == "done"]
             if run.status == "resolved":
@@ -310,6 +302,8 @@ class WizardScreen(LifecycleScreen):
             step = done[-1] if done else None
             if step and step.name == "reconnect" and step.detail:
                 self.post_message(self.Reconnected(step.detail.get("problems") or []))
+            if step and work.cancelled():  # escape: what was done and what was not
+                return f"{TITLES[step.name]}: {step.outcome}"
             return f"{TITLES[step.name]}: done." if step else "Done."
 
         self.act("Working", call)

@@ -1,0 +1,133 @@
+"""Long work in the console: one progress display (a bar and "Retry 1/9 · sending INV-…"),
+not a stack of notifications; `escape` stops it between items and the result says what was
+done and what was not. Xero is the embedded sandbox, held back item by item by the test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import notified, settle, until
+
+from store.db import open_store
+from store.xero import export
+from store.xero.client import XeroClient
+from tui.app import SyncdeskApp
+from tui.screens.org import OrgScreen
+from tui.widgets.progress import WorkProgress
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Semaphore]:
+    """Each document sent, and each /connections asked, waits for one release()."""
+    gate = threading.Semaphore(0)
+    send, connections = export._send_document, XeroClient.connections
+
+    def held_send(*args, **kwargs):
+        assert gate.acquire(timeout=20)
+        return send(*args, **kwargs)
+
+    def held_connections(self, *args, **kwargs):
+        assert gate.acquire(timeout=20)
+        return connections(self, *args, **kwargs)
+
+    monkeypatch.setattr(export, "_send_document", held_send)
+    monkeypatch.setattr(XeroClient, "connections", held_connections)
+    yield gate
+    gate.release(50)  # nothing left waiting when the test ends
+
+
+def _line(screen: OrgScreen) -> str:
+    return str(screen.query_one(".work-progress-line").render())
+
+
+def _display(screen: OrgScreen) -> WorkProgress:
+    return screen.query_one(WorkProgress)
+
+
+async def _open(pilot, code: str) -> OrgScreen:
+    await settle(pilot)
+    pilot.app.open_org(code)
+    await until(pilot, lambda: isinstance(pilot.app.screen, OrgScreen))
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.detail is not None)  # loaded; the mappings' check waits
+    return screen
+
+
+def _waiting(store_path: Path, code: str) -> int:
+    with open_store(store_path, read_only=True) as db:
+        return db.execute(
+            "SELECT count(*) FROM queue q JOIN orgs o ON o.id = q.org_id "
+            "WHERE o.code = ? AND q.status IN ('held', 'failed')",
+            [code],
+        ).fetchone()[0]
+
+
+async def test_retry_shows_one_display_and_escape_stops_it(
+    store_path: Path, gate: threading.Semaphore
+) -> None:
+    before = _waiting(store_path, "KAURI")
+    assert before == 9
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "KAURI")
+        await pilot.press("t")
+        await until(pilot, lambda: _line(screen).startswith("Retry 0/9 · sending "))
+        assert _display(screen).display and "escape cancels" in _line(screen)
+        assert "cancel_work" in {b.action for _, b, _, _ in screen.active_bindings.values()}
+        gate.release()  # the first document goes
+        await until(pilot, lambda: _line(screen).startswith("Retry 1/9 · sending "))
+        await pilot.press("escape")  # while the second is being sent
+        await until(pilot, lambda: "cancelling after the current item" in _line(screen))
+        assert app.screen is screen  # escape stopped the work, it did not leave the screen
+        gate.release()  # the second document goes; the rest are not sent
+        await until(pilot, lambda: any(m.startswith("Retry: ") for m in notified(app)))
+        said = next(m for m in notified(app) if m.startswith("Retry: "))
+        assert said.startswith("Retry: sent 2: ")
+        assert said.endswith(
+            "stopped: Cancelled after 2 of 9 documents; 7 not sent, still waiting in the queue."
+        )
+        await settle(pilot)
+        assert not _display(screen).display  # the display has gone
+        assert not [m for m in notified(app) if m.startswith("Retried")]  # no stack of toasts
+        await pilot.press("escape")  # now escape goes back, as usual
+        await settle(pilot)
+        assert not isinstance(app.screen, OrgScreen)
+    assert _waiting(store_path, "KAURI") >= 7
+
+
+async def test_check_shows_its_steps_and_escape_says_what_was_not_checked(
+    store_path: Path, gate: threading.Semaphore
+) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "HARBOUR")
+        await pilot.press("k")
+        await until(pilot, lambda: _line(screen).startswith("Check 1/4 · asking Xero"))
+        await pilot.press("escape")
+        gate.release()
+        await until(pilot, lambda: any(m.startswith("Check: ") for m in notified(app)))
+        said = next(m for m in notified(app) if m.startswith("Check: "))
+        assert said == (
+            "Check: Cancelled after 2 of 4 steps; not done: reading the Xero organisation, "
+            "reading the chart of accounts and tax rates."
+        )
+        await settle(pilot)
+        assert not _display(screen).display
+        assert "Cancelled after 2 of 4 steps" in str(screen.query_one("#org-check").render())
+
+
+async def test_one_long_work_at_a_time(store_path: Path, gate: threading.Semaphore) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open(pilot, "KAURI")
+        await pilot.press("k")
+        await until(pilot, lambda: _line(screen).startswith("Check 1/4"))
+        await pilot.press("t")
+        await pilot.pause()
+        assert "Check is still running; wait for it, or press escape to cancel it." in (
+            notified(app)
+        )
+        assert _line(screen).startswith("Check 1/4")
