@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from support import notified, settle
+from support import notified, settle, until
 from textual.app import App
 from textual.widgets import Input
 
@@ -106,3 +106,48 @@ async def test_in_a_browser_only_the_data_directory(
         assert isinstance(app.screen, LogsScreen)
     assert not (tmp_path / "outside.csv").exists()
     assert (data_home / "exports" / "inside.csv").is_file()
+
+
+async def test_escape_during_the_export_stops_it_and_writes_nothing(
+    store_path: Path, data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tui.screens import log_dialogs
+    from tui.widgets.progress import WorkProgress
+
+    gate = threading.Semaphore(0)
+    walk = log_dialogs.walk_log
+
+    def held_walk(*args, **kwargs):  # every page after the first waits for the test
+        for n, page in enumerate(walk(*args, **kwargs)):
+            if n:
+                assert gate.acquire(timeout=20)
+            yield page
+
+    monkeypatch.setattr(log_dialogs, "walk_log", held_walk)
+    app = SyncdeskApp(store_path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.open_logs(None)
+            await settle(pilot)
+            await pilot.press("x")
+            await settle(pilot)
+            dialog = app.screen
+            assert isinstance(dialog, ExportScreen)
+            dialog.query_one("#export-path", Input).value = "stopped.csv"
+            await pilot.press("enter")  # no settle: the export waits for the test
+            line = dialog.query_one(".work-progress-line")
+            await until(pilot, lambda: str(line.render()).startswith("Export 0/3,"))
+            assert dialog.query_one(WorkProgress).display
+            await pilot.press("escape")
+            await until(pilot, lambda: "cancelling" in str(line.render()))
+            gate.release()
+            await until(pilot, lambda: isinstance(app.screen, LogsScreen))
+            said = [m for m in notified(app) if m.startswith("Export cancelled after ")]
+            assert len(said) == 1 and said[0].endswith(" rows; no file written.")
+            assert not said[0].startswith("Export cancelled after 0 ")  # a page was written
+    finally:
+        gate.release(100)
+    assert not list((data_home / "exports").glob("*"))

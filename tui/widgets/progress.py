@@ -92,8 +92,9 @@ class WorkProgress(Vertical):
     def on_work_progress_advanced(self, message: Advanced) -> None:
         if message.work is not self.work or self.work.cancelled():
             return
-        self.query_one(ProgressBar).update(total=message.total or None, progress=message.done)
-        self._say(f"{self.label} {message.done}/{message.total}", message.doing)
+        done, total = message.done, message.total  # total 0: not known yet
+        self.query_one(ProgressBar).update(total=total or None, progress=done)
+        self._say(f"{self.label} {done:,}/{total:,}" if total else self.label, message.doing)
 
     def cancel(self) -> bool:
         """Ask the work to stop after its current item; False when none is running."""
