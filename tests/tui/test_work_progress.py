@@ -21,22 +21,32 @@ from tui.widgets.progress import WorkProgress
 
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Semaphore]:
-    """Each document sent, and each /connections asked, waits for one release()."""
+    """Each document sent waits for one release()."""
     gate = threading.Semaphore(0)
-    send, connections = export._send_document, XeroClient.connections
+    send = export._send_document
 
     def held_send(*args, **kwargs):
         assert gate.acquire(timeout=20)
         return send(*args, **kwargs)
 
+    monkeypatch.setattr(export, "_send_document", held_send)
+    yield gate
+    gate.release(50)  # nothing left waiting when the test ends
+
+
+@pytest.fixture
+def check_gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Semaphore]:
+    """Each /connections asked (the live check's second step) waits for one release()."""
+    gate = threading.Semaphore(0)
+    connections = XeroClient.connections
+
     def held_connections(self, *args, **kwargs):
         assert gate.acquire(timeout=20)
         return connections(self, *args, **kwargs)
 
-    monkeypatch.setattr(export, "_send_document", held_send)
     monkeypatch.setattr(XeroClient, "connections", held_connections)
     yield gate
-    gate.release(50)  # nothing left waiting when the test ends
+    gate.release(50)
 
 
 def _line(screen: OrgScreen) -> str:
@@ -99,7 +109,7 @@ async def test_retry_shows_one_display_and_escape_stops_it(
 
 
 async def test_check_shows_its_steps_and_escape_says_what_was_not_checked(
-    store_path: Path, gate: threading.Semaphore
+    store_path: Path, check_gate: threading.Semaphore
 ) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -107,7 +117,7 @@ async def test_check_shows_its_steps_and_escape_says_what_was_not_checked(
         await pilot.press("k")
         await until(pilot, lambda: _line(screen).startswith("Check 1/4 · asking Xero"))
         await pilot.press("escape")
-        gate.release()
+        check_gate.release()
         await until(pilot, lambda: any(m.startswith("Check: ") for m in notified(app)))
         said = next(m for m in notified(app) if m.startswith("Check: "))
         assert said == (
@@ -119,7 +129,7 @@ async def test_check_shows_its_steps_and_escape_says_what_was_not_checked(
         assert "Cancelled after 2 of 4 steps" in str(screen.query_one("#org-check").render())
 
 
-async def test_one_long_work_at_a_time(store_path: Path, gate: threading.Semaphore) -> None:
+async def test_one_long_work_at_a_time(store_path: Path, check_gate: threading.Semaphore) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(pilot, "KAURI")
@@ -131,3 +141,39 @@ async def test_one_long_work_at_a_time(store_path: Path, gate: threading.Semapho
             notified(app)
         )
         assert _line(screen).startswith("Check 1/4")
+
+
+async def test_the_wizards_verify_step_stops_between_documents(
+    store_path: Path, gate: threading.Semaphore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KAURI's verify step retries 9 exports; escape after the first stops it, the step is
+    recorded with what was sent and what was not, and the person is told so."""
+    from store.runs import latest_run
+    from tui.screens.wizard import WizardScreen
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(WizardScreen(store_path, "KAURI", actor="tester"))
+        await settle(pilot)
+        for _ in range(3):  # start, diagnose, deactivate: verify is next
+            await pilot.press("enter")
+            await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, WizardScreen)
+        await pilot.press("enter")  # verify: each document waits for the test
+        await until(pilot, lambda: " 0/9 · sending " in _line(screen))
+        gate.release()
+        await until(pilot, lambda: " 1/9 · sending " in _line(screen))
+        await pilot.press("escape")
+        await until(pilot, lambda: "cancelling after the current item" in _line(screen))
+        assert app.screen is screen
+        gate.release()
+        await until(pilot, lambda: not screen.busy)
+        said = [m for m in notified(app) if "Cancelled after 2 of 9 documents" in m]
+        assert len(said) == 1 and "7 not sent, still waiting in the queue" in said[0]
+        assert not _display(screen).display
+    with open_store(store_path, read_only=True) as db:
+        verify = [s for s in latest_run(db, "KAURI").steps if s.name == "verify"][0]
+    assert "Cancelled after 2 of 9 documents" in (verify.outcome or "")
