@@ -66,7 +66,15 @@ def read_only_reason(path: str | os.PathLike[str]) -> str | None:
     return _read_only_session or write_blocker(Path(path))
 
 
+# Tables the first migration creates: a file at schema 1 or later without them is not ours.
+OUR_TABLES = frozenset(
+    ("meta", "orgs", "integrations", "credentials", "settings", "mappings", "queue", "log")
+)
+
+
 def _configure(conn: sqlite3.Connection, *, read_only: bool = False) -> None:
+    """The connection's settings; only journal_mode (WAL) is kept in the file, and that is
+    set after _recognise, so a file that is not ours is never changed."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
@@ -198,20 +206,9 @@ def open_store(
         read_only = read_only_reason(path) is not None
     try:
         conn = _connect_read_only(path) if read_only else _connect(path)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = _recognise(conn, path)  # reads only: a file that is not ours stays as it was
         _configure(conn, read_only=read_only)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise StoreTooNew(
-                f"{path} was written by a newer syncdesk (schema {version}, this one reads up to "
-                f"{SCHEMA_VERSION}); upgrade syncdesk to open it."
-            )
-        if version == 0:
-            conn.close()
-            raise StoreUnreadable(
-                f"{path} is a SQLite database but not a syncdesk store; "
-                "create one with `syncdesk init`."
-            )
         if read_only and version < SCHEMA_VERSION:
             conn.close()
             raise StoreReadOnly(
@@ -225,6 +222,28 @@ def open_store(
     except sqlite3.DatabaseError as exc:
         raise _unreadable(path, exc) from exc
     return sqlite_utils.Database(conn)
+
+
+def _recognise(conn: sqlite3.Connection, path: Path) -> int:
+    """The store's schema version, read before anything is written (closes conn and raises
+    StoreTooNew, or StoreUnreadable for an empty file or a SQLite database that is not a
+    syncdesk store)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise StoreTooNew(
+            f"{path} was written by a newer syncdesk (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); upgrade syncdesk to open it."
+        )
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version == 0 or not OUR_TABLES <= tables:
+        conn.close()
+        what = "an empty file" if path.stat().st_size == 0 else "a SQLite database"
+        raise StoreUnreadable(
+            f"{path} is {what}, not a syncdesk store (left as it was); create a store with "
+            "`syncdesk init`, or point --db at one."
+        )
+    return version
 
 
 def create_store(path: str | os.PathLike[str], *, force: bool = False) -> sqlite_utils.Database:
