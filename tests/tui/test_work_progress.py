@@ -49,7 +49,7 @@ def check_gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Semaphore]
     gate.release(50)
 
 
-def _line(screen: OrgScreen) -> str:
+def _line(screen) -> str:
     return str(screen.query_one(".work-progress-line").render())
 
 
@@ -177,3 +177,28 @@ async def test_the_wizards_verify_step_stops_between_documents(
     with open_store(store_path, read_only=True) as db:
         verify = [s for s in latest_run(db, "KAURI").steps if s.name == "verify"][0]
     assert "Cancelled after 2 of 9 documents" in (verify.outcome or "")
+
+
+async def test_a_wait_for_xero_shows_on_the_display(store_path: Path) -> None:
+    """THISTLE's verify sat on "Working…" for 38 s while Xero's rate limit ran out: the wait
+    is now said on the display, the count kept."""
+    from textual.app import App, ComposeResult
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield WorkProgress()
+
+    app = One()
+    async with app.run_test(size=(80, 10)) as pilot:
+        display = app.query_one(WorkProgress)
+        work = display.begin("Verify")
+        work.progress(1, 3, "sending INV-0042")
+        await until(pilot, lambda: "Verify 1/3 · sending INV-0042" in _line(display))
+        with open_store(store_path) as db, work.xero(db) as xero:
+            xero.on_wait(37, "Xero's minute limit")
+        await until(
+            pilot, lambda: "Verify 1/3 · waiting 37 s: Xero's minute limit" in _line(display)
+        )
+        display.end(work)
+        await pilot.pause()
+        assert not display.display

@@ -310,8 +310,10 @@ class OrgScreen(LifecycleScreen):
 
     @store_work(group="action", exclusive=False)
     def _retry(self, work: Work) -> Done:
-        with self.store() as db:
-            report = retry(db, self.code, progress=work.progress, cancelled=work.cancelled)
+        with self.store() as db, work.xero(db) as xero:
+            report = retry(
+                db, self.code, client=xero, progress=work.progress, cancelled=work.cancelled
+            )
         said = f"sent {report.sent}: {report.exported} exported, {report.failed} failed" + (
             f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""
         )

@@ -288,14 +288,16 @@ class WizardScreen(LifecycleScreen):
             return
 
         def call(db: sqlite_utils.Database) -> str:
-            run = next_step(
-                db,
-                self.code,
-                actor=self.actor,
-                given=given,
-                progress=work.progress,
-                cancelled=work.cancelled,
-            )
+            with work.xero(db) as xero:
+                run = next_step(
+                    db,
+                    self.code,
+                    actor=self.actor,
+                    given=given,
+                    client=xero,
+                    progress=work.progress,
+                    cancelled=work.cancelled,
+                )
             done = [s for s in run.steps if s.status == "done"]
             if run.status == "resolved":
                 return "Verify was clean: the run is resolved."

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -36,6 +37,18 @@ class Work:
 
     def progress(self, done: int, total: int, doing: str = "") -> None:
         self._display.post_message(WorkProgress.Advanced(self, done, total, doing))
+
+    def note(self, doing: str) -> None:
+        """Say what is being done without moving the count (a wait for Xero's rate limit)."""
+        self._display.post_message(WorkProgress.Advanced(self, -1, -1, doing))
+
+    def xero(self, db: Any) -> Any:
+        """A Xero client (as the store would make one) whose waits show on the display."""
+        from store.xero.config import client_from_env  # httpx loads only when needed
+
+        client = client_from_env(db)
+        client.on_wait = lambda seconds, why: self.note(f"waiting {seconds:.3g} s: {why}")
+        return client
 
     def cancelled(self) -> bool:
         return self._stop.is_set()
@@ -72,6 +85,7 @@ class WorkProgress(Vertical):
         super().__init__(id=id)
         self.work: Work | None = None
         self.label = ""
+        self._count = (0, 0)
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=None, show_eta=False)
@@ -84,6 +98,7 @@ class WorkProgress(Vertical):
     def begin(self, label: str) -> Work:
         self.work = Work(self)
         self.label = label
+        self._count = (0, 0)
         self.query_one(ProgressBar).update(total=None, progress=0)
         self._say(f"{label}…", "starting")
         self.add_class("-running")
@@ -92,6 +107,9 @@ class WorkProgress(Vertical):
     def on_work_progress_advanced(self, message: Advanced) -> None:
         if message.work is not self.work or self.work.cancelled():
             return
+        if message.done < 0:  # a note: the count stays
+            message.done, message.total = self._count
+        self._count = (message.done, message.total)
         done, total = message.done, message.total  # total 0: not known yet
         self.query_one(ProgressBar).update(total=total or None, progress=done)
         self._say(f"{self.label} {done:,}/{total:,}" if total else self.label, message.doing)
