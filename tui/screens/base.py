@@ -96,8 +96,9 @@ def in_daemon_thread(call: Callable[[], Any]) -> asyncio.Future[Any]:
     def target() -> None:
         try:
             result = context.run(call)
-        except Exception as exc:
-            outcome = partial(future.set_exception, exc)
+        except BaseException as exc:  # SystemExit too: the worker must end either way
+            error = exc if isinstance(exc, Exception) else RuntimeError(f"stopped: {exc!r}")
+            outcome = partial(future.set_exception, error)
         else:
             outcome = partial(future.set_result, result)
         with suppress(RuntimeError):  # the loop has closed: the app is gone
