@@ -22,9 +22,11 @@ TREND_DAYS = 7
 _LIST_SQL = """
 SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
        i.refresh_expires_at, i.version, coalesce(e.n, 0) AS errors_24h,
-       coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by
+       coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by,
+       i.state_changed_at, p.due_at AS pause_due_at
 FROM orgs o
 JOIN integrations i ON i.org_id = o.id
+LEFT JOIN pauses p ON p.org_id = o.id
 LEFT JOIN (SELECT org_id, count(*) AS n FROM log
            WHERE level = 'error' AND at >= :since GROUP BY org_id) e ON e.org_id = o.id
 LEFT JOIN (SELECT org_id, sum(status = 'held') AS held, sum(status = 'failed') AS failed
@@ -85,9 +87,27 @@ def list_orgs(
             trend=tuple(trends.get(r["id"], {}).get(d, 0) for d in days),
             claimed_by=r["claimed_by"],
             version=r["version"],
+            overdue=overdue(r["state"], r["state_changed_at"], r["pause_due_at"], moment),
         )
         for r in rows
     ]
+
+
+OVERDUE_WITHOUT_DUE = timedelta(hours=24)
+
+
+def overdue(state: str, since: str | None, due_at: str | None, now: datetime) -> bool:
+    """Whether an inactive integration was left off too long: past the due time its pause
+    gave (`deactivate --until`), or 24 h after it was switched off when none was given."""
+    if state != State.INACTIVE:
+        return False
+    due = stored_time(due_at)
+    if due is None:
+        off = stored_time(since)
+        if off is None:
+            return False
+        due = off + OVERDUE_WITHOUT_DUE
+    return now > due
 
 
 def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:
@@ -150,7 +170,12 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
             "SELECT status, count(*) FROM queue WHERE org_id = ? GROUP BY status", [oid]
         ).fetchall()
     )
-    since = iso((now or clock.now()) - timedelta(hours=24))
+    moment = now or clock.now()
+    since = iso(moment - timedelta(hours=24))
+    pause = db.execute(
+        "SELECT reason, due_at, paused_by FROM pauses WHERE org_id = ?", [oid]
+    ).fetchone()
+    paused = pause is not None and row["state"] == State.INACTIVE
     errors = db.execute(
         "SELECT count(*) FROM log WHERE level = 'error' AND at >= ? AND org_id = ?", [since, oid]
     ).fetchone()[0]
@@ -175,4 +200,10 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         previous_tenant_id=row["previous_tenant_id"],
         previous_tenant_name=text_of(row["previous_tenant_name"]),
         tenant_confirmed_by=row["tenant_confirmed_by"],
+        pause_reason=text_of(pause["reason"]) if paused else None,
+        pause_due_at=pause["due_at"] if paused else None,
+        paused_by=pause["paused_by"] if paused else None,
+        overdue=overdue(
+            row["state"], row["state_changed_at"], pause["due_at"] if paused else None, moment
+        ),
     )

@@ -360,6 +360,24 @@ def _migrate_to_6(conn: sqlite3.Connection) -> None:
     run_script(conn, _V6)
 
 
+def _migrate_runs_follow_verdicts(conn: sqlite3.Connection) -> None:
+    # Issue 12. Why a person paused an integration and until when (`syncdesk deactivate
+    # --reason --until`): one row per organisation, written by the deactivate transition and
+    # read only while the integration is inactive. A run's override of its verdict (the typed
+    # reason, who), the time a waiting run may go on (`wait_until`) and the mappings when it
+    # started (`mappings_before`, JSON, for the escalation packet). Self-contained: the
+    # lead may renumber it at merge, so it checks what is already there.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS pauses ("
+        "org_id INTEGER PRIMARY KEY REFERENCES orgs(id), reason TEXT, due_at TEXT, "
+        "paused_at TEXT NOT NULL, paused_by TEXT NOT NULL)"
+    )
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for column in ("override_reason", "override_by", "wait_until", "mappings_before"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
@@ -367,5 +385,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_4,
     _migrate_to_5,
     _migrate_to_6,
+    _migrate_runs_follow_verdicts,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,10 +19,16 @@ from store.db import store_error
 from store.errors import SyncdeskError
 from store.redact import redact
 from store.textsafe import visible
-from tui import cli_lifecycle, cli_serve, cli_store, cli_xero
+from tui import cli_lifecycle, cli_runs, cli_serve, cli_store, cli_xero
 from tui.cli_base import cli
 
-COMMAND_MODULES = (cli_store, cli_lifecycle, cli_xero, cli_serve)  # importing one registers it
+COMMAND_MODULES = (
+    cli_store,
+    cli_lifecycle,
+    cli_runs,
+    cli_xero,
+    cli_serve,
+)  # importing one registers it
 
 
 def main(argv: Sequence[str] | None = None) -> None:

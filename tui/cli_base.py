@@ -268,3 +268,17 @@ def cli(
             ctx.obj.path, theme=themes.get(theme or ""), read_only=ctx.obj.read_only is not None
         )
         app.run(mouse=not no_mouse)
+
+
+def _login() -> str:
+    from store.transitions import default_actor
+
+    return default_actor()
+
+
+actor_option = click.option(
+    "--actor",
+    default=_login,
+    show_default="your login name",
+    help="Who is doing this (recorded in the audit trail and the run).",
+)

@@ -146,8 +146,8 @@ async def test_one_long_work_at_a_time(store_path: Path, check_gate: threading.S
 async def test_the_wizards_verify_step_stops_between_documents(
     store_path: Path, gate: threading.Semaphore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """KAURI's verify step retries 9 exports; escape after the first stops it, the step is
-    recorded with what was sent and what was not, and the person is told so."""
+    """IRONBARK's verify step retries 2 exports; escape while the first is sent stops it
+    there, the step is recorded with what was sent and what was not, and the person is told."""
     from store.runs import latest_run
     from tui.screens.wizard import WizardScreen
 
@@ -155,28 +155,26 @@ async def test_the_wizards_verify_step_stops_between_documents(
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        app.push_screen(WizardScreen(store_path, "KAURI", actor="tester"))
+        app.push_screen(WizardScreen(store_path, "IRONBARK", actor="tester"))
         await settle(pilot)
-        for _ in range(3):  # start, diagnose, deactivate: verify is next
+        for _ in range(2):  # start, diagnose: verify is next
             await pilot.press("enter")
             await settle(pilot)
         screen = app.screen
         assert isinstance(screen, WizardScreen)
         await pilot.press("enter")  # verify: each document waits for the test
-        await until(pilot, lambda: " 0/9 · sending " in _line(screen))
-        gate.release()
-        await until(pilot, lambda: " 1/9 · sending " in _line(screen))
+        await until(pilot, lambda: " 0/2 · sending " in _line(screen))
         await pilot.press("escape")
         await until(pilot, lambda: "cancelling after the current item" in _line(screen))
-        assert app.screen is screen
-        gate.release()
+        assert app.screen is screen  # escape stopped the work, it did not leave the wizard
+        gate.release()  # the first document goes; the second is not sent
         await until(pilot, lambda: not screen.busy)
-        said = [m for m in notified(app) if "Cancelled after 2 of 9 documents" in m]
-        assert len(said) == 1 and "7 not sent, still waiting in the queue" in said[0]
+        said = [m for m in notified(app) if "Cancelled after 1 of 2 documents" in m]
+        assert len(said) == 1 and "1 not sent, still waiting in the queue" in said[0]
         assert not _display(screen).display
     with open_store(store_path, read_only=True) as db:
-        verify = [s for s in latest_run(db, "KAURI").steps if s.name == "verify"][0]
-    assert "Cancelled after 2 of 9 documents" in (verify.outcome or "")
+        verify = [s for s in latest_run(db, "IRONBARK").steps if s.name == "verify"][0]
+    assert "Cancelled after 1 of 2 documents" in (verify.outcome or "")
 
 
 async def test_a_wait_for_xero_shows_on_the_display(store_path: Path) -> None:

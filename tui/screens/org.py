@@ -20,16 +20,16 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
-from store.checks import activate, check, retry
+from store.checks import activate, check, retry, safe_uninstall
+from store.diagnose import deciding_groups
 from store.errors import SyncdeskError
 from store.history import audit_trail
-from store.logs import error_groups
 from store.mapping_edits import set_mapping
 from store.models import AuditEntry, ErrorGroup, OrgDetail, Run
 from store.orgs import show_org
 from store.reconnect import reconnect
 from store.runs import latest_run
-from store.transitions import allowed_actions, deactivate, uninstall
+from store.transitions import allowed_actions, deactivate
 from store.xero.mappings import tenant_chart, validate_mappings
 from store.xero.models import Account, CheckReport, MappingProblem, TaxRate
 from tui.screens.base import failure_text, store_work
@@ -119,6 +119,7 @@ class OrgScreen(LifecycleScreen):
         audit: list[AuditEntry]
         run: Run | None
         unread: dict[str, str]
+        deciding: str | None = None  # the kind behind the verdict (from the log)
 
     @dataclass
     class Validated(Message, bubble=False):
@@ -176,18 +177,20 @@ class OrgScreen(LifecycleScreen):
         unread: dict[str, str] = {}
         with self.store() as db:
             detail = _read(unread, "#org-status", lambda: show_org(db, self.code), None)
-            groups = _read(unread, "#org-errors", lambda: error_groups(db, org=self.code), [])
+            groups, deciding = _read(
+                unread, "#org-errors", lambda: deciding_groups(db, self.code, None), ([], None)
+            )
             audit = _read(unread, "#org-audit", lambda: audit_trail(db, self.code, limit=15), [])
             run = _read(unread, "#org-run", lambda: latest_run(db, self.code), None)
         if detail is None:
             unread.update(dict.fromkeys(FROM_DETAIL, unread["#org-status"]))
-        return self.Loaded(detail, groups, audit, run, unread)
+        return self.Loaded(detail, groups, audit, run, unread, deciding)
 
     def on_org_screen_loaded(self, message: Loaded) -> None:
         detail, unread = message.detail, message.unread
         self.detail = detail
         lines = {
-            "#org-errors": error_lines(message.groups),
+            "#org-errors": error_lines(message.groups, message.deciding),
             "#org-audit": audit_lines(message.audit),
         }
         if detail is not None:
@@ -363,7 +366,7 @@ class OrgScreen(LifecycleScreen):
                 self.run_action(
                     "Uninstall",
                     lambda db: " ".join(
-                        uninstall(
+                        safe_uninstall(
                             db, self.code, confirm=plan.code, expected_version=plan.version
                         ).messages
                     ),
