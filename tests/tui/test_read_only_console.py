@@ -61,7 +61,8 @@ async def _refused_keys(app: SyncdeskApp, pilot, store_path: Path, reason: str) 
     app.open_wizard("HARBOUR")
     await settle(pilot)
     assert isinstance(app.screen, WizardScreen)
-    assert not _shown(app) & {"perform", "note", "escalate", "resolve", "take_over"}
+    assert not _shown(app) & set(WizardScreen.CHANGES)
+    assert {"perform", "override", "start_new", "note", "take_over"} <= WizardScreen.CHANGES
     await pilot.press("enter")
     await settle(pilot)
     assert _state(store_path, "HARBOUR") == before
