@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,15 @@ class Database:
         return f"<Database {self.conn!r}>"
 
 
+FIRST_LOOK_MS = 250  # with patience: how long a lock may last before the wait is announced
+
+# With patience (the console): how long this context waits for another session's write lock
+# before a transaction, and what it calls once when it starts waiting.
+_patience: ContextVar[tuple[float, Callable[[], None]] | None] = ContextVar(
+    "syncdesk_store_patience", default=None
+)
+
+
 def now_iso() -> str:
     """The current time as the store writes it (from the one clock, store/clock.py)."""
     return clock.now_iso()
@@ -102,7 +113,15 @@ def read_only_reason(path: str | os.PathLike[str]) -> str | None:
     return _read_only_session or write_blocker(Path(path))
 
 
+# Tables the first migration creates: a file at schema 1 or later without them is not ours.
+OUR_TABLES = frozenset(
+    ("meta", "orgs", "integrations", "credentials", "settings", "mappings", "queue", "log")
+)
+
+
 def _configure(conn: sqlite3.Connection, *, read_only: bool = False) -> None:
+    """The connection's settings; only journal_mode (WAL) is kept in the file, and that is
+    set after _recognise, so a file that is not ours is never changed."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
@@ -173,10 +192,7 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
-        return StoreBusy(
-            f"{where} is busy: another session kept it locked for over "
-            f"{BUSY_TIMEOUT_MS / 1000:g} s, so nothing was changed; try again in a moment."
-        )
+        return _busy(where, BUSY_TIMEOUT_MS / 1000)
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
         return StoreReadOnly(
             f"{where} cannot be written by you (file-system permissions on the file or its "
@@ -209,6 +225,13 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
     return StoreError(f"{where} could not be used ({text}).")
 
 
+def _busy(where: str, seconds: float) -> StoreBusy:
+    return StoreBusy(
+        f"{where} is busy: another session kept it locked for over {seconds:g} s, so nothing "
+        "was changed; try again in a moment."
+    )
+
+
 def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     return store_error(exc, path)
 
@@ -228,20 +251,9 @@ def open_store(path: str | os.PathLike[str], *, read_only: bool | None = None) -
         read_only = read_only_reason(path) is not None
     try:
         conn = _connect_read_only(path) if read_only else _connect(path)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = _recognise(conn, path)  # reads only: a file that is not ours stays as it was
         _configure(conn, read_only=read_only)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise StoreTooNew(
-                f"{path} was written by a newer syncdesk (schema {version}, this one reads up to "
-                f"{SCHEMA_VERSION}); upgrade syncdesk to open it."
-            )
-        if version == 0:
-            conn.close()
-            raise StoreUnreadable(
-                f"{path} is a SQLite database but not a syncdesk store; "
-                "create one with `syncdesk init`."
-            )
         if read_only and version < SCHEMA_VERSION:
             conn.close()
             raise StoreReadOnly(
@@ -255,6 +267,28 @@ def open_store(path: str | os.PathLike[str], *, read_only: bool | None = None) -
     except sqlite3.DatabaseError as exc:
         raise _unreadable(path, exc) from exc
     return Database(conn)
+
+
+def _recognise(conn: sqlite3.Connection, path: Path) -> int:
+    """The store's schema version, read before anything is written (closes conn and raises
+    StoreTooNew, or StoreUnreadable for an empty file or a SQLite database that is not a
+    syncdesk store)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise StoreTooNew(
+            f"{path} was written by a newer syncdesk (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); upgrade syncdesk to open it."
+        )
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version == 0 or not OUR_TABLES <= tables:
+        conn.close()
+        what = "an empty file" if path.stat().st_size == 0 else "a SQLite database"
+        raise StoreUnreadable(
+            f"{path} is {what}, not a syncdesk store (left as it was); create a store with "
+            "`syncdesk init`, or point --db at one."
+        )
+    return version
 
 
 def create_store(path: str | os.PathLike[str], *, force: bool = False) -> Database:
@@ -299,7 +333,7 @@ def transaction(db: Database | sqlite3.Connection) -> Iterator[sqlite3.Connectio
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up front."""
     conn = getattr(db, "conn", db)
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        _begin(conn)
     except sqlite3.OperationalError as exc:
         raise store_error(exc, _path_of(conn)) from exc
     try:
@@ -317,6 +351,48 @@ def transaction(db: Database | sqlite3.Connection) -> Iterator[sqlite3.Connectio
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise store_error(exc, _path_of(conn)) from exc
+
+
+@contextmanager
+def patience(seconds: float, on_wait: Callable[[], None]) -> Iterator[None]:
+    """Within it (in this thread or context), a transaction that finds another session
+    holding the write lock calls on_wait() once (after FIRST_LOOK_MS) and keeps trying for
+    `seconds` in all before raising StoreBusy, which names that wait. Nothing has been done in
+    the transaction while it waits, so waiting longer is always safe."""
+    token = _patience.set((seconds, on_wait))
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock as the context's patience says."""
+    wait = _patience.get()
+    if wait is None:
+        conn.execute("BEGIN IMMEDIATE")  # the connection's busy timeout
+        return
+    seconds, on_wait = wait
+    deadline = time.monotonic() + seconds
+    step_ms, announced = FIRST_LOOK_MS, False
+    try:
+        while True:
+            conn.execute(f"PRAGMA busy_timeout = {int(step_ms)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not isinstance(store_error(exc), StoreBusy):
+                    raise
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _busy(f"the store {_path_of(conn) or ''}".rstrip(), seconds) from exc
+                if not announced:
+                    announced = True
+                    on_wait()
+                step_ms = max(1, min(1000, left * 1000))
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def _path_of(conn: sqlite3.Connection) -> str | None:

@@ -135,7 +135,11 @@ def _add_orgs(
     ]
     if sandbox:
         # The same rows `init` writes for a sample organisation (same seed: the same demo).
-        _write_orgs(db, sandbox, random.Random(SEED), now.timestamp(), lambda *_: None)
+        # Into an empty store the draws are init's; into one that has organisations they must
+        # differ, or the new ones get the first sample organisation's tokens and connection id
+        # (the sandbox would answer their calls as that organisation's).
+        rng = random.Random(SEED if first == 1 else f"{SEED}:{first}")
+        _write_orgs(db, sandbox, rng, now.timestamp(), lambda *_: None)
         new_ids = [p.id for p in sandbox]
         marks = ", ".join("?" * len(new_ids))
         conn.execute(

@@ -23,9 +23,11 @@ TREND_DAYS = 7
 _LIST_SQL = """
 SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
        i.refresh_expires_at, i.version, coalesce(e.n, 0) AS errors_24h,
-       coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by
+       coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by,
+       i.state_changed_at, p.due_at AS pause_due_at
 FROM orgs o
 JOIN integrations i ON i.org_id = o.id
+LEFT JOIN pauses p ON p.org_id = o.id
 LEFT JOIN (SELECT org_id, count(*) AS n FROM log INDEXED BY log_level_at_org
            WHERE level = 'error' AND at >= :since GROUP BY org_id) e ON e.org_id = o.id
 LEFT JOIN (SELECT org_id, sum(status = 'held') AS held, sum(status = 'failed') AS failed
@@ -80,7 +82,8 @@ def list_orgs(
     cursor.close()
     none = (0,) * TREND_DAYS
     # _LIST_SQL's columns: id, code, name, region, state, tenant_name, last_export_at,
-    # refresh_expires_at, version, errors_24h, held, failed, claimed_by
+    # refresh_expires_at, version, errors_24h, held, failed, claimed_by, state_changed_at,
+    # pause_due_at
     return [
         OrgSummary(
             code=code,
@@ -96,6 +99,7 @@ def list_orgs(
             trend=tuple(trends[oid]) if oid in trends else none,
             claimed_by=claimed_by,
             version=version,
+            overdue=overdue(state_, changed_at, pause_due_at, moment),
         )
         for (
             oid,
@@ -111,8 +115,27 @@ def list_orgs(
             held,
             failed,
             claimed_by,
+            changed_at,
+            pause_due_at,
         ) in rows
     ]
+
+
+OVERDUE_WITHOUT_DUE = timedelta(hours=24)
+
+
+def overdue(state: str, since: str | None, due_at: str | None, now: datetime) -> bool:
+    """Whether an inactive integration was left off too long: past the due time its pause
+    gave (`deactivate --until`), or 24 h after it was switched off when none was given."""
+    if state != State.INACTIVE:
+        return False
+    due = stored_time(due_at)
+    if due is None:
+        off = stored_time(since)
+        if off is None:
+            return False
+        due = off + OVERDUE_WITHOUT_DUE
+    return now > due
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -203,7 +226,12 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
             "SELECT status, count(*) FROM queue WHERE org_id = ? GROUP BY status", [oid]
         ).fetchall()
     )
-    since = iso((now or clock.now()) - timedelta(hours=24))
+    moment = now or clock.now()
+    since = iso(moment - timedelta(hours=24))
+    pause = db.execute(
+        "SELECT reason, due_at, paused_by FROM pauses WHERE org_id = ?", [oid]
+    ).fetchone()
+    paused = pause is not None and row["state"] == State.INACTIVE
     errors = db.execute(
         "SELECT count(*) FROM log WHERE level = 'error' AND at >= ? AND org_id = ?", [since, oid]
     ).fetchone()[0]
@@ -228,4 +256,10 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         previous_tenant_id=row["previous_tenant_id"],
         previous_tenant_name=text_of(row["previous_tenant_name"]),
         tenant_confirmed_by=row["tenant_confirmed_by"],
+        pause_reason=text_of(pause["reason"]) if paused else None,
+        pause_due_at=pause["due_at"] if paused else None,
+        paused_by=pause["paused_by"] if paused else None,
+        overdue=overdue(
+            row["state"], row["state_changed_at"], pause["due_at"] if paused else None, moment
+        ),
     )

@@ -296,10 +296,29 @@ def _migrate_to_6(conn: sqlite3.Connection) -> None:
     run_script(conn, _V6)
 
 
-def _migrate_to_7(conn: sqlite3.Connection) -> None:
-    # The full-text index gains the level and kind columns (LOG_FTS), and an UPDATE of the log
-    # (a kind reclassified) keeps it current; then statistics for the planner. Rebuilding the
-    # index reads every log row: about 8 s for 1M rows, once.
+def _migrate_runs_follow_verdicts(conn: sqlite3.Connection) -> None:
+    # Issue 12. Why a person paused an integration and until when (`syncdesk deactivate
+    # --reason --until`): one row per organisation, written by the deactivate transition and
+    # read only while the integration is inactive. A run's override of its verdict (the typed
+    # reason, who), the time a waiting run may go on (`wait_until`) and the mappings when it
+    # started (`mappings_before`, JSON, for the escalation packet). Self-contained: the
+    # lead may renumber it at merge, so it checks what is already there.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS pauses ("
+        "org_id INTEGER PRIMARY KEY REFERENCES orgs(id), reason TEXT, due_at TEXT, "
+        "paused_at TEXT NOT NULL, paused_by TEXT NOT NULL)"
+    )
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for column in ("override_reason", "override_by", "wait_until", "mappings_before"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+
+
+def _migrate_fts_filters(conn: sqlite3.Connection) -> None:
+    # Issue 17. The full-text index gains the level and kind columns (LOG_FTS), and an UPDATE
+    # of the log (a kind reclassified) keeps it current; then statistics for the planner.
+    # Rebuilding the index reads every log row: about 8 s for 1M rows, once. Self-contained
+    # (drops and rebuilds), so it may be renumbered.
     for trigger in ("log_fts_ai", "log_fts_ad", "log_fts_au"):
         conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     conn.execute("DROP TABLE IF EXISTS log_fts")
@@ -309,7 +328,7 @@ def _migrate_to_7(conn: sqlite3.Connection) -> None:
     analyze(conn)
 
 
-def _migrate_to_8(conn: sqlite3.Connection) -> None:
+def _migrate_error_totals(conn: sqlite3.Connection) -> None:
     # Error groups of the whole log from a table that does not grow with history
     # (_ERROR_KINDS), filled from the daily buckets.
     run_script(conn, _ERROR_KINDS)
@@ -324,7 +343,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_4,
     _migrate_to_5,
     _migrate_to_6,
-    _migrate_to_7,
-    _migrate_to_8,
+    _migrate_runs_follow_verdicts,
+    _migrate_fts_filters,
+    _migrate_error_totals,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -108,9 +108,10 @@ COMMAND_MODULES = {
     **dict.fromkeys(("init", "orgs", "show", "log", "errors"), "tui.cli_store"),
     **dict.fromkeys(
         ("deactivate", "activate", "uninstall", "reconnect", "snapshots", "audit", "diagnose")
-        + ("run", "map"),
+        + ("map",),
         "tui.cli_lifecycle",
     ),
+    "run": "tui.cli_runs",
     **dict.fromkeys(("check", "retry"), "tui.cli_xero"),
     "serve": "tui.cli_serve",
     **dict.fromkeys(("ingest", "kb", "import"), "tui.cli_data"),
@@ -181,10 +182,16 @@ def progress_printer(describe: Callable[[str, int, int], str]) -> Callable[[str,
     return show
 
 
-def counter(label: str) -> Callable[[int, int], None]:
-    """A progress callback (done, total) printing 'label done/total' as progress_printer does."""
+def counter(label: str) -> Callable[[int, int, str], None]:
+    """A store progress callback (done, total, doing: store/progress.py) printing
+    'label done/total' as progress_printer does, from the first item done."""
     show = progress_printer(lambda _stage, done, total: f"{label} {done}/{total}")
-    return lambda done, total: show("", done, total)
+
+    def count(done: int, total: int, doing: str = "") -> None:
+        if done:
+            show("", done, total)
+
+    return count
 
 
 def say(text: str, *, err: bool = False) -> None:
@@ -323,3 +330,17 @@ def cli(
             ctx.obj.path, theme=themes.get(theme or ""), read_only=ctx.obj.read_only is not None
         )
         app.run(mouse=not no_mouse)
+
+
+def _login() -> str:
+    from store.transitions import default_actor
+
+    return default_actor()
+
+
+actor_option = click.option(
+    "--actor",
+    default=_login,
+    show_default="your login name",
+    help="Who is doing this (recorded in the audit trail and the run).",
+)

@@ -16,8 +16,9 @@ from typing import Any
 import click
 
 from store.badvalues import bad_settings
-from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
-from store.models import LogEntry
+from store.diagnose import deciding_groups
+from store.logs import LEVEL_CHOICES, LogQuery, page_log, resolve_since
+from store.models import LogEntry, to_json
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
@@ -108,7 +109,10 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
 @pass_ctx
 def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> None:
-    """List organisations: state, Xero tenant, errors in the last 24 h, last good export."""
+    """List organisations: state, Xero tenant, errors in the last 24 h, last good export.
+
+    An integration left inactive past its due time (`deactivate --until`), or 24 h without
+    one, shows as "inactive OVERDUE"; in --json its `overdue` is true."""
     found = list_orgs(obj.db, state=state, search=search)
     bad = [
         f"{o.code} {what}"
@@ -129,7 +133,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
             [
                 o.code,
                 o.name,
-                o.state,
+                f"{o.state} OVERDUE" if o.overdue else o.state,
                 o.tenant_name or "-",
                 o.errors_24h,
                 age(o.last_export_at) + (" ago" if age(o.last_export_at) not in "-?" else ""),
@@ -161,6 +165,18 @@ def show(obj: Context, org: str, as_json: bool) -> None:
             "State",
             f"{detail.state} since {detail.state_changed_at or '-'} "
             f"(by {detail.updated_by}, version {detail.version})",
+        ),
+        *(
+            [
+                (
+                    "Paused",
+                    f"by {detail.paused_by}: {detail.pause_reason or '(no reason given)'}; due "
+                    f"back on {detail.pause_due_at or 'not said (overdue after 24 h)'}"
+                    + ("  OVERDUE" if detail.overdue else ""),
+                )
+            ]
+            if detail.paused_by
+            else []
         ),
         ("Xero tenant", f"{detail.tenant_name or '-'}  {detail.tenant_id or ''}".rstrip()),
         (
@@ -274,10 +290,14 @@ def _log_entries(db: Any, query: LogQuery, limit: int | None) -> Iterator[LogEnt
 @pass_ctx
 def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> None:
     """Errors grouped by kind: count, organisations affected, first and last seen, and what
-    the knowledge base says causes them and fixes them."""
-    groups = error_groups(obj.db, org=org, since=resolve_since(since))
+    the knowledge base says causes them and fixes them.
+
+    In order of what decides: for one ORG the group behind its verdict first (marked
+    "decides"; JSON key `decides`), then by severity (what blocks what: waits, connection,
+    mappings, pauses, data), then count."""
+    groups, deciding = deciding_groups(obj.db, org, resolve_since(since))
     if as_json:
-        print_json(groups)
+        print_json([{**to_json(g), "decides": g.kind == deciding} for g in groups])
         return
     if not groups:
         click.echo("No errors in this period.", err=True)
@@ -285,8 +305,8 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     width = min(terminal_width(), 100)
     for g in groups:
         say(
-            f"{g.kind}: {g.count:,} errors in {g.orgs:,} organisation"
-            f"{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
+            f"{g.kind}{' (decides)' if g.kind == deciding else ''}: {g.count:,} errors in "
+            f"{g.orgs:,} organisation{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
         )
         for label, text in (("cause", g.cause), ("fix", g.fix)):
             if text:
@@ -298,6 +318,10 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
                         subsequent_indent="    ",
                     )
                 )
-        if g.refresh_step and g.refresh_step != "none":
-            click.echo(f"  refresh step that helps: {visible(g.refresh_step)}")
+        if g.action:
+            helps = g.action == "reconnect" and g.refresh_step not in (None, "none")
+            click.echo(
+                f"  what fixes it: {visible(g.action)}"
+                + (f" (the refresh sequence's {visible(g.refresh_step)} step)" if helps else "")
+            )
         click.echo()

@@ -45,7 +45,7 @@ def test_a_store_of_the_previous_version_gets_the_table(store_path) -> None:
     conn.execute("DROP TRIGGER log_error_kinds_ai")
     conn.execute("DROP TRIGGER log_error_kinds_ad")
     conn.execute("DROP TABLE error_kinds")
-    conn.execute(f"PRAGMA user_version = {schema.MIGRATIONS.index(schema._migrate_to_8)}")
+    conn.execute(f"PRAGMA user_version = {schema.MIGRATIONS.index(schema._migrate_error_totals)}")
     conn.close()
     db = open_store(store_path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

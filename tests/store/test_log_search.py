@@ -182,7 +182,7 @@ def test_a_store_of_the_previous_version_gets_the_new_index(store_path, tmp_path
     conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
     schema_log.run_script(conn, schema_log._V1_LOG_FTS + schema_log._V1_LOG_TRIGGERS)
     conn.execute("INSERT INTO log_fts(log_fts) VALUES ('rebuild')")
-    before = schema.MIGRATIONS.index(schema._migrate_to_7)
+    before = schema.MIGRATIONS.index(schema._migrate_fts_filters)
     conn.execute(f"PRAGMA user_version = {before}")
     conn.execute("COMMIT")
     conn.close()

@@ -102,7 +102,10 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
     return [
         (marked_text(org.code), ""),
         (marked_text(org.name), ""),
-        (org.state + (" ⚑" if org.claimed_by else ""), STATE_STYLE.get(org.state, "")),
+        (
+            org.state + (" ⏰" if org.overdue else "") + (" ⚑" if org.claimed_by else ""),
+            "bad" if org.overdue else STATE_STYLE.get(org.state, ""),
+        ),
         (org.auth, AUTH_STYLE.get(org.auth, "")),
         (marked_text(org.tenant_name) or "-", "" if org.tenant_name else "muted"),
         (str(org.held), "warn" if org.held else "muted"),

@@ -392,6 +392,8 @@ class LogsScreen(LogEnds, StoreScreen):
     # --- actions -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         if action == "pick_org":
             return self.org is None
         return True
