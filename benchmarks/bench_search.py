@@ -2,7 +2,9 @@
 
     python benchmarks/bench_search.py STORE [--json FILE]
 
-STORE is a built store (e.g. `syncdesk --db /tmp/1m.db init --orgs 5000 --log-rows 1000000`).
+STORE is a built store (e.g. `syncdesk --db /tmp/1m.db init --orgs 5000 --log-rows 1000000`);
+for a store built hours ago, set SYNCDESK_NOW to its newest row's time so that the "since 1h"
+and "24h" shapes have rows.
 For each shape it prints the median time of the store function (page_log, count_log,
 error_groups, list_orgs on a connection from open_store), the median of the best hand-written
 SQL for the same answer on a plain sqlite3 connection, their ratio, and the plan SQLite chose
@@ -69,12 +71,9 @@ def main() -> None:
     top = raw.execute("SELECT max(id) FROM log").fetchone()[0]
     since_24h = resolve_since("24h")
     since_1h = resolve_since("1h")
-    low_24h = raw.execute(
-        "SELECT id FROM log INDEXED BY log_at WHERE at >= ? ORDER BY at, id LIMIT 1", [since_24h]
-    ).fetchone()[0]
-    low_1h = raw.execute(
-        "SELECT id FROM log INDEXED BY log_at WHERE at >= ? ORDER BY at, id LIMIT 1", [since_1h]
-    ).fetchone()[0]
+    first = "SELECT id FROM log INDEXED BY log_at WHERE at >= ? ORDER BY at, id LIMIT 1"
+    low_24h = (raw.execute(first, [since_24h]).fetchone() or [top + 1])[0]
+    low_1h = (raw.execute(first, [since_1h]).fetchone() or [top + 1])[0]
     deep = top // 10
 
     def rows(sql: str, *args: Any) -> Callable[[], Any]:
