@@ -10,10 +10,7 @@ back on only after such a check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import transaction
@@ -21,6 +18,7 @@ from store.enums import Level, QueueStatus, State, Transition
 from store.errors import TransitionRefused, XeroWaiting
 from store.logs import record
 from store.models import TransitionResult
+from store.progress import Cancelled, Progress
 from store.timeparse import iso
 from store.transitions import (
     apply_transition,
@@ -41,22 +39,32 @@ from store.xero.health import check_live, report_check
 from store.xero.mappings import tenant_chart, validate_mappings
 from store.xero.models import CheckReport, MappingProblem, RetryReport
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 # Findings that say whether Xero answered: the token refresh, /connections, and any call
 # that failed outright (the tenant, chart of accounts, tax rates).
 XERO_ANSWERS = ("token", "connection", "access", "xero")
 
 
 def check(
-    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None, actor: str = "check"
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: XeroClient | None = None,
+    actor: str = "check",
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
 ) -> CheckReport:
     """Ask Xero what is true for org: token, connection, tenant, mappings; and the queue.
 
     A connection that Xero no longer has (missing from /connections, or 403 on the tenant)
     turns an active or inactive integration `disconnected` (audited as `actor`, one
     transaction) with an error row in the log. Xero failures become findings, not exceptions.
+    `progress` and `cancelled` as store/progress.py says (a cancelled check is not healthy).
     Raises UnknownOrganisation.
     """
-    live = check_live(db, org, client=client)
+    live = check_live(db, org, client=client, progress=progress, cancelled=cancelled)
     marked = live.removed is not None and _disconnect(
         db, org, actor=actor, reason=f"check: {live.removed}"
     )
@@ -68,8 +76,8 @@ def retry(
     org: str,
     *,
     client: XeroClient | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
     actor: str | None = None,
 ) -> RetryReport:
     """Send org's held and failed exports to Xero again and record each outcome.

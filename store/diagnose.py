@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.enums import QueueStatus, State, StepName
@@ -26,6 +24,9 @@ from store.orgs import reconsent_advice, reconsent_due
 from store.timeparse import iso
 from store.transitions import integration, pause_of
 from store.verdicts import Problem, Verdict, ordered_groups, problem_line, problems_seen, wait_over
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["Diagnosis", "Verdict", "deciding_groups", "diagnose", "ordered_groups"]
 

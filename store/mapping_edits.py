@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import now_iso, transaction
 from store.enums import State
@@ -12,6 +10,9 @@ from store.errors import TransitionRefused
 from store.history import record_audit
 from store.models import MappingChange
 from store.transitions import check_version, default_actor, integration, locked_integration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def set_mapping(

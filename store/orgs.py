@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.badvalues import load_settings, text_of
@@ -15,6 +13,9 @@ from store.errors import InvalidQuery, UnknownOrganisation
 from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
 from store.timeparse import day, iso, stored_time
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 TREND_DAYS = 7
 
@@ -27,7 +28,7 @@ SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
 FROM orgs o
 JOIN integrations i ON i.org_id = o.id
 LEFT JOIN pauses p ON p.org_id = o.id
-LEFT JOIN (SELECT org_id, count(*) AS n FROM log
+LEFT JOIN (SELECT org_id, count(*) AS n FROM log INDEXED BY log_level_at_org
            WHERE level = 'error' AND at >= :since GROUP BY org_id) e ON e.org_id = o.id
 LEFT JOIN (SELECT org_id, sum(status = 'held') AS held, sum(status = 'failed') AS failed
            FROM queue WHERE status IN ('held', 'failed') GROUP BY org_id) q ON q.org_id = o.id
@@ -96,35 +97,63 @@ def list_orgs(
         raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
     moment = now or clock.now()
     since = iso(moment - timedelta(hours=24))
-    rows = db.execute(
+    # Plain tuples (no sqlite3.Row per row): 5,000 organisations and 38k day buckets at 1M
+    # rows, where building Rows and looking columns up by name was half the time.
+    cursor = db.conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
         _LIST_SQL, {"since": since, "state": state, "pattern": like_pattern(search)}
     ).fetchall()
     days = [day(moment - timedelta(days=n)) for n in range(TREND_DAYS)][::-1]
-    trends: dict[int, dict[str, int]] = {}
-    for oid, on_day, count in db.execute(
+    column = {d: i for i, d in enumerate(days)}
+    trends: dict[int, list[int]] = {}
+    for oid, on_day, count in cursor.execute(
         "SELECT org_id, day, sum(count) FROM error_stats WHERE day >= ? GROUP BY org_id, day",
         [days[0]],
     ):
-        trends.setdefault(oid, {})[on_day] = count
+        if on_day in column:
+            trends.setdefault(oid, [0] * TREND_DAYS)[column[on_day]] = count
+    cursor.close()
+    none = (0,) * TREND_DAYS
+    # _LIST_SQL's columns: id, code, name, region, state, tenant_name, last_export_at,
+    # refresh_expires_at, version, scopes, errors_24h, held, failed, claimed_by, state_changed_at,
+    # pause_due_at
     found = [
         OrgSummary(
-            code=r["code"],
-            name=text_of(r["name"]),
-            state=State(r["state"]),
-            tenant_name=text_of(r["tenant_name"]),
-            errors_24h=r["errors_24h"],
-            last_export_at=r["last_export_at"],
-            region=r["region"],
-            held=r["held"],
-            failed=r["failed"],
-            auth=auth_health(r["state"], r["refresh_expires_at"], moment),
-            trend=tuple(trends.get(r["id"], {}).get(d, 0) for d in days),
-            claimed_by=r["claimed_by"],
-            version=r["version"],
-            needs_reconsent=needs_reconsent(r["state"], r["scopes"]),
-            overdue=overdue(r["state"], r["state_changed_at"], r["pause_due_at"], moment),
+            code=code,
+            name=text_of(name),
+            state=State(state_),
+            tenant_name=text_of(tenant),
+            errors_24h=errors,
+            last_export_at=last_export,
+            region=region,
+            held=held,
+            failed=failed,
+            auth=auth_health(state_, refresh, moment),
+            trend=tuple(trends[oid]) if oid in trends else none,
+            claimed_by=claimed_by,
+            version=version,
+            overdue=overdue(state_, changed_at, pause_due_at, moment),
+            needs_reconsent=needs_reconsent(state_, scopes),
         )
-        for r in rows
+        for (
+            oid,
+            code,
+            name,
+            region,
+            state_,
+            tenant,
+            last_export,
+            refresh,
+            version,
+            scopes,
+            errors,
+            held,
+            failed,
+            claimed_by,
+            changed_at,
+            pause_due_at,
+        ) in rows
     ]
     if reconsent is None:
         return found
@@ -146,6 +175,34 @@ def overdue(state: str, since: str | None, due_at: str | None, now: datetime) ->
             return False
         due = off + OVERDUE_WITHOUT_DUE
     return now > due
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def filter_orgs(
+    orgs: list[OrgSummary], *, state: str | None = None, search: str | None = None
+) -> list[OrgSummary]:
+    """list_orgs' filter on organisations already listed: the same rows list_orgs(db, state=,
+    search=) returns, in the same order. The console filters as you type with it (5,000
+    organisations in a few ms) instead of asking the store again on every key (250 ms at 1M
+    rows). Like SQLite's LIKE, case is ignored for ASCII letters only.
+
+    Raises InvalidQuery for an unknown state.
+    """
+    if state is not None and state not in STATES:
+        raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
+    needle = search.translate(_ASCII_LOWER) if search else None
+
+    def matches(org: OrgSummary) -> bool:
+        if state is not None and org.state != state:
+            return False
+        if needle is None:
+            return True
+        fields = (org.code, org.name, org.tenant_name)
+        return any(isinstance(f, str) and needle in f.translate(_ASCII_LOWER) for f in fields)
+
+    return [org for org in orgs if matches(org)]
 
 
 def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:

@@ -19,9 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.enums import State
@@ -37,6 +35,9 @@ from store.textsafe import dumps, visible
 from store.timeparse import iso, parse
 from store.transitions import integration
 from store.verdicts import ordered_groups
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import now_iso, transaction
 from store.enums import Level, QueueStatus, State, Transition
@@ -28,6 +26,9 @@ from store.transitions import (
     settle_revoke,
     with_messages,
 )
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _previous_tenant(current: Integration) -> tuple[str | None, str | None]:

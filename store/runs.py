@@ -16,12 +16,9 @@ packet is built and written by store/packet.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import now_iso, transaction
@@ -32,6 +29,7 @@ from store.logs import error_groups
 from store.models import Run, Step, StepInput, to_json
 from store.orgs import configuration, org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
+from store.progress import Cancelled, Progress
 from store.run_plan import replan
 from store.run_read import as_closed, confirmation_names, latest_run, open_run
 from store.run_read import runs_in_progress as runs_in_progress  # re-exported
@@ -39,6 +37,9 @@ from store.step_actions import StepDetail, VerifyDetail, Waiting, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
 from store.verdicts import WAITS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 STEPS = (
     StepName.DIAGNOSE,
@@ -329,8 +330,8 @@ def next_step(
     given: StepInput | None = None,
     take_over_run: bool = False,
     client: Any = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
     packet_dir: Path | None = None,
 ) -> Run:
     """Perform the next step of the run in progress and record who, when and what happened.

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.checks import (
@@ -34,6 +32,9 @@ from store.reconnect import reconnect
 from store.timeparse import stored_time
 from store.transitions import deactivate, integration, settle_revoke
 from store.xero.models import MappingProblem
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,7 @@ import getpass
 import sqlite3
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import now_iso, transaction
 from store.enums import Level, QueueStatus, State, Transition
@@ -37,6 +35,9 @@ from store.logs import record
 from store.models import Integration, Pause, TransitionResult, UninstallPlan
 from store.orgs import configuration, org_id
 from store.timeparse import iso
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # What each transition may start from, and where it leads.
 ALLOWED: dict[Transition, tuple[frozenset[State], State]] = {

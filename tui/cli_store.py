@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import fields
 from itertools import chain
 from typing import Any
 
@@ -22,13 +23,14 @@ from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
 from store.timeparse import age, unreadable_time, when
-from store.watch import walk_log
+from store.watch import stream_log, walk_log
 from tui.cli_base import (
     Context,
     cli,
     pass_ctx,
     print_json,
     print_json_list,
+    print_json_rows,
     print_table,
     progress_printer,
     report_unreadable,
@@ -37,6 +39,7 @@ from tui.cli_base import (
 )
 from tui.log_csv import LogCsvWriter
 
+LOG_JSON_KEYS = tuple(f.name for f in fields(LogEntry))  # stream_log's tuples, in this order
 TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
 
 
@@ -218,7 +221,12 @@ def show(obj: Context, org: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("org", required=False)
 @click.option("--level", type=click.Choice(LEVEL_CHOICES), default="all", show_default=True)
-@click.option("--search", help="Words that must all appear in the message.")
+@click.option(
+    "--search",
+    help="Words that must all appear in the message, each a whole word, case-insensitive; "
+    "identifiers such as invalid_grant, INV-0042 or 429 are found whole through the index. "
+    "Text with no letters or digits (e.g. '[/]') is matched anywhere in the message (a scan).",
+)
 @click.option("--since", help="Only newer rows: a span (30m, 2h, 7d) or an ISO date/time (UTC).")
 @click.option("--kind", help="Only this error kind (see `syncdesk errors`).")
 @click.option(
@@ -250,6 +258,13 @@ def log(
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
     query = LogQuery(org=org, level=level, search=search, since=resolve_since(since), kind=kind)
+    if limit is None and (as_csv or as_json):  # the whole filter: one statement, plain tuples
+        rows = stream_log(obj.db, query)
+        if as_csv:
+            LogCsvWriter(sys.stdout).write_tuples(rows)
+        else:
+            print_json_rows(rows, LOG_JSON_KEYS)
+        return
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)
         if as_json:

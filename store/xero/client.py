@@ -27,7 +27,7 @@ import httpx
 
 from store.errors import XeroBadResponse, XeroError, XeroRateLimited, XeroValidation
 from store.redact import remember
-from store.xero.deadline import DeadlineTransport, deadline
+from store.xero.deadline import deadline, deadline_hooks, default_transport
 from store.xero.http_errors import (
     HTTPX_ERRORS,
     RETRYABLE_TRANSPORT,
@@ -103,10 +103,11 @@ class XeroClient:
         self.on_wait = on_wait
         self.transport = transport
         self._http = httpx.Client(
-            transport=transport or DeadlineTransport(),
+            transport=transport or default_transport(),
             timeout=timeout,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "syncdesk/0.1"},
+            event_hooks=deadline_hooks(timeout),  # each call in all, not only each read
         )
         self._limiters: dict[str, Limiter] = {}
         # X-DayLimit-Remaining as Xero last said it, per tenant (a retry stops before the

@@ -1,24 +1,68 @@
-"""A deadline on a whole HTTP call: connect, send, headers and body together.
+"""A whole-call deadline for every request to Xero, in two layers.
 
-httpx's timeouts are per operation: a server that drips one byte every few seconds never trips
-a read timeout and can hold a call forever. `DeadlineTransport` is httpx's own transport on a
-network backend whose every connect, read and write waits at most until the deadline that
-`deadline(seconds)` set for the calling thread; past it, the call fails with httpx's
-ReadTimeout (WriteTimeout, ConnectTimeout), which the client reports as a Xero timeout.
+httpx's timeout bounds each step (connect, each read, each write), so a server that sends its
+answer a byte at a time, each within the read timeout, could keep a call going for ever.
 
-The deadline is measured on time.monotonic: it bounds real waiting, whatever store.clock says.
+- `deadline_hooks(seconds)`: httpx event hooks that give each request `seconds` in all: the
+  response's body is read only until then, and a call still going raises httpx.ReadTimeout
+  (XeroTimeout to our callers, retried as any timeout). Hooks work through the proxy
+  environment too.
+- `DeadlineTransport` (`default_transport()` when no proxy is configured): httpx's own
+  transport on a network backend whose every connect, read and write waits at most until the
+  deadline `deadline(seconds)` set for the calling thread, so a server dripping its *headers*,
+  or one slow read, cannot outlast the deadline either. Measured on time.monotonic: it bounds
+  real waiting, whatever store.clock says.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpcore
 import httpx
+
+KEY = "syncdesk_deadline"
+
+
+class _Bounded(httpx.SyncByteStream):
+    """The response body, read until the request's deadline and no longer."""
+
+    def __init__(self, stream: Any, request: httpx.Request, deadline: float, clock: Any) -> None:
+        self._stream, self._request, self._deadline, self._clock = stream, request, deadline, clock
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if self._clock() > self._deadline:
+                raise httpx.ReadTimeout("the whole-call deadline passed", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+def deadline_hooks(
+    seconds: float, clock: Callable[[], float] = time.monotonic
+) -> dict[str, list[Callable[..., None]]]:
+    """httpx event hooks that give every request `seconds` from start to its last byte."""
+
+    def started(request: httpx.Request) -> None:
+        request.extensions[KEY] = clock() + seconds
+
+    def answered(response: httpx.Response) -> None:
+        deadline = response.request.extensions.get(KEY)
+        if deadline is not None and isinstance(response.stream, httpx.SyncByteStream):
+            response.stream = _Bounded(response.stream, response.request, deadline, clock)
+
+    return {"request": [started], "response": [answered]}
+
 
 _local = threading.local()
 
@@ -119,3 +163,21 @@ class DeadlineTransport(httpx.HTTPTransport):
         pool = self._pool
         if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
             pool._network_backend = _Backend()
+
+
+PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+
+
+def default_transport() -> httpx.BaseTransport | None:
+    """DeadlineTransport, or None (httpx's own, honouring the proxy environment, with the
+    hooks' deadline on the body) when a proxy is configured."""
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return None
+    return DeadlineTransport()

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
 from store.models import OrgSummary
-from store.orgs import list_orgs
+from store.orgs import filter_orgs, list_orgs
 from store.schema import STATES
 from tui.screens.base import StoreScreen, store_work
 from tui.widgets.marked import marked_age, marked_text
@@ -136,12 +136,13 @@ class DashboardScreen(StoreScreen):
 
     @dataclass
     class Loaded(Message, bubble=False):
-        """The organisations matching the filter."""
+        """Every organisation (the filter is applied in memory, as you type)."""
 
         orgs: list[OrgSummary]
 
     def __init__(self, db_path: Path) -> None:
         super().__init__(db_path)
+        self.all_orgs: list[OrgSummary] | None = None  # the last load, unfiltered
         self.orgs: list[OrgSummary] = []
         self.sort_index = 0
         self.reverse = False
@@ -162,22 +163,31 @@ class DashboardScreen(StoreScreen):
         self.follow_store()
 
     def on_screen_resume(self) -> None:
-        if self.orgs:  # back from an organisation: its state may have changed
+        if self.all_orgs is not None:  # back from an organisation: its state may have changed
             self.action_reload()
 
     @store_work(group="orgs")
-    def load(self, text: str = "") -> Loaded:
-        # A newer keystroke starts a newer load, which cancels this one: its result is
-        # dropped (a thread worker cannot be stopped mid-query, but its answer can be).
-        # "reconsent" in the filter: only those on Xero's deprecated scopes (marked ↻)
-        words = text.split()
-        reconsent = True if "reconsent" in (w.lower() for w in words) else None
-        state, search = parse_filter(" ".join(w for w in words if w.lower() != "reconsent"))
+    def load(self) -> Loaded:
+        # Every organisation; the filter is applied when shown. A newer load cancels this
+        # one, and its result is dropped (a thread worker cannot be stopped mid-query, but its
+        # answer can be).
         with self.store() as db:
-            return self.Loaded(list_orgs(db, state=state, search=search, reconsent=reconsent))
+            return self.Loaded(list_orgs(db))
 
     def on_dashboard_screen_loaded(self, message: Loaded) -> None:
-        self.show_orgs(message.orgs)
+        self.all_orgs = message.orgs
+        self.show_filtered()
+
+    def show_filtered(self) -> None:
+        """The loaded organisations through the filter as typed now (no store query)."""
+        if self.all_orgs is None:
+            return
+        # "reconsent" in the filter: only those on Xero's deprecated scopes (marked ↻)
+        words = self.query_one("#filter", Input).value.split()
+        reconsent = "reconsent" in (w.lower() for w in words)
+        state, search = parse_filter(" ".join(w for w in words if w.lower() != "reconsent"))
+        found = filter_orgs(self.all_orgs, state=state, search=search)
+        self.show_orgs([o for o in found if o.needs_reconsent] if reconsent else found)
 
     def show_orgs(self, orgs: list[OrgSummary]) -> None:
         table = self.query_one(RowTable)
@@ -202,8 +212,8 @@ class DashboardScreen(StoreScreen):
         self.query_one("#summary", Static).update(Content.assemble(*parts))
 
     @on(Input.Changed, "#filter")
-    def filter_changed(self, event: Input.Changed) -> None:
-        self.load(event.value)
+    def filter_changed(self) -> None:
+        self.show_filtered()
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -218,7 +228,7 @@ class DashboardScreen(StoreScreen):
         self.query_one(RowTable).focus()
 
     def action_reload(self) -> None:
-        self.load(self.query_one("#filter", Input).value)
+        self.load()
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)

@@ -35,12 +35,15 @@ from tui.commands import ScreenCommands
 from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
 from tui.screens.log_dialogs import CSS_FILE, ErrorGroupsScreen, ExportScreen, KindPickerScreen
+from tui.screens.log_ends import LogEnds, LogTable
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
 from tui.widgets.log_text import LEVELS, MUTED, describe_entry, filter_line, parse_search
 from tui.widgets.row_table import RowTable
 
 POLL_SECONDS = 0.5  # with ingest --follow committing every 0.5 s, new rows show within a second
 COUNT_DELAY = 0.3  # count the filter once typing pauses, not on every keystroke
+COUNT_CAP = 10_000  # counted first (about 1 ms); past it the line says "≥ 10,000" until the
+# exact total (up to ~70 ms on 1M rows) arrives
 TIME_SPANS = (None, "1h", "24h", "7d")
 WIDE = 150  # from this many columns the detail pane sits beside the table
 
@@ -60,7 +63,7 @@ LOG_COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
-class LogsScreen(StoreScreen):
+class LogsScreen(LogEnds, StoreScreen):
     """The connection log of every organisation, or of one, newest first."""
 
     CSS_PATH = CSS_FILE
@@ -114,7 +117,11 @@ class LogsScreen(StoreScreen):
 
     @dataclass
     class Counted(Message, bubble=False):
+        """The filter's total; `exact` False: at least this many (still counting)."""
+
         total: int
+        exact: bool = True
+        query: LogQuery | None = None
 
     @dataclass
     class KnowledgeLoaded(Message, bubble=False):
@@ -136,6 +143,7 @@ class LogsScreen(StoreScreen):
         self.query_now = LogQuery(org=org, prefix=True)
         self.source: PagedLogSource | None = None
         self.total: int | None = None
+        self.total_exact = True
         self.problem: str | None = None
         self.kb: dict[str, KnowledgeEntry] = {}
         self._count_timer: Timer | None = None
@@ -151,7 +159,7 @@ class LogsScreen(StoreScreen):
             yield Static("loading…", id="log-count")
         yield Static(id="log-filters")
         with Container(id="log-body"):
-            yield RowTable(LOG_COLUMNS, id="log")
+            yield LogTable(LOG_COLUMNS, id="log")  # End: the oldest row (log_ends.py)
             with VerticalScroll(id="log-detail"):
                 yield Static(id="log-detail-text")
         yield Footer(compact=True)  # compact: every key fits at 80 columns
@@ -209,10 +217,11 @@ class LogsScreen(StoreScreen):
             text = Content(visible(self.problem)).stylize("$error")
         elif loading or source is None or not source.started:
             text = Content("searching…").stylize(MUTED)
-        elif not source.more:
+        elif not source.more and source.at_head:
             text = Content(f"{len(source):,} rows")
         elif self.total is not None:
-            text = Content(f"{len(source):,} of {self.total:,} rows loaded")
+            total = f"{self.total:,}" if self.total_exact else f"≥ {self.total:,}"
+            text = Content(f"{len(source):,} of {total} rows loaded")
         else:
             text = Content(f"{len(source):,} rows loaded, more…")
         self.query_one("#log-count", Static).update(text)
@@ -280,17 +289,26 @@ class LogsScreen(StoreScreen):
 
     @store_work(group="log-count")
     def count_rows(self, query: LogQuery) -> Counted | None:
-        """The filter's total, stopped inside SQLite when a newer filter replaces it."""
+        """The filter's total, stopped inside SQLite when a newer filter replaces it: first
+        up to COUNT_CAP (shown as "≥ N" when reached), then, if that was reached, exactly."""
         worker = get_current_worker()
         with self.store() as db:
             try:
+                total = count_log(db, query, cancelled=lambda: worker.is_cancelled, cap=COUNT_CAP)
+                if total is None or total < COUNT_CAP:
+                    return None if total is None else self.Counted(total, True, query)
+                self.post_message(self.Counted(total, False, query))
                 total = count_log(db, query, cancelled=lambda: worker.is_cancelled)
             except SyncdeskError:
                 return None  # load_first reports the same problem
-        return None if total is None else self.Counted(total)
+        return None if total is None else self.Counted(total, True, query)
 
     def on_logs_screen_counted(self, message: Counted) -> None:
-        self.total = message.total
+        if message.query is not None and message.query != self.query_now:
+            return  # the count of a filter no longer shown
+        if not message.exact and self.total is not None and self.total_exact:
+            return  # the exact total arrived first
+        self.total, self.total_exact = message.total, message.exact
         self.show_count()
 
     @store_work(group="log-kb")
@@ -308,8 +326,8 @@ class LogsScreen(StoreScreen):
     def store_changed(self) -> None:
         """Another process wrote: fetch only the rows newer than the newest shown."""
         source = self.source
-        if source is None or not source.started or self.problem:
-            return
+        if source is None or not source.started or self.problem or not source.at_head:
+            return  # (shown from the oldest end: newer rows load as the person scrolls up)
         if source.newest_id is None:  # nothing was shown: simply start again
             self.apply_filter()
         else:
@@ -335,7 +353,7 @@ class LogsScreen(StoreScreen):
         if not added:
             return
         if self.total is not None:
-            self.total += added
+            self.total += added  # (a lower bound stays one)
         table.set_source(source, keep_cursor=True)
         if at_top:  # following the newest rows, like tail -f
             table.cursor = 0
@@ -351,6 +369,7 @@ class LogsScreen(StoreScreen):
         self.show_detail(event.index)
         if self.source is not None and event.index >= len(self.source) - LOOKAHEAD:
             self.source.want_more()
+        self.want_above()
 
     @on(RowTable.RowChosen, "#log")
     def row_chosen(self) -> None:
@@ -373,6 +392,8 @@ class LogsScreen(StoreScreen):
     # --- actions -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         if action == "pick_org":
             return self.org is None
         return True

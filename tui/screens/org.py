@@ -11,15 +11,13 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
-from textual.worker import get_current_worker
 
 from store.checks import activate, check, retry, safe_uninstall
 from store.diagnose import deciding_groups
@@ -50,6 +48,10 @@ from tui.widgets.org_text import (
     status_lines,
     unreadable,
 )
+from tui.widgets.progress import Work, WorkProgress
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 T = TypeVar("T")
 Chart = tuple[list[Account], list[TaxRate]]
@@ -92,6 +94,9 @@ class OrgScreen(LifecycleScreen):
     """Everything about one organisation's integration, and what can be done to it."""
 
     WATCH_SECONDS = 2.0  # another session's change shows here without a key
+    CHANGES = frozenset(
+        ("check", "retry", "map", "deactivate", "activate", "uninstall", "reconnect")
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "app.pop_screen", "Back"),
@@ -132,10 +137,12 @@ class OrgScreen(LifecycleScreen):
 
         label: str
         said: str
+        work: Work | None = None  # its progress display, for long work
 
     @dataclass
     class Checked(Message, bubble=False):
         report: CheckReport
+        work: Work
 
     def __init__(self, db_path: Path, code: str) -> None:
         super().__init__(db_path)
@@ -155,6 +162,7 @@ class OrgScreen(LifecycleScreen):
             yield Static(id="org-mappings", classes="section")
             yield Static(id="org-settings", classes="section")
             yield Static(id="org-audit", classes="section")
+        yield WorkProgress(id="org-progress")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -248,6 +256,8 @@ class OrgScreen(LifecycleScreen):
     # --- which keys apply --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         if self.detail is None:
             return True
         if action in NEEDS:
@@ -269,39 +279,50 @@ class OrgScreen(LifecycleScreen):
             return self.Done(label, call(db))
 
     def on_org_screen_done(self, message: Done) -> None:
+        if message.work is not None:
+            self.end_work(message.work)
         self.notify(f"{message.label}: {message.said}", markup=False, timeout=8)
         self.load()
 
     def _version(self) -> int | None:
         return self.detail.version if self.detail else None
 
+    def action_check(self) -> None:
+        work = self.begin_work("Check")
+        if work is not None:
+            self._check(work)
+
     @store_work(group="action", exclusive=False)
-    def action_check(self) -> Checked:
+    def _check(self, work: Work) -> Checked:
         with self.store() as db:
-            return self.Checked(check(db, self.code))
+            report = check(db, self.code, progress=work.progress, cancelled=work.cancelled)
+            return self.Checked(report, work)
 
     def on_org_screen_checked(self, message: Checked) -> None:
         report = message.report
         widget = self.query_one("#org-check", Static)
         widget.display = True
         widget.update(section("Live check", check_lines(report)))
-        said = "healthy" if report.healthy else f"{len(report.problems)} problems"
-        self.post_message(self.Done("Check", said))
+        stopped = [f.detail for f in report.findings if f.check == "cancelled"]
+        count = len(report.problems)
+        said = "healthy" if report.healthy else f"{count} problem{'s' if count != 1 else ''}"
+        self.post_message(self.Done("Check", stopped[0] if stopped else said, message.work))
 
     def action_retry(self) -> None:
-        def call(db: sqlite_utils.Database) -> str:
-            worker = get_current_worker()
-            report = retry(
-                db,
-                self.code,
-                progress=lambda done, total: self.notify(f"Retried {done}/{total}", timeout=1),
-                cancelled=lambda: worker.is_cancelled,
-            )
-            return f"sent {report.sent}: {report.exported} exported, {report.failed} failed" + (
-                f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""
-            )
+        work = self.begin_work("Retry")
+        if work is not None:
+            self._retry(work)
 
-        self.run_action("Retry", call)
+    @store_work(group="action", exclusive=False)
+    def _retry(self, work: Work) -> Done:
+        with self.store() as db, work.xero(db) as xero:
+            report = retry(
+                db, self.code, client=xero, progress=work.progress, cancelled=work.cancelled
+            )
+        said = f"sent {report.sent}: {report.exported} exported, {report.failed} failed" + (
+            f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""
+        )
+        return self.Done("Retry", said, work)
 
     def action_deactivate(self) -> None:
         version = self._version()

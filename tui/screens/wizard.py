@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, ProgressBar, Static
-from textual.worker import get_current_worker
+from textual.widgets import Footer, Header, Static
 
 from store import paths
 from store.diagnose import Diagnosis, diagnose
@@ -39,6 +37,7 @@ from tui.screens.base import store_work
 from tui.screens.lifecycle import LifecycleScreen
 from tui.screens.wizard_fix import MappingFix
 from tui.widgets.modals import AskText, Confirm, ConfirmTyped, ReconnectChoice
+from tui.widgets.progress import WorkProgress
 from tui.widgets.run_text import (
     TITLES,
     claim_text,
@@ -53,6 +52,9 @@ from tui.widgets.run_text import (
     styled,
 )
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 
 class WizardScreen(MappingFix):
     """Guided refresh of one organisation's integration."""
@@ -60,6 +62,10 @@ class WizardScreen(MappingFix):
     # A colleague's step, note or take-over shows here without a key (the run only: the
     # diagnosis is a live check, made once when the wizard opens).
     WATCH_SECONDS = 2.0
+
+    CHANGES = frozenset(
+        "perform fix_mapping override start_new note escalate resolve take_over".split()
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "perform", "Do step"),
@@ -89,11 +95,6 @@ class WizardScreen(MappingFix):
         run: Run | None
 
     @dataclass
-    class Progressed(Message, bubble=False):
-        done: int
-        total: int
-
-    @dataclass
     class Reconnected(Message, bubble=False):
         """The reconnect step restored mappings; these fail validation."""
 
@@ -120,14 +121,13 @@ class WizardScreen(MappingFix):
             with VerticalScroll(id="step-body"):
                 yield Static(id="claim")
                 yield Static(id="step")
-                yield ProgressBar(id="progress", show_eta=False)
+                yield WorkProgress(id="progress")
                 yield Static(id="result")
                 yield Static(id="diagnosis")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · refresh {self.code}"
-        self.query_one("#progress").display = False
         self.load()
         self.follow_store()
 
@@ -137,7 +137,8 @@ class WizardScreen(MappingFix):
     def load(self) -> Loaded:
         with self.store() as db:
             run = latest_run(db, self.code)
-            if run is None or run.status != "in_progress" or run.diagnosis is None:
+            stale = run is None or run.status != "in_progress" or run.diagnosis is None
+            if stale and not self.read_only:  # a live diagnosis records what Xero said
                 return self.Loaded(run, diagnose(db, self.code))
         return self.Loaded(run)
 
@@ -185,15 +186,9 @@ class WizardScreen(MappingFix):
         self.set_class(busy, "-busy")
         if busy:
             self.query_one("#result", Static).update(styled((f"{label}…", "italic")))
-        bar = self.query_one("#progress", ProgressBar)
-        if not busy:
-            bar.display = False
+        else:
+            self.end_work()
         self.refresh_bindings()
-
-    def on_wizard_screen_progressed(self, message: Progressed) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        bar.display = True
-        bar.update(total=message.total, progress=message.done)
 
     # --- showing -------------------------------------------------------------------------------
 
@@ -258,6 +253,8 @@ class WizardScreen(MappingFix):
     # --- keys ----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         run = self.run
         open_run = run is not None and run.status == "in_progress"
         mine = open_run and run.claimed_by == self.actor
@@ -352,22 +349,30 @@ class WizardScreen(MappingFix):
         )
 
     def _do_step(self, given: StepInput) -> None:
+        current = self.run.current if self.run is not None else None
+        work = self.begin_work(TITLES.get(current.name, "Step") if current is not None else "Step")
+        if work is None:
+            return
+
         def call(db: sqlite_utils.Database) -> str:
-            worker = get_current_worker()
-            run = next_step(
-                db,
-                self.code,
-                actor=self.actor,
-                given=given,
-                progress=lambda d, t: self.post_message(self.Progressed(d, t)),
-                cancelled=lambda: worker.is_cancelled,
-            )
+            with work.xero(db) as xero:
+                run = next_step(
+                    db,
+                    self.code,
+                    actor=self.actor,
+                    given=given,
+                    client=xero,
+                    progress=work.progress,
+                    cancelled=work.cancelled,
+                )
             done = [s for s in run.steps if s.status == "done"]
             if run.status == "resolved":
                 return "Verify was clean: the run is resolved."
             step = done[-1] if done else None
             if step and step.name == "reconnect" and step.detail:
                 self.post_message(self.Reconnected(step.detail.get("problems") or []))
+            if step and work.cancelled():  # escape: what was done and what was not
+                return f"{TITLES[step.name]}: {step.outcome}"
             return f"{TITLES[step.name]}: done." if step else "Done."
 
         self.act("Working", call)
