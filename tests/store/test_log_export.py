@@ -25,6 +25,7 @@ HOSTILE = (
     # formulas in every column a spreadsheet could run
     "UPDATE log SET message = '=cmd|calc', document = '@x', kind = '+1' WHERE id = 6",
     "UPDATE log SET document = '-1', correlation_id = 'a\u202eb' WHERE id = 7",
+    "UPDATE log SET at = '-' || at WHERE id = 15",  # a formula at the start of a line
     # commas and quotes, alone and together, in several columns
     "UPDATE log SET message = 'a, b and \"c\"', document = 'd,1' WHERE id = 8",
     "UPDATE log SET message = 'tab\tinside, and a comma', correlation_id = '\"q' WHERE id = 9",
@@ -64,7 +65,16 @@ def test_csv_text_is_what_the_row_writer_writes(hostile, batch) -> None:
         assert streamed.getvalue() == expected and expected.count("\n") > 3
         assert writer.written == expected.count("\n") - 1  # rows, not the header
     whole = _paged_csv(hostile, LogQuery())
-    for planted in ("'=cmd|calc", "'@x", "'+1", "'-1", "a\\u202eb", '"a, b and ""c"""', "\\x00nul"):
+    for planted in (
+        "'=cmd|calc",
+        "'@x",
+        "'+1",
+        "'-1",
+        "\n'-20",
+        "a\\u202eb",
+        '"a, b and ""c"""',
+        "\\x00nul",
+    ):
         assert planted in whole, planted
     assert '"CO,DE"' in whole and "x\\x1fy" in whole and "bytes \\x1b[31m" in whole
 
