@@ -27,8 +27,7 @@ HOSTILE = (
     "UPDATE log SET document = '-1', correlation_id = 'a\u202eb' WHERE id = 7",
     "UPDATE log SET at = '-' || at WHERE id = 15",  # a formula at the start of a line
     # the JSON text's own markers and separators (NULL is \x03, a value \x02...\x04)
-    "UPDATE log SET document = char(3), kind = char(2, 4), correlation_id = char(17) "
-    "WHERE id = 16",
+    "UPDATE log SET document = char(3), kind = char(2, 4), correlation_id = char(17) WHERE id = 16",
     # commas and quotes, alone and together, in several columns
     "UPDATE log SET message = 'a, b and \"c\"', document = 'd,1' WHERE id = 8",
     "UPDATE log SET message = 'tab\tinside, and a comma', correlation_id = '\"q' WHERE id = 9",
