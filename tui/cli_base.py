@@ -8,7 +8,6 @@ The command modules (cli_store, cli_lifecycle, cli_xero, cli_serve) register the
 from __future__ import annotations
 
 import importlib
-import json
 import shutil
 import sqlite3
 import sys
@@ -22,7 +21,7 @@ from store.db import open_store, read_only_reason, set_read_only, store_error
 from store.errors import StoreExists, StoreMissing, StoreReadOnly
 from store.models import to_json
 from store.paths import default_db_path
-from store.textsafe import dumps, escape_json, visible
+from store.textsafe import dumps, visible
 
 # Commands a read-only session may run ("" is the console, which hides its actions itself).
 READ_COMMANDS = frozenset(
@@ -232,32 +231,20 @@ def print_json_list(items: Iterable[Any]) -> None:
 
 def print_json_rows(rows: Iterable[tuple[Any, ...]], keys: Sequence[str]) -> None:
     """Flat rows (tuples of text, numbers and None, in `keys` order) as print_json_list writes
-    the objects they stand for, byte for byte, without building an object per row: each value
-    goes through the JSON encoder alone (a million-row `log --json` spent most of its time in
-    the indenting encoder). A row holding anything else (text stored as a BLOB) is written
-    through print_json_list's own path."""
+    the objects they stand for, byte for byte, without building an object per row
+    (store.log_export.json_object)."""
+    from store.log_export import json_object  # only the JSON export needs it
+
+    print_json_chunks(json_object(row, keys) for row in rows)
+
+
+def print_json_chunks(chunks: Iterable[str]) -> None:
+    """A JSON list of objects given as text, indented as list items, several to a chunk joined
+    by ",\\n  " (store.log_export.stream_log_json): what print_json_list writes."""
     out = sys.stdout
-    encode = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
-    names = [f"    {encode(k)}: " for k in keys]
     opening = "["
-    for row in rows:
-        parts = []
-        for name, value in zip(names, row, strict=True):
-            kind = type(value)
-            if kind is str:
-                parts.append(name + encode(value))
-            elif value is None:
-                parts.append(name + "null")
-            elif kind is int:
-                parts.append(name + str(value))
-            else:
-                parts = None
-                break
-        if parts is None:
-            text = dumps(dict(zip(keys, row, strict=True)), indent=2).replace("\n", "\n  ")
-        else:
-            text = escape_json("{\n" + ",\n".join(parts) + "\n  }")
-        out.write(f"{opening}\n  " + text)
+    for chunk in chunks:
+        out.write(f"{opening}\n  " + chunk)
         opening = ","
     out.write("[]\n" if opening == "[" else "\n]\n")
 

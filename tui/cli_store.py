@@ -16,28 +16,26 @@ from typing import Any
 import click
 
 from store.badvalues import bad_settings
-from store.diagnose import deciding_groups
 from store.logs import LEVEL_CHOICES, LogQuery, page_log, resolve_since
 from store.models import LogEntry, to_json
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
 from store.timeparse import age, unreadable_time, when
-from store.watch import stream_log, walk_log
+from store.watch import walk_log
 from tui.cli_base import (
     Context,
     cli,
     pass_ctx,
     print_json,
+    print_json_chunks,
     print_json_list,
-    print_json_rows,
     print_table,
     progress_printer,
     report_unreadable,
     say,
     terminal_width,
 )
-from tui.log_csv import LogCsvWriter
 
 LOG_JSON_KEYS = tuple(f.name for f in fields(LogEntry))  # stream_log's tuples, in this order
 TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
@@ -257,13 +255,17 @@ def log(
     """
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
+    if as_csv:
+        from tui.log_csv import LogCsvWriter  # the csv module: only for --csv
     query = LogQuery(org=org, level=level, search=search, since=resolve_since(since), kind=kind)
     if limit is None and (as_csv or as_json):  # the whole filter: one statement, plain tuples
-        rows = stream_log(obj.db, query)
-        if as_csv:
-            LogCsvWriter(sys.stdout).write_tuples(rows)
+        from store.log_export import stream_log_csv, stream_log_json  # (not for the table)
+
+        if as_csv:  # SQLite writes each row's text; Python checks it a batch at a time
+            chunks = stream_log_csv(obj.db, query)  # refuses a bad filter before the header
+            LogCsvWriter(sys.stdout).write_text(chunks)
         else:
-            print_json_rows(rows, LOG_JSON_KEYS)
+            print_json_chunks(stream_log_json(obj.db, query))
         return
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)
@@ -307,6 +309,8 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     In order of what decides: for one ORG the group behind its verdict first (marked
     "decides"; JSON key `decides`), then by severity (what blocks what: waits, connection,
     mappings, pauses, data), then count."""
+    from store.diagnose import deciding_groups  # the lifecycle modules: not for `log`
+
     groups, deciding = deciding_groups(obj.db, org, resolve_since(since))
     if as_json:
         print_json([{**to_json(g), "decides": g.kind == deciding} for g in groups])

@@ -56,6 +56,13 @@ class LogCsvWriter:
                 write(line + "\n")
             self.written += 1
 
+    def write_text(self, chunks: Iterable[str]) -> None:
+        """CSV lines already written as text (store.log_export.stream_log_csv), as they come."""
+        write = self._out.write
+        for chunk in chunks:
+            write(chunk)
+            self.written += chunk.count("\n")
+
     def write(self, entries: Iterable[LogEntry]) -> None:
         """Write rows as they come (a stream of any length: memory stays one row)."""
         writerow = self._writer.writerow

@@ -1,0 +1,121 @@
+"""store.log_export: the whole-log CSV and JSON text SQLite writes is byte for byte what the
+row-by-row writers write, for hostile rows in every column and at every batch boundary."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from support import plant, run_cli
+
+from store.db import open_store
+from store.log_export import JSON_KEYS, stream_log_csv, stream_log_json
+from store.logs import LogQuery
+from store.watch import walk_log
+from tui.cli_base import print_json_chunks, print_json_list
+from tui.cli_store import LOG_JSON_KEYS
+from tui.log_csv import LogCsvWriter
+
+CONTROLS = "".join(chr(c) for c in range(1, 32)) + "\x7f"
+HOSTILE = (
+    # every C0 control, DEL, the CSV writer's separator, NUL
+    f"UPDATE log SET message = 'c{CONTROLS}' || char(0) || 'nul' WHERE id = 3",
+    "UPDATE log SET document = 'x' || char(31) || 'y', kind = 'k' || char(10) WHERE id = 4",
+    "UPDATE log SET message = CAST('bytes \\x1b[31m \u202e' AS BLOB) WHERE id = 5",
+    # formulas in every column a spreadsheet could run
+    "UPDATE log SET message = '=cmd|calc', document = '@x', kind = '+1' WHERE id = 6",
+    "UPDATE log SET document = '-1', correlation_id = 'a\u202eb' WHERE id = 7",
+    "UPDATE log SET at = '-' || at WHERE id = 15",  # a formula at the start of a line
+    # the JSON text's own markers and separators (NULL is \x03, a value \x02...\x04)
+    "UPDATE log SET document = char(3), kind = char(2, 4), correlation_id = char(17) WHERE id = 16",
+    # commas and quotes, alone and together, in several columns
+    "UPDATE log SET message = 'a, b and \"c\"', document = 'd,1' WHERE id = 8",
+    "UPDATE log SET message = 'tab\tinside, and a comma', correlation_id = '\"q' WHERE id = 9",
+    "UPDATE log SET message = char(9) || 'tab first', kind = '' WHERE id = 10",
+    # numbers and non-ASCII text
+    "UPDATE log SET document = 42, correlation_id = 1.5 WHERE id = 11",
+    "UPDATE log SET document = 'ünïcode ✓', message = 'line\u2028sep \u00ad' WHERE id = 12",
+    "UPDATE log SET message = 'back\\slash \"quoted\" / slash' WHERE id = 13",
+    "UPDATE orgs SET code = 'CO,DE' WHERE id = (SELECT org_id FROM log WHERE id = 14)",
+)
+
+
+def _paged_csv(db, query: LogQuery) -> str:
+    out = io.StringIO()
+    LogCsvWriter(out).write(e for p in walk_log(db, query) for e in p.entries)
+    return out.getvalue()
+
+
+@pytest.fixture
+def hostile(store_path):
+    plant(store_path, *HOSTILE)
+    database = open_store(store_path)
+    yield database
+    database.conn.close()
+
+
+QUERIES = (LogQuery(), LogQuery(org="KAURI", level="error"), LogQuery(search="xero"))
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 5000])
+def test_csv_text_is_what_the_row_writer_writes(hostile, batch) -> None:
+    for query in QUERIES:
+        expected = _paged_csv(hostile, query)
+        streamed = io.StringIO()
+        writer = LogCsvWriter(streamed)
+        writer.write_text(stream_log_csv(hostile, query, batch=batch))
+        assert streamed.getvalue() == expected and expected.count("\n") > 3
+        assert writer.written == expected.count("\n") - 1  # rows, not the header
+    whole = _paged_csv(hostile, LogQuery())
+    for planted in (
+        "'=cmd|calc",
+        "'@x",
+        "'+1",
+        "'-1",
+        "\n'-20",
+        "a\\u202eb",
+        '"a, b and ""c"""',
+        "\\x00nul",
+    ):
+        assert planted in whole, planted
+    assert '"CO,DE"' in whole and "x\\x1fy" in whole and "bytes \\x1b[31m" in whole
+
+
+@pytest.mark.parametrize("batch", [1, 3, 5000])
+def test_json_text_is_what_the_object_writer_writes(hostile, batch, capsys) -> None:
+    assert JSON_KEYS == LOG_JSON_KEYS
+    for query in QUERIES:
+        print_json_list(e for p in walk_log(hostile, query) for e in p.entries)
+        objects = capsys.readouterr().out
+        print_json_chunks(stream_log_json(hostile, query, batch=batch))
+        assert capsys.readouterr().out == objects and objects.count("\n") > 10
+    print_json_chunks(stream_log_json(hostile, LogQuery(search="nowordlikethis")))
+    assert capsys.readouterr().out == "[]\n"
+    print_json_chunks(stream_log_json(hostile, LogQuery(), batch=batch))
+    whole = capsys.readouterr().out
+    for planted in ("\\u0000nul", "\\u007f", "\\u202e", "\\u2028", "ünïcode ✓", '"id": 11,'):
+        assert planted in whole, planted
+
+
+def test_a_bad_filter_is_refused_before_any_output(hostile, store_path, capsys) -> None:
+    for args in (["log", "NOPE_X", "--csv"], ["log", "NOPE_X", "--json"]):
+        code, out, err = run_cli(capsys, "--db", str(store_path), *args)
+        assert code == 1 and out == "" and "NOPE_X" in err
+
+
+def test_the_cli_exports_what_the_row_writers_write(hostile, store_path, capsys) -> None:
+    code, out, _ = run_cli(capsys, "--db", str(store_path), "log", "--csv")
+    assert code == 0 and out == _paged_csv(hostile, LogQuery())
+    code, out, _ = run_cli(capsys, "--db", str(store_path), "log", "KAURI", "--json")
+    print_json_list(e for p in walk_log(hostile, LogQuery(org="KAURI")) for e in p.entries)
+    assert code == 0 and out == capsys.readouterr().out and out.count("{") > 1
+
+
+def test_the_export_reads_one_snapshot(hostile) -> None:
+    """A row read again by id (a number in a cell) comes from the export's own snapshot, and
+    the read transaction ends with the export."""
+    chunks = stream_log_csv(hostile, LogQuery(), batch=1)
+    first = next(chunks)
+    assert hostile.conn.in_transaction and first.count("\n") == 1
+    rest = "".join(chunks)
+    assert not hostile.conn.in_transaction and "42" in rest
