@@ -13,12 +13,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from store.models import OrgSummary
 from store.orgs import list_orgs
 from store.schema import STATES
 from tui.screens.base import StoreScreen, store_work
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.marked import marked_age, marked_text
 from tui.widgets.row_table import Column, RowTable
 
@@ -117,6 +118,8 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
 class DashboardScreen(StoreScreen):
     """Organisations with state, tenant, errors in 24 h and time since the last export."""
 
+    KEYS_TITLE = "Organisations"  # the heading of its keys under ?
+
     AUTO_FOCUS = "#orgs"  # the table, not the filter: keys like q must not start typing
     # Another session's change (a transition, new log rows) shows up without a restart.
     WATCH_SECONDS = 1.0
@@ -128,7 +131,8 @@ class DashboardScreen(StoreScreen):
         Binding("l", "logs", "Log"),
         Binding("r", "wizard", "Refresh run"),
         Binding("S", "reverse", "Reverse", show=False),
-        Binding("f5,ctrl+r", "reload", "Reload"),
+        Binding("f5,ctrl+r", "reload", "Reload", show=False),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     @dataclass
@@ -150,7 +154,7 @@ class DashboardScreen(StoreScreen):
             yield Input(placeholder="code, name or tenant; state:inactive…", id="filter")
         yield Static(id="summary")
         yield RowTable(COLUMNS, id="orgs")
-        yield Footer()
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = "syncdesk"

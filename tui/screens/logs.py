@@ -22,7 +22,7 @@ from textual.containers import Container, Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
 from store.clock import now as clock_now
@@ -35,6 +35,7 @@ from tui.commands import ScreenCommands
 from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
 from tui.screens.log_dialogs import CSS_FILE, ErrorGroupsScreen, ExportScreen, KindPickerScreen
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
 from tui.widgets.log_text import LEVELS, MUTED, describe_entry, filter_line, parse_search
 from tui.widgets.row_table import RowTable
@@ -62,6 +63,8 @@ LOG_COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 
 class LogsScreen(StoreScreen):
     """The connection log of every organisation, or of one, newest first."""
+
+    KEYS_TITLE = "Connection log"  # the heading of its keys under ?
 
     CSS_PATH = CSS_FILE
     WATCH_SECONDS = POLL_SECONDS  # rows written by other processes appear live
@@ -154,7 +157,7 @@ class LogsScreen(StoreScreen):
             yield RowTable(LOG_COLUMNS, id="log")
             with VerticalScroll(id="log-detail"):
                 yield Static(id="log-detail-text")
-        yield Footer(compact=True)  # compact: every key fits at 80 columns
+        yield KeyFooter(compact=True)  # fits any width: the rest under ?
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · log · {visible(self.org)}" if self.org else "syncdesk · log"

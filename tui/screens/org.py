@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from store.checks import activate, check, retry
@@ -35,6 +35,7 @@ from store.xero.mappings import tenant_chart, validate_mappings
 from store.xero.models import Account, CheckReport, MappingProblem, TaxRate
 from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.marked import MARK
 from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 from tui.widgets.org_text import (
@@ -91,19 +92,22 @@ def _read(unread: dict[str, str], where: str, call: Callable[[], T], empty: T) -
 class OrgScreen(LifecycleScreen):
     """Everything about one organisation's integration, and what can be done to it."""
 
+    KEYS_TITLE = "This organisation"  # the heading of its keys under ?
+
     WATCH_SECONDS = 2.0  # another session's change shows here without a key
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # In the order the footer keeps them when the width runs out (the rest under ?).
         Binding("escape,backspace", "app.pop_screen", "Back"),
-        Binding("r", "wizard", "Refresh run"),
         Binding("k", "check", "Check"),
         Binding("t", "retry", "Retry"),
         Binding("m", "map", "Fix map"),
-        Binding("d", "deactivate", "Deactivate"),
         Binding("a", "activate", "Activate"),
-        Binding("u", "uninstall", "Uninstall"),
         Binding("c", "reconnect", "Reconnect"),
+        Binding("r", "wizard", "Refresh"),
         Binding("l", "logs", "Log"),
+        Binding("d", "deactivate", "Deactivate"),
+        Binding("u", "uninstall", "Uninstall"),
         Binding("f5", "reload", "Reload", show=False),
     ]
 
@@ -154,7 +158,7 @@ class OrgScreen(LifecycleScreen):
             yield Static(id="org-mappings", classes="section")
             yield Static(id="org-settings", classes="section")
             yield Static(id="org-audit", classes="section")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · {self.code}"
@@ -253,6 +257,12 @@ class OrgScreen(LifecycleScreen):
             return bool(self.problems)
         if action == "retry":
             return can_retry(self.detail)
+        return True
+
+    def footer_keys(self, action: str) -> bool:
+        """The footer shows retry only when there is something to send (KeyFooter)."""
+        if action == "retry" and self.detail is not None:
+            return bool(self.detail.queue.get("failed") or self.detail.queue.get("held"))
         return True
 
     # --- running actions ---------------------------------------------------------------------

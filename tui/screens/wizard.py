@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from store import paths
@@ -39,6 +39,7 @@ from store.xero.mappings import tenant_chart
 from store.xero.models import Account, TaxRate
 from tui.screens.base import store_work
 from tui.screens.lifecycle import LifecycleScreen
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
 from tui.widgets.run_text import (
     TITLES,
@@ -57,6 +58,8 @@ from tui.widgets.run_text import (
 
 class WizardScreen(LifecycleScreen):
     """Guided refresh of one organisation's integration."""
+
+    KEYS_TITLE = "Refresh run"  # the heading of its keys under ?
 
     # A colleague's step, note or take-over shows here without a key (the run only: the
     # diagnosis is a live check, made once when the wizard opens).
@@ -130,7 +133,7 @@ class WizardScreen(LifecycleScreen):
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Static(id="result")
                 yield Static(id="diagnosis")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · refresh {self.code}"
