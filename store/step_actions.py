@@ -24,6 +24,7 @@ from store.models import ErrorGroup, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.reconnect import reconnect
 from store.transitions import deactivate, integration, settle_revoke, uninstall
+from store.words import plural
 from store.xero.models import MappingProblem
 
 
@@ -190,7 +191,7 @@ def _verify(
     clean = errors == 0 and waiting == 0 and not report.stopped_reason
     outcome = (
         f"Retried {report.sent}: {report.exported} exported, {report.failed} failed; "
-        f"{errors} errors logged since. " + ("Clean." if clean else "Still failing.")
+        f"{plural(errors, 'error')} logged since. " + ("Clean." if clean else "Still failing.")
     )
     if report.stopped_reason:
         outcome += f" Stopped: {report.stopped_reason}"

@@ -33,6 +33,7 @@ from store.history import record_audit, take_snapshot
 from store.logs import record
 from store.models import Integration, TransitionResult, UninstallPlan
 from store.orgs import configuration, org_id
+from store.words import plural
 
 # What each transition may start from, and where it leads.
 ALLOWED: dict[Transition, tuple[frozenset[State], State]] = {
@@ -297,7 +298,8 @@ def uninstall(
             locked,
             Transition.UNINSTALL,
             actor,
-            f"snapshot {snap.id}: {len(snap.settings)} settings, {len(snap.mappings)} mappings",
+            f"snapshot {snap.id}: {plural(len(snap.settings), 'setting')}, "
+            f"{plural(len(snap.mappings), 'mapping')}",
             tenant_id=None,
             tenant_name=None,
             connection_id=None,
@@ -314,8 +316,8 @@ def uninstall(
         f"(snapshot {snap.id})",
     )
     messages = [
-        f"Snapshot {snap.id} holds {len(snap.settings)} settings and {len(snap.mappings)} "
-        "mappings; `syncdesk reconnect` restores it."
+        f"Snapshot {snap.id} holds {plural(len(snap.settings), 'setting')} and "
+        f"{plural(len(snap.mappings), 'mapping')}; `syncdesk reconnect` restores it."
     ]
     revoked = settle_revoke(db, current.code, client=client) if revoking else None
     if revoked is not None:

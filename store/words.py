@@ -33,3 +33,8 @@ def article(phrase: str) -> str:
     if word.startswith(_A_EXCEPTIONS):
         return f"a {phrase}"
     return f"{'an' if word[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {phrase}"
+
+
+def agree(count: int, one: str, many: str) -> str:
+    """The verb that goes with a count: agree(1, 'is', 'are') -> 'is'."""
+    return one if count == 1 else many

@@ -22,6 +22,7 @@ from store.schema import STATES
 from store.textsafe import dumps, visible
 from store.timeparse import age, unreadable_time, when
 from store.watch import walk_log
+from store.words import plural
 from tui.cli_base import (
     Context,
     cli,
@@ -270,8 +271,8 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     width = min(terminal_width(), 100)
     for g in groups:
         say(
-            f"{g.kind}: {g.count:,} errors in {g.orgs:,} organisation"
-            f"{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
+            f"{g.kind}: {plural(g.count, 'error')} in {plural(g.orgs, 'organisation')}, "
+            f"{g.first_at} .. {g.last_at}"
         )
         for label, text in (("cause", g.cause), ("fix", g.fix)):
             if text:

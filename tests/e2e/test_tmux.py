@@ -154,9 +154,7 @@ def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path
     term.wait_for("Step 5: Reconnect", "✓ 4 Uninstall")
     term.keys("Enter")
     term.wait_for("Reconnect SXBREW to Xero", "(previous)")
-    term.keys("Enter")  # choose the highlighted (previous) tenant
-    term.wait_for("Reconnect SXBREW to Xero")
-    term.keys("Enter")  # then Reconnect
+    term.keys("Enter")  # choose the highlighted (previous) tenant: it reconnects
     term.wait_for("Step 6: Verify", "✓ 5 Reconnect")
     term.keys("Enter")
     term.wait_for("Resolved.", "✓ resolved")

@@ -42,6 +42,7 @@ from textual.worker import Worker, WorkerState
 from store.db import open_store, store_error
 from store.errors import SyncdeskError, TransitionRefused
 from store.watch import data_version
+from tui.widgets.advice import console_words
 
 FAILURE_SECONDS = 10  # long enough to read a sentence of advice
 
@@ -84,6 +85,9 @@ class StoreScreen(Screen):
     """A screen over the store at `db_path`; dialogs mix it in before ModalScreen."""
 
     WATCH_SECONDS: ClassVar[float | None] = None  # poll for other sessions' writes this often
+    # Where the screen's messages are read, for naming keys instead of commands (advice.py).
+    WORDS_SCREEN: ClassVar[str | None] = None
+    WORDS_HERE: ClassVar[dict[str, str]] = {}
 
     _watching: sqlite_utils.Database | None = None  # the poll's own connection, kept open
     _seen_version: int | None = None
@@ -111,7 +115,7 @@ class StoreScreen(Screen):
     def failed(self, error: BaseException) -> None:
         """A store call failed: say so in the CLI's words; a refused transition also reloads."""
         stale = isinstance(error, TransitionRefused)
-        text = failure_text(error) + (" The screen has been reloaded." if stale else "")
+        text = self.words(failure_text(error)) + (" The screen has been reloaded." if stale else "")
         self.notify(
             text,
             severity="warning" if stale else "error",
@@ -120,6 +124,10 @@ class StoreScreen(Screen):
         )
         if stale:
             self.action_reload()
+
+    def words(self, text: str) -> str:
+        """A store message as the console says it: the key, not the command (advice.py)."""
+        return console_words(text, self.WORDS_SCREEN, self.WORDS_HERE)
 
     def action_reload(self) -> None:
         """Load again what the screen shows (screens showing store state override this)."""

@@ -39,6 +39,7 @@ from tui.widgets.key_footer import KeyFooter
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
 from tui.widgets.log_text import LEVELS, MUTED, describe_entry, filter_line, parse_search
 from tui.widgets.row_table import RowTable
+from tui.widgets.words import plural
 
 POLL_SECONDS = 0.5  # with ingest --follow committing every 0.5 s, new rows show within a second
 COUNT_DELAY = 0.3  # count the filter once typing pauses, not on every keystroke
@@ -213,9 +214,9 @@ class LogsScreen(StoreScreen):
         elif loading or source is None or not source.started:
             text = Content("searching…").stylize(MUTED)
         elif not source.more:
-            text = Content(f"{len(source):,} rows")
+            text = Content(plural(len(source), "row"))
         elif self.total is not None:
-            text = Content(f"{len(source):,} of {self.total:,} rows loaded")
+            text = Content(f"{len(source):,} of {plural(self.total, 'row')} loaded")
         else:
             text = Content(f"{len(source):,} rows loaded, more…")
         self.query_one("#log-count", Static).update(text)

@@ -37,7 +37,13 @@ from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.marked import MARK
-from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
+from tui.widgets.modals import (
+    ChooseCode,
+    Confirm,
+    ConfirmTyped,
+    ReconnectAnswer,
+    ReconnectChoice,
+)
 from tui.widgets.org_text import (
     ON_XERO,
     audit_lines,
@@ -51,6 +57,7 @@ from tui.widgets.org_text import (
     status_lines,
     unreadable,
 )
+from tui.widgets.words import plural
 
 T = TypeVar("T")
 Chart = tuple[list[Account], list[TaxRate]]
@@ -95,6 +102,7 @@ class OrgScreen(LifecycleScreen):
     KEYS_TITLE = "This organisation"  # the heading of its keys under ?
 
     WATCH_SECONDS = 2.0  # another session's change shows here without a key
+    WORDS_SCREEN = "organisation"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # In the order the footer keeps them when the width runs out (the rest under ?).
@@ -246,6 +254,9 @@ class OrgScreen(LifecycleScreen):
     def store_changed(self) -> None:
         self.load()
 
+    def on_unmount(self) -> None:
+        self.app.clear_notifications()  # this organisation's messages, not on the next one
+
     # --- which keys apply --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -276,7 +287,7 @@ class OrgScreen(LifecycleScreen):
             return self.Done(label, call(db))
 
     def on_org_screen_done(self, message: Done) -> None:
-        self.notify(f"{message.label}: {message.said}", markup=False, timeout=8)
+        self.notify(self.words(f"{message.label}: {message.said}"), markup=False, timeout=8)
         self.load()
 
     def _version(self) -> int | None:
@@ -292,7 +303,7 @@ class OrgScreen(LifecycleScreen):
         widget = self.query_one("#org-check", Static)
         widget.display = True
         widget.update(section("Live check", check_lines(report)))
-        said = "healthy" if report.healthy else f"{len(report.problems)} problems"
+        said = "healthy" if report.healthy else plural(len(report.problems), "problem")
         self.post_message(self.Done("Check", said))
 
     def action_retry(self) -> None:
@@ -368,17 +379,17 @@ class OrgScreen(LifecycleScreen):
     def on_lifecycle_screen_tenants_offered(self, message: LifecycleScreen.TenantsOffered) -> None:
         options = message.options
 
-        def answered(choice: dict[str, Any] | None) -> None:
-            if not choice:
+        def answered(choice: ReconnectAnswer | None) -> None:
+            if choice is None:
                 return
 
             def call(db: sqlite_utils.Database) -> str:
                 result = reconnect(
                     db,
                     self.code,
-                    tenant_id=choice["tenant_id"],
-                    accept_new_tenant=choice["accept_new_tenant"],
-                    no_restore=not choice["restore"],
+                    tenant_id=choice.tenant_id,
+                    accept_new_tenant=choice.accept_new_tenant,
+                    no_restore=not choice.restore,
                     options=options,
                     expected_version=options.version,
                 )

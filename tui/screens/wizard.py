@@ -37,11 +37,20 @@ from store.runs import (
 from store.transitions import default_actor, integration
 from store.xero.mappings import tenant_chart
 from store.xero.models import Account, TaxRate
-from tui.screens.base import store_work
+from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
 from tui.widgets.key_footer import KeyFooter
-from tui.widgets.modals import AskText, ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
+from tui.widgets.modals import (
+    AskText,
+    ChooseCode,
+    Confirm,
+    ConfirmTyped,
+    ReconnectAnswer,
+    ReconnectChoice,
+)
 from tui.widgets.run_text import (
+    HERE,
+    SCREEN,
     TITLES,
     claim_text,
     diagnosis_text,
@@ -64,6 +73,8 @@ class WizardScreen(LifecycleScreen):
     # A colleague's step, note or take-over shows here without a key (the run only: the
     # diagnosis is a live check, made once when the wizard opens).
     WATCH_SECONDS = 2.0
+    WORDS_SCREEN = SCREEN
+    WORDS_HERE = HERE
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "perform", "Do step"),
@@ -122,6 +133,7 @@ class WizardScreen(LifecycleScreen):
         self.problems: list[Any] = []
         self.summary: str | None = None
         self.busy = False
+        self._transient: str | None = None  # the '…' line showing while busy
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -183,17 +195,28 @@ class WizardScreen(LifecycleScreen):
 
     def on_wizard_screen_acted(self, message: Acted) -> None:
         self._set_busy(False, "")
-        self.notify(message.said, markup=False, timeout=6)
+        self.notify(self.words(message.said), markup=False, timeout=6)
         self.show_run(message.run)
+        if self._transient:  # the run has no outcome to show for it: say what was said
+            self._ended(self.words(message.said))
 
     def failed(self, error: BaseException) -> None:
+        transient = self._transient
         self._set_busy(False, "")
+        if transient:
+            self._ended(f"{transient} failed: {failure_text(error)}")
         super().failed(error)
+
+    def _ended(self, said: str) -> None:
+        """Replace the transient '…' line with how it ended (a result, a failure, cancelled)."""
+        self._transient = None
+        self.query_one("#result", Static).update(styled((said, "italic")))
 
     def _set_busy(self, busy: bool, label: str) -> None:
         self.busy = busy
         self.set_class(busy, "-busy")
         if busy:
+            self._transient = label
             self.query_one("#result", Static).update(styled((f"{label}…", "italic")))
         bar = self.query_one("#progress", ProgressBar)
         if not busy:
@@ -231,6 +254,13 @@ class WizardScreen(LifecycleScreen):
         self.query_one("#stepper", Static).update(stepper_text(run))
         self._show_claim(run)
         self._show_step(run)
+        self.query_one("#step-body").scroll_home(animate=False)  # the step's kept/lost in view
+        if run.status != "in_progress" and self.problems:
+            self.problems = []  # the run is over: its failing mappings are no longer asked
+            self.refresh_bindings()
+            self.query_one("#diagnosis", Static).update(
+                diagnosis_text(self.diagnosis) if self.diagnosis else run_diagnosis_text(run)
+            )
         if run.diagnosis and self.diagnosis is None:
             self.query_one("#diagnosis", Static).update(run_diagnosis_text(run))
 
@@ -243,9 +273,12 @@ class WizardScreen(LifecycleScreen):
     def _show_step(self, run: Run) -> None:
         result = self.query_one("#result", Static)
         last = last_result_text(run)
-        if last is not None:
+        if self.busy:
+            pass  # the '…' line stays until the work ends
+        elif last is not None:
+            self._transient = None
             result.update(last)
-        elif not self.busy:
+        elif not self._transient:
             result.update("")
         self.query_one("#step", Static).update(step_text(run))
 
@@ -266,6 +299,9 @@ class WizardScreen(LifecycleScreen):
         if action == "copy_summary":
             return self.summary is not None or (run is not None and run.status == "escalated")
         return True
+
+    def on_unmount(self) -> None:
+        self.app.clear_notifications()  # its messages must not show on the next screen
 
     def action_back(self) -> None:
         for worker in self.workers:
@@ -318,6 +354,8 @@ class WizardScreen(LifecycleScreen):
         def answered(yes: bool | None) -> None:
             if yes:
                 self._do_step(StepInput(confirm=message.plan.code))
+            else:
+                self._ended("Uninstall cancelled: nothing changed.")
 
         self.app.push_screen(ConfirmTyped.uninstall(message.plan), answered)
 
@@ -327,16 +365,19 @@ class WizardScreen(LifecycleScreen):
 
     def on_lifecycle_screen_tenants_offered(self, message: LifecycleScreen.TenantsOffered) -> None:
         self._set_busy(False, "")
+        self._ended("Authorised: choose the Xero organisation to reconnect to.")
 
-        def answered(choice: dict[str, Any] | None) -> None:
-            if choice:
-                self._do_step(
-                    StepInput(
-                        tenant_id=choice["tenant_id"],
-                        accept_new_tenant=choice["accept_new_tenant"],
-                        no_restore=not choice["restore"],
-                    )
+        def answered(choice: ReconnectAnswer | None) -> None:
+            if choice is None:
+                self._ended("Reconnect cancelled: nothing changed.")
+                return
+            self._do_step(
+                StepInput(
+                    tenant_id=choice.tenant_id,
+                    accept_new_tenant=choice.accept_new_tenant,
+                    no_restore=not choice.restore,
                 )
+            )
 
         self.app.push_screen(ReconnectChoice.from_options(message.options), answered)
 
@@ -344,10 +385,15 @@ class WizardScreen(LifecycleScreen):
         self._reconnected(message.problems)
 
     def _reconnected(self, problems: list[dict[str, Any]]) -> None:
+        had = bool(self.problems)
         self.problems = problems
         self.refresh_bindings()
         if problems:
             self.query_one("#diagnosis", Static).update(failing_mappings_text(problems))
+        elif had:
+            self.query_one("#diagnosis", Static).update(
+                styled(("Every restored mapping is fixed.", "bold $success"))
+            )
 
     def action_fix_mapping(self) -> None:
         if self.problems:
@@ -416,7 +462,8 @@ class WizardScreen(LifecycleScreen):
         self.app.push_screen(
             Confirm(
                 f"Take over the run claimed by {run.claimed_by}?",
-                f"They started it at {run.started_at}; the take-over is recorded.",
+                f"{run.claimed_by} has held it since {run.claimed_at}; the take-over is "
+                "recorded in the run.",
                 yes="Take over",
             ),
             answered,

@@ -40,11 +40,14 @@ _COMMAND = re.compile(r"`syncdesk (run [a-z]+|[a-z-]+)\b[^`]*`")
 _FLAG = re.compile(r"`?(--[a-z-]+)\b[^`;,.)]*`?")
 
 
-def console_words(text: str, here: Mapping[str, str] | None = None) -> str:
+def console_words(
+    text: str, screen: str | None = None, here: Mapping[str, str] | None = None
+) -> str:
     """`text` with each command the console can do said as its key.
 
-    `here` maps a command verb to how the current screen says it ("press enter"), for the
-    screen that performs it itself; `key_words` phrases one of its keys.
+    `screen` is where the text is shown ("organisation", "refresh run", "log"): its own keys
+    are named without saying where. `here` maps a command verb to how that screen says it
+    when it does the work differently ("the enter key (Do step)" for `run start` in a run).
     """
     here = here or {}
 
@@ -54,12 +57,13 @@ def console_words(text: str, here: Mapping[str, str] | None = None) -> str:
             return here[verb]
         if verb not in KEYS:
             return match.group(0)
-        key, label, screen = KEYS[verb]
-        return f"the {key} key ({label}) on the {screen} screen"
+        key, label, place = KEYS[verb]
+        said = key_words(key, label)
+        return said if place == screen else f"{said} on the {place} screen"
 
     def flag(match: re.Match[str]) -> str:
         name = match.group(1)
-        return FLAGS.get(name, match.group(0))
+        return here.get(name) or FLAGS.get(name, match.group(0))
 
     return _FLAG.sub(flag, _COMMAND.sub(command, text))
 

@@ -11,6 +11,7 @@ from textual.content import Content
 
 from store.logs import LogQuery
 from store.models import KnowledgeEntry, LogEntry
+from tui.safe import lines as lines_of
 from tui.safe import visible
 from tui.widgets.marked import marked_text
 
@@ -54,13 +55,13 @@ def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None) -> Content:
             visible(t(entry.kind) or "-"),
         ),
         Content.assemble(("Xero correlation id ", MUTED), visible(t(entry.correlation_id) or "-")),
-        Content(visible(t(entry.message))),
+        Content(lines_of(t(entry.message))),
     ]
     if kb is not None:
         lines += [
-            Content.assemble(("Known error: ", "bold"), visible(kb.title)),
-            Content.assemble(("Cause: ", "bold"), visible(kb.cause)),
-            Content.assemble(("Fix: ", "bold $success"), visible(kb.fix)),
+            Content.assemble(("Known error: ", "bold"), lines_of(kb.title)),
+            Content.assemble(("Cause: ", "bold"), lines_of(kb.cause)),
+            Content.assemble(("Fix: ", "bold $success"), lines_of(kb.fix)),
             Content.assemble(("Refresh step that helps: ", "bold"), visible(kb.refresh_step)),
         ]
     elif entry.kind:

@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.safe import visible
+from tui.safe import one_line
 from tui.widgets.marked import MARK, marked_text
 
 
@@ -189,7 +189,7 @@ class RowTable(ScrollView, can_focus=True):
                 continue
             if segments:
                 segments.append(Segment(" ", base))
-            text = visible(marked_text(text))
+            text = one_line(marked_text(text))
             if len(text) > width:
                 text = text[: max(0, width - 1)] + "…"
             text = text.rjust(width) if column.align_right else text.ljust(width)

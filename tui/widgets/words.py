@@ -3,9 +3,9 @@ and the console) and the last line of every dialog, which says which keys confir
 
 from __future__ import annotations
 
-from store.words import article, plural
+from store.words import agree, article, plural
 
-__all__ = ["article", "key_hint", "plural"]
+__all__ = ["agree", "article", "key_hint", "plural"]
 
 
 def key_hint(*keys: str, close: str | None = None) -> str:
