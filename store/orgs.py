@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -176,3 +177,48 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         previous_tenant_name=text_of(row["previous_tenant_name"]),
         tenant_confirmed_by=row["tenant_confirmed_by"],
     )
+
+
+AUTHS = ("ok", "expiring", "expired", "removed")
+
+
+@dataclass(frozen=True)
+class OrgMatch:
+    """What a dashboard filter found: the organisations matching every word, and each word
+    that matched no organisation on its own (to say which part of the filter found nothing)."""
+
+    orgs: list[OrgSummary]
+    unmatched: tuple[str, ...]
+
+
+def _word_matches(word: str, org: OrgSummary) -> bool:
+    """One filter word against one organisation, case-insensitively: state:X and auth:X
+    exactly (a prefix), a bare word as a state or auth prefix or text in code, name, tenant."""
+    key, colon, value = word.lower().partition(":")
+    if colon and key == "state":
+        return bool(value) and str(org.state).startswith(value)
+    if colon and key == "auth":
+        return bool(value) and org.auth.startswith(value)
+    text = word.lower()
+    if str(org.state).startswith(text) or (len(text) > 1 and org.auth.startswith(text)):
+        return True
+    return any(
+        text in str(text_of(value) or "").lower() for value in (org.code, org.name, org.tenant_name)
+    )
+
+
+def find_orgs(db: sqlite_utils.Database, text: str, *, now: datetime | None = None) -> OrgMatch:
+    """The organisations a typed filter finds ('kauri', 'expired', 'inact', 'state:active
+    auth:expiring'): every word must match; matching ignores case.
+
+    Raises InvalidQuery for state:X naming no state.
+    """
+    words = text.split()
+    for word in words:
+        key, colon, value = word.lower().partition(":")
+        if colon and key == "state" and value and not any(s.startswith(value) for s in STATES):
+            raise InvalidQuery(f"Unknown state {value!r}; choose one of {', '.join(STATES)}.")
+    everyone = list_orgs(db, now=now)
+    found = [o for o in everyone if all(_word_matches(w, o) for w in words)]
+    unmatched = tuple(w for w in words if not any(_word_matches(w, o) for o in everyone))
+    return OrgMatch(found, unmatched)

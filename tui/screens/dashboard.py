@@ -15,9 +15,11 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Header, Input, Static
 
+from store.errors import InvalidQuery
 from store.models import OrgSummary
-from store.orgs import list_orgs
+from store.orgs import find_orgs
 from store.schema import STATES
+from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.marked import marked_age, marked_text
@@ -27,18 +29,20 @@ STATE_STYLE = {"active": "good", "inactive": "warn", "disconnected": "bad", "uni
 AUTH_STYLE = {"ok": "good", "expiring": "warn", "expired": "bad", "removed": "bad", "-": "muted"}
 SPARK = " ▁▂▃▄▅▆▇█"
 # (label, column, sort key); a sort key sorts descending by default where bigger is worse.
+# Sortable columns are wide enough for their label and the sort arrow.
 COLUMNS = (
     Column("CODE", 9),
     Column("ORGANISATION", None, min_width=10),
     Column("STATE", 12),
     Column("AUTH", 8),
     Column("XERO TENANT", None, min_width=10, hide_below=118),
-    Column("HELD", 4, align_right=True),
-    Column("FAIL", 4, align_right=True),
+    Column("HELD", 5, align_right=True),
+    Column("FAIL", 5, align_right=True),
     Column("ERR24H", 7, align_right=True),
     Column("7 DAYS", 7, hide_below=96),
-    Column("EXPORT", 6, align_right=True),
+    Column("EXPORT", 7, align_right=True),
     Column("RUN BY", 10, hide_below=132),
+    Column("TR", 2, show_below=96),  # the trend's narrow form: ↗ rising, ↘ falling
 )
 SORTS: tuple[tuple[str, int, bool], ...] = (
     # (name, column index, reverse)
@@ -51,6 +55,20 @@ SORTS: tuple[tuple[str, int, bool], ...] = (
     ("name", 1, False),
 )
 STATE_ORDER = {"disconnected": 0, "uninstalled": 1, "inactive": 2, "active": 3}
+
+
+def trend_arrow(values: tuple[int, ...]) -> str:
+    """The 7-day trend in one character: errors of the last 3 days against the 4 before."""
+    if not any(values):
+        return "·"
+    recent, before = values[-3:], values[:-3]
+    now_rate = sum(recent) / max(1, len(recent))
+    then_rate = sum(before) / max(1, len(before))
+    if now_rate > then_rate * 1.25:
+        return "↗"
+    if now_rate < then_rate * 0.75:
+        return "↘"
+    return "→"
 
 
 def sparkline(values: tuple[int, ...]) -> str:
@@ -72,18 +90,6 @@ def sort_key(name: str):
         "state": lambda o: (STATE_ORDER.get(o.state, 9), marked_text(o.code)),
         "name": lambda o: marked_text(o.name).lower(),
     }[name]
-
-
-def parse_filter(text: str) -> tuple[str | None, str | None]:
-    """'state:inactive kauri' -> ('inactive', 'kauri'); a state word alone filters by state."""
-    state, words = None, []
-    for word in text.split():
-        value = word.split(":", 1)[1] if word.lower().startswith("state:") else word
-        if value.lower() in STATES and (word.lower().startswith("state:") or state is None):
-            state = value.lower()
-        else:
-            words.append(word)
-    return state, " ".join(words) or None
 
 
 class OrgSource:
@@ -112,6 +118,7 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
         (sparkline(org.trend), "bad" if any(org.trend) else "muted"),
         (marked_age(org.last_export_at), "muted"),
         (org.claimed_by or "", "info"),
+        (trend_arrow(org.trend), "bad" if trend_arrow(org.trend) == "↗" else "muted"),
     ]
 
 
@@ -135,23 +142,29 @@ class DashboardScreen(StoreScreen):
         Binding("q", "app.quit", "Quit"),
     ]
 
+    AGE_SECONDS = 30.0  # EXPORT ages are redrawn from store.clock this often
+
     @dataclass
     class Loaded(Message, bubble=False):
-        """The organisations matching the filter."""
+        """The organisations matching the filter, and the words that matched none."""
 
         orgs: list[OrgSummary]
+        unmatched: tuple[str, ...] = ()
+        problem: str | None = None
 
     def __init__(self, db_path: Path) -> None:
         super().__init__(db_path)
         self.orgs: list[OrgSummary] = []
         self.sort_index = 0
         self.reverse = False
+        self.unmatched: tuple[str, ...] = ()
+        self.problem: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="filter-bar"):
             yield Static("Filter", id="filter-label")
-            yield Input(placeholder="code, name or tenant; state:inactive…", id="filter")
+            yield Input(placeholder="code, name, tenant, state or auth (expired)…", id="filter")
         yield Static(id="summary")
         yield RowTable(COLUMNS, id="orgs")
         yield KeyFooter(compact=True)
@@ -161,6 +174,8 @@ class DashboardScreen(StoreScreen):
         self.sub_title = str(self.db_path)
         self.load()
         self.follow_store()
+        # Ages ("2h") are computed when a row is drawn: redrawing moves them on.
+        self.set_interval(self.AGE_SECONDS, self.query_one(RowTable).refresh)
 
     def on_screen_resume(self) -> None:
         if self.orgs:  # back from an organisation: its state may have changed
@@ -170,11 +185,15 @@ class DashboardScreen(StoreScreen):
     def load(self, text: str = "") -> Loaded:
         # A newer keystroke starts a newer load, which cancels this one: its result is
         # dropped (a thread worker cannot be stopped mid-query, but its answer can be).
-        state, search = parse_filter(text)
         with self.store() as db:
-            return self.Loaded(list_orgs(db, state=state, search=search))
+            try:
+                found = find_orgs(db, text)
+            except InvalidQuery as exc:  # state:X still being typed
+                return self.Loaded([], (), str(exc))
+            return self.Loaded(found.orgs, found.unmatched)
 
     def on_dashboard_screen_loaded(self, message: Loaded) -> None:
+        self.unmatched, self.problem = message.unmatched, message.problem
         self.show_orgs(message.orgs)
 
     def show_orgs(self, orgs: list[OrgSummary]) -> None:
@@ -190,6 +209,9 @@ class DashboardScreen(StoreScreen):
         table.set_source(OrgSource(self.orgs), keep_cursor=True)
         if current in codes:  # keep the cursor on the same organisation
             table.cursor = codes.index(current)
+        if not orgs:
+            self.query_one("#summary", Static).update(self._nothing_found())
+            return
         counts = Counter(o.state for o in orgs)
         failing = sum(1 for o in orgs if o.errors_24h)
         parts = [
@@ -198,6 +220,21 @@ class DashboardScreen(StoreScreen):
             (f" · {failing} erroring (24h)", "bold $error" if failing else ""),
         ]
         self.query_one("#summary", Static).update(Content.assemble(*parts))
+
+    def _nothing_found(self) -> Content:
+        """An empty result says which part of the filter matched nothing, and how to clear it."""
+        typed = self.query_one("#filter", Input).value.strip()
+        if self.problem:
+            why = self.problem
+        elif not typed:
+            why = "No organisations in this store."
+        elif self.unmatched:
+            words = ", ".join(f"“{visible(w)}”" for w in self.unmatched)
+            why = f"Nothing matches {words} (code, name, tenant, state or auth)."
+        else:
+            why = f"No organisation matches every word of “{visible(typed)}” at once."
+        clear = " escape clears the filter." if typed else ""
+        return Content.assemble((why, "bold $warning"), clear)
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:

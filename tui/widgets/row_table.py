@@ -32,6 +32,7 @@ class Column:
     min_width: int = 6
     align_right: bool = False
     hide_below: int = 0  # hidden when the table is narrower than this
+    show_below: int | None = None  # only shown when the table is narrower than this
 
 
 class RowSource(Protocol):
@@ -163,7 +164,10 @@ class RowTable(ScrollView, can_focus=True):
         return self._width_cache
 
     def _compute_widths(self, total: int) -> list[int]:
-        shown = [c.hide_below <= total for c in self.columns]
+        shown = [
+            c.hide_below <= total and (c.show_below is None or total < c.show_below)
+            for c in self.columns
+        ]
         fixed = sum(
             c.width for c, on in zip(self.columns, shown, strict=True) if on and c.width is not None
         )
