@@ -502,3 +502,21 @@ async def test_a_dialog_that_cannot_load_says_so(store_path: Path) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, LogsScreen)
+
+
+async def test_an_empty_result_says_which_part_matched_nothing(store_path: Path) -> None:
+    """`org:green duplicate`: the word, not the organisation, matched nothing."""
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one("#log-search", Input).value = "org:green duplicate"
+        await until(pilot, lambda: screen.source is not None and screen.source.started)
+        await settle(pilot)
+        assert len(screen.source) == 0
+        detail = str(screen.query_one("#log-detail-text").render())
+        assert "“duplicate” matched no row in green's log" in detail
+        assert "c clears the filters" in detail
+        screen.query_one("#log-search", Input).value = "org:green kind:tax_type_invalid"
+        said = "Kind tax_type_invalid matched no row in green's log"
+        await until(pilot, lambda: said in str(screen.query_one("#log-detail-text").render()))

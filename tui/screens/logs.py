@@ -36,6 +36,7 @@ from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
 from tui.screens.log_dialogs import CSS_FILE, ErrorGroupsScreen, ExportScreen, KindPickerScreen
 from tui.widgets.key_footer import KeyFooter
+from tui.widgets.log_empty import why_empty
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
 from tui.widgets.log_text import LEVELS, MUTED, describe_entry, filter_line, parse_search
 from tui.widgets.row_table import RowTable
@@ -100,6 +101,7 @@ class LogsScreen(StoreScreen):
         query: LogQuery
         page: LogPage
         problem: str | None = None
+        empty: str | None = None  # no row: which part of the filter matched nothing
 
     @dataclass
     class PageLoaded(Message, bubble=False):
@@ -141,6 +143,7 @@ class LogsScreen(StoreScreen):
         self.source: PagedLogSource | None = None
         self.total: int | None = None
         self.problem: str | None = None
+        self.empty: str | None = None  # why the filter shows no row
         self.kb: dict[str, KnowledgeEntry] = {}
         self._count_timer: Timer | None = None
 
@@ -239,13 +242,16 @@ class LogsScreen(StoreScreen):
                 # A newer keystroke cancels this worker; stop_when then stops a slow search (a
                 # one-letter prefix, punctuation scanned with LIKE) inside SQLite.
                 with stop_when(db, lambda: worker.is_cancelled):
-                    return self.FirstLoaded(query, page_log(db, query, limit=self.page_size))
+                    page = page_log(db, query, limit=self.page_size)
+                    empty = None if page.entries else why_empty(db, query, self.org)
+                    return self.FirstLoaded(query, page, empty=empty)
             except (UnknownOrganisation, InvalidQuery) as exc:
                 # A filter that cannot match (an unknown org while typing): say so, show nothing.
                 return self.FirstLoaded(query, LogPage(()), str(exc))
 
     def on_logs_screen_first_loaded(self, message: FirstLoaded) -> None:
         self.problem = message.problem
+        self.empty = message.empty
         source = self._new_source(message.query)
         source.add_page(message.page.entries, message.page.before_id)
         self.source = source
@@ -369,7 +375,11 @@ class LogsScreen(StoreScreen):
         entry = self.source.entry(index) if self.source is not None else None
         if entry is None:
             empty = self.source is not None and self.source.started and not len(self.source)
-            text = Content("No rows match this filter." if empty else "…").stylize(MUTED)
+            text = (
+                Content(visible(self.empty or "No rows match this filter.")).stylize("$warning")
+                if empty
+                else Content("…").stylize(MUTED)
+            )
         else:
             text = describe_entry(entry, self.kb.get(entry.kind or ""))
         self.query_one("#log-detail-text", Static).update(text)
