@@ -88,6 +88,7 @@ class LogsScreen(StoreScreen):
         Binding("s", "summary", "Groups"),
         Binding("d", "toggle_detail", "Detail"),
         Binding("x", "export", "CSV"),
+        Binding("w", "whole_message", "Whole message", show=False),
         Binding("c", "clear_filters", "Clear", show=False),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
@@ -144,6 +145,7 @@ class LogsScreen(StoreScreen):
         self.total: int | None = None
         self.problem: str | None = None
         self.empty: str | None = None  # why the filter shows no row
+        self.whole_row: int | None = None  # the row whose long message is shown uncut
         self.kb: dict[str, KnowledgeEntry] = {}
         self._count_timer: Timer | None = None
 
@@ -381,7 +383,8 @@ class LogsScreen(StoreScreen):
                 else Content("…").stylize(MUTED)
             )
         else:
-            text = describe_entry(entry, self.kb.get(entry.kind or ""))
+            whole = self.whole_row == entry.id  # w: this row's message uncut
+            text = describe_entry(entry, self.kb.get(entry.kind or ""), whole)
         self.query_one("#log-detail-text", Static).update(text)
 
     # --- actions -----------------------------------------------------------------------------
@@ -445,6 +448,11 @@ class LogsScreen(StoreScreen):
 
     def action_reload(self) -> None:
         self.apply_filter()
+
+    def action_whole_message(self) -> None:
+        entry = self.source.entry(self.table.cursor) if self.source is not None else None
+        self.whole_row = None if entry is None or self.whole_row == entry.id else entry.id
+        self.show_detail(self.table.cursor)
 
     def action_toggle_detail(self) -> None:
         self.toggle_class("-no-detail")

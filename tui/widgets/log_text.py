@@ -35,7 +35,22 @@ def parse_search(text: str) -> tuple[str | None, str | None, str | None]:
     return org, kind, " ".join(words) or None
 
 
-def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None) -> Content:
+DETAIL_CHARS = 4000  # a longer message is cut in the detail pane; `w` shows the whole of it
+
+
+def message_text(message: object, whole: bool) -> Content:
+    """The message as lines, cut at DETAIL_CHARS unless `whole` (so a 1 MB message moves the
+    cursor as fast as any other), saying how long it is and which key shows it all."""
+    text = marked_text(message)
+    if whole or len(text) <= DETAIL_CHARS:
+        return Content(lines_of(text))
+    return Content.assemble(
+        lines_of(text[:DETAIL_CHARS]),
+        (f"… ({len(text):,} characters in all; w shows the whole message)", "bold $warning"),
+    )
+
+
+def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None, whole: bool = False) -> Content:
     """One log row in full, as literal text with the knowledge base's advice."""
     level_style = "bold $error" if entry.level == "error" else "bold $text-accent"
     t = marked_text
@@ -55,7 +70,7 @@ def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None) -> Content:
             visible(t(entry.kind) or "-"),
         ),
         Content.assemble(("Xero correlation id ", MUTED), visible(t(entry.correlation_id) or "-")),
-        Content(lines_of(t(entry.message))),
+        message_text(entry.message, whole),
     ]
     if kb is not None:
         lines += [

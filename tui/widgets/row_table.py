@@ -193,7 +193,8 @@ class RowTable(ScrollView, can_focus=True):
                 continue
             if segments:
                 segments.append(Segment(" ", base))
-            text = one_line(marked_text(text))
+            # Cut before escaping: a 1 MB message costs what its visible part costs.
+            text = one_line(marked_text(text)[: width + 1])
             if len(text) > width:
                 text = text[: max(0, width - 1)] + "…"
             text = text.rjust(width) if column.align_right else text.ljust(width)
