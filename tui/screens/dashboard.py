@@ -230,7 +230,7 @@ class DashboardScreen(StoreScreen):
             why = "No organisations in this store."
         elif self.unmatched:
             words = ", ".join(f"“{visible(w)}”" for w in self.unmatched)
-            why = f"Nothing matches {words} (code, name, tenant, state or auth)."
+            why = f"Nothing matches {words}."
         else:
             why = f"No organisation matches every word of “{visible(typed)}” at once."
         clear = " escape clears the filter." if typed else ""

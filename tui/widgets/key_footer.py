@@ -5,6 +5,8 @@ Textual's Footer lays out every shown binding and lets the last ones fall off th
 in the order the screen declares them, and drops from the end whatever does not fit the
 terminal's width; `?` (every key of the screen, tui/screens/keys.py) always stays.
 
+Under a dialog the footer is empty: the screen's keys do not work until the dialog closes.
+
 A screen narrows its footer to its state with `footer_keys(action) -> bool` (a key it hides
 there still works and is listed under `?`).
 """
@@ -56,19 +58,24 @@ class KeyFooter(Footer):
         return sorted(keep, key=order.index)
 
     def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
+        if not self._bindings_ready or not self.screen.is_current:
+            return  # under a dialog the screen's keys do not work: none are shown
         shown = self.fitted(self.app.size.width)
         self.styles.grid_size_columns = len(shown)
         for binding, enabled, tooltip in shown:
-            yield FooterKey(
+            key = FooterKey(
                 binding.key,
                 self.app.get_key_display(binding),
                 binding.description,
                 binding.action,
                 disabled=not enabled,
                 tooltip=tooltip,
-            ).data_bind(compact=Footer.compact)
+                classes="-compact" if self.compact else "",
+            )
+            # The footer's compactness, set rather than data-bound: a bound key can only be
+            # made while the footer itself composes (tests redraw footers from outside).
+            key.set_reactive(FooterKey.compact, self.compact)
+            yield key
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
             active = self.screen.active_bindings
             if self.app.COMMAND_PALETTE_BINDING in active:

@@ -116,7 +116,8 @@ class Confirm(ModalScreen[bool]):
             yield _keys(key_hint(f"y {self.yes.lower()}", "n or escape cancels"))
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        for safe in self.query("#no"):  # answered already (n typed ahead): nothing to focus
+            safe.focus()
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)

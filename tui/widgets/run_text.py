@@ -214,9 +214,11 @@ def last_result_text(run: Run) -> Content | None:
     if not done:
         return None
     last = done[-1]
+    # after a reconnect, the wizard's own m key fixes the restored mappings
+    here = {**HERE, "map": "the m key (Fix mapping)"} if last.name == "reconnect" else HERE
     parts: list[str | tuple[str, str]] = [
         (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
-        last.outcome or "",
+        console_words(last.outcome or "", SCREEN, here),
     ]
     if last.name == "verify" and last.detail and "before" in last.detail:
         parts += verify_comparison(run, last.detail)
