@@ -25,6 +25,7 @@ from textual.widgets import Input
 
 from store.db import open_store
 from store.runs import start_run, take_over
+from store.transitions import uninstall
 from tui.app import SyncdeskApp
 from tui.screens import wizard as wizard_module
 from tui.screens.dashboard import DashboardScreen
@@ -194,7 +195,9 @@ async def org_reconnect(pilot) -> None:
 
 @scenario
 async def org_reconnect_different_tenant(pilot) -> None:
-    await org(pilot, "SXBREW")
+    with open_store(Path("store.db")) as db:  # GREEN's tenant changed unconfirmed
+        uninstall(db, "GREEN", confirm="GREEN")
+    await org(pilot, "GREEN")
     await press(pilot, "c", "down")
 
 
@@ -372,6 +375,9 @@ async def help_wizard(pilot) -> None:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_screen(snap_compare, name: str, size: str) -> None:
     async def run_before(pilot) -> None:
+        await settle(pilot)  # every scenario starts on the dashboard with its rows shown
+        await until(pilot, lambda: isinstance(pilot.app.screen, DashboardScreen))
+        await until(pilot, lambda: len(pilot.app.screen.orgs) == 12)
         await SCENARIOS[name](pilot)
         await still(pilot)
 

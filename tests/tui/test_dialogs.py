@@ -64,7 +64,8 @@ async def confirm_uninstall(pilot, code: str) -> None:
 def last_line(dialog) -> str:
     """The dialog's key line, checked to be its last line on screen."""
     keys = dialog.query_one(".dialog-keys", Static)
-    assert keys.region.height and keys.region.bottom <= dialog.size.height
+    inside = keys.parent.content_region
+    assert keys.region.height and inside.y <= keys.region.y < keys.region.bottom <= inside.bottom
     siblings = [w for w in keys.parent.children if w.display and w.region.height]
     assert keys.region.bottom == max(w.region.bottom for w in siblings)
     return str(keys.render())
@@ -209,3 +210,42 @@ async def test_org_messages_name_keys_not_commands(store_path: Path) -> None:
         shown = "\n".join(str(s.render()) for s in screen.query("#org-body Static"))
         assert "syncdesk " not in shown
         assert "the t key (Retry)" in shown
+
+
+async def test_a_resolved_run_no_longer_asks_to_fix_restored_mappings(store_path: Path) -> None:
+    """KAURI: the reconnect restores a mapping that fails; once resolved, nothing asks for m."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "KAURI")
+        for _ in range(4):  # start, diagnose, deactivate, verify (still failing)
+            await perform(pilot)
+        await confirm_uninstall(pilot, "KAURI")
+        await perform(pilot)  # the reconnect dialog
+        await pilot.press("enter")  # the previous organisation: reconnect
+        await settle(pilot)
+        screen = app.screen
+        diagnosis = screen.query_one("#diagnosis", Static)
+        assert "1 restored mapping fails validation" in str(diagnosis.render())
+        assert screen.check_action("fix_mapping", ()) is True
+        await pilot.press("v")
+        await settle(pilot)
+        await pilot.press("y")  # close the run as resolved
+        await settle(pilot)
+        assert "Resolved." in wizard_text(app)
+        assert "restored mapping" not in str(diagnosis.render())
+        assert "Press m" not in str(diagnosis.render())
+        assert not screen.check_action("fix_mapping", ())
+
+
+async def test_after_a_step_the_next_steps_kept_and_lost_are_in_view(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_wizard(pilot, store_path, "KAURI")
+        await perform(pilot)  # start
+        body = app.screen.query_one("#step-body")
+        body.scroll_end(animate=False)  # reading the diagnosis below
+        await pilot.pause()
+        assert body.scroll_offset.y > 0
+        await perform(pilot)  # diagnose: the next step is deactivate
+        assert body.scroll_offset.y == 0
+        assert "Kept:" in wizard_text(app) and "Lost:" in wizard_text(app)

@@ -5,8 +5,6 @@ Textual's Footer lays out every shown binding and lets the last ones fall off th
 in the order the screen declares them, and drops from the end whatever does not fit the
 terminal's width; `?` (every key of the screen, tui/screens/keys.py) always stays.
 
-Under a dialog the footer is empty: the screen's keys do not work until the dialog closes.
-
 A screen narrows its footer to its state with `footer_keys(action) -> bool` (a key it hides
 there still works and is listed under `?`).
 """
@@ -59,7 +57,7 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         if not self._bindings_ready or not self.screen.is_current:
-            return  # under a dialog the screen's keys do not work: none are shown
+            return
         shown = self.fitted(self.app.size.width)
         self.styles.grid_size_columns = len(shown)
         for binding, enabled, tooltip in shown:
