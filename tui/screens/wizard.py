@@ -21,29 +21,23 @@ from textual.message import Message
 from textual.widgets import Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from store import paths
 from store.diagnose import Diagnosis, diagnose
 from store.mapping_edits import set_mapping
 from store.models import Run, StepInput
 from store.runs import (
-    add_note,
-    escalate,
     latest_run,
     next_step,
-    resolve,
     start_run,
-    take_over,
 )
 from store.transitions import default_actor, integration
 from store.xero.mappings import tenant_chart
 from store.xero.models import Account, TaxRate
 from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
+from tui.screens.wizard_keys import RunKeys
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.modals import (
-    AskText,
     ChooseCode,
-    Confirm,
     ConfirmTyped,
     ReconnectAnswer,
     ReconnectChoice,
@@ -65,7 +59,7 @@ from tui.widgets.run_text import (
 )
 
 
-class WizardScreen(LifecycleScreen):
+class WizardScreen(RunKeys, LifecycleScreen):
     """Guided refresh of one organisation's integration."""
 
     KEYS_TITLE = "Refresh run"  # the heading of its keys under ?
@@ -435,86 +429,6 @@ class WizardScreen(LifecycleScreen):
             answered,
         )
 
-    def action_note(self) -> None:
-        def answered(text: str | None) -> None:
-            if text:
-                self.act(
-                    "Adding the note",
-                    lambda db: add_note(db, self.code, text, actor=self.actor)
-                    and "Note added to the run.",
-                )
-
-        self.app.push_screen(
-            AskText("Note for this step (goes in the run and the packet):"), answered
-        )
-
-    def action_take_over(self) -> None:
-        run = self.run
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act(
-                    "Taking over",
-                    lambda db: take_over(db, self.code, actor=self.actor)
-                    and f"You now hold the run (was {run.claimed_by}).",
-                )
-
-        self.app.push_screen(
-            Confirm(
-                f"Take over the run claimed by {run.claimed_by}?",
-                f"{run.claimed_by} has held it since {run.claimed_at}; the take-over is "
-                "recorded in the run.",
-                yes="Take over",
-            ),
-            answered,
-        )
-
-    def action_resolve(self) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act(
-                    "Resolving",
-                    lambda db: resolve(db, self.code, actor=self.actor)
-                    and "Run closed as resolved.",
-                )
-
-        self.app.push_screen(
-            Confirm("Close the run as resolved?", "Remaining steps are skipped.", yes="Resolved"),
-            answered,
-        )
-
-    def action_escalate(self) -> None:
-        def call(db: sqlite_utils.Database) -> str:
-            md, js, summary = escalate(
-                db, self.code, actor=self.actor, packet_dir=paths.packets_dir()
-            )
-            self.post_message(self.Escalated(summary))
-            return f"Packet written to {md} and {js}."
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act("Writing the support packet", call)
-
-        self.app.push_screen(
-            Confirm(
-                "Escalate with a support packet?",
-                "Writes Markdown and JSON (organisation, tenant, state history, steps, errors "
-                "before and after, knowledge-base suggestions; no secrets) and closes the run.",
-                yes="Escalate",
-            ),
-            answered,
-        )
-
     def on_wizard_screen_escalated(self, message: Escalated) -> None:
         self.summary = message.summary
         self.refresh_bindings()
-
-    def action_copy_summary(self) -> None:
-        text = self.summary or (
-            f"{self.code}: refresh run {self.run.id} escalated; packet {self.run.packet}"
-            if self.run
-            else None
-        )
-        if text:
-            self.app.copy_to_clipboard(text)
-            self.notify("Summary copied (OSC 52).", timeout=3)
