@@ -23,11 +23,11 @@ from support import settle, until
 from textual.app import App
 from textual.widgets import Input
 
+from store import paths as store_paths
 from store.db import open_store
 from store.runs import start_run, take_over
 from store.transitions import uninstall
 from tui.app import SyncdeskApp
-from tui.screens import wizard as wizard_module
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.logs import LogsScreen
 from tui.screens.org import OrgScreen
@@ -50,7 +50,7 @@ def fixed_world(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None:
     monkeypatch.chdir(store_path.parent)  # the title shows the store's path: "store.db"
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.setenv(name, "tester")  # who acts (getpass.getuser)
-    monkeypatch.setattr(wizard_module.paths, "packets_dir", lambda: Path("packets"))
+    monkeypatch.setattr(store_paths, "packets_dir", lambda: Path("packets"))
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)
     # No screen reloads on its own (another session's write, polled): a reload landing just
     # before or after the picture would show the store before or after a token refresh.
