@@ -13,9 +13,10 @@ per --log-rows value, all with the same organisations, then measures on each:
    its own at 80x24, `capture-pane -p` polled every 20 ms until an organisation code shows;
 3. peak memory (ru_maxrss) of a fresh process that opens the dashboard, then the log browser,
    and pages down through --memory-rows log rows with the pagedown key;
-4. the log browser's page times: pushing LogsScreen to its first page in the table, `end` to the
-   next page loaded, the pagedown key, and typing a search word to that word's first page,
-   each beside the store-level `page_log` time for the same query (the floor).
+4. the log browser's page times: pushing LogsScreen to its first page in the table, the last
+   loaded row to the next page loaded, `end` to the filter's oldest rows, the pagedown key, and
+   typing a search word to that word's first page, each beside the store-level `page_log`
+   time for the same query (the floor).
 
 It prints figures with each budget marked OK or OVER; it never fails on them.
 """
@@ -398,20 +399,40 @@ async def log_browser(path: Path, runs: int, pages: int) -> dict[str, Any]:
         await app.workers.wait_for_complete()
         await pilot.pause()
 
-        # end -> the next older page loaded (end jumps to the last loaded row, whose drawing
-        # and highlighting ask for more).
+        # The last loaded row -> the next older page loaded (its highlighting asks for more;
+        # `end` goes to the filter's oldest row instead, timed below).
         for _ in range(pages):
             source = screen.source
             if not source.more:
                 break
             count, before_id = len(source), source.next_before
             start = time.perf_counter()
-            send_key(app, "end")
+            table.cursor = len(source) - 1
             await until(pilot, lambda s=source, n=count: len(s) > n or not s.more, "the next page")
             if len(source) > count:  # not the empty page that says there is nothing older
                 out["next"].append((time.perf_counter() - start) * 1000)
                 out["before_id"] = before_id  # for the store-level floor of the same page
         out["loaded"] = len(screen.source)
+
+        # end -> the filter's oldest row shown (one key; keyset from the other end), and home
+        # back to the newest.
+        for _ in range(runs):
+            source = screen.source
+            start = time.perf_counter()
+            send_key(app, "end")
+            await until(
+                pilot,
+                lambda s=source: screen.source is not s and screen.source.started,
+                "the oldest page",
+            )
+            out.setdefault("oldest", []).append((time.perf_counter() - start) * 1000)
+            send_key(app, "home")
+            await until(
+                pilot,
+                lambda: screen.source.started and screen.source.at_head,
+                "the newest page",
+            )
+            await settle(pilot)
 
         # Typing a word: the last key to that word's first page (each key before it started
         # a prefix search of its own, cancelled by the next key).
@@ -571,11 +592,16 @@ def report(labels: Sequence[str], fig: dict[str, Any], runs: int, tmux_runs: int
             "page",
         ),
         row(
-            f"app: end to next {page} rows loaded (median of {len(logs[0]['next'])})",
+            f"app: last row to next {page} rows loaded (median of {len(logs[0]['next'])})",
             [med(v["next"]) for v in logs],
             None,
         ),
         row("  slowest of those", [max(v["next"], default=float("nan")) for v in logs], None),
+        row(
+            f"app: end to the oldest {page} rows (median of {len(logs[0].get('oldest', []))})",
+            [med(v.get("oldest", [])) for v in logs],
+            None,
+        ),
         row(f"  store: page_log next {page} rows (floor)", [f["next"] for f in floor], "page"),
         row(
             f"app: pagedown key handled (median of {len(logs[0]['pagedown'])})",

@@ -10,30 +10,36 @@ back on only after such a check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
+from store import clock
 from store.db import transaction
-from store.enums import Level, QueueStatus, Transition
-from store.errors import TransitionRefused
+from store.enums import Level, QueueStatus, State, Transition
+from store.errors import TransitionRefused, XeroWaiting
 from store.logs import record
 from store.models import TransitionResult
+from store.progress import Cancelled, Progress
+from store.timeparse import iso
 from store.transitions import (
-    _apply,
-    _check,
-    _locked,
-    _move_queue,
-    _with,
+    apply_transition,
+    check_allowed,
     default_actor,
     integration,
+    locked_integration,
     mark_disconnected,
+    move_queue,
+    uninstall,
+    with_messages,
 )
+from store.verdicts import WAITS, wait_over
 from store.xero.client import XeroClient
 from store.xero.export import report_retry, send_held
 from store.xero.health import check_live, report_check
-from store.xero.models import CheckReport, RetryReport
+from store.xero.mappings import tenant_chart, validate_mappings
+from store.xero.models import CheckReport, MappingProblem, RetryReport
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # Findings that say whether Xero answered: the token refresh, /connections, and any call
 # that failed outright (the tenant, chart of accounts, tax rates).
@@ -41,16 +47,23 @@ XERO_ANSWERS = ("token", "connection", "xero")
 
 
 def check(
-    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None, actor: str = "check"
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: XeroClient | None = None,
+    actor: str = "check",
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
 ) -> CheckReport:
     """Ask Xero what is true for org: token, connection, tenant, mappings; and the queue.
 
     A connection that Xero no longer has (missing from /connections, or 403 on the tenant)
     turns an active or inactive integration `disconnected` (audited as `actor`, one
     transaction) with an error row in the log. Xero failures become findings, not exceptions.
+    `progress` and `cancelled` as store/progress.py says (a cancelled check is not healthy).
     Raises UnknownOrganisation.
     """
-    live = check_live(db, org, client=client)
+    live = check_live(db, org, client=client, progress=progress, cancelled=cancelled)
     marked = live.removed is not None and _disconnect(
         db, org, actor=actor, reason=f"check: {live.removed}"
     )
@@ -62,8 +75,8 @@ def retry(
     org: str,
     *,
     client: XeroClient | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
     actor: str | None = None,
 ) -> RetryReport:
     """Send org's held and failed exports to Xero again and record each outcome.
@@ -111,7 +124,7 @@ def activate(
     """
     actor = actor or default_actor()
     current = integration(db, org)
-    _check(current, Transition.ACTIVATE, expected_version)
+    check_allowed(current, Transition.ACTIVATE, expected_version)
     if without_check is not None:
         if not without_check.strip():
             raise TransitionRefused("Say why the live check is skipped: --without-check REASON.")
@@ -120,14 +133,14 @@ def activate(
         report = check(db, current.code, client=client, actor=actor)
         version, why = _answered(db, current.code, report), ""
     with transaction(db) as conn:
-        locked = _locked(conn, current.org_id)
-        _check(locked, Transition.ACTIVATE, version)
-        released = _move_queue(conn, current.org_id, QueueStatus.HELD, QueueStatus.PENDING)
-        result = _apply(
+        locked = locked_integration(conn, current.org_id)
+        check_allowed(locked, Transition.ACTIVATE, version)
+        released = move_queue(conn, current.org_id, QueueStatus.HELD, QueueStatus.PENDING)
+        result = apply_transition(
             conn, locked, Transition.ACTIVATE, actor, f"{released} held exports released{why}"
         )
     record(db, current.code, Level.INFO, f"Integration status set to Active by {actor}{why}")
-    return _with(result, f"{released} held exports are pending again.")
+    return with_messages(result, f"{released} held exports are pending again.")
 
 
 def _answered(db: sqlite_utils.Database, code: str, report: CheckReport) -> int:
@@ -154,3 +167,86 @@ def _answered(db: sqlite_utils.Database, code: str, report: CheckReport) -> int:
             "it on anyway (the reason is recorded)."
         )
     return after_check.version
+
+
+def unavailable_until(db: sqlite_utils.Database, org: str, *, client: Any = None) -> str | None:
+    """When Xero or the tenant can answer again, if a live check finds it rate-limited,
+    offline or unreachable now; None when it answers (or says no for another reason).
+
+    Raises UnknownOrganisation.
+    """
+    live = check_live(db, org, client=client)
+    for finding in live.findings:
+        if not finding.ok and finding.kind in WAITS:
+            now = clock.now()
+            return wait_over(finding.kind, None, finding.detail, now) or iso(now)
+    return None
+
+
+def refuse_while_unavailable(
+    db: sqlite_utils.Database, org: str, what: str, *, client: Any = None
+) -> None:
+    """Nothing irreversible while Xero cannot answer: raise XeroWaiting, naming when to try
+    again, if a live check finds the tenant rate-limited, offline or unreachable.
+
+    Raises UnknownOrganisation, XeroWaiting.
+    """
+    until = unavailable_until(db, org, client=client)
+    if until is not None:
+        code = integration(db, org).code
+        raise XeroWaiting(
+            f"{code} was not {what}: Xero cannot answer for this organisation now "
+            f"(rate-limited, offline or unreachable), and the revoke and the reconnect "
+            f"after it need Xero. Try again after {until}.",
+            until=until,
+        )
+
+
+def mapping_problems(
+    db: sqlite_utils.Database, org: str, *, client: Any = None
+) -> list[MappingProblem]:
+    """The mappings the connected tenant cannot honour, asked of Xero now.
+
+    Raises UnknownOrganisation, TransitionRefused (no tenant), XeroError.
+    """
+    current = integration(db, org)
+    if not current.tenant_id:
+        raise TransitionRefused(
+            f"{current.code} has no Xero organisation connected, so its mappings cannot be "
+            "checked; reconnect it first."
+        )
+    accounts, rates = tenant_chart(db, current.code, current.tenant_id, client=client)
+    return validate_mappings(db, current.code, accounts, rates)
+
+
+def safe_uninstall(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    confirm: str | None,
+    actor: str | None = None,
+    expected_version: int | None = None,
+    client: Any = None,
+) -> TransitionResult:
+    """Uninstall (store/transitions.py), but not while Xero cannot answer: a confirmed
+    uninstall first asks Xero, and a tenant rate-limited, offline or unreachable refuses with
+    when to try again (the revoke and the reconnect after it need Xero).
+
+    Raises UnknownOrganisation, TransitionRefused, XeroWaiting, VersionConflict.
+    """
+    current = integration(db, org)
+    confirmed = confirm is not None and confirm.strip().upper() == current.code.upper()
+    if (
+        confirmed
+        and current.state != State.UNINSTALLED
+        and (current.tenant_id or current.connection_id)
+    ):
+        refuse_while_unavailable(db, current.code, "uninstalled", client=client)
+    return uninstall(
+        db,
+        current.code,
+        confirm=confirm,
+        actor=actor,
+        expected_version=expected_version,
+        client=client,
+    )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-
-import sqlite_utils
+from typing import Any
 
 from store import clock
 from store.errors import (
@@ -34,6 +35,61 @@ from store.paths import create_private, write_blocker
 from store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    """A store connection as syncdesk uses it: `.conn`, `.execute(sql, params)`, `with db:`
+    (closes it), the same calls as sqlite-utils' Database. Importing and starting sqlite-utils
+    (its plugin scan reads the metadata of every installed package) was half of every
+    command's start-up, so anything else (`db["kb"].insert_all`, `db.table_names()`) goes to a
+    real Database, made on first use.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._full: Any = None
+        conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils sets it
+
+    def execute(self, sql: str, parameters: Any = None) -> sqlite3.Cursor:
+        if parameters is not None:
+            return self.conn.execute(sql, parameters)
+        return self.conn.execute(sql)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getitem__(self, name: str) -> Any:
+        return self._sqlite_utils()[name]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._sqlite_utils(), name)
+
+    def _sqlite_utils(self) -> Any:
+        if self._full is None:
+            import sqlite_utils
+
+            self._full = sqlite_utils.Database(self.conn)
+        return self._full
+
+    def __repr__(self) -> str:
+        return f"<Database {self.conn!r}>"
+
+
+FIRST_LOOK_MS = 250  # with patience: how long a lock may last before the wait is announced
+
+# With patience (the console): how long this context waits for another session's write lock
+# before a transaction, and what it calls once when it starts waiting.
+_patience: ContextVar[tuple[float, Callable[[], None]] | None] = ContextVar(
+    "syncdesk_store_patience", default=None
+)
 
 
 def now_iso() -> str:
@@ -57,7 +113,15 @@ def read_only_reason(path: str | os.PathLike[str]) -> str | None:
     return _read_only_session or write_blocker(Path(path))
 
 
+# Tables the first migration creates: a file at schema 1 or later without them is not ours.
+OUR_TABLES = frozenset(
+    ("meta", "orgs", "integrations", "credentials", "settings", "mappings", "queue", "log")
+)
+
+
 def _configure(conn: sqlite3.Connection, *, read_only: bool = False) -> None:
+    """The connection's settings; only journal_mode (WAL) is kept in the file, and that is
+    set after _recognise, so a file that is not ours is never changed."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
@@ -128,10 +192,7 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
-        return StoreBusy(
-            f"{where} is busy: another session kept it locked for over "
-            f"{BUSY_TIMEOUT_MS / 1000:g} s, so nothing was changed; try again in a moment."
-        )
+        return _busy(where, BUSY_TIMEOUT_MS / 1000)
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
         return StoreReadOnly(
             f"{where} cannot be written by you (file-system permissions on the file or its "
@@ -164,13 +225,18 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
     return StoreError(f"{where} could not be used ({text}).")
 
 
+def _busy(where: str, seconds: float) -> StoreBusy:
+    return StoreBusy(
+        f"{where} is busy: another session kept it locked for over {seconds:g} s, so nothing "
+        "was changed; try again in a moment."
+    )
+
+
 def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     return store_error(exc, path)
 
 
-def open_store(
-    path: str | os.PathLike[str], *, read_only: bool | None = None
-) -> sqlite_utils.Database:
+def open_store(path: str | os.PathLike[str], *, read_only: bool | None = None) -> Database:
     """Open an existing store, migrating it forward if it is older than this syncdesk.
 
     read_only: True opens it so nothing can be written; None (the default) does so when the
@@ -185,20 +251,9 @@ def open_store(
         read_only = read_only_reason(path) is not None
     try:
         conn = _connect_read_only(path) if read_only else _connect(path)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = _recognise(conn, path)  # reads only: a file that is not ours stays as it was
         _configure(conn, read_only=read_only)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise StoreTooNew(
-                f"{path} was written by a newer syncdesk (schema {version}, this one reads up to "
-                f"{SCHEMA_VERSION}); upgrade syncdesk to open it."
-            )
-        if version == 0:
-            conn.close()
-            raise StoreUnreadable(
-                f"{path} is a SQLite database but not a syncdesk store; "
-                "create one with `syncdesk init`."
-            )
         if read_only and version < SCHEMA_VERSION:
             conn.close()
             raise StoreReadOnly(
@@ -211,10 +266,32 @@ def open_store(
         conn.execute("PRAGMA page_count").fetchone()
     except sqlite3.DatabaseError as exc:
         raise _unreadable(path, exc) from exc
-    return sqlite_utils.Database(conn)
+    return Database(conn)
 
 
-def create_store(path: str | os.PathLike[str], *, force: bool = False) -> sqlite_utils.Database:
+def _recognise(conn: sqlite3.Connection, path: Path) -> int:
+    """The store's schema version, read before anything is written (closes conn and raises
+    StoreTooNew, or StoreUnreadable for an empty file or a SQLite database that is not a
+    syncdesk store)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise StoreTooNew(
+            f"{path} was written by a newer syncdesk (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); upgrade syncdesk to open it."
+        )
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version == 0 or not OUR_TABLES <= tables:
+        conn.close()
+        what = "an empty file" if path.stat().st_size == 0 else "a SQLite database"
+        raise StoreUnreadable(
+            f"{path} is {what}, not a syncdesk store (left as it was); create a store with "
+            "`syncdesk init`, or point --db at one."
+        )
+    return version
+
+
+def create_store(path: str | os.PathLike[str], *, force: bool = False) -> Database:
     """Create an empty store with the current schema.
 
     Raises StoreExists when a file is there and force is False.
@@ -232,7 +309,7 @@ def create_store(path: str | os.PathLike[str], *, force: bool = False) -> sqlite
         migrate(conn)
     except sqlite3.Error as exc:
         raise StoreUnreadable(f"Cannot create a store at {path} ({exc}).") from exc
-    db = sqlite_utils.Database(conn)
+    db = Database(conn)
     set_meta(db, "created_at", now_iso())
     return db
 
@@ -252,11 +329,11 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(db: Database | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up front."""
     conn = getattr(db, "conn", db)
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        _begin(conn)
     except sqlite3.OperationalError as exc:
         raise store_error(exc, _path_of(conn)) from exc
     try:
@@ -276,6 +353,48 @@ def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[sqli
             raise store_error(exc, _path_of(conn)) from exc
 
 
+@contextmanager
+def patience(seconds: float, on_wait: Callable[[], None]) -> Iterator[None]:
+    """Within it (in this thread or context), a transaction that finds another session
+    holding the write lock calls on_wait() once (after FIRST_LOOK_MS) and keeps trying for
+    `seconds` in all before raising StoreBusy, which names that wait. Nothing has been done in
+    the transaction while it waits, so waiting longer is always safe."""
+    token = _patience.set((seconds, on_wait))
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock as the context's patience says."""
+    wait = _patience.get()
+    if wait is None:
+        conn.execute("BEGIN IMMEDIATE")  # the connection's busy timeout
+        return
+    seconds, on_wait = wait
+    deadline = time.monotonic() + seconds
+    step_ms, announced = FIRST_LOOK_MS, False
+    try:
+        while True:
+            conn.execute(f"PRAGMA busy_timeout = {int(step_ms)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not isinstance(store_error(exc), StoreBusy):
+                    raise
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _busy(f"the store {_path_of(conn) or ''}".rstrip(), seconds) from exc
+                if not announced:
+                    announced = True
+                    on_wait()
+                step_ms = max(1, min(1000, left * 1000))
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
 def _path_of(conn: sqlite3.Connection) -> str | None:
     try:
         row = conn.execute("PRAGMA database_list").fetchone()
@@ -284,5 +403,5 @@ def _path_of(conn: sqlite3.Connection) -> str | None:
     return row[2] if row and row[2] else None
 
 
-def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
+def set_meta(db: Database, key: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [key, value])

@@ -47,13 +47,16 @@ class Level(StrEnum):
 
 
 class StepName(StrEnum):
-    """A step of the refresh sequence."""
+    """A step of a refresh run: the refresh sequence's, and what a verdict offers instead."""
 
     DIAGNOSE = "diagnose"
     DEACTIVATE = "deactivate"
     VERIFY = "verify"
     UNINSTALL = "uninstall"
     RECONNECT = "reconnect"
+    WAIT = "wait"  # Xero or the tenant cannot answer: until the stated time
+    MAP = "map"  # every mapping exists in the tenant and fits its use
+    ACTIVATE = "activate"  # a paused integration switched back on, what was held sent
 
 
 class StepStatus(StrEnum):

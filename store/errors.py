@@ -20,7 +20,8 @@
     ├── InvalidQuery               a filter the store cannot run (bad --since, bad search syntax)
     ├── TransitionRefused          a state change the state table does not allow
     │   ├── VersionConflict        someone else changed the integration since you looked
-    │   └── RunClaimed             someone else holds the refresh run (--take-over)
+    │   ├── RunClaimed             someone else holds the refresh run (--take-over)
+    │   └── XeroWaiting            Xero cannot answer now: nothing irreversible before .until
     ├── RetryRefused               retry asked of an integration that is not active
     └── XeroError                  Xero said no, or could not be asked; carries kind,
         │                          correlation_id, status and log_message (the log wording)
@@ -138,6 +139,15 @@ class RunClaimed(TransitionRefused):
 
 class RetryRefused(SyncdeskError):
     """Exports are only sent for an active integration."""
+
+
+class XeroWaiting(TransitionRefused):
+    """Xero or the tenant cannot answer now (rate-limited, offline, unreachable): nothing
+    irreversible is done before `until` (an ISO time)."""
+
+    def __init__(self, message: str, *, until: str) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 class XeroError(SyncdeskError):

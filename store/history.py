@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store.badvalues import restorable
 from store.db import now_iso
 from store.errors import NotFound
 from store.models import AuditEntry, Integration, Snapshot, to_json
 from store.orgs import configuration, org_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 _SNAPSHOTS_SQL = "SELECT s.*, o.code FROM snapshots s JOIN orgs o ON o.id = s.org_id"
 

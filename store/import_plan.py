@@ -18,15 +18,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.kb import knowledge
 from store.models import KnowledgeEntry, to_json
 from store.sample import OrgProfile, load_knowledge, load_orgs
 from store.sample_xero import TenantSpec, load_xero
 from store.sample_yaml import SampleDoc
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 ORGS, XERO, KNOWLEDGE = "orgs", "xero", "knowledge"
 _SHAPES = ((ORGS, {"orgs"}), (XERO, {"tenants", "charts"}), (KNOWLEDGE, {"errors"}))

@@ -23,9 +23,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import transaction
@@ -44,7 +42,11 @@ from store.import_plan import (
 )
 from store.kb_match import IndexedClassifier
 from store.models import Integration, KnowledgeEntry, to_json
+from store.schema_log import fill_error_groups
 from store.timeparse import iso
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SEED = 1  # the demo documents of an imported sandbox organisation: as `init` draws them
 
@@ -133,7 +135,11 @@ def _add_orgs(
     ]
     if sandbox:
         # The same rows `init` writes for a sample organisation (same seed: the same demo).
-        _write_orgs(db, sandbox, random.Random(SEED), now.timestamp(), lambda *_: None)
+        # Into an empty store the draws are init's; into one that has organisations they must
+        # differ, or the new ones get the first sample organisation's tokens and connection id
+        # (the sandbox would answer their calls as that organisation's).
+        rng = random.Random(SEED if first == 1 else f"{SEED}:{first}")
+        _write_orgs(db, sandbox, rng, now.timestamp(), lambda *_: None)
         new_ids = [p.id for p in sandbox]
         marks = ", ".join("?" * len(new_ids))
         conn.execute(
@@ -289,8 +295,8 @@ def _save_knowledge(conn: Any, entries: list[KnowledgeEntry]) -> None:
 def reclassify(conn: Any, entries: list[KnowledgeEntry]) -> int:
     """Classify every log row again with these entries; how many rows changed kind.
 
-    The error groups are keyed by kind, and no trigger follows an UPDATE of the log, so when an
-    error row changed kind they are rebuilt from the log (a scan of the error rows only).
+    The error groups are keyed by kind, and no trigger moves a row between groups on an UPDATE,
+    so when an error row changed kind they are rebuilt from the log (a scan of the error rows only).
     """
     classify = IndexedClassifier(entries)
     changes = []
@@ -302,10 +308,5 @@ def reclassify(conn: Any, entries: list[KnowledgeEntry]) -> int:
             errors_moved = errors_moved or level == "error"
     conn.executemany("UPDATE log SET kind = ? WHERE id = ?", changes)
     if errors_moved:
-        conn.execute("DELETE FROM error_stats")
-        conn.execute(
-            "INSERT INTO error_stats(day, kind, org_id, count, first_at, last_at) "
-            "SELECT substr(at, 1, 10), coalesce(kind, 'unknown'), org_id, count(*), min(at), "
-            "max(at) FROM log WHERE level = 'error' GROUP BY 1, 2, 3"
-        )
+        fill_error_groups(conn)
     return len(changes)

@@ -32,9 +32,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from store.db import transaction
 from store.errors import InputUnreadable, StoreBusy
@@ -44,6 +42,9 @@ from store.kb_match import IndexedClassifier
 from store.models import to_json
 from store.paths import private_mode
 from store.tail import NEW_FILE, FileTail, Line, StreamTail, read_all
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BATCH = 5000
 FLUSH_EVERY = 0.5  # seconds between commits while following

@@ -18,12 +18,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store import clock
 from store.errors import InputUnreadable
 from store.timeparse import iso, parse
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 FORMATS = ("jsonl", "csv")
 LEVELS = ("error", "info")

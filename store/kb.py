@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store.enums import Level
 from store.models import KnowledgeEntry, to_json
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 UNKNOWN = "unknown"
 

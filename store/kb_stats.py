@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.kb import UNKNOWN, knowledge
 from store.models import KnowledgeEntry, to_json
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # What varies between two occurrences of one error: ids, addresses, numbers. Masked in this
 # order (a UUID holds digits; an e-mail address may).

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import now_iso, transaction
 from store.enums import State
 from store.errors import TransitionRefused
 from store.history import record_audit
 from store.models import MappingChange
-from store.transitions import _check_version, _locked, default_actor, integration
+from store.transitions import check_version, default_actor, integration, locked_integration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def set_mapping(
@@ -41,14 +42,14 @@ def set_mapping(
             f"{current.code} is {current.state}: there is no connected Xero organisation to "
             "check the mapping against; reconnect first."
         )
-    _check_version(current, expected_version)
+    check_version(current, expected_version)
     accounts, tax_rates = tenant_chart(db, current.code, current.tenant_id, client=client)
     problem = check_mapping(kind, local, remote, accounts, tax_rates)
     if problem is not None:
         raise _refused(f"{current.code}: {kind} {local} -> {remote}", problem)
     with transaction(db) as conn:
-        locked = _locked(conn, current.org_id)
-        _check_version(locked, current.version)
+        locked = locked_integration(conn, current.org_id)
+        check_version(locked, current.version)
         row = conn.execute(
             "SELECT remote FROM mappings WHERE org_id = ? AND kind = ? AND local = ?",
             [locked.org_id, kind, local],

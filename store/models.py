@@ -61,6 +61,7 @@ class OrgSummary:
     trend: tuple[int, ...] = ()  # errors per UTC day, oldest first, last 7 days
     claimed_by: str | None = None  # who holds a refresh run in progress
     version: int = 1
+    overdue: bool = False  # inactive past its due time (or 24 h without one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,10 @@ class OrgDetail:
     previous_tenant_id: str | None = None
     previous_tenant_name: str | None = None
     tenant_confirmed_by: str | None = None
+    pause_reason: str | None = None  # while inactive: why a person paused it
+    pause_due_at: str | None = None  # and when it is due back on
+    paused_by: str | None = None
+    overdue: bool = False
 
     @property
     def unconfirmed_tenant_change(self) -> bool:
@@ -216,6 +221,17 @@ class Integration:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["state"] = State(values["state"])
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Why a person paused an integration, and until when (`syncdesk deactivate --reason
+    --until`)."""
+
+    reason: str | None
+    due_at: str | None
+    paused_at: str
+    paused_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +409,11 @@ class Run:
     errors_before: tuple[dict[str, Any], ...]  # ErrorGroup JSON, as stored at the start
     diagnosis: dict[str, Any] | None  # Diagnosis JSON, as stored by the diagnose step
     packet: str | None
+    override_reason: str | None = None  # the refresh sequence despite the verdict: why
+    override_by: str | None = None
+    wait_until: str | None = None  # Xero cannot answer before then
+    outcome: str | None = None  # resolved | escalated | waiting; None while it goes on
+    next_action: str | None = None  # what a person does next, in words
 
     @property
     def current(self) -> Step | None:

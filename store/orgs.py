@@ -5,9 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.badvalues import load_settings, text_of
@@ -17,16 +15,21 @@ from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
 from store.timeparse import day, iso, stored_time
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 TREND_DAYS = 7
 
 # Errors in the last 24 hours per organisation come from the (level, at, org_id) index alone.
 _LIST_SQL = """
 SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
        i.refresh_expires_at, i.version, coalesce(e.n, 0) AS errors_24h,
-       coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by
+       coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by,
+       i.state_changed_at, p.due_at AS pause_due_at
 FROM orgs o
 JOIN integrations i ON i.org_id = o.id
-LEFT JOIN (SELECT org_id, count(*) AS n FROM log
+LEFT JOIN pauses p ON p.org_id = o.id
+LEFT JOIN (SELECT org_id, count(*) AS n FROM log INDEXED BY log_level_at_org
            WHERE level = 'error' AND at >= :since GROUP BY org_id) e ON e.org_id = o.id
 LEFT JOIN (SELECT org_id, sum(status = 'held') AS held, sum(status = 'failed') AS failed
            FROM queue WHERE status IN ('held', 'failed') GROUP BY org_id) q ON q.org_id = o.id
@@ -61,34 +64,79 @@ def list_orgs(
         raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
     moment = now or clock.now()
     since = iso(moment - timedelta(hours=24))
-    rows = db.execute(
+    # Plain tuples (no sqlite3.Row per row): 5,000 organisations and 38k day buckets at 1M
+    # rows, where building Rows and looking columns up by name was half the time.
+    cursor = db.conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
         _LIST_SQL, {"since": since, "state": state, "pattern": like_pattern(search)}
     ).fetchall()
     days = [day(moment - timedelta(days=n)) for n in range(TREND_DAYS)][::-1]
-    trends: dict[int, dict[str, int]] = {}
-    for oid, on_day, count in db.execute(
+    column = {d: i for i, d in enumerate(days)}
+    trends: dict[int, list[int]] = {}
+    for oid, on_day, count in cursor.execute(
         "SELECT org_id, day, sum(count) FROM error_stats WHERE day >= ? GROUP BY org_id, day",
         [days[0]],
     ):
-        trends.setdefault(oid, {})[on_day] = count
+        if on_day in column:
+            trends.setdefault(oid, [0] * TREND_DAYS)[column[on_day]] = count
+    cursor.close()
+    none = (0,) * TREND_DAYS
+    # _LIST_SQL's columns: id, code, name, region, state, tenant_name, last_export_at,
+    # refresh_expires_at, version, errors_24h, held, failed, claimed_by, state_changed_at,
+    # pause_due_at
     return [
         OrgSummary(
-            code=r["code"],
-            name=text_of(r["name"]),
-            state=State(r["state"]),
-            tenant_name=text_of(r["tenant_name"]),
-            errors_24h=r["errors_24h"],
-            last_export_at=r["last_export_at"],
-            region=r["region"],
-            held=r["held"],
-            failed=r["failed"],
-            auth=auth_health(r["state"], r["refresh_expires_at"], moment),
-            trend=tuple(trends.get(r["id"], {}).get(d, 0) for d in days),
-            claimed_by=r["claimed_by"],
-            version=r["version"],
+            code=code,
+            name=text_of(name),
+            state=State(state_),
+            tenant_name=text_of(tenant),
+            errors_24h=errors,
+            last_export_at=last_export,
+            region=region,
+            held=held,
+            failed=failed,
+            auth=auth_health(state_, refresh, moment),
+            trend=tuple(trends[oid]) if oid in trends else none,
+            claimed_by=claimed_by,
+            version=version,
+            overdue=overdue(state_, changed_at, pause_due_at, moment),
         )
-        for r in rows
+        for (
+            oid,
+            code,
+            name,
+            region,
+            state_,
+            tenant,
+            last_export,
+            refresh,
+            version,
+            errors,
+            held,
+            failed,
+            claimed_by,
+            changed_at,
+            pause_due_at,
+        ) in rows
     ]
+
+
+OVERDUE_WITHOUT_DUE = timedelta(hours=24)
+
+
+def overdue(state: str, since: str | None, due_at: str | None, now: datetime) -> bool:
+    """Whether an inactive integration was left off too long: past the due time its pause
+    gave (`deactivate --until`), or 24 h after it was switched off when none was given."""
+    if state != State.INACTIVE:
+        return False
+    due = stored_time(due_at)
+    if due is None:
+        off = stored_time(since)
+        if off is None:
+            return False
+        due = off + OVERDUE_WITHOUT_DUE
+    return now > due
 
 
 def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:
@@ -151,7 +199,12 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
             "SELECT status, count(*) FROM queue WHERE org_id = ? GROUP BY status", [oid]
         ).fetchall()
     )
-    since = iso((now or clock.now()) - timedelta(hours=24))
+    moment = now or clock.now()
+    since = iso(moment - timedelta(hours=24))
+    pause = db.execute(
+        "SELECT reason, due_at, paused_by FROM pauses WHERE org_id = ?", [oid]
+    ).fetchone()
+    paused = pause is not None and row["state"] == State.INACTIVE
     errors = db.execute(
         "SELECT count(*) FROM log WHERE level = 'error' AND at >= ? AND org_id = ?", [since, oid]
     ).fetchone()[0]
@@ -176,6 +229,12 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         previous_tenant_id=row["previous_tenant_id"],
         previous_tenant_name=text_of(row["previous_tenant_name"]),
         tenant_confirmed_by=row["tenant_confirmed_by"],
+        pause_reason=text_of(pause["reason"]) if paused else None,
+        pause_due_at=pause["due_at"] if paused else None,
+        paused_by=pause["paused_by"] if paused else None,
+        overdue=overdue(
+            row["state"], row["state_changed_at"], pause["due_at"] if paused else None, moment
+        ),
     )
 
 
@@ -191,34 +250,45 @@ class OrgMatch:
     unmatched: tuple[str, ...]
 
 
-def _word_matches(word: str, org: OrgSummary) -> bool:
-    """One filter word against one organisation, case-insensitively: state:X and auth:X
-    exactly (a prefix), a bare word as a state or auth prefix or text in code, name, tenant."""
-    key, colon, value = word.lower().partition(":")
-    if colon and key == "state":
-        return bool(value) and str(org.state).startswith(value)
-    if colon and key == "auth":
-        return bool(value) and org.auth.startswith(value)
-    text = word.lower()
-    if str(org.state).startswith(text) or (len(text) > 1 and org.auth.startswith(text)):
-        return True
-    return any(
-        text in str(text_of(value) or "").lower() for value in (org.code, org.name, org.tenant_name)
-    )
+def _match_key(org: OrgSummary) -> tuple[str, str, str]:
+    """What a filter word is matched against, lower-cased once per organisation: its state, its
+    auth health, and its code, name and tenant (one per line: a word never spans two)."""
+    texts = (text_of(value) or "" for value in (org.code, org.name, org.tenant_name))
+    return str(org.state), org.auth, "\n".join(str(t) for t in texts).lower()
 
 
-def find_orgs(db: sqlite_utils.Database, text: str, *, now: datetime | None = None) -> OrgMatch:
-    """The organisations a typed filter finds ('kauri', 'expired', 'inact', 'state:active
-    auth:expiring'): every word must match; matching ignores case.
+def _word_matches(word: str, key: tuple[str, str, str]) -> bool:
+    """One lower-cased filter word against one organisation's match key: state:X and auth:X
+    as a prefix of the state or auth health, a bare word as a state or auth prefix or text in
+    code, name or tenant."""
+    state, auth, text = key
+    field, colon, value = word.partition(":")
+    if colon and field == "state":
+        return bool(value) and state.startswith(value)
+    if colon and field == "auth":
+        return bool(value) and auth.startswith(value)
+    return state.startswith(word) or (len(word) > 1 and auth.startswith(word)) or word in text
+
+
+def find_orgs(orgs: list[OrgSummary], text: str) -> OrgMatch:
+    """The organisations already listed (list_orgs) that a typed filter finds ('kauri',
+    'expired', 'inact', 'state:active auth:expiring'): every word must match; matching ignores
+    case. In memory, with no store query: the console filters as you type over the rows it
+    loaded (5,000 organisations in a few ms) instead of asking the store again on every key
+    (250 ms at 1M log rows). The order of `orgs` is kept.
 
     Raises InvalidQuery for state:X naming no state.
     """
-    words = text.split()
+    typed = text.split()
+    words = [w.lower() for w in typed]
     for word in words:
-        key, colon, value = word.lower().partition(":")
-        if colon and key == "state" and value and not any(s.startswith(value) for s in STATES):
+        field, colon, value = word.partition(":")
+        if colon and field == "state" and value and not any(s.startswith(value) for s in STATES):
             raise InvalidQuery(f"Unknown state {value!r}; choose one of {', '.join(STATES)}.")
-    everyone = list_orgs(db, now=now)
-    found = [o for o in everyone if all(_word_matches(w, o) for w in words)]
-    unmatched = tuple(w for w in words if not any(_word_matches(w, o) for o in everyone))
+    if not words:
+        return OrgMatch(list(orgs), ())
+    keys = [_match_key(o) for o in orgs]
+    hits = [[_word_matches(w, k) for k in keys] for w in words]
+    found = [o for i, o in enumerate(orgs) if all(hit[i] for hit in hits)]
+    unmatched = tuple(w for w, hit in zip(typed, hits, strict=True) if not any(hit))
     return OrgMatch(found, unmatched)

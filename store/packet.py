@@ -1,18 +1,25 @@
 """The escalation packet: what support needs about a refresh run that did not fix things.
 
 Built from the run, the integration, its audit trail and the error groups before and after
-(never tokens or other secrets); rendered as Markdown for a ticket and written beside it as
+(never tokens or other secrets). Its JSON keys: organisation, tenant, verdict (the diagnose
+step's: kind, title, what, cause, fix, remedy, refresh_helps, next_step, problems,
+wait_until), findings (the live check's) and check_error, mappings_before (when the run
+started) and mappings_after (now), error_groups (from 24 h before the run until now, in order
+of what decides: `decides` marks the verdict's, each with its correlation_ids), run (every
+step with status, actor, started_at, ended_at, outcome; notes; outcome; override_reason),
+state_history, errors_before, errors_after, suggestions, recent_correlation_ids. Rendered
+as Markdown for a ticket and written beside it as
 JSON (`to_json` of the Packet; the Markdown is rendered from that same JSON). store/runs.py
 closes the run as escalated once the packet is written.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.enums import State
@@ -21,10 +28,16 @@ from store.history import audit_trail
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import AuditEntry, ErrorGroup, Run, to_json
+from store.orgs import configuration
 from store.paths import safe_name, write_private
 from store.redact import redact, remember
 from store.textsafe import dumps, visible
+from store.timeparse import iso, parse
 from store.transitions import integration
+from store.verdicts import ordered_groups
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,19 @@ class CorrelatedError:
 
 
 @dataclass(frozen=True, slots=True)
+class PacketGroup:
+    """An error group, with the correlation ids Xero's support can look up."""
+
+    kind: str
+    count: int
+    first_at: str
+    last_at: str
+    title: str | None
+    decides: bool  # the group behind the verdict
+    correlation_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Packet:
     """Everything support needs about an escalated run; its JSON is the packet file."""
 
@@ -75,6 +101,12 @@ class Packet:
     errors_after: tuple[ErrorGroup, ...]
     suggestions: tuple[Suggestion, ...]
     recent_correlation_ids: tuple[CorrelatedError, ...]
+    verdict: dict[str, Any] | None = None
+    findings: tuple[dict[str, Any], ...] = ()
+    check_error: str | None = None
+    mappings_before: tuple[dict[str, Any], ...] = ()
+    mappings_after: tuple[dict[str, Any], ...] = ()
+    error_groups: tuple[PacketGroup, ...] = ()
 
 
 def build_packet(db: sqlite_utils.Database, run: Run) -> Packet:
@@ -116,7 +148,47 @@ def build_packet(db: sqlite_utils.Database, run: Run) -> Packet:
             if k in kb
         ),
         tuple(CorrelatedError(*r) for r in recent),
+        *_diagnosed(run),
+        *_mappings(db, run, current.org_id),
+        _groups(db, run, current.org_id, current.code),
     )
+
+
+def _diagnosed(run: Run) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...], str | None]:
+    """(verdict, live-check findings, why the live check could not run) as the diagnose step
+    stored them."""
+    found = run.diagnosis or {}
+    return found.get("verdict"), tuple(found.get("findings") or ()), found.get("check_error")
+
+
+def _mappings(
+    db: sqlite_utils.Database, run: Run, oid: int
+) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    row = db.execute("SELECT mappings_before FROM runs WHERE id = ?", [run.id]).fetchone()
+    before = tuple(json.loads(row[0])) if row and row[0] else ()
+    after = tuple(to_json(configuration(db.conn, oid)[1]))
+    return before, after
+
+
+def _groups(db: sqlite_utils.Database, run: Run, oid: int, code: str) -> tuple[PacketGroup, ...]:
+    """Error groups from 24 h before the run until now, the verdict's first."""
+    since = iso(parse(run.started_at) - timedelta(hours=24))
+    verdict = ((run.diagnosis or {}).get("verdict") or {}).get("kind")
+    out = []
+    for g in ordered_groups(error_groups(db, org=code, since=since), verdict):
+        ids = tuple(
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT correlation_id FROM log WHERE org_id = ? AND kind = ? AND "
+                "level = 'error' AND at >= ? AND correlation_id IS NOT NULL "
+                "ORDER BY id DESC LIMIT 5",
+                [oid, g.kind, since],
+            )
+        )
+        out.append(
+            PacketGroup(g.kind, g.count, g.first_at, g.last_at, g.title, g.kind == verdict, ids)
+        )
+    return tuple(out)
 
 
 def packet_markdown(data: dict[str, Any]) -> str:
@@ -141,6 +213,7 @@ def packet_markdown(data: dict[str, Any]) -> str:
             f"{step['position'] + 1}. **{step['name']}**: {step['status']}{who}{when}"
             + (f": {step['outcome']}" if step["outcome"] else "")
         )
+    lines += _verdict_lines(data)
     if run["notes"]:
         lines += ["", "## Notes", ""]
         lines += [f"- {n['at']} {n['actor']}: {n['text']}" for n in run["notes"]]
@@ -170,6 +243,47 @@ def packet_markdown(data: dict[str, Any]) -> str:
         ]
     # One line each: a newline or a control character in a name or a message stays visible text.
     return "\n".join(visible(redact(line)) for line in lines) + "\n"
+
+
+def _verdict_lines(data: dict[str, Any]) -> list[str]:
+    """The verdict, the live check, the mappings before and after, the error groups."""
+    v = data.get("verdict") or {}
+    lines = ["", "## Verdict", ""]
+    if v:
+        lines += [
+            f"- {v.get('title')} ({v.get('kind') or '-'}; remedy {v.get('remedy')})",
+            f"- What happened: {v.get('what') or '-'}",
+            f"- Why: {v.get('cause') or '-'}",
+            f"- Fix: {v.get('fix') or '-'}",
+            f"- Refresh sequence: {'helps' if v.get('refresh_helps') else 'does not help'}",
+            f"- Next step: {v.get('next_step')}",
+        ]
+        lines += [f"- Problem: {p}" for p in v.get("problems") or ()]
+    else:
+        lines.append("- none: the run was escalated before its diagnose step")
+    lines += ["", "## Live check", ""]
+    if data.get("check_error"):
+        lines.append(f"- could not run: {data['check_error']}")
+    lines += [
+        f"- {'ok' if f['ok'] else 'FAILED'} {f['check']}: {f['detail']}"
+        for f in data.get("findings") or ()
+    ] or ["- none recorded"]
+    lines += ["", "## Mappings (before the run -> now)", ""]
+    after = {(m["kind"], m["local"]): m["remote"] for m in data.get("mappings_after") or ()}
+    before = {(m["kind"], m["local"]): m["remote"] for m in data.get("mappings_before") or ()}
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key, "-"), after.get(key, "-")
+        lines.append(f"- {key[0]} {key[1]}: {was} -> {now}" + ("" if was == now else "  (changed)"))
+    if not before and not after:
+        lines.append("- none")
+    lines += ["", "## Error groups (24 h before the run until now)", ""]
+    lines += [
+        f"- {'**' if g['decides'] else ''}{g['kind']}{' (decides)**' if g['decides'] else ''}: "
+        f"{g['count']} (first {g['first_at']}, last {g['last_at']})"
+        + (f"; correlation ids {', '.join(g['correlation_ids'])}" if g["correlation_ids"] else "")
+        for g in data.get("error_groups") or ()
+    ] or ["- none"]
+    return lines
 
 
 def packet_path(run: Run, out: Path | None, packet_dir: Path | None) -> Path:

@@ -10,12 +10,15 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import TextIO
 
-import platformdirs
+from store.errors import SyncdeskError
 
 
 def data_dir() -> Path:
     """The user's syncdesk data directory (XDG_DATA_HOME/syncdesk on Linux)."""
+    import platformdirs  # here, not at start-up: a command given --db never needs it
+
     return Path(platformdirs.user_data_dir("syncdesk", appauthor=False))
 
 
@@ -89,3 +92,44 @@ def write_private(path: Path, text: str, *, force: bool = False) -> None:
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         os.fchmod(out.fileno(), mode)  # the umask may have taken bits away
         out.write(text)
+
+
+def export_target(typed: str, *, confined: bool = False) -> Path:
+    """Where the console's CSV export goes for what was typed: a bare file name goes into the
+    exports directory, a path (`~/x.csv`, `reports/x.csv`, `/tmp/x.csv`) where it says.
+
+    `confined` (the console served to a browser) keeps every export inside the data directory,
+    so a browser cannot write any file the server's user can. Raises SyncdeskError (nothing
+    typed; outside the data directory when confined; a symbolic link; an existing file).
+    """
+    text = typed.strip()
+    if not text:
+        raise SyncdeskError("Type a file name for the export.")
+    bare = Path(text).name == text and text not in (".", "..", "~")
+    path = exports_dir() / text if bare else Path(text).expanduser()
+    if confined:
+        inside = data_dir().resolve()
+        resolved = path.resolve()
+        if resolved != inside and inside not in resolved.parents:
+            raise SyncdeskError(
+                f"In the browser an export can only be written inside {inside}; "
+                "type a file name to write it to the exports directory."
+            )
+    if path.is_symlink():
+        raise SyncdeskError(f"{path} is a symbolic link; syncdesk does not write through one.")
+    if path.exists():
+        raise SyncdeskError(f"{path} already exists; type another name.")
+    return path
+
+
+def open_private(path: Path) -> TextIO:
+    """A new file for writing text, readable only by its owner (and group, in a shared
+    directory); never through a symbolic link, never over an existing file (FileExistsError).
+    Creates the exports directory (0700) when the file is to go there."""
+    if path.parent == exports_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = private_mode(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, mode)
+    os.fchmod(fd, mode)  # the umask may have taken bits away
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")

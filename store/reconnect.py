@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import now_iso, transaction
 from store.enums import Level, QueueStatus, State, Transition
@@ -18,17 +16,20 @@ from store.history import snapshot, snapshots
 from store.logs import record
 from store.models import Integration, ReconnectOptions, ReconnectResult, Snapshot
 from store.transitions import (
-    _apply,
-    _check,
-    _locked,
-    _move_queue,
-    _with,
+    apply_transition,
+    check_allowed,
     default_actor,
     integration,
+    locked_integration,
+    move_queue,
     revoke_pending,
     settle_revoke,
+    with_messages,
 )
 from store.words import agree, plural
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _previous_tenant(current: Integration) -> tuple[str | None, str | None]:
@@ -47,7 +48,7 @@ def reconnect_options(
     from store.xero.connect import authorise
 
     current = integration(db, org)
-    _check(current, Transition.RECONNECT, None)
+    check_allowed(current, Transition.RECONNECT, None)
     # An uninstall's revoke still recorded goes first: authorising replaces the tokens it needs,
     # and sent later it could remove the new connection.
     settled = settle_revoke(db, current.code, client=client)
@@ -117,7 +118,7 @@ def reconnect(
 
     actor = actor or default_actor()
     current = integration(db, org)
-    _check(current, Transition.RECONNECT, expected_version)
+    check_allowed(current, Transition.RECONNECT, expected_version)
     options = options or reconnect_options(db, current.code, client=client)
     chosen = _choose(options, tenant_id)
     changed = bool(options.previous_tenant_id) and chosen.tenant_id != options.previous_tenant_id
@@ -126,12 +127,12 @@ def reconnect(
     snap = _to_restore(db, current, restore, no_restore)
     accounts, tax_rates = tenant_chart(db, current.code, chosen.tenant_id, client=client)
     with transaction(db) as conn:
-        locked = _locked(conn, current.org_id)
-        _check(locked, Transition.RECONNECT, current.version)
+        locked = locked_integration(conn, current.org_id)
+        check_allowed(locked, Transition.RECONNECT, current.version)
         if snap is not None:
             _restore(conn, locked.org_id, snap)
-        released = _move_queue(conn, locked.org_id, QueueStatus.HELD, QueueStatus.PENDING)
-        result = _apply(
+        released = move_queue(conn, locked.org_id, QueueStatus.HELD, QueueStatus.PENDING)
+        result = apply_transition(
             conn,
             locked,
             Transition.RECONNECT,
@@ -149,7 +150,7 @@ def reconnect(
     _log_connected(db, current.code, options, chosen, changed)
     problems = tuple(validate_mappings(db, current.code, accounts, tax_rates))
     return ReconnectResult(
-        _with(result, *_messages(current.code, released, snap, problems)),
+        with_messages(result, *_messages(current.code, released, snap, problems)),
         chosen.tenant_id,
         chosen.tenant_name,
         changed,

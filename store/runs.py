@@ -2,10 +2,11 @@
 
     diagnose -> deactivate -> verify -> uninstall -> reconnect -> verify -> resolved | escalated
 
-The plan adapts to the state found at the start (a disconnected integration has nothing to
-deactivate; an uninstalled one starts at reconnect): pointless steps are stored as skipped with
-the reason. `next_step` performs the first step not yet done; a step left half-done by a
-dropped session ("doing") is simply performed again, since every step checks the state first.
+That is the plan a run starts with, adapted to the state (pointless steps stored as skipped,
+with the reason); the diagnose step then plans the rest from its verdict (store/run_plan.py).
+A run's `outcome` is resolved, escalated or waiting (until `wait_until`); `next_action` says
+what to do next. `next_step` performs the first step not yet done; one left half-done by a
+dropped session ("doing") is performed again, since every step checks the state first.
 A verify retries held and failed exports and compares the errors afterwards; a clean verify
 resolves the run at once. A run in progress is a claim on the organisation: someone else must
 take it over explicitly. What each step does is in store/step_actions.py; the escalation
@@ -15,25 +16,30 @@ packet is built and written by store/packet.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import now_iso, transaction
 from store.enums import RunStatus, State, StepName, StepStatus
-from store.errors import NotFound, RunClaimed, SyncdeskError, TransitionRefused
+from store.errors import NotFound, RunClaimed, SyncdeskError, TransitionRefused, XeroError
 from store.history import record_audit
 from store.logs import error_groups
-from store.models import Note, Run, Step, StepInput, to_json
-from store.orgs import org_id
+from store.models import Run, Step, StepInput, to_json
+from store.orgs import configuration, org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
-from store.step_actions import StepDetail, VerifyDetail, perform
+from store.progress import Cancelled, Progress
+from store.run_plan import replan
+from store.run_read import as_closed, confirmation_names, latest_run, open_run
+from store.run_read import runs_in_progress as runs_in_progress  # re-exported
+from store.step_actions import StepDetail, VerifyDetail, Waiting, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
+from store.verdicts import WAITS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 STEPS = (
     StepName.DIAGNOSE,
@@ -52,85 +58,13 @@ WHAT = {
     "the Xero connection. Needs the organisation code typed to confirm.",
     StepName.RECONNECT: "Authorise against Xero, choose the organisation (a different one than "
     "before needs explicit confirmation), restore the snapshot and validate every mapping.",
+    StepName.WAIT: "Xero or the tenant cannot answer now: wait until the stated time, then a "
+    "live check must answer before the run goes on. Nothing changes meanwhile.",
+    StepName.MAP: "Check every mapping against the tenant's chart of accounts and tax rates; "
+    "fix each failing one first (`syncdesk map`, or m in the console).",
+    StepName.ACTIVATE: "Switch the paused integration back on (after a live check) and release "
+    "what was held, for the verify to send.",
 }
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-
-def _load(db: sqlite_utils.Database, row: Any, code: str) -> Run:
-    steps = tuple(
-        Step(
-            r["position"],
-            StepName(r["name"]),
-            StepStatus(r["status"]),
-            r["actor"],
-            r["started_at"],
-            r["ended_at"],
-            r["outcome"],
-            json.loads(r["detail"] or "null"),
-        )
-        for r in db.execute(
-            "SELECT * FROM run_steps WHERE run_id = ? ORDER BY position", [row["id"]]
-        )
-    )
-    notes = tuple(
-        Note(r["at"], r["actor"], r["step_position"], r["text"])
-        for r in db.execute("SELECT * FROM run_notes WHERE run_id = ? ORDER BY id", [row["id"]])
-    )
-    return Run(
-        row["id"],
-        code,
-        RunStatus(row["status"]),
-        row["started_at"],
-        row["started_by"],
-        row["claimed_by"],
-        row["claimed_at"],
-        row["ended_at"],
-        steps,
-        notes,
-        tuple(json.loads(row["errors_before"])),
-        json.loads(row["diagnosis"] or "null"),
-        row["packet"],
-    )
-
-
-def latest_run(db: sqlite_utils.Database, org: str) -> Run | None:
-    """The organisation's run in progress, else its most recent one, else None.
-
-    Raises UnknownOrganisation.
-    """
-    oid = org_id(db, org)
-    row = db.execute(
-        "SELECT * FROM runs WHERE org_id = ? ORDER BY status = 'in_progress' DESC, id DESC LIMIT 1",
-        [oid],
-    ).fetchone()
-    return _load(db, row, integration(db, org).code) if row else None
-
-
-def open_run(db: sqlite_utils.Database, org: str) -> Run:
-    """The run in progress on this organisation.
-
-    Raises UnknownOrganisation, NotFound.
-    """
-    run = latest_run(db, org)
-    if run is None or run.status != RunStatus.IN_PROGRESS:
-        raise NotFound(
-            f"No refresh run in progress on {org.upper()}; start one with "
-            f"`syncdesk run start {org.upper()}`."
-        )
-    return run
-
-
-def runs_in_progress(db: sqlite_utils.Database) -> dict[str, tuple[str, str]]:
-    """Organisation code -> (claimed by, since) for every run in progress."""
-    return {
-        r[0]: (r[1], r[2])
-        for r in db.execute(
-            "SELECT o.code, r.claimed_by, r.claimed_at FROM runs r JOIN orgs o ON o.id = r.org_id "
-            "WHERE r.status = 'in_progress'"
-        )
-    }
 
 
 # --- starting, claiming, notes ---------------------------------------------------------------
@@ -156,14 +90,30 @@ def _plan(state: State) -> list[tuple[StepName, StepStatus, str | None]]:
     ]
 
 
-def start_run(
-    db: sqlite_utils.Database, org: str, *, actor: str | None = None, now: datetime | None = None
-) -> Run:
-    """Start the refresh sequence on an organisation, claiming it.
+def _reason(override: str | None) -> str | None:
+    if override is not None and not override.strip():
+        raise TransitionRefused(
+            "Say why the verdict is overridden: --override-verdict REASON (recorded in the run)."
+        )
+    return override.strip() if override else None
 
-    Raises UnknownOrganisation, RunClaimed (a run is already in progress).
+
+def start_run(
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    actor: str | None = None,
+    now: datetime | None = None,
+    override: str | None = None,
+) -> Run:
+    """Start a refresh run on an organisation, claiming it. `override` (a reason) keeps the
+    refresh sequence in the plan whatever the verdict says.
+
+    Raises UnknownOrganisation, RunClaimed (a run is already in progress), TransitionRefused
+    (an empty override reason).
     """
     actor = actor or default_actor()
+    override = _reason(override)
     current = integration(db, org)
     moment = now or clock.now()
     before = to_json(error_groups(db, org=current.code, since=iso(moment - timedelta(hours=24))))
@@ -181,8 +131,19 @@ def start_run(
             )
         run_id = conn.execute(
             "INSERT INTO runs(org_id, status, started_at, started_by, claimed_by, claimed_at, "
-            "errors_before) VALUES (?, 'in_progress', ?, ?, ?, ?, ?)",
-            [current.org_id, at, actor, actor, at, json.dumps(before)],
+            "errors_before, override_reason, override_by, mappings_before) "
+            "VALUES (?, 'in_progress', ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                current.org_id,
+                at,
+                actor,
+                actor,
+                at,
+                json.dumps(before),
+                override,
+                actor if override else None,
+                json.dumps(to_json(configuration(conn, current.org_id)[1])),
+            ],
         ).lastrowid
         for position, (name, status, why) in enumerate(_plan(current.state)):
             conn.execute(
@@ -190,8 +151,44 @@ def start_run(
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [run_id, position, name, status, why, at if why else None],
             )
-        record_audit(conn, current.org_id, actor, "run_start", f"run {run_id} from {current.state}")
+        record_audit(
+            conn,
+            current.org_id,
+            actor,
+            "run_start",
+            f"run {run_id} from {current.state}"
+            + (f"; verdict overridden: {override}" if override else ""),
+        )
     return open_run(db, current.code)
+
+
+def override_verdict(
+    db: sqlite_utils.Database, org: str, reason: str, *, actor: str | None = None
+) -> Run:
+    """Add the refresh sequence to the run in progress despite its verdict; the typed reason
+    and who are recorded in the run, a note and the audit trail.
+
+    Raises UnknownOrganisation, NotFound, RunClaimed, TransitionRefused (no reason).
+    """
+    actor = actor or default_actor()
+    reason = _reason(reason) or ""
+    run = open_run(db, org)
+    _claimed(run, actor, False)
+    with transaction(db) as conn:
+        at = now_iso()
+        conn.execute(
+            "UPDATE runs SET override_reason = ?, override_by = ? WHERE id = ?",
+            [reason, actor, run.id],
+        )
+        conn.execute(
+            "INSERT INTO run_notes(run_id, at, actor, text) VALUES (?, ?, ?, ?)",
+            [run.id, at, actor, f"verdict overridden, refresh sequence added: {reason}"],
+        )
+        record_audit(conn, org_id(db, org), actor, "run_override", f"run {run.id}: {reason}")
+    run = open_run(db, org)
+    if run.diagnosis is not None:
+        replan(db, run, actor)
+    return open_run(db, org)
 
 
 def _claimed(run: Run, actor: str, take_over: bool) -> None:
@@ -270,9 +267,16 @@ def _mark(
         at = now_iso()
         if status in (StepStatus.DOING, StepStatus.TODO):
             conn.execute(
-                "UPDATE run_steps SET status = ?, actor = ?, started_at = ? "
+                "UPDATE run_steps SET status = ?, actor = ?, started_at = ?, outcome = ? "
                 "WHERE run_id = ? AND position = ?",
-                [status, actor, at if status == StepStatus.DOING else None, run.id, step.position],
+                [
+                    status,
+                    actor,
+                    at if status == StepStatus.DOING else None,
+                    outcome,
+                    run.id,
+                    step.position,
+                ],
             )
         else:
             conn.execute(
@@ -290,6 +294,11 @@ def _mark(
             )
 
 
+def _set_wait(db: sqlite_utils.Database, run: Run, until: str | None) -> None:
+    with transaction(db) as conn:
+        conn.execute("UPDATE runs SET wait_until = ? WHERE id = ?", [until, run.id])
+
+
 def _finish(
     db: sqlite_utils.Database,
     run: Run,
@@ -301,26 +310,16 @@ def _finish(
     with transaction(db) as conn:
         at = now_iso()
         conn.execute(
-            "UPDATE run_steps SET status = 'skipped', outcome = ?, ended_at = ? "
+            "UPDATE run_steps SET status = 'skipped', outcome = coalesce(outcome || ' ', '') "
+            "|| ?, actor = coalesce(actor, ?), ended_at = ? "
             "WHERE run_id = ? AND status IN ('todo', 'failed')",
-            [why, at, run.id],
+            [why, actor, at, run.id],
         )
         conn.execute(
             "UPDATE runs SET status = ?, ended_at = ?, packet = ? WHERE id = ?",
             [status, at, packet, run.id],
         )
         record_audit(conn, org_id(db, run.code), actor, f"run_{status}", f"run {run.id}: {why}")
-
-
-def _confirmation_names(run: Run, confirm: str | None) -> None:
-    """A confirmation that names another organisation means the person believes they are
-    acting on another customer: refuse, whatever the step, before anything happens."""
-    if confirm is not None and confirm.strip().upper() != run.code.upper():
-        raise TransitionRefused(
-            f"The confirmation {confirm.strip()!r} does not name {run.code}, whose run this is, "
-            f"so nothing was done: check which customer you are working on. Confirm with "
-            f"--confirm {run.code}."
-        )
 
 
 def next_step(
@@ -331,8 +330,8 @@ def next_step(
     given: StepInput | None = None,
     take_over_run: bool = False,
     client: Any = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
     packet_dir: Path | None = None,
 ) -> Run:
     """Perform the next step of the run in progress and record who, when and what happened.
@@ -346,7 +345,7 @@ def next_step(
     actor = actor or default_actor()
     given = given or StepInput()
     run = open_run(db, org)
-    _confirmation_names(run, given.confirm)
+    confirmation_names(run, given.confirm)
     _claimed(run, actor, take_over_run)
     if take_over_run:
         run = take_over(db, org, actor=actor)
@@ -357,13 +356,51 @@ def next_step(
     _mark(db, run, step, StepStatus.DOING, actor)
     try:
         done = perform(db, run, step, actor, given, client, progress, cancelled)
-    except TransitionRefused:
-        _mark(db, run, step, StepStatus.TODO, actor)  # it needs input (a confirmation, a tenant)
+    except Waiting as exc:  # Xero cannot answer: nothing was done; the run waits
+        _mark(db, run, step, StepStatus.TODO, actor, str(exc))
+        _set_wait(db, run, exc.until)
+        raise
+    except TransitionRefused as exc:
+        # It needs input (a confirmation, a tenant, a mapping fixed): the run says what.
+        _mark(db, run, step, StepStatus.TODO, actor, str(exc))
+        raise
+    except XeroError as exc:
+        until = iso(clock.now() + timedelta(seconds=getattr(exc, "retry_after", None) or 900))
+        transient = exc.kind in WAITS
+        _mark(
+            db,
+            run,
+            step,
+            StepStatus.FAILED,
+            actor,
+            f"failed: {exc} Next: "
+            + (
+                f"wait until {until}, then retry this step (`syncdesk run next {run.code}`)."
+                if transient
+                else f"retry this step (`syncdesk run next {run.code}`) or escalate "
+                f"(`syncdesk run escalate {run.code}`)."
+            ),
+        )
+        if transient:
+            _set_wait(db, run, until)
         raise
     except SyncdeskError as exc:
-        _mark(db, run, step, StepStatus.FAILED, actor, f"failed: {exc}")
+        _mark(
+            db,
+            run,
+            step,
+            StepStatus.FAILED,
+            actor,
+            f"failed: {exc} Next: retry this step (`syncdesk run next {run.code}`) or escalate "
+            f"(`syncdesk run escalate {run.code}`).",
+        )
         raise
-    _mark(db, run, step, done.status, actor, done.outcome, done.detail)
+    outcome = done.outcome
+    if step.name == StepName.DIAGNOSE:
+        outcome += " " + replan(db, open_run(db, org), actor)
+    _mark(db, run, step, done.status, actor, outcome, done.detail)
+    if step.name != StepName.DIAGNOSE:  # the diagnose step's plan may have set a wait
+        _set_wait(db, run, None)
     if isinstance(done.detail, VerifyDetail) and done.detail.clean:
         _finish(db, run, RunStatus.RESOLVED, actor, "not needed: a verify was clean")
     else:
@@ -446,7 +483,7 @@ def escalate(
     actor = actor or default_actor()
     run = open_run(db, org)
     _claimed(run, actor, take_over_run)
-    built = build_packet(db, run)
+    built = build_packet(db, as_closed(run, actor, f"escalated by {actor}"))
     md_path = packet_path(run, out, packet_dir)
     json_path = write_packet(built, md_path, force=force)
     _finish(db, run, RunStatus.ESCALATED, actor, f"escalated by {actor}", str(md_path))

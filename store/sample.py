@@ -41,6 +41,7 @@ KB_ACTIONS = (
     "reconnect",
     "retry",
     "escalate",
+    "activate",
     "none",
 )
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")

@@ -9,6 +9,19 @@ import sqlite3
 from collections.abc import Callable
 
 from store.enums import Level, QueueStatus, State
+from store.schema_log import (
+    _ERROR_KINDS,
+    _ERROR_KINDS_TRIGGERS,
+    _ERROR_STATS_TRIGGERS,
+    _LOG_FTS_TRIGGERS,
+    _V1_LOG_FTS,
+    _V1_LOG_TRIGGERS,
+    LOG_FTS,
+    LOG_INDEXES,
+    _fill_error_kinds,
+    analyze,
+    run_script,
+)
 
 STATES = tuple(s.value for s in State)
 QUEUE_STATUSES = tuple(s.value for s in QueueStatus)
@@ -163,86 +176,9 @@ CREATE TABLE sandbox_grants (     -- one Xero user's authorisation of the app, p
 );
 """
 
-# Indexes and triggers on the log, kept apart so that a bulk load can insert first and index
-# afterwards (several times faster than maintaining six indexes and FTS row by row).
-LOG_INDEXES = """
-CREATE INDEX IF NOT EXISTS log_at ON log(at);
-CREATE INDEX IF NOT EXISTS log_org ON log(org_id);
-CREATE INDEX IF NOT EXISTS log_org_level ON log(org_id, level);
-CREATE INDEX IF NOT EXISTS log_level ON log(level);
-CREATE INDEX IF NOT EXISTS log_kind ON log(kind);
-CREATE INDEX IF NOT EXISTS log_level_at_org ON log(level, at, org_id);
-"""
-LOG_FTS = """
-CREATE VIRTUAL TABLE IF NOT EXISTS log_fts
-    USING fts5(message, org_id, content='log', content_rowid='id');
-"""
-LOG_TRIGGERS = """
-CREATE TRIGGER IF NOT EXISTS log_fts_ai AFTER INSERT ON log BEGIN
-    INSERT INTO log_fts(rowid, message, org_id) VALUES (new.id, new.message, new.org_id);
-END;
-CREATE TRIGGER IF NOT EXISTS log_fts_ad AFTER DELETE ON log BEGIN
-    INSERT INTO log_fts(log_fts, rowid, message, org_id)
-        VALUES ('delete', old.id, old.message, old.org_id);
-END;
-CREATE TRIGGER IF NOT EXISTS log_errors_ai AFTER INSERT ON log WHEN new.level = 'error' BEGIN
-    INSERT INTO error_stats(day, kind, org_id, count, first_at, last_at)
-        VALUES (substr(new.at, 1, 10), coalesce(new.kind, 'unknown'), new.org_id, 1, new.at, new.at)
-        ON CONFLICT(day, kind, org_id) DO UPDATE SET
-            count = count + 1,
-            first_at = min(first_at, excluded.first_at),
-            last_at = max(last_at, excluded.last_at);
-END;
-CREATE TRIGGER IF NOT EXISTS log_errors_ad AFTER DELETE ON log WHEN old.level = 'error' BEGIN
-    UPDATE error_stats SET count = count - 1
-        WHERE day = substr(old.at, 1, 10) AND kind = coalesce(old.kind, 'unknown')
-          AND org_id = old.org_id;
-    DELETE FROM error_stats WHERE count <= 0;
-END;
-"""
-
-
-def run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Run several statements inside the caller's transaction.
-
-    sqlite3's executescript() COMMITs a pending transaction first, which would make a migration
-    half-applied on failure; this splits the script into complete statements instead.
-    """
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            conn.execute(statement)
-            statement = ""
-    if statement.strip():
-        raise ValueError(f"incomplete SQL statement: {statement.strip()[:60]}")
-
-
-def drop_log_indexes(conn: sqlite3.Connection) -> None:
-    """Before a bulk load: drop what LOG_INDEXES, LOG_FTS and LOG_TRIGGERS create."""
-    for kind, name in conn.execute(
-        "SELECT type, name FROM sqlite_master WHERE tbl_name = 'log' AND type IN "
-        "('index', 'trigger') AND name NOT LIKE 'sqlite_%'"
-    ).fetchall():
-        conn.execute(f"DROP {kind.upper()} {name}")
-    conn.execute("DROP TABLE IF EXISTS log_fts")
-
-
-def create_log_indexes(conn: sqlite3.Connection) -> None:
-    """After a bulk load: indexes, the FTS index, error groups and the triggers that keep them."""
-    run_script(conn, LOG_INDEXES + LOG_FTS)
-    conn.execute("INSERT INTO log_fts(log_fts) VALUES ('rebuild')")
-    conn.execute("DELETE FROM error_stats")
-    conn.execute(
-        "INSERT INTO error_stats(day, kind, org_id, count, first_at, last_at) "
-        "SELECT substr(at, 1, 10), coalesce(kind, 'unknown'), org_id, count(*), min(at), max(at) "
-        "FROM log WHERE level = 'error' GROUP BY 1, 2, 3"
-    )
-    run_script(conn, LOG_TRIGGERS)
-
 
 def _migrate_to_1(conn: sqlite3.Connection) -> None:
-    run_script(conn, _V1 + LOG_INDEXES + LOG_FTS + LOG_TRIGGERS)
+    run_script(conn, _V1 + LOG_INDEXES + _V1_LOG_FTS + _V1_LOG_TRIGGERS + _ERROR_STATS_TRIGGERS)
 
 
 _V2 = """
@@ -360,6 +296,46 @@ def _migrate_to_6(conn: sqlite3.Connection) -> None:
     run_script(conn, _V6)
 
 
+def _migrate_runs_follow_verdicts(conn: sqlite3.Connection) -> None:
+    # Issue 12. Why a person paused an integration and until when (`syncdesk deactivate
+    # --reason --until`): one row per organisation, written by the deactivate transition and
+    # read only while the integration is inactive. A run's override of its verdict (the typed
+    # reason, who), the time a waiting run may go on (`wait_until`) and the mappings when it
+    # started (`mappings_before`, JSON, for the escalation packet). Self-contained: the
+    # lead may renumber it at merge, so it checks what is already there.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS pauses ("
+        "org_id INTEGER PRIMARY KEY REFERENCES orgs(id), reason TEXT, due_at TEXT, "
+        "paused_at TEXT NOT NULL, paused_by TEXT NOT NULL)"
+    )
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for column in ("override_reason", "override_by", "wait_until", "mappings_before"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+
+
+def _migrate_fts_filters(conn: sqlite3.Connection) -> None:
+    # Issue 17. The full-text index gains the level and kind columns (LOG_FTS), and an UPDATE
+    # of the log (a kind reclassified) keeps it current; then statistics for the planner.
+    # Rebuilding the index reads every log row: about 8 s for 1M rows, once. Self-contained
+    # (drops and rebuilds), so it may be renumbered.
+    for trigger in ("log_fts_ai", "log_fts_ad", "log_fts_au"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    conn.execute("DROP TABLE IF EXISTS log_fts")
+    run_script(conn, LOG_FTS)
+    conn.execute("INSERT INTO log_fts(log_fts) VALUES ('rebuild')")
+    run_script(conn, _LOG_FTS_TRIGGERS)
+    analyze(conn)
+
+
+def _migrate_error_totals(conn: sqlite3.Connection) -> None:
+    # Error groups of the whole log from a table that does not grow with history
+    # (_ERROR_KINDS), filled from the daily buckets.
+    run_script(conn, _ERROR_KINDS)
+    _fill_error_kinds(conn)
+    run_script(conn, _ERROR_KINDS_TRIGGERS)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
@@ -367,5 +343,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_4,
     _migrate_to_5,
     _migrate_to_6,
+    _migrate_runs_follow_verdicts,
+    _migrate_fts_filters,
+    _migrate_error_totals,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,22 +10,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
-from store.checks import activate, retry
+from store import clock
+from store.checks import (
+    activate,
+    mapping_problems,
+    retry,
+    safe_uninstall,
+    unavailable_until,
+)
 from store.db import now_iso, transaction
 from store.diagnose import Verdict, diagnose
 from store.enums import QueueStatus, State, StepName, StepStatus
 from store.errors import NotFound, RetryRefused, TransitionRefused
+from store.errors import XeroWaiting as Waiting
 from store.logs import error_groups
 from store.models import ErrorGroup, Run, Step, StepInput, to_json
 from store.orgs import org_id
 from store.reconnect import reconnect
-from store.transitions import deactivate, integration, settle_revoke, uninstall
-from store.words import plural
+from store.timeparse import stored_time
+from store.transitions import deactivate, integration, settle_revoke
+from store.words import agree, plural
 from store.xero.models import MappingProblem
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,12 @@ def perform(
         return _uninstall(db, run.code, state, actor, given, client)
     if step.name == StepName.RECONNECT:
         return _reconnect(db, run.code, state, actor, given, client)
+    if step.name == StepName.WAIT:
+        return _wait(db, run, client)
+    if step.name == StepName.MAP:
+        return _map(db, run.code, client)
+    if step.name == StepName.ACTIVATE:
+        return _activate(db, run.code, state, actor, client)
     raise NotFound(f"Unknown step {str(step.name)!r}.")
 
 
@@ -125,7 +141,8 @@ def _uninstall(
         return StepOutcome(
             StepStatus.SKIPPED, "already uninstalled" + (f". {settled}" if settled else "")
         )
-    result = uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
+    # Nothing irreversible while Xero cannot answer: the revoke and the reconnect need it.
+    result = safe_uninstall(db, code, confirm=given.confirm, actor=actor, client=client)
     return StepOutcome(
         StepStatus.DONE, " ".join(result.messages), UninstallDetail(result.snapshot_id)
     )
@@ -199,3 +216,58 @@ def _verify(
     return StepOutcome(
         StepStatus.DONE, outcome, VerifyDetail(clean, report.before, report.after, after)
     )
+
+
+def _wait(db: sqlite_utils.Database, run: Run, client: Any) -> StepOutcome:
+    """Done once the stated time has passed and a live check finds Xero answering."""
+    until = stored_time(run.wait_until)
+    if until is not None and until > clock.now():
+        raise Waiting(
+            f"Wait until {run.wait_until}: Xero cannot answer for {run.code} before then, so "
+            f"nothing was done. Then `syncdesk run next {run.code}` goes on.",
+            until=run.wait_until or "",
+        )
+    later = unavailable_until(db, run.code, client=client)
+    if later is not None:
+        raise Waiting(
+            f"Wait until {later}: Xero still cannot answer for {run.code}, so nothing was "
+            f"done. Then `syncdesk run next {run.code}` goes on.",
+            until=later,
+        )
+    return StepOutcome(StepStatus.DONE, "Xero answers again: the run goes on.")
+
+
+def _map(db: sqlite_utils.Database, code: str, client: Any) -> StepOutcome:
+    """Done when every mapping exists in the tenant and fits its use; else says which to fix
+    and with what."""
+    problems = mapping_problems(db, code, client=client)
+    if not problems:
+        return StepOutcome(
+            StepStatus.DONE, "Every account and tax mapping exists in Xero and fits its use."
+        )
+    lines = []
+    for p in problems:
+        if p.suggestions:
+            choice = f"valid codes: {', '.join(p.suggestions[:8])}"
+        else:
+            choice = (
+                "the tenant has no active code that fits: create or unarchive one in Xero, "
+                "then map to it"
+            )
+        lines.append(f"{p.kind} {p.local} -> {p.remote}: {p.problem} ({choice})")
+    fail = agree(len(problems), "fails", "fail")
+    raise TransitionRefused(
+        f"{plural(len(problems), 'mapping')} of {code} still {fail}: "
+        + "; ".join(lines)
+        + f". Fix each with `syncdesk map {code} KIND LOCAL CODE` (m in the console), then "
+        f"`syncdesk run next {code}`."
+    )
+
+
+def _activate(
+    db: sqlite_utils.Database, code: str, state: State, actor: str, client: Any
+) -> StepOutcome:
+    if state != State.INACTIVE:
+        return StepOutcome(StepStatus.SKIPPED, f"not paused: the integration is {state}")
+    said = activate(db, code, actor=actor, client=client).messages
+    return StepOutcome(StepStatus.DONE, "Switched back on after a live check. " + " ".join(said))

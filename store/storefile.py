@@ -11,8 +11,6 @@ customers' tokens can be read by every user of the machine.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +51,8 @@ def build_lock(path: Path) -> Iterator[None]:
 
 def temporary_path(path: Path) -> Path:
     """A build's own temporary file beside the store (a name no other build uses)."""
+    import secrets  # (imported when a build needs it, not at every command's start)
+
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_BUILDING}")
 
 
@@ -85,6 +85,8 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
+        import shutil
+
         shutil.copy2(source, target)
 
 

@@ -88,6 +88,30 @@ def parse_since(text: str, *, now: datetime | None = None) -> str:
     return iso(moment)
 
 
+def parse_until(text: str, *, now: datetime | None = None) -> datetime:
+    """Turn '2h', '30m', '1d' (from now) or an ISO date/time (UTC unless it says) into a time
+    ahead of now.
+
+    Raises InvalidQuery for anything else, or a time that is not ahead.
+    """
+    now = now or clock.now()
+    match = _RELATIVE.fullmatch(text)
+    try:
+        if match:
+            amount, unit = int(match.group(1)), _UNITS[match.group(2).lower()]
+            moment = now + timedelta(**{unit: amount})
+        else:
+            moment = parse(text)
+    except (OverflowError, ValueError):
+        raise InvalidQuery(
+            f"Cannot read the time {text!r}; use a span such as 2h, 30m or 1d, or a time such as "
+            "2026-11-20T09:30."
+        ) from None
+    if moment <= now:
+        raise InvalidQuery(f"The time {text!r} is not ahead of now ({iso(now)}); give a later one.")
+    return moment
+
+
 def age(stamp: str | None, *, now: datetime | None = None) -> str:
     """How long ago a store time was, compactly: '5m', '3h', '2d', or '-' for never."""
     if not stamp:

@@ -12,9 +12,11 @@ wins), writes its changes and an audit row, and bumps the version. An uninstall 
 snapshot of everything it removes in that same transaction. Calls to Xero happen before or
 after the transaction, never while it holds the write lock.
 
-`_check`, `_check_version`, `_apply`, `_locked`, `_move_queue` and `_with` are shared with
-store/reconnect.py and store/mapping_edits.py, the other rooms of the lifecycle; nothing else
-uses them. Snapshots and audit rows are written through store/history.py.
+The building blocks of a transition are public for the other rooms of the lifecycle
+(store/reconnect.py, store/checks.py, store/mapping_edits.py): `check_allowed` and
+`check_version` (the state table and the version), `locked_integration` (read inside the write
+transaction), `apply_transition` (move, bump, audit), `move_queue` and `with_messages`.
+Snapshots and audit rows are written through store/history.py.
 """
 
 from __future__ import annotations
@@ -22,18 +24,21 @@ from __future__ import annotations
 import getpass
 import sqlite3
 from dataclasses import replace
-from typing import Any
-
-import sqlite_utils
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from store.db import now_iso, transaction
 from store.enums import Level, QueueStatus, State, Transition
 from store.errors import SyncdeskError, TransitionRefused, VersionConflict, XeroInvalidGrant
 from store.history import record_audit, take_snapshot
 from store.logs import record
-from store.models import Integration, TransitionResult, UninstallPlan
+from store.models import Integration, Pause, TransitionResult, UninstallPlan
 from store.orgs import configuration, org_id
+from store.timeparse import iso
 from store.words import plural
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # What each transition may start from, and where it leads.
 ALLOWED: dict[Transition, tuple[frozenset[State], State]] = {
@@ -97,7 +102,7 @@ def _refuse(current: Integration, action: Transition) -> TransitionRefused:
     )
 
 
-def _check_version(current: Integration, expected_version: int | None) -> None:
+def check_version(current: Integration, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != current.version:
         raise VersionConflict(
             f"{current.code} was changed by {current.updated_by} at {current.updated_at} "
@@ -105,13 +110,13 @@ def _check_version(current: Integration, expected_version: int | None) -> None:
         )
 
 
-def _check(current: Integration, action: Transition, expected_version: int | None) -> None:
-    _check_version(current, expected_version)
+def check_allowed(current: Integration, action: Transition, expected_version: int | None) -> None:
+    check_version(current, expected_version)
     if current.state not in ALLOWED[action][0]:
         raise _refuse(current, action)
 
 
-def _apply(
+def apply_transition(
     conn: sqlite3.Connection,
     current: Integration,
     action: Transition,
@@ -145,11 +150,11 @@ def _apply(
     )
 
 
-def _locked(conn: sqlite3.Connection, oid: int) -> Integration:
+def locked_integration(conn: sqlite3.Connection, oid: int) -> Integration:
     return Integration.from_row(conn.execute(_INTEGRATION_SQL, [oid]).fetchone())
 
 
-def _move_queue(
+def move_queue(
     conn: sqlite3.Connection,
     oid: int,
     source: QueueStatus,
@@ -163,7 +168,7 @@ def _move_queue(
     ).rowcount
 
 
-def _with(
+def with_messages(
     result: TransitionResult, *messages: str, snapshot_id: int | None = None
 ) -> TransitionResult:
     return replace(
@@ -182,20 +187,51 @@ def deactivate(
     *,
     actor: str | None = None,
     expected_version: int | None = None,
+    reason: str | None = None,
+    until: datetime | None = None,
 ) -> TransitionResult:
     """active -> inactive: exports waiting in the queue are held, settings and mappings kept.
+
+    `reason` (why it is paused, e.g. a bulk edit) and `until` (when it is due back on) are
+    stored with the pause, in the same transaction: an integration inactive past `until`, or
+    24 h without one, is overdue (store/orgs.py `overdue`).
 
     Raises UnknownOrganisation, TransitionRefused, VersionConflict.
     """
     actor = actor or default_actor()
     oid = org_id(db, org)
+    reason = reason.strip() if reason else None
     with transaction(db) as conn:
-        current = _locked(conn, oid)
-        _check(current, Transition.DEACTIVATE, expected_version)
-        held = _move_queue(conn, oid, QueueStatus.PENDING, QueueStatus.HELD)
-        result = _apply(conn, current, Transition.DEACTIVATE, actor, f"{held} pending exports held")
+        current = locked_integration(conn, oid)
+        check_allowed(current, Transition.DEACTIVATE, expected_version)
+        held = move_queue(conn, oid, QueueStatus.PENDING, QueueStatus.HELD)
+        at = now_iso()
+        due = iso(until) if until else None
+        conn.execute(
+            "INSERT OR REPLACE INTO pauses(org_id, reason, due_at, paused_at, paused_by) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [oid, reason, due, at, actor],
+        )
+        detail = f"{held} pending exports held" + (f"; reason: {reason}" if reason else "")
+        detail += f"; due back on {due}" if due else ""
+        result = apply_transition(conn, current, Transition.DEACTIVATE, actor, detail)
     record(db, current.code, Level.INFO, f"Integration status set to Inactive by {actor}")
-    return _with(result, f"{held} pending exports are held in the queue until activation.")
+    messages = [f"{held} pending exports are held in the queue until activation."]
+    if due:
+        messages.append(f"Due back on by {due}; after that it is flagged overdue.")
+    return with_messages(result, *messages)
+
+
+def pause_of(db: sqlite_utils.Database, org: str) -> Pause | None:
+    """Why and until when the integration was last paused (None if never, or not recorded).
+
+    Raises UnknownOrganisation.
+    """
+    row = db.execute(
+        "SELECT reason, due_at, paused_at, paused_by FROM pauses WHERE org_id = ?",
+        [org_id(db, org)],
+    ).fetchone()
+    return Pause(*row) if row else None
 
 
 def mark_disconnected(
@@ -212,9 +248,9 @@ def mark_disconnected(
     """
     oid = org_id(db, org)
     with transaction(db) as conn:
-        current = _locked(conn, oid)
-        _check(current, Transition.MARK_DISCONNECTED, expected_version)
-        result = _apply(conn, current, Transition.MARK_DISCONNECTED, actor, reason)
+        current = locked_integration(conn, oid)
+        check_allowed(current, Transition.MARK_DISCONNECTED, expected_version)
+        result = apply_transition(conn, current, Transition.MARK_DISCONNECTED, actor, reason)
     record(
         db,
         current.code,
@@ -275,10 +311,10 @@ def uninstall(
     current = integration(db, org)
     if confirm is None or confirm.strip().upper() != current.code.upper():
         raise _unconfirmed(uninstall_plan(db, current.code))
-    _check(current, Transition.UNINSTALL, expected_version)
+    check_allowed(current, Transition.UNINSTALL, expected_version)
     with transaction(db) as conn:
-        locked = _locked(conn, current.org_id)
-        _check(locked, Transition.UNINSTALL, current.version)
+        locked = locked_integration(conn, current.org_id)
+        check_allowed(locked, Transition.UNINSTALL, current.version)
         at = now_iso()
         snap = take_snapshot(conn, locked, actor=actor, reason=Transition.UNINSTALL, at=at)
         for table in ("settings", "mappings"):
@@ -292,8 +328,8 @@ def uninstall(
             )
         else:
             conn.execute("DELETE FROM credentials WHERE org_id = ?", [locked.org_id])
-        _move_queue(conn, locked.org_id, QueueStatus.PENDING, QueueStatus.HELD, at)
-        result = _apply(
+        move_queue(conn, locked.org_id, QueueStatus.PENDING, QueueStatus.HELD, at)
+        result = apply_transition(
             conn,
             locked,
             Transition.UNINSTALL,
@@ -322,7 +358,7 @@ def uninstall(
     revoked = settle_revoke(db, current.code, client=client) if revoking else None
     if revoked is not None:
         messages.append(revoked)
-    return _with(result, *messages, snapshot_id=snap.id)
+    return with_messages(result, *messages, snapshot_id=snap.id)
 
 
 def revoke_pending(db: sqlite_utils.Database, org: str) -> bool:

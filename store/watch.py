@@ -18,12 +18,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.errors import InvalidQuery
-from store.logs import LogQuery, log_filter, page_log
-from store.models import LogPage
+from store.logs import _COLUMNS, LogQuery, log_filter, page_log
+from store.models import LogEntry, LogPage
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 _WATCH_EVERY = 0.02  # seconds between two looks at cancelled() while a query runs
 
@@ -34,16 +36,21 @@ def data_version(db: sqlite_utils.Database) -> int:
 
 
 def count_log(
-    db: sqlite_utils.Database, query: LogQuery, *, cancelled: Callable[[], bool] | None = None
+    db: sqlite_utils.Database,
+    query: LogQuery,
+    *,
+    cancelled: Callable[[], bool] | None = None,
+    cap: int | None = None,
 ) -> int | None:
-    """How many rows match query (the same rows page_log walks); None when cancelled.
+    """How many rows match query (the same rows page_log walks), counting at most `cap`;
+    None when cancelled. A result equal to cap means "cap or more".
 
     Raises UnknownOrganisation, InvalidQuery.
     """
     found = log_filter(db, query)
     if found is None:
         return 0
-    sql, args = found.count()
+    sql, args = found.count(cap=cap)
     if cancelled is None:
         return db.execute(sql, args).fetchone()[0]
     if cancelled():
@@ -118,3 +125,56 @@ def newer_entries(
             return LogPage(tuple(found[:limit]))
         before = page.before_id
     return None
+
+
+def oldest_entries(
+    db: sqlite_utils.Database, query: LogQuery, *, limit: int, after_id: int | None = None
+) -> LogPage:
+    """The oldest `limit` rows matching query (newer than after_id when given), newest first:
+    the far end of a filter in one step (`End` in the log browser), and, page by page, the
+    rows above it. Keyset from the other end: the same cost wherever it starts. before_id is
+    the id of the newest row when more rows are newer, else None.
+
+    Raises UnknownOrganisation, InvalidQuery.
+    """
+    found = log_filter(db, query, after_id=after_id)
+    if found is None:
+        return LogPage(())
+    sql, args = found.select(_COLUMNS, limit=limit, oldest=True)
+    try:
+        rows = db.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as exc:  # an FTS syntax corner
+        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+    entries = tuple(LogEntry.from_row(r) for r in reversed(rows))
+    return LogPage(entries, entries[0].id if len(entries) == limit else None)
+
+
+def stream_log(
+    db: sqlite_utils.Database, query: LogQuery, *, batch: int = 2000
+) -> Iterator[tuple[Any, ...]]:
+    """Every row matching query, newest first, as plain tuples (id, at, org, level, document,
+    message, kind, correlation_id): one statement read `batch` rows at a time, so memory stays
+    flat, no object is built per row, and the export is one snapshot of the store. The filter
+    is checked before this returns (an unknown organisation raises here, before any output).
+
+    Raises UnknownOrganisation, InvalidQuery.
+    """
+    found = log_filter(db, query)
+    if found is None:
+        return iter(())
+    sql, args = found.select(_COLUMNS, limit=-1)  # LIMIT -1: no limit
+    cursor = db.conn.cursor()
+    cursor.row_factory = None  # tuples, not sqlite3.Row
+    try:
+        cursor.execute(sql, args)
+    except sqlite3.OperationalError as exc:
+        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        try:
+            while chunk := cursor.fetchmany(batch):
+                yield from chunk
+        finally:
+            cursor.close()
+
+    return rows()

@@ -19,7 +19,7 @@ import pytest
 
 pytest.register_assert_rewrite("xero_stub", "support")
 
-from support import NOW, FakeClock, sandbox_client  # noqa: E402
+from support import NOW, FakeClock, run_cli, sandbox_client  # noqa: E402
 from xero_stub import XeroStub  # noqa: E402
 
 from store import clock as store_clock  # noqa: E402
@@ -86,6 +86,20 @@ def store_path(demo_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "store.db"
     shutil.copy(demo_template, path)
     return path
+
+
+@pytest.fixture
+def cli(capsys: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`syncdesk --db DB ARGS` in-process: (exit code, stdout, stderr), never a traceback.
+
+    DB is the test's copy of the demo store unless `db=` names another.
+    """
+    monkeypatch.delenv("SYNCDESK_DB", raising=False)
+
+    def invoke(*args: str, db: Path = store_path) -> tuple[int, str, str]:
+        return run_cli(capsys, "--db", str(db), *args)
+
+    return invoke
 
 
 @pytest.fixture

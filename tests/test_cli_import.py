@@ -13,7 +13,6 @@ import yaml
 
 from store.db import open_store
 from store.sample_yaml import sample_dir
-from tui.cli import main
 
 SAMPLE = sample_dir()
 FILES = ("orgs.yaml", "xero.yaml", "knowledge_base.yaml")
@@ -21,20 +20,9 @@ REAL_TENANT = "0b7c3a52-5d1e-4c8a-9f43-2a6d8e1f0c9b"
 
 
 @pytest.fixture
-def run(capsys, monkeypatch):
+def run(cli):
     """`syncdesk --db DB ARGS` in-process (the clock frozen as for every test)."""
-    monkeypatch.delenv("SYNCDESK_DB", raising=False)
-
-    def invoke(db: Path, *args: str) -> tuple[int, str, str]:
-        try:
-            main(["--db", str(db), *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+    return lambda db, *args: cli(*args, db=db)
 
 
 @pytest.fixture

@@ -19,26 +19,14 @@ from store.db import open_store
 from store.ingest import Ingester, follow
 from store.tail import FileTail
 from store.timeparse import iso
-from tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 AT = iso(NOW)
 
 
 @pytest.fixture
-def run(capsys, store_path: Path, monkeypatch):
-    monkeypatch.delenv("SYNCDESK_DB", raising=False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        try:
-            main(["--db", str(store_path), *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+def run(cli):
+    return cli
 
 
 def _line(i: int, org: str = "HARBOUR", **extra: object) -> str:

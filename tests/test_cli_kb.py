@@ -12,23 +12,11 @@ from support import NOW
 
 from store.kb_stats import shape
 from store.timeparse import iso
-from tui.cli import main
 
 
 @pytest.fixture
-def run(capsys, store_path: Path, monkeypatch):
-    monkeypatch.delenv("SYNCDESK_DB", raising=False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        try:
-            main(["--db", str(store_path), *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+def run(cli):
+    return cli
 
 
 def test_kb_lists_every_entry_with_its_matches_in_7_days(run, db) -> None:

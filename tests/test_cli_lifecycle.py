@@ -400,7 +400,9 @@ def test_diagnose_text(cli) -> None:
 
 
 def test_run_claim_note_next_take_over_resolve(cli) -> None:
-    started = as_json(cli("run", "start", "KAURI", "--actor", "alice", "--json"))
+    started = as_json(
+        cli("run", "start", "KAURI", "--actor", "alice", "--json", "--override-verdict", "asked")
+    )
     assert (started["status"], started["claimed_by"], started["current"]) == (
         "in_progress",
         "alice",
@@ -471,29 +473,34 @@ def test_run_escalate_out_writes_both_files(cli, tmp_path: Path) -> None:
     assert shown["status"] == "escalated" and shown["packet"] == str(out_file)
 
 
-def test_run_next_drives_to_escalation(cli, sandbox_env: Path) -> None:
+def test_run_next_drives_to_escalation(cli, sandbox_env: Path, tmp_path: Path) -> None:
+    # KAURI's verdict is a mapping: after diagnose the run offers map, never an uninstall.
     cli("run", "start", "KAURI", "--actor", "alice")
-    for _ in range(6):
-        code, _, err = cli("run", "next", "KAURI", "--confirm", "KAURI", "--actor", "alice")
-        assert code == 0, err
-    shown = as_json(cli("run", "show", "KAURI", "--json"))
-    assert shown["status"] == "in_progress" and shown["current"] is None
-    assert [s["status"] for s in shown["steps"]] == ["done"] * 6
-    code, out, _ = cli("run", "show", "KAURI")
-    assert "`syncdesk run next` escalates" in out
-
     code, out, err = cli("run", "next", "KAURI", "--actor", "alice")
     assert code == 0, err
     shown = as_json(cli("run", "show", "KAURI", "--json"))
-    assert shown["status"] == "escalated"
-    packet = Path(shown["packet"])
-    assert packet.parent == sandbox_env and packet.exists()
-    assert packet.with_suffix(".json").exists()
-    assert f"Packet: {packet}" in out
+    assert [s["name"] for s in shown["steps"]] == ["diagnose", "map", "verify"]
+    assert "uninstall" not in out
+    line = refused(cli("run", "next", "KAURI", "--actor", "alice"))
+    assert "220" in line and "200, 210" in line and "syncdesk map KAURI" in line
+    shown = as_json(cli("run", "show", "KAURI", "--json"))
+    assert shown["status"] == "in_progress" and shown["outcome"] is None
+    assert "still fail" in shown["next_action"]  # the run says what to do next
+    code, out, _ = cli("run", "show", "KAURI")
+    assert "still fail" in out
+
+    out_path = tmp_path / "ticket.md"
+    code, out, err = cli("run", "escalate", "KAURI", "--actor", "alice", "--out", str(out_path))
+    assert code == 0, err
+    shown = as_json(cli("run", "show", "KAURI", "--json"))
+    assert shown["status"] == "escalated" and shown["outcome"] == "escalated"
+    assert out_path.exists() and (tmp_path / "ticket.json").exists()
+    assert f"Packet: {out_path}" in cli("run", "show", "KAURI")[1]
+    assert "No refresh run in progress" in refused(cli("run", "escalate", "KAURI"))
 
 
 def test_run_next_uninstall_needs_confirm(cli, store_path: Path) -> None:
-    cli("run", "start", "KAURI", "--actor", "alice")
+    cli("run", "start", "KAURI", "--actor", "alice", "--override-verdict", "asked")
     for _ in range(3):
         cli("run", "next", "KAURI", "--actor", "alice")
     line = refused(cli("run", "next", "KAURI", "--actor", "alice"))

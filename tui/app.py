@@ -7,8 +7,10 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.worker import Worker, WorkerState
 
+from store.db import read_only_reason, set_read_only
 from tui.commands import OrgCommands
 from tui.screens.base import FAILURE_SECONDS, failure_text
 from tui.screens.dashboard import DashboardScreen
@@ -25,6 +27,10 @@ class SyncdeskApp(App):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark,f1", "help", "Keys"),
         Binding("ctrl+t", "toggle_theme", "Dark/light", show=False),
+        # While a screen's long work runs (its WorkProgress), escape cancels that first; else
+        # this binding is off and escape does what the screen says (a screen's own escape
+        # binding would replace one inherited from StoreScreen, hence here).
+        Binding("escape", "cancel_work", "Cancel", priority=True),
     ]
 
     def __init__(
@@ -32,9 +38,31 @@ class SyncdeskApp(App):
     ) -> None:
         super().__init__()
         self.db_path = Path(db_path)
-        self.read_only = read_only  # look, never change: --read-only, or the file system says so
+        # Look, never change: --read-only, or the file system does not let this user write.
+        if read_only:
+            set_read_only("--read-only")  # and every store connection opens read-only
+        self.read_only_reason = read_only_reason(self.db_path)
+        self.read_only = self.read_only_reason is not None
         if theme:
             self.theme = theme
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header, which says so on every screen when the session is read-only."""
+        shown = super().format_title(title, sub_title)
+        if not self.read_only:
+            return shown
+        return Content.assemble(("READ-ONLY", "bold reverse"), " ", shown)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_work":
+            gate = getattr(self.screen, "gate", None)
+            return bool(gate and gate(action))
+        return True
+
+    def action_cancel_work(self) -> None:
+        cancel = getattr(self.screen, "action_cancel_work", None)
+        if cancel is not None:
+            cancel()
 
     def action_toggle_theme(self) -> None:
         """Switch between the dark and the light theme."""

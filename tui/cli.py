@@ -1,7 +1,8 @@
 """The command line: `syncdesk` opens the console; every subcommand calls one store function.
 
-This module assembles the commands (each command module registers its own on the group in
-cli_base) and holds `main`, the console script. Exit codes: 0 done, 1 refused or failed (any
+Each command module registers its own commands on the group in cli_base, which imports a
+module only when one of its commands runs (cli_base.COMMAND_MODULES); this module holds
+`main`, the console script. Exit codes: 0 done, 1 refused or failed (any
 SyncdeskError, one line on stderr), 2 usage.
 """
 
@@ -14,15 +15,13 @@ from collections.abc import Sequence
 
 import click
 
-import tui.cli_data  # noqa: F401 - importing it registers ingest, kb and import
 from store.db import store_error
 from store.errors import SyncdeskError
 from store.redact import redact
 from store.textsafe import visible
-from tui import cli_lifecycle, cli_serve, cli_store, cli_xero
-from tui.cli_base import cli
+from tui.cli_base import COMMAND_MODULES, cli
 
-COMMAND_MODULES = (cli_store, cli_lifecycle, cli_xero, cli_serve)  # importing one registers it
+__all__ = ["COMMAND_MODULES", "cli", "main"]  # the command modules load on first use
 
 
 def main(argv: Sequence[str] | None = None) -> None:

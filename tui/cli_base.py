@@ -7,6 +7,8 @@ The command modules (cli_store, cli_lifecycle, cli_xero, cli_serve) register the
 
 from __future__ import annotations
 
+import importlib
+import json
 import shutil
 import sqlite3
 import sys
@@ -20,8 +22,7 @@ from store.db import open_store, read_only_reason, set_read_only, store_error
 from store.errors import StoreExists, StoreMissing, StoreReadOnly
 from store.models import to_json
 from store.paths import default_db_path
-from store.storefile import exposure_warning
-from store.textsafe import dumps, visible
+from store.textsafe import dumps, escape_json, visible
 
 # Commands a read-only session may run ("" is the console, which hides its actions itself).
 READ_COMMANDS = frozenset(
@@ -89,6 +90,8 @@ class Context:
             except StoreExists:
                 pass  # another session built it while this one waited for the build lock
             db = open_store(self.path)
+        from store.storefile import exposure_warning  # (secrets, tempfile: not at start-up)
+
         warning = exposure_warning(self.path)
         if warning:
             click.echo(f"syncdesk: {visible(warning)}", err=True)
@@ -98,9 +101,36 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+# The module that registers each command, imported when the command is asked for: `syncdesk
+# log` loads tui/cli_store.py alone, not the Xero client (httpx), the generator or the importer
+# (start-up 0.22-0.3 s -> see docs/benchmarks.md). tests/test_cli_startup.py checks the list.
+COMMAND_MODULES = {
+    **dict.fromkeys(("init", "orgs", "show", "log", "errors"), "tui.cli_store"),
+    **dict.fromkeys(
+        ("deactivate", "activate", "uninstall", "reconnect", "snapshots", "audit", "diagnose")
+        + ("map",),
+        "tui.cli_lifecycle",
+    ),
+    "run": "tui.cli_runs",
+    **dict.fromkeys(("check", "retry"), "tui.cli_xero"),
+    "serve": "tui.cli_serve",
+    **dict.fromkeys(("ingest", "kb", "import"), "tui.cli_data"),
+}
+
+
 class StoreGroup(click.Group):
     """The group that names any sqlite3 error a command lets through for what it is (busy,
-    read-only, full, I/O, a bad value, damage SQLite confirms), with the store's path."""
+    read-only, full, I/O, a bad value, damage SQLite confirms), with the store's path; and
+    loads a command's module only when that command runs (or help lists them all)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(module)  # its @cli.command() registers it
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -152,10 +182,16 @@ def progress_printer(describe: Callable[[str, int, int], str]) -> Callable[[str,
     return show
 
 
-def counter(label: str) -> Callable[[int, int], None]:
-    """A progress callback (done, total) printing 'label done/total' as progress_printer does."""
+def counter(label: str) -> Callable[[int, int, str], None]:
+    """A store progress callback (done, total, doing: store/progress.py) printing
+    'label done/total' as progress_printer does, from the first item done."""
     show = progress_printer(lambda _stage, done, total: f"{label} {done}/{total}")
-    return lambda done, total: show("", done, total)
+
+    def count(done: int, total: int, doing: str = "") -> None:
+        if done:
+            show("", done, total)
+
+    return count
 
 
 def say(text: str, *, err: bool = False) -> None:
@@ -189,6 +225,38 @@ def print_json_list(items: Iterable[Any]) -> None:
     for item in items:
         text = dumps(to_json(item), indent=2)  # no raw newline (or control) inside strings
         out.write(f"{opening}\n  " + text.replace("\n", "\n  "))
+        opening = ","
+    out.write("[]\n" if opening == "[" else "\n]\n")
+
+
+def print_json_rows(rows: Iterable[tuple[Any, ...]], keys: Sequence[str]) -> None:
+    """Flat rows (tuples of text, numbers and None, in `keys` order) as print_json_list writes
+    the objects they stand for, byte for byte, without building an object per row: each value
+    goes through the JSON encoder alone (a million-row `log --json` spent most of its time in
+    the indenting encoder). A row holding anything else (text stored as a BLOB) is written
+    through print_json_list's own path."""
+    out = sys.stdout
+    encode = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
+    names = [f"    {encode(k)}: " for k in keys]
+    opening = "["
+    for row in rows:
+        parts = []
+        for name, value in zip(names, row, strict=True):
+            kind = type(value)
+            if kind is str:
+                parts.append(name + encode(value))
+            elif value is None:
+                parts.append(name + "null")
+            elif kind is int:
+                parts.append(name + str(value))
+            else:
+                parts = None
+                break
+        if parts is None:
+            text = dumps(dict(zip(keys, row, strict=True)), indent=2).replace("\n", "\n  ")
+        else:
+            text = escape_json("{\n" + ",\n".join(parts) + "\n  }")
+        out.write(f"{opening}\n  " + text)
         opening = ","
     out.write("[]\n" if opening == "[" else "\n]\n")
 
@@ -262,3 +330,17 @@ def cli(
             ctx.obj.path, theme=themes.get(theme or ""), read_only=ctx.obj.read_only is not None
         )
         app.run(mouse=not no_mouse)
+
+
+def _login() -> str:
+    from store.transitions import default_actor
+
+    return default_actor()
+
+
+actor_option = click.option(
+    "--actor",
+    default=_login,
+    show_default="your login name",
+    help="Who is doing this (recorded in the audit trail and the run).",
+)

@@ -1,44 +1,24 @@
-"""Lifecycle commands: transitions, mappings, snapshots, audit, diagnose and refresh runs.
+"""Lifecycle commands: transitions, mappings, snapshots, audit and diagnose (refresh runs are
+in tui/cli_runs.py).
 
 Each calls one store function (store.transitions, store.reconnect, store.mapping_edits,
-store.history, store.diagnose, store.runs), the same the console calls.
+store.history, store.diagnose), the same the console calls.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from store import paths
-from store.checks import activate
+from store.checks import activate, safe_uninstall
 from store.diagnose import diagnose as diagnose_org
-from store.enums import RunStatus, StepStatus
 from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
-from store.models import StepInput
 from store.reconnect import reconnect
-from store.runs import (
-    WHAT,
-    add_note,
-    escalate,
-    latest_run,
-    next_step,
-    resolve,
-    start_run,
-)
-from store.runs import take_over as take_over_run
 from store.textsafe import visible
-from store.timeparse import when
-from store.transitions import deactivate, default_actor, uninstall, uninstall_plan
-from tui.cli_base import Context, cli, counter, pass_ctx, print_json, print_table, say
+from store.timeparse import parse_until, when
+from store.transitions import deactivate, uninstall_plan
+from tui.cli_base import Context, actor_option, cli, pass_ctx, print_json, print_table, say
 
-actor_option = click.option(
-    "--actor",
-    default=default_actor,
-    show_default="your login name",
-    help="Who is doing this (recorded in the audit trail and the run).",
-)
 version_option = click.option(
     "--expect-version",
     type=int,
@@ -60,15 +40,37 @@ def _say_transition(result, as_json: bool) -> None:
 
 @cli.command("deactivate")
 @click.argument("org")
+@click.option(
+    "--reason",
+    metavar="TEXT",
+    help="Why it is paused (a bulk edit, say); shown on the organisation screen and by `show`.",
+)
+@click.option(
+    "--until",
+    metavar="WHEN",
+    help="When it is due back on: a span from now (2h, 30m, 1d) or a time (2026-11-24T17:00). "
+    "Past it, or 24 h after the pause without one, `orgs --json` says `overdue: true`, the "
+    "dashboard flags it and diagnose says to turn it back on.",
+)
 @actor_option
 @version_option
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def deactivate_cmd(
-    obj: Context, org: str, actor: str, expect_version: int | None, as_json: bool
+    obj: Context,
+    org: str,
+    reason: str | None,
+    until: str | None,
+    actor: str,
+    expect_version: int | None,
+    as_json: bool,
 ) -> None:
     """active -> inactive: pause exports (held in the queue); settings and mappings kept."""
-    _say_transition(deactivate(obj.db, org, actor=actor, expected_version=expect_version), as_json)
+    due = parse_until(until) if until is not None else None
+    result = deactivate(
+        obj.db, org, actor=actor, expected_version=expect_version, reason=reason, until=due
+    )
+    _say_transition(result, as_json)
 
 
 @cli.command("activate")
@@ -116,7 +118,9 @@ def uninstall_cmd(
 ) -> None:
     """Remove settings, mappings and tokens (snapshotted first) and revoke the Xero connection.
 
-    Without --confirm ORG it only says what would be removed and kept, and exits 1.
+    Without --confirm ORG it only says what would be removed and kept, and exits 1. Refused
+    (exit 1, saying when to try again) while Xero cannot answer for the organisation:
+    rate-limited, offline or unreachable.
     """
     if confirm is None and not as_json:
         plan = uninstall_plan(obj.db, org)
@@ -127,7 +131,7 @@ def uninstall_cmd(
         for item in plan.kept():
             click.echo(f"  - {visible(item)}")
     _say_transition(
-        uninstall(obj.db, org, confirm=confirm, actor=actor, expected_version=expect_version),
+        safe_uninstall(obj.db, org, confirm=confirm, actor=actor, expected_version=expect_version),
         as_json,
     )
 
@@ -254,7 +258,16 @@ def audit_cmd(obj: Context, org: str | None, limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
-    """State, live check and error groups combined into a verdict and the next step."""
+    """State, live check and error groups combined into a verdict and the next step.
+
+    \b
+    The verdict says what happened, why, what fixes it, whether the refresh sequence helps
+    and the next step; every current problem is listed, the blocking one first. Error groups
+    come in order of what decides: the verdict's first (marked), then severity, then count.
+    JSON: the verdict's keys include kind, title, what, cause, fix, remedy (wait | reconnect
+    | map | activate | fix_data | retry | escalate | none), refresh_helps, refresh_step,
+    next_step, wait_until, problems, old and remedies.
+    """
     found = diagnose_org(obj.db, org, actor=actor)
     if as_json:
         print_json(found)
@@ -266,203 +279,26 @@ def diagnose_cmd(obj: Context, org: str, actor: str, as_json: bool) -> None:
     for f in found.findings:
         say(f"  {'✓' if f.ok else '✗'} {f.check}: {f.detail}")
     for g in found.groups:
-        say(f"  {g.count:>4} x {g.kind} (last {g.last_at})")
+        mark = "  <- decides" if g.kind == v.kind else ""
+        say(f"  {g.count:>4} x {g.kind} (last {g.last_at}){mark}")
     click.echo(f"Verdict: {visible(v.title)}")
+    if v.what:
+        click.echo(f"  what happened: {visible(v.what)}")
     if v.cause:
-        click.echo(f"  cause: {visible(v.cause)}")
+        click.echo(f"  why: {visible(v.cause)}")
     if v.fix:
         click.echo(f"  fix: {visible(v.fix)}")
     click.echo(
         f"  refresh sequence: {'will help' if v.refresh_helps else 'will not help'}"
         + (f" ({v.refresh_step} step)" if v.refresh_helps else "")
     )
+    if v.wait_until:
+        click.echo(f"  wait until: {v.wait_until}")
+    if len(v.problems) > 1:
+        click.echo("  problems, the blocking one first:")
+        for line in v.problems:
+            click.echo(f"    - {visible(line)}")
     click.echo(f"Next: {visible(v.next_step)}")
-
-
-# --- runs ------------------------------------------------------------------------------------
-
-
-@cli.group("run")
-def run_group() -> None:
-    """The refresh sequence as a recorded, resumable run.
-
-    \b
-    diagnose -> deactivate -> verify -> uninstall -> reconnect -> verify -> resolved | escalated
-    Steps the state makes pointless are skipped; a clean verify resolves the run.
-    """
-
-
-take_over_option = click.option(
-    "--take-over", is_flag=True, help="Take over a run claimed by someone else."
-)
-
-
-MARKS = {
-    StepStatus.DONE: "✓",
-    StepStatus.SKIPPED: "-",
-    StepStatus.TODO: " ",
-    StepStatus.DOING: "…",
-    StepStatus.FAILED: "✗",
-}
-
-
-def _show_run(run, as_json: bool) -> None:
-    if as_json:
-        print_json(run)
-        return
-    say(
-        f"Run {run.id} on {run.code}: {run.status}; started {run.started_at} by "
-        f"{run.started_by}; claimed by {run.claimed_by} since {run.claimed_at}"
-    )
-    current = run.current
-    for step in run.steps:
-        pointer = ">" if current and step.position == current.position else " "
-        who = f" {step.actor} {step.ended_at or step.started_at or ''}" if step.actor else ""
-        say(
-            f"{pointer}[{MARKS.get(step.status, '?')}] {step.position + 1}. "
-            f"{step.name:<10} {step.status:<8}{who}"
-        )
-        if step.outcome:
-            click.echo(f"        {visible(step.outcome)}")
-    for note in run.notes:
-        say(f"  note {note.at} {note.actor}: {note.text}")
-    if run.status == RunStatus.IN_PROGRESS:
-        if current:
-            click.echo(f"Next: {current.name}: {WHAT[current.name]}")
-        else:
-            click.echo("Every step is done and errors remain: `syncdesk run next` escalates.")
-    if run.packet:
-        say(f"Packet: {run.packet}")
-
-
-@run_group.command("start")
-@click.argument("org")
-@actor_option
-@take_over_option
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def run_start(obj: Context, org: str, actor: str, take_over: bool, as_json: bool) -> None:
-    """Start a refresh run on ORG (it claims the organisation)."""
-    if take_over:
-        _show_run(take_over_run(obj.db, org, actor=actor), as_json)
-        return
-    _show_run(start_run(obj.db, org, actor=actor), as_json)
-
-
-@run_group.command("show")
-@click.argument("org")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def run_show(obj: Context, org: str, as_json: bool) -> None:
-    """Show ORG's run in progress (or its latest): steps, who, when, outcomes, notes."""
-    run = latest_run(obj.db, org)
-    if run is None:
-        if as_json:
-            print_json(None)
-            return
-        raise click.ClickException(f"{org.upper()} has never had a refresh run.")
-    _show_run(run, as_json)
-
-
-@run_group.command("next")
-@click.argument("org")
-@click.option("--confirm", metavar="ORG", help="For the uninstall step: the organisation code.")
-@click.option("--tenant-id", help="For the reconnect step: the Xero organisation to connect.")
-@click.option(
-    "--accept-new-tenant",
-    is_flag=True,
-    help="For the reconnect step: allow a different Xero organisation.",
-)
-@click.option("--restore", "restore_id", type=int, metavar="SNAPSHOT")
-@click.option("--no-restore", is_flag=True)
-@actor_option
-@take_over_option
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def run_next(
-    obj: Context,
-    org: str,
-    confirm: str | None,
-    tenant_id: str | None,
-    accept_new_tenant: bool,
-    restore_id: int | None,
-    no_restore: bool,
-    actor: str,
-    take_over: bool,
-    as_json: bool,
-) -> None:
-    """Perform the next step of ORG's run (escalates when every step is done)."""
-    given = StepInput(
-        confirm=confirm,
-        tenant_id=tenant_id,
-        accept_new_tenant=accept_new_tenant,
-        restore=restore_id,
-        no_restore=no_restore,
-    )
-
-    run = next_step(
-        obj.db,
-        org,
-        actor=actor,
-        given=given,
-        take_over_run=take_over,
-        progress=counter("  retried"),
-        packet_dir=paths.packets_dir(),
-    )
-    _show_run(run, as_json)
-
-
-@run_group.command("note")
-@click.argument("org")
-@click.argument("text")
-@actor_option
-@take_over_option
-@pass_ctx
-def run_note(obj: Context, org: str, text: str, actor: str, take_over: bool) -> None:
-    """Add a note to ORG's run, against its current step."""
-    run = add_note(obj.db, org, text, actor=actor, take_over_run=take_over)
-    click.echo(f"Noted on run {run.id} ({len(run.notes)} notes).")
-
-
-@run_group.command("resolve")
-@click.argument("org")
-@actor_option
-@take_over_option
-@pass_ctx
-def run_resolve(obj: Context, org: str, actor: str, take_over: bool) -> None:
-    """Close ORG's run as resolved."""
-    run = resolve(obj.db, org, actor=actor, take_over_run=take_over)
-    say(f"Run {run.id} on {run.code} resolved by {actor}.")
-
-
-@run_group.command("escalate")
-@click.argument("org")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the packet (Markdown) to this path and the JSON beside it with .json. "
-    "Default: a stamped name in the packets directory.",
-)
-@click.option("--force", is_flag=True, help="Replace files already at --out.")
-@actor_option
-@take_over_option
-@pass_ctx
-def run_escalate(
-    obj: Context, org: str, out: Path | None, force: bool, actor: str, take_over: bool
-) -> None:
-    """Write the support packet (Markdown and JSON, no secrets, private files) and close the
-    run. An existing file at --out is refused unless --force; symbolic links never followed."""
-    md, js, summary = escalate(
-        obj.db,
-        org,
-        actor=actor,
-        out=out,
-        packet_dir=paths.packets_dir(),
-        take_over_run=take_over,
-        force=force,
-    )
-    say(f"Packet written to {md} and {js}.")
-    say(summary)
 
 
 @cli.command("map")

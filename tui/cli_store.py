@@ -9,19 +9,21 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import fields
 from itertools import chain
 from typing import Any
 
 import click
 
 from store.badvalues import bad_settings
-from store.logs import LEVEL_CHOICES, LogQuery, error_groups, page_log, resolve_since
-from store.models import LogEntry
+from store.diagnose import deciding_groups
+from store.logs import LEVEL_CHOICES, LogQuery, page_log, resolve_since
+from store.models import LogEntry, to_json
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
 from store.timeparse import age, unreadable_time, when
-from store.watch import walk_log
+from store.watch import stream_log, walk_log
 from store.words import plural
 from tui.cli_base import (
     Context,
@@ -29,6 +31,7 @@ from tui.cli_base import (
     pass_ctx,
     print_json,
     print_json_list,
+    print_json_rows,
     print_table,
     progress_printer,
     report_unreadable,
@@ -37,6 +40,7 @@ from tui.cli_base import (
 )
 from tui.log_csv import LogCsvWriter
 
+LOG_JSON_KEYS = tuple(f.name for f in fields(LogEntry))  # stream_log's tuples, in this order
 TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
 
 
@@ -106,7 +110,10 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
 @pass_ctx
 def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> None:
-    """List organisations: state, Xero tenant, errors in the last 24 h, last good export."""
+    """List organisations: state, Xero tenant, errors in the last 24 h, last good export.
+
+    An integration left inactive past its due time (`deactivate --until`), or 24 h without
+    one, shows as "inactive OVERDUE"; in --json its `overdue` is true."""
     found = list_orgs(obj.db, state=state, search=search)
     bad = [
         f"{o.code} {what}"
@@ -127,7 +134,7 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
             [
                 o.code,
                 o.name,
-                o.state,
+                f"{o.state} OVERDUE" if o.overdue else o.state,
                 o.tenant_name or "-",
                 o.errors_24h,
                 age(o.last_export_at) + (" ago" if age(o.last_export_at) not in "-?" else ""),
@@ -160,6 +167,18 @@ def show(obj: Context, org: str, as_json: bool) -> None:
             f"{detail.state} since {detail.state_changed_at or '-'} "
             f"(by {detail.updated_by}, version {detail.version})",
         ),
+        *(
+            [
+                (
+                    "Paused",
+                    f"by {detail.paused_by}: {detail.pause_reason or '(no reason given)'}; due "
+                    f"back on {detail.pause_due_at or 'not said (overdue after 24 h)'}"
+                    + ("  OVERDUE" if detail.overdue else ""),
+                )
+            ]
+            if detail.paused_by
+            else []
+        ),
         ("Xero tenant", f"{detail.tenant_name or '-'}  {detail.tenant_id or ''}".rstrip()),
         (
             "Prior tenant",
@@ -191,7 +210,12 @@ def show(obj: Context, org: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("org", required=False)
 @click.option("--level", type=click.Choice(LEVEL_CHOICES), default="all", show_default=True)
-@click.option("--search", help="Words that must all appear in the message.")
+@click.option(
+    "--search",
+    help="Words that must all appear in the message, each a whole word, case-insensitive; "
+    "identifiers such as invalid_grant, INV-0042 or 429 are found whole through the index. "
+    "Text with no letters or digits (e.g. '[/]') is matched anywhere in the message (a scan).",
+)
 @click.option("--since", help="Only newer rows: a span (30m, 2h, 7d) or an ISO date/time (UTC).")
 @click.option("--kind", help="Only this error kind (see `syncdesk errors`).")
 @click.option(
@@ -223,6 +247,13 @@ def log(
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
     query = LogQuery(org=org, level=level, search=search, since=resolve_since(since), kind=kind)
+    if limit is None and (as_csv or as_json):  # the whole filter: one statement, plain tuples
+        rows = stream_log(obj.db, query)
+        if as_csv:
+            LogCsvWriter(sys.stdout).write_tuples(rows)
+        else:
+            print_json_rows(rows, LOG_JSON_KEYS)
+        return
     if as_json or as_csv:
         entries = _log_entries(obj.db, query, limit)
         if as_json:
@@ -260,10 +291,14 @@ def _log_entries(db: Any, query: LogQuery, limit: int | None) -> Iterator[LogEnt
 @pass_ctx
 def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> None:
     """Errors grouped by kind: count, organisations affected, first and last seen, and what
-    the knowledge base says causes them and fixes them."""
-    groups = error_groups(obj.db, org=org, since=resolve_since(since))
+    the knowledge base says causes them and fixes them.
+
+    In order of what decides: for one ORG the group behind its verdict first (marked
+    "decides"; JSON key `decides`), then by severity (what blocks what: waits, connection,
+    mappings, pauses, data), then count."""
+    groups, deciding = deciding_groups(obj.db, org, resolve_since(since))
     if as_json:
-        print_json(groups)
+        print_json([{**to_json(g), "decides": g.kind == deciding} for g in groups])
         return
     if not groups:
         click.echo("No errors in this period.", err=True)
@@ -271,7 +306,8 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     width = min(terminal_width(), 100)
     for g in groups:
         say(
-            f"{g.kind}: {plural(g.count, 'error')} in {plural(g.orgs, 'organisation')}, "
+            f"{g.kind}{' (decides)' if g.kind == deciding else ''}: "
+            f"{plural(g.count, 'error')} in {plural(g.orgs, 'organisation')}, "
             f"{g.first_at} .. {g.last_at}"
         )
         for label, text in (("cause", g.cause), ("fix", g.fix)):
@@ -284,6 +320,10 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
                         subsequent_indent="    ",
                     )
                 )
-        if g.refresh_step and g.refresh_step != "none":
-            click.echo(f"  refresh step that helps: {visible(g.refresh_step)}")
+        if g.action:
+            helps = g.action == "reconnect" and g.refresh_step not in (None, "none")
+            click.echo(
+                f"  what fixes it: {visible(g.action)}"
+                + (f" (the refresh sequence's {visible(g.refresh_step)} step)" if helps else "")
+            )
         click.echo()

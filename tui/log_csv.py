@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from store.models import LogEntry
-from store.textsafe import csv_cell
+from store.textsafe import csv_cells
 
 CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_id")
 
@@ -19,9 +19,8 @@ CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_
 def csv_row(entry: LogEntry) -> list[str]:
     """A log row's cells, control characters made visible (a spreadsheet is a terminal too) and
     formulas neutralised (a cell starting with = + - @, tab or CR gets a leading ')."""
-    return [
-        csv_cell(v or "")
-        for v in (
+    return csv_cells(
+        (
             entry.at,
             entry.org,
             entry.level,
@@ -30,18 +29,36 @@ def csv_row(entry: LogEntry) -> list[str]:
             entry.kind,
             entry.correlation_id,
         )
-    ]
+    )
 
 
 class LogCsvWriter:
     """Writes the header row at once, then rows as they come: a page, or a whole stream."""
 
     def __init__(self, out: TextIO) -> None:
+        self._out = out
         self._writer = csv.writer(out, lineterminator="\n")
         self._writer.writerow(CSV_HEADER)
         self.written = 0
 
+    def write_tuples(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows as store.watch.stream_log gives them (id first), with the same cells."""
+        writerow, write = self._writer.writerow, self._out.write
+        separators = len(CSV_HEADER) - 1
+        for row in rows:
+            cells = csv_cells(row[1:])
+            line = ",".join(cells)
+            # A cell with a comma or a quote needs the csv module's quoting; the rest is the
+            # line as it would write it (csv_cells leaves no line break inside a cell).
+            if '"' in line or line.count(",") != separators:
+                writerow(cells)
+            else:
+                write(line + "\n")
+            self.written += 1
+
     def write(self, entries: Iterable[LogEntry]) -> None:
+        """Write rows as they come (a stream of any length: memory stays one row)."""
+        writerow = self._writer.writerow
         for entry in entries:
-            self._writer.writerow(csv_row(entry))
+            writerow(csv_row(entry))
             self.written += 1

@@ -27,6 +27,7 @@ import httpx
 
 from store.errors import XeroBadResponse, XeroError, XeroRateLimited, XeroValidation
 from store.redact import remember
+from store.xero.deadline import deadline_hooks
 from store.xero.http_errors import (
     HTTPX_ERRORS,
     RETRYABLE_TRANSPORT,
@@ -99,6 +100,7 @@ class XeroClient:
             timeout=timeout,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "syncdesk/0.1"},
+            event_hooks=deadline_hooks(timeout),  # each call in all, not only each read
         )
         self._limiters: dict[str, Limiter] = {}
         self._limiters_lock = threading.Lock()

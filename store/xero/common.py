@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.enums import Level
 from store.errors import XeroError
@@ -24,6 +22,9 @@ from store.schema import QUEUE_STATUSES
 from store.timeparse import stored_time
 from store.xero.client import XeroClient
 from store.xero.config import client_from_env
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def parse_time(stamp: str | None) -> datetime | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store.enums import Level
 from store.errors import XeroConsentRequired, XeroError, XeroNotFound
@@ -13,6 +13,9 @@ from store.xero.common import integration_row, log_error, session
 from store.xero.models import Connection
 from store.xero.sandbox import SANDBOX_REDIRECT
 from store.xero.tokens import store_tokens, with_token
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def revoke(

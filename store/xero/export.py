@@ -7,11 +7,8 @@ records the `disconnected` transition, then `report_retry` writes the summary ro
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.badvalues import load_settings
@@ -29,12 +26,16 @@ from store.errors import (
 )
 from store.logs import record
 from store.orgs import org_id
+from store.progress import Cancelled, Progress
 from store.timeparse import iso
 from store.xero.client import XeroClient
 from store.xero.common import integration_row, log_error, queue_counts, session
 from store.xero.mappings import is_purchase, stored_mappings
 from store.xero.models import RetryReport, RetrySent
 from store.xero.tokens import with_token
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 STOP_AFTER_SERVER_ERRORS = 3  # consecutive 5xx/timeouts before a retry gives up
 DOC_LABELS = {
@@ -248,8 +249,8 @@ def send_held(
     org: str,
     *,
     client: XeroClient | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
 ) -> RetrySent:
     """Send org's held and failed exports to Xero again and record each outcome.
 
@@ -257,7 +258,8 @@ def send_held(
     in the log). Authorisation and connection problems, long rate limits, Xero outages and
     repeated server errors stop the run early: the result's stopped_reason says why, and the
     rows not sent stay as they were. A connection Xero no longer has is the result's `removed`
-    reason; nothing here changes the integration's state.
+    reason; nothing here changes the integration's state. `progress` hears of each document
+    before it is sent, `cancelled` stops between documents (store/progress.py).
     Raises UnknownOrganisation, RetryRefused (not active, or an unconfirmed tenant change).
     """
     oid = org_id(db, org)
@@ -275,8 +277,13 @@ def send_held(
     with session(db, client) as xero:
         for done, row in enumerate(rows):
             if cancelled is not None and cancelled():
-                stopped = f"Cancelled after {done} of {len(rows)} documents."
+                stopped = (
+                    f"Cancelled after {done} of {len(rows)} documents; "
+                    f"{len(rows) - done} not sent, still waiting in the queue."
+                )
                 break
+            if progress is not None:
+                progress(done, len(rows), f"sending {row['number']}")
             resource, document = build_document(row, mappings, settings)
             sent += 1
             try:
@@ -303,20 +310,18 @@ def send_held(
                 streak = 0
                 exported += 1
                 _exported(db, org, oid, row, created)
-                if progress is not None:
-                    progress(done + 1, len(rows))
                 continue
             failed += 1
             failures.append((row["number"], message))
             _failed(db, org, oid, row, error, message)
-            if progress is not None:
-                progress(done + 1, len(rows))
             if streak >= STOP_AFTER_SERVER_ERRORS:
                 stopped = (
                     f"Stopped after {streak} server errors in a row; Xero seems to be "
                     "struggling, try again later."
                 )
                 break
+    if progress is not None and rows:
+        progress(sent, len(rows), "")  # the end: how many were sent
     if stop is not None:
         log_error(db, org, stop)
         stopped = str(stop)

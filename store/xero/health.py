@@ -8,14 +8,14 @@ the `disconnected` transition, then `report_check` adds the queue and the summar
 from __future__ import annotations
 
 from datetime import timedelta
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store import clock
 from store.enums import Level, QueueStatus, State
 from store.errors import XeroConnectionRemoved, XeroError
 from store.logs import record
 from store.orgs import org_id
+from store.progress import Cancelled, Progress
 from store.xero.client import XeroClient
 from store.xero.common import (
     fix_for,
@@ -33,6 +33,9 @@ from store.xero.mappings import (
 )
 from store.xero.models import CheckReport, Connection, Finding, LiveCheck
 from store.xero.tokens import ensure_token, with_token
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 CHECK_MAX_WAIT = 5.0  # a check reports a long Retry-After instead of sleeping through it
 
@@ -224,24 +227,58 @@ def _queue_finding(db: sqlite_utils.Database, oid: int, code: str, state: State)
     return Finding("queue", ok, detail, None if ok else fix)
 
 
+# What the live check asks Xero, in turn (its progress: one step each).
+CHECK_STEPS = (
+    "checking the token",
+    "asking Xero for its connections",
+    "reading the Xero organisation",
+    "reading the chart of accounts and tax rates",
+)
+
+
 def check_live(
-    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: XeroClient | None = None,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
 ) -> LiveCheck:
     """Ask Xero what is true for org: token, connection, tenant, mappings.
 
     A connection that Xero no longer has (missing from /connections, or 403 on the tenant) is
     a failed finding and the result's `removed` reason; nothing here changes the integration's
     state. Xero failures become findings (and error rows in the log), not exceptions.
+    `progress` hears of each of CHECK_STEPS; `cancelled` stops between them, with a failed
+    `cancelled` finding naming what was not checked (store/progress.py).
     Raises UnknownOrganisation.
     """
     c = _Check(db, org)
     _state_finding(c)
     if c.stored["state"] != State.UNINSTALLED:
+
+        def go_on(step: int) -> bool:
+            if cancelled is not None and cancelled():
+                left = ", ".join(CHECK_STEPS[step:])
+                c.add(
+                    "cancelled",
+                    False,
+                    f"Cancelled after {step} of {len(CHECK_STEPS)} steps; not done: {left}.",
+                    "Run the check again.",
+                )
+                return False
+            if progress is not None:
+                progress(step, len(CHECK_STEPS), CHECK_STEPS[step])
+            return True
+
         with session(db, client) as xero, xero.patience(max_wait=CHECK_MAX_WAIT, retries=1):
-            token = _token_finding(c, xero)
-            mine = _connection_finding(c, xero, token) if token else None
-            if mine is not None and _tenant_finding(c, xero, token, mine.tenant_id):
-                _mapping_findings(c, xero, mine.tenant_id)
+            token = _token_finding(c, xero) if go_on(0) else None
+            mine = _connection_finding(c, xero, token) if token and go_on(1) else None
+            if mine is not None and go_on(2) and _tenant_finding(c, xero, token, mine.tenant_id):
+                if go_on(3):
+                    _mapping_findings(c, xero, mine.tenant_id)
+        if progress is not None:
+            progress(len(CHECK_STEPS), len(CHECK_STEPS), "")
     return LiveCheck(
         org=c.stored["code"],
         state=State(c.stored["state"]),

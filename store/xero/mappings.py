@@ -3,7 +3,7 @@ point at, what is wrong with it, and which codes would do instead."""
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store.orgs import org_id
 from store.words import article
@@ -11,6 +11,9 @@ from store.xero.client import XeroClient
 from store.xero.common import session
 from store.xero.models import Account, MappingProblem, TaxRate
 from store.xero.tokens import with_token
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # Which Xero account types each account mapping may point at.
 ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {

@@ -10,9 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from store import clock
 from store.db import transaction
@@ -21,6 +19,9 @@ from store.orgs import org_id
 from store.timeparse import iso
 from store.xero.client import XeroClient
 from store.xero.common import integration_row, log_error, parse_time
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 T = TypeVar("T")
 

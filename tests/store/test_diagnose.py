@@ -11,11 +11,12 @@ import pytest
 from support import NOW
 
 from store.checks import check  # noqa: E402
-from store.diagnose import TRANSIENT, diagnose  # noqa: E402
+from store.diagnose import diagnose  # noqa: E402
 from store.kb import knowledge_by_kind  # noqa: E402
 from store.logs import error_groups  # noqa: E402
 from store.timeparse import iso  # noqa: E402
 from store.transitions import integration  # noqa: E402
+from store.verdicts import WAITS  # noqa: E402
 from store.xero.client import XeroClient  # noqa: E402
 
 MAPPING_KINDS = {
@@ -205,7 +206,7 @@ def test_unreachable_xero_is_a_finding_not_an_exception(db, clock) -> None:
     assert found.check_error is not None or any(not f.ok for f in found.findings)
     assert integration(db, "HARBOUR").state == "active"  # unreachable is not "removed"
     if found.verdict.kind is not None:
-        assert found.verdict.kind in TRANSIENT or found.verdict.refresh_helps is False
+        assert found.verdict.kind in WAITS or found.verdict.refresh_helps is False
 
 
 def test_looking_again_does_not_add_rows(db, xero) -> None:

@@ -173,8 +173,11 @@ def test_verify_ignores_errors_logged_before_it_started(db, xero, monkeypatch) -
     assert run.status == "resolved"
 
 
+OVERRIDE = "the customer's accountant asked for a reinstall"
+
+
 def test_uninstall_step_waits_for_the_typed_confirmation(db, xero) -> None:
-    start_run(db, "KAURI", actor="alice", now=NOW)
+    start_run(db, "KAURI", actor="alice", now=NOW, override=OVERRIDE)
     for _ in range(3):  # diagnose, deactivate, verify (not clean: 220 is gone)
         run = next_step(db, "KAURI", actor="alice", client=xero)
     assert run.status == "in_progress" and run.current.name == "uninstall"
@@ -192,9 +195,10 @@ def test_harbour_first_verify_is_clean_and_resolves(db, xero) -> None:
     start_run(db, "HARBOUR", actor="alice", now=NOW)
     run = drive(db, "HARBOUR", xero)
     assert run.status == "resolved"
-    assert statuses(run) == ["done", "done", "done", "skipped", "skipped", "skipped"]
-    assert run.steps[2].detail["clean"] is True
-    assert all("a verify was clean" in s.outcome for s in run.steps[3:])
+    # Healthy: the verdict plans no refresh at all, only a verify, and a clean one resolves.
+    assert [s.name for s in run.steps] == ["diagnose", "verify"]
+    assert statuses(run) == ["done", "done"]
+    assert run.steps[1].detail["clean"] is True and run.outcome == "resolved"
     assert integration(db, "HARBOUR").state == "active" and snapshots(db, "HARBOUR") == []
 
 
@@ -205,17 +209,19 @@ def kauri_to_escalation(db, xero, tmp_path: Path) -> tuple[Run, set[str]]:
     """Start KAURI's run with notes, drive every step, then `next` escalates. Returns the
     escalated run and every token the store and the sandbox held along the way."""
     seen = set(secrets_of(db))
-    start_run(db, "KAURI", actor="alice", now=NOW)
+    start_run(db, "KAURI", actor="alice", now=NOW, override=OVERRIDE)
     add_note(db, "KAURI", "customer renamed Online Sales last week", actor="alice")
     run = open_run(db, "KAURI")
-    while run.current is not None:
+    while run.current.name != "map":
         run = next_step(db, "KAURI", actor="alice", given=StepInput(confirm="KAURI"), client=xero)
         seen |= set(secrets_of(db))
         assert run.status == "in_progress"
+    with pytest.raises(TransitionRefused, match="220"):  # the reconnect restored the bad mapping
+        next_step(db, "KAURI", actor="alice", client=xero)
     add_note(db, "KAURI", "still failing on 220 <b>after</b> the refresh", actor="alice")
-    run = next_step(db, "KAURI", actor="alice", client=xero, packet_dir=tmp_path)
+    escalate(db, "KAURI", actor="alice", packet_dir=tmp_path)
     seen |= set(secrets_of(db))
-    return run, seen
+    return latest_run(db, "KAURI"), seen
 
 
 def test_kauri_diagnose_step_says_refreshing_will_not_help(db, xero) -> None:
@@ -232,12 +238,12 @@ def test_kauri_diagnose_step_says_refreshing_will_not_help(db, xero) -> None:
 
 def test_kauri_run_escalates_after_the_last_verify(db, xero, tmp_path: Path) -> None:
     run, _ = kauri_to_escalation(db, xero, tmp_path)
-    assert run.status == "escalated" and run.ended_at is not None
-    assert statuses(run) == ["done"] * 6
+    assert run.status == "escalated" and run.ended_at is not None and run.outcome == "escalated"
+    assert statuses(run) == ["done"] * 5 + ["skipped"] * 2
     assert run.steps[2].detail["clean"] is False
-    last = run.steps[5]
-    assert last.detail["clean"] is False and "Still failing." in last.outcome
     assert any(p["remote"] == "220" for p in run.steps[4].detail["problems"])
+    assert run.steps[5].name == "map" and "220" in run.steps[5].outcome
+    assert run.override_reason == OVERRIDE and run.override_by == "alice"
     md = Path(run.packet)
     assert md.parent == tmp_path and md.exists() and md.with_suffix(".json").exists()
     assert audit_trail(db, "KAURI")[0].action == "run_escalated"
@@ -254,7 +260,7 @@ def test_notes_are_kept_in_the_run_and_the_packet(db, xero, tmp_path: Path) -> N
     ]
     assert [n.actor for n in run.notes] == ["alice", "alice"]
     assert run.notes[0].step_position == 0  # against the step current at the time
-    assert run.notes[1].step_position is None  # every step was done
+    assert run.notes[1].step_position == 5  # the map step, current at the time
     md = Path(run.packet).read_text(encoding="utf-8")
     data = json.loads(Path(run.packet).with_suffix(".json").read_text(encoding="utf-8"))
     for text in texts:
@@ -279,8 +285,10 @@ def test_packet_is_support_ready(db, xero, tmp_path: Path) -> None:
     ids = [e["id"] for e in data["state_history"]]
     assert ids == sorted(ids)  # oldest first
 
-    assert [s["name"] for s in data["run"]["steps"]] == list(STEPS)
-    assert all(s["actor"] == "alice" and s["outcome"] for s in data["run"]["steps"])
+    assert [s["name"] for s in data["run"]["steps"]] == [*STEPS[:-1], "map", "verify"]
+    assert all(s["actor"] == "alice" and s["outcome"] for s in data["run"]["steps"]), data["run"][
+        "steps"
+    ]
 
     for key in ("errors_before", "errors_after"):
         assert data[key], key
@@ -398,7 +406,7 @@ def test_run_resumes_after_a_crash_at_each_step(db, xero, monkeypatch, k: int) -
 
 
 def test_a_step_left_doing_is_current(db, xero, monkeypatch) -> None:
-    start_run(db, "KAURI", actor="alice", now=NOW)
+    start_run(db, "KAURI", actor="alice", now=NOW, override=OVERRIDE)
     next_step(db, "KAURI", actor="alice", client=xero)  # diagnose done
 
     def dropped(*args, **kwargs):

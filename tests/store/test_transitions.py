@@ -137,7 +137,7 @@ def test_crash_mid_uninstall_leaves_nothing_half_done(db, monkeypatch) -> None:
     def crash(*args, **kwargs):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(lifecycle, "_apply", crash)
+    monkeypatch.setattr(lifecycle, "apply_transition", crash)
     with pytest.raises(RuntimeError):
         uninstall(db, "KAURI", confirm="KAURI", revoke=False)
     assert _config(db, "KAURI") == (settings, mappings)

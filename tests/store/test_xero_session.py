@@ -396,12 +396,13 @@ def test_retry_records_each_outcome(db, clock) -> None:
     client = sandbox_client(db, clock)
     mark = last_log_id(db)
     seen = []
-    report = retry(db, "KAURI", client=client, progress=lambda d, n: seen.append((d, n)))
+    report = retry(db, "KAURI", client=client, progress=lambda *p: seen.append(p))
     assert report.before["failed"] == 9 and report.sent == 9
     assert report.exported + report.failed == 9 and report.failed > 0
     assert report.after["failed"] == report.failed
     assert report.after["exported"] == report.before["exported"] + report.exported
-    assert seen == [(i, 9) for i in range(1, 10)]
+    assert [(d, n) for d, n, _ in seen] == [(i, 9) for i in range(10)]
+    assert all(doing.startswith("sending ") for _, _, doing in seen[:-1]) and seen[-1][2] == ""
     assert report.stopped_reason is None
     rows = new_log_rows(db, "KAURI", mark)
     failures = [r for r in rows if r[0] == "error"]
@@ -462,10 +463,13 @@ def test_retry_can_be_cancelled(db, clock) -> None:
         db,
         "KAURI",
         client=sandbox_client(db, clock),
-        progress=lambda d, n: done.append(d),
+        progress=lambda d, n, doing: done.append(d),
         cancelled=lambda: len(done) >= 2,
     )
-    assert report.sent == 2 and report.stopped_reason == "Cancelled after 2 of 9 documents."
+    assert report.sent == 2 and report.stopped_reason == (
+        "Cancelled after 2 of 9 documents; 7 not sent, still waiting in the queue."
+    )
+    assert report.after["failed"] + report.after.get("held", 0) >= 7
 
 
 def test_retry_stops_after_repeated_server_errors(db, clock) -> None:

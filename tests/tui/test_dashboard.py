@@ -10,6 +10,7 @@ from support import plant, reload_without_the_store, settle, until
 
 from store import clock as store_clock
 from store.db import open_store
+from store.errors import InvalidQuery
 from store.orgs import find_orgs, list_orgs
 from store.transitions import deactivate
 from tui.app import SyncdeskApp
@@ -136,47 +137,61 @@ async def test_hostile_names_render_literally(store_path: Path) -> None:
 
 def test_find_orgs_matches_state_auth_and_text_case_insensitively(store_path: Path) -> None:
     with open_store(store_path) as db:
-        assert [o.code for o in find_orgs(db, "state:inactive kelp").orgs] == ["KELP"]
-        assert [o.code for o in find_orgs(db, "disconnected").orgs] == ["SXBREW"]
-        assert [o.code for o in find_orgs(db, "DISC").orgs] == ["SXBREW"]  # a partial state
-        assert [o.code for o in find_orgs(db, "inact").orgs] == ["KELP"]
-        assert [o.code for o in find_orgs(db, "expired").orgs] == ["WATTLE"]  # auth health
-        assert [o.code for o in find_orgs(db, "auth:removed").orgs] == ["SXBREW"]
-        assert [o.code for o in find_orgs(db, "kauri").orgs] == ["KAURI"]  # code, any case
-        assert len(find_orgs(db, "  ").orgs) == 12
-        found = find_orgs(db, "kauri zzqx")
-        assert found.orgs == [] and found.unmatched == ("zzqx",)
-        found = find_orgs(db, "kauri expired")  # each matches, never both at once
-        assert found.orgs == [] and found.unmatched == ()
+        everyone = list_orgs(db)
+
+    def codes(text: str) -> list[str]:  # over the loaded rows: the store is closed
+        return [o.code for o in find_orgs(everyone, text).orgs]
+
+    assert codes("state:inactive kelp") == ["KELP"]
+    assert codes("disconnected") == ["SXBREW"]
+    assert codes("DISC") == ["SXBREW"]  # a partial state
+    assert codes("inact") == ["KELP"]
+    assert codes("expired") == ["WATTLE"]  # auth health
+    assert codes("auth:removed") == ["SXBREW"]
+    assert codes("kauri") == ["KAURI"]  # code, any case
+    assert len(codes("  ")) == 12
+    found = find_orgs(everyone, "kauri ZZQX")
+    assert found.orgs == [] and found.unmatched == ("ZZQX",)  # as typed
+    found = find_orgs(everyone, "kauri expired")  # each matches, never both at once
+    assert found.orgs == [] and found.unmatched == ()
+    with pytest.raises(InvalidQuery):
+        find_orgs(everyone, "state:sleeping")
 
 
-async def test_a_slow_load_for_an_earlier_keystroke_does_not_overwrite_a_later_one(
+async def test_typing_filters_without_the_store_and_a_slow_reload_keeps_the_filter(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Results arrive out of order under load; the last keystroke's filter wins."""
+    """Keys filter the loaded organisations in memory (no query per key); a reload that
+    answers late shows through the filter as typed when it arrives."""
     entered, release, done = threading.Event(), threading.Event(), threading.Event()
+    calls: list[dict] = []
 
-    def slow_for_wat(db, text):  # the load for "wat" answers only when released
-        found = find_orgs(db, text)
-        if text == "wat":
+    def slow_second(db, **filters):  # the second load answers only when released
+        calls.append(filters)
+        found = list_orgs(db, **filters)
+        if len(calls) == 2:
             entered.set()
             release.wait(10)
             done.set()
         return found
 
-    monkeypatch.setattr(dashboard, "find_orgs", slow_for_wat)
+    monkeypatch.setattr(dashboard, "list_orgs", slow_second)
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         field = app.screen.query_one("#filter")
         field.value = "wat"
+        await until(pilot, lambda: "WATTLE" in _codes(app) and len(_codes(app)) < 12)
+        assert len(calls) == 1  # typing asked the store nothing
+        await pilot.press("f5")
         await until(pilot, entered.is_set)
         field.value = "wattle"
         await until(pilot, lambda: _codes(app) == ["WATTLE"])
-        release.set()  # the answer for "wat" (more organisations) arrives last
+        release.set()  # the reload (every organisation) arrives after the keystroke
         await until(pilot, done.is_set)
         await settle(pilot)
         assert _codes(app) == ["WATTLE"]
+        assert calls == [{}, {}]
 
 
 def _row(app: SyncdeskApp, code: str) -> list[str]:

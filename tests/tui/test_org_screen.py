@@ -561,6 +561,7 @@ async def test_a_busy_store_is_said_and_nothing_changes(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("store.db.BUSY_TIMEOUT_MS", 200)  # wait 0.2 s for the lock, not 5 s
+    monkeypatch.setattr("tui.screens.base.STORE_PATIENCE", 0.2)  # the console, not 10 s
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(pilot, "HARBOUR")

@@ -11,7 +11,7 @@ from store.db import open_store
 from store.errors import RunClaimed, UnknownOrganisation
 from store.history import snapshots
 from store.orgs import show_org
-from store.runs import latest_run, start_run
+from store.runs import latest_run, start_run, take_over
 from store.transitions import integration
 from tui.app import SyncdeskApp
 from tui.screens.wizard import WizardScreen
@@ -90,7 +90,7 @@ async def test_diagnosis_comes_first_and_nothing_changes(store_path: Path) -> No
         await open_wizard(pilot, store_path, "KAURI")
         text = wizard_text(app)
         assert "Diagnosis" in text and "Verdict" in text
-        assert "unlikely to help" in text and "the m key (Fix map) on the organisation" in text
+        assert "unlikely to help" in text and "with the m key (Fix mapping)" in text
         assert "syncdesk " not in text  # the console names its keys, not shell commands
         assert "Press enter to start" in text
     db = open_store(store_path)
@@ -165,20 +165,22 @@ async def test_choosing_another_organisation_is_a_loud_explicit_choice(store_pat
     assert current.tenant_name == "Demo Company (AU)" and current.tenant_confirmed_by
 
 
-async def test_missing_account_fixed_from_the_tenants_list(store_path: Path) -> None:
-    """KAURI: after reconnect the restored mapping to 220 fails; pick 210 from the list."""
+async def test_missing_account_fixed_before_any_uninstall(store_path: Path) -> None:
+    """KAURI: the verdict is a mapping; m picks 210 from the tenant's list before anything is
+    uninstalled, and the run never offers an uninstall."""
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_wizard(pilot, store_path, "KAURI")
-        for _ in range(4):  # start, diagnose, deactivate, verify (fails on 220)
-            await perform(pilot)
+        assert "m fixes a failing mapping now" in wizard_text(app)
+        await perform(pilot)  # start
+        await perform(pilot)  # diagnose: plans map, then verify
         text = wizard_text(app)
-        assert "Still failing" in text
-        assert "24 h before the run: account_code_removed" in text  # errors before vs after
-        assert "since this verify: account_code_invalid" in text
-        await confirm_uninstall(pilot, "KAURI")
-        await reconnect(pilot)
-        assert "1 restored mapping fails validation" in wizard_text(app)
+        assert "▶ 2 Fix mappings" in text and "Uninstall" not in text
+        await perform(pilot)  # map, before the fix: refused, and the run says why
+        assert any("valid codes: 200, 210" in n for n in notified(app))
+        assert "1 mapping of KAURI still fails" in wizard_text(app)
+        assert "syncdesk " not in wizard_text(app)  # the console names its keys
+        assert any("the m key (Fix mapping)" in n for n in notified(app))
         await pilot.press("m")
         await settle(pilot)
         assert isinstance(app.screen, ChooseCode)
@@ -186,25 +188,41 @@ async def test_missing_account_fixed_from_the_tenants_list(store_path: Path) -> 
         assert codes == ["200", "210"]
         await pilot.press("down", "enter")
         await settle(pilot)
-        await perform(pilot)  # verify: clean now
+        await perform(pilot)  # map: every mapping valid now
+        await perform(pilot)  # verify: clean
+        assert "Resolved" in wizard_text(app)
     db = open_store(store_path)
     remote = {(m.kind, m.local): m.remote for m in show_org(db, "KAURI").mappings}
     assert remote[("sales_account", "group:Online")] == "210"
     assert latest_run(db, "KAURI").status == "resolved"
-    assert len(snapshots(db, "KAURI")) == 1
+    assert snapshots(db, "KAURI") == []  # nothing was uninstalled
 
 
-async def test_archived_tax_rate_left_alone_escalates(store_path: Path) -> None:
-    """BRIGHT: the refresh cannot fix an archived tax rate; every step done -> escalate."""
+async def test_refresh_anyway_asks_why(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "KAURI")
+        await perform(pilot)  # start
+        await perform(pilot)  # diagnose
+        await pilot.press("f")
+        await settle(pilot)
+        await pilot.press(*"customer insists", "enter")
+        await settle(pilot)
+        text = wizard_text(app)
+        assert "Uninstall" in text and "customer insists" in text
+    run = latest_run(open_store(store_path), "KAURI")
+    assert run.override_reason == "customer insists" and run.override_by == "tester"
+
+
+async def test_after_an_escalation_enter_does_not_start_a_run(store_path: Path) -> None:
+    """BRIGHT: the archived tax rate is left alone, the run escalated; the packet is shown
+    and a new run needs s."""
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_wizard(pilot, store_path, "BRIGHT")
         assert "unlikely to help" in wizard_text(app)
-        for _ in range(4):
-            await perform(pilot)
-        await confirm_uninstall(pilot, "BRIGHT")
-        await reconnect(pilot)
-        await perform(pilot)  # verify: still failing
+        await perform(pilot)  # start
+        await perform(pilot)  # diagnose
         await pilot.press("n")
         await settle(pilot)
         await pilot.press(*"TAX001 archived by the customer's accountant", "enter")
@@ -213,17 +231,22 @@ async def test_archived_tax_rate_left_alone_escalates(store_path: Path) -> None:
         await settle(pilot)
         await pilot.press("y")  # yes in the confirm dialog
         await settle(pilot)
-        assert "Escalated" in wizard_text(app)
+        text = wizard_text(app)
+        assert "Escalated" in text and "Press s to start a new run" in text
         screen = app.screen
         assert screen.summary and "BRIGHT" in screen.summary
-        await pilot.press("y")  # copy the summary (OSC 52)
+        run = latest_run(open_store(store_path), "BRIGHT")
+        assert f"Packet: {run.packet}" in text
+        await pilot.press("enter")  # not a new run
         await settle(pilot)
-    db = open_store(store_path)
-    run = latest_run(db, "BRIGHT")
-    assert run.status == "escalated" and Path(run.packet).exists()
+        assert latest_run(open_store(store_path), "BRIGHT").id == run.id
+        assert any("press s to start a new one" in n for n in notified(app))
+        await pilot.press("s")
+        await settle(pilot)
+        assert latest_run(open_store(store_path), "BRIGHT").id == run.id + 1
     packet = Path(run.packet).read_text()
     assert "TAX001 archived by the customer's accountant" in packet
-    assert "tax_type_invalid" in packet
+    assert "tax_type_invalid" in packet and "## Verdict" in packet
 
 
 async def test_killed_mid_run_resumes_at_its_step(store_path: Path) -> None:
@@ -311,3 +334,48 @@ async def test_a_failed_load_is_notified(store_path: Path) -> None:
         await open_wizard(pilot, store_path, "NOPE")
         assert str(UnknownOrganisation("NOPE")) in notified(app)
         assert app.is_running
+
+
+async def test_a_take_over_from_another_session_is_seen_and_named(store_path: Path) -> None:
+    """bob's wizard holds the run; alice takes it over from another session: within the
+    wizard's 2 s poll bob sees who took it, and is not left waiting on "Working…"."""
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "KELP", actor="bob")
+        await perform(pilot)  # bob starts the run
+        assert latest_run(open_store(store_path), "KELP").claimed_by == "bob"
+        db = open_store(store_path)
+        take_over(db, "KELP", actor="alice")
+        db.conn.close()
+        assert WizardScreen.WATCH_SECONDS <= 2
+        await until(pilot, lambda: "alice took this run over" in wizard_text(app), timeout=3)
+        assert any("alice took this run over" in n for n in notified(app))
+        assert "claimed by alice since" in wizard_text(app)
+        assert not app.screen.busy and "o" in app.screen.active_bindings
+
+
+async def test_an_empty_choice_of_codes_says_why(store_path: Path, tmp_path: Path) -> None:
+    """An organisation built here whose tenant archived every revenue account: m opens the
+    picker, which says there is nothing to choose and what to do, instead of a dead end."""
+    from builders import build_org
+
+    db = open_store(store_path)
+    archived = [{"code": c, "status": "ARCHIVED"} for c in ("200", "210", "220", "260")]
+    build_org(
+        db,
+        tmp_path / "built",
+        "ZNONE",
+        tenant={"accounts": archived},
+        mappings=[{"kind": "sales_account", "local": "default", "remote": "200"}],
+        queue={"failed": 1},
+    )
+    db.conn.close()
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_wizard(pilot, store_path, "ZNONE")
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ChooseCode)
+        assert app.screen.query_one("#codes").option_count == 0
+        said = str(app.screen.query_one("#empty").render())
+        assert "nothing to choose" in said and "unarchive" in said

@@ -1,6 +1,6 @@
 """StoreScreen: the one way a screen (or a dialog) uses the store.
 
-    with self.store() as db: ...          a connection of this thread's own, closed on leaving
+    with self.store() as db: ...          a connection for this thread's work, returned on leaving
     @store_work(group="load")             a thread worker: sqlite3 blocks, so never on the UI
     def load(self) -> Loaded:             thread; exclusive in its group; errors kept, not fatal
         with self.store() as db:
@@ -20,6 +20,11 @@ command line's words (markup off). A refused transition (someone else changed th
 or holds the run) also reloads the screen, so it shows what is true now. Textual's
 Worker.StateChanged does not bubble, which is why this lives on the screen and not the App.
 
+The work runs on a daemon thread of its own, not in asyncio's default executor: the
+interpreter joins the executor's threads on exit, so a Xero call hanging in one kept `q` from
+quitting for as long as the call took. A daemon thread is left behind instead; the store is
+safe with that, since SQLite rolls back a transaction its process did not commit.
+
 Screens that show store state set WATCH_SECONDS: a PRAGMA data_version poll (microseconds)
 on a connection kept open for it calls `store_changed` (by default `action_reload`) when
 another connection has committed.
@@ -27,24 +32,34 @@ another connection has committed.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import os
 import sqlite3
-from collections.abc import Callable
-from functools import wraps
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from functools import partial, wraps
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import sqlite_utils
-from textual import work
+from textual import events, work
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from store.db import open_store, store_error
+from store.db import open_store, patience, read_only_reason, store_error
 from store.errors import SyncdeskError, TransitionRefused
 from store.watch import data_version
 from tui.widgets.advice import console_words
+from tui.widgets.progress import Work, WorkProgress
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 FAILURE_SECONDS = 10  # long enough to read a sentence of advice
+STORE_PATIENCE = 10.0  # seconds a console action waits for another session's write lock
+WAITING = "Waiting for the store — another session is writing…"
 
 
 def failure_text(error: BaseException) -> str:
@@ -57,16 +72,66 @@ def failure_text(error: BaseException) -> str:
     return f"Unexpected error: {type(error).__name__}: {error}"
 
 
+def read_only_text(app: object) -> str:
+    """The one line a read-only console says when a key would change something."""
+    reason = getattr(app, "read_only_reason", None) or "--read-only"
+    advice = (
+        "start syncdesk without --read-only"
+        if reason == "--read-only"
+        else "ask a member of the store's group to do it"
+    )
+    return f"This console is read-only ({reason}), so it changes nothing; {advice}."
+
+
+def in_daemon_thread(call: Callable[[], Any]) -> asyncio.Future[Any]:
+    """call() on a daemon thread, its result (or exception) as a future of the running loop.
+
+    The thread sees the caller's context (the active app and worker, so get_current_worker
+    works there) and never keeps the process alive: quitting does not wait for it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():  # cancelled meanwhile: nobody wants the answer
+            outcome()
+
+    def target() -> None:
+        try:
+            result = context.run(call)
+        except BaseException as exc:  # SystemExit too: the worker must end either way
+            error = exc if isinstance(exc, Exception) else RuntimeError(f"stopped: {exc!r}")
+            outcome = partial(future.set_exception, error)
+        else:
+            outcome = partial(future.set_result, result)
+        with suppress(RuntimeError):  # the loop has closed: the app is gone
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=target, name="syncdesk-store-work", daemon=True).start()
+    return future
+
+
 def store_work(*, group: str, exclusive: bool = True) -> Callable[[Callable[..., Any]], Any]:
-    """@work for a StoreScreen method that calls the store: a thread worker whose result (a
-    Message) is posted to the screen and whose errors go to `failed`.
+    """@work for a StoreScreen method that calls the store: work on a daemon thread (see
+    in_daemon_thread) whose result (a Message) is posted to the screen and whose errors go to
+    `failed`.
 
     Exclusive (the default): starting it cancels the group's earlier worker, and only the
     latest worker started in the group delivers, even one that finished just before.
     """
 
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
-        start = work(method, thread=True, exclusive=exclusive, exit_on_error=False, group=group)
+        @wraps(method)
+        async def on_daemon_thread(screen: StoreScreen, *args: Any, **kwargs: Any) -> Any:
+            def call() -> Any:
+                # Another session holding the write lock: say so, wait up to STORE_PATIENCE.
+                with patience(STORE_PATIENCE, lambda: screen.post_message(screen.Waiting())):
+                    return method(screen, *args, **kwargs)
+
+            return await in_daemon_thread(call)
+
+        start = work(on_daemon_thread, exclusive=exclusive, exit_on_error=False, group=group)
         if not exclusive:
             return start
 
@@ -88,18 +153,66 @@ class StoreScreen(Screen):
     # Where the screen's messages are read, for naming keys instead of commands (advice.py).
     WORDS_SCREEN: ClassVar[str | None] = None
     WORDS_HERE: ClassVar[dict[str, str]] = {}
+    # The screen's actions that change the store or Xero: in a read-only console (the App's
+    # `read_only`) their keys are hidden (check_action asks `refused`) and, pressed anyway,
+    # refused with one line.
+    CHANGES: ClassVar[frozenset[str]] = frozenset()
 
     _watching: sqlite_utils.Database | None = None  # the poll's own connection, kept open
     _seen_version: int | None = None
+
+    class Waiting(Message, bubble=False):
+        """A worker found another session writing the store and waits for it."""
 
     def __init__(self, db_path: Path | str) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self._latest: dict[str, Worker[Any]] = {}  # the newest worker of each exclusive group
+        self._idle: list[tuple[sqlite_utils.Database, int]] = []  # (connection, file inode)
+        self._idle_lock = threading.Lock()
 
-    def store(self) -> sqlite_utils.Database:
-        """Open the store for this thread (`with self.store() as db:` closes it again)."""
-        return open_store(self.db_path)
+    @contextmanager
+    def store(self) -> Iterator[sqlite_utils.Database]:
+        """A connection to the store for this worker (`with self.store() as db:`).
+
+        Connections are kept for the screen's life, one per worker running at a time, rather
+        than opened for every page and count (~1 ms each, and the checks of open_store). One
+        is used by one worker at a time, so interrupting its query stops nobody else's. A kept
+        connection is not used again when the file at the path is no longer the one it opened
+        (moved away, replaced): opening afresh then says what is wrong. A read-only session's
+        connection may have been opened `immutable` and would never see new writes, so it
+        is never kept.
+        """
+        db, inode = self._take_idle()
+        if db is None:
+            inode = _inode(self.db_path)
+            db = open_store(self.db_path)
+        kept = False
+        try:
+            yield db
+            if inode is not None and read_only_reason(self.db_path) is None and self.is_attached:
+                with self._idle_lock:
+                    self._idle.append((db, inode))
+                kept = True
+        finally:
+            if not kept:
+                db.conn.close()
+
+    def _take_idle(self) -> tuple[sqlite_utils.Database | None, int | None]:
+        inode = _inode(self.db_path)
+        with self._idle_lock:
+            while self._idle:
+                db, opened = self._idle.pop()
+                if opened == inode:
+                    return db, inode
+                db.conn.close()
+        return None, None
+
+    def _close_idle(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for db, _ in idle:
+            db.conn.close()
 
     # --- results and failures ----------------------------------------------------------------
 
@@ -112,8 +225,17 @@ class StoreScreen(Screen):
         elif event.state == WorkerState.ERROR and worker.error is not None:
             self.failed(worker.error)
 
+    def on_store_screen_waiting(self, message: Waiting) -> None:
+        self.notify(
+            f"{WAITING} (up to {STORE_PATIENCE:g} s)",
+            severity="warning",
+            markup=False,
+            timeout=STORE_PATIENCE,
+        )
+
     def failed(self, error: BaseException) -> None:
         """A store call failed: say so in the CLI's words; a refused transition also reloads."""
+        self.end_work()  # long work that failed shows no progress any more
         stale = isinstance(error, TransitionRefused)
         text = self.words(failure_text(error)) + (" The screen has been reloaded." if stale else "")
         self.notify(
@@ -131,6 +253,79 @@ class StoreScreen(Screen):
 
     def action_reload(self) -> None:
         """Load again what the screen shows (screens showing store state override this)."""
+
+    # --- a read-only session ------------------------------------------------------------------
+
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.app, "read_only", False))
+
+    def refused(self, action: str) -> bool:
+        """True when the session is read-only and `action` would change something."""
+        return action in self.CHANGES and self.read_only
+
+    def gate(self, action: str) -> bool | None:
+        """What every StoreScreen says about an action's key (False: hidden and off), or None
+        for no opinion. A screen's own check_action asks this first."""
+        if self.refused(action):
+            return False
+        if action == "cancel_work":  # a second escape, while it stops, does the usual
+            display = self._progress()
+            return bool(display and display.work and not display.work.cancelled())
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        verdict = self.gate(action)
+        return True if verdict is None else verdict
+
+    # --- long work: one progress display, escape cancels -------------------------------------
+
+    def _progress(self) -> WorkProgress | None:
+        found = self.query(WorkProgress)
+        return found.first() if found else None
+
+    @property
+    def working(self) -> bool:
+        display = self._progress()
+        return display is not None and display.running
+
+    def begin_work(self, label: str) -> Work | None:
+        """Show the screen's progress display for `label` and return the work's handle; None
+        (and a line saying so) while other long work runs, one at a time."""
+        display = self._progress()
+        if display is None:
+            raise RuntimeError(f"{type(self).__name__} has no WorkProgress")
+        if display.running:
+            self.notify(
+                f"{display.label} is still running; wait for it, or press escape to cancel it.",
+                severity="warning",
+                markup=False,
+                timeout=4,
+            )
+            return None
+        work = display.begin(label)
+        self.refresh_bindings()
+        return work
+
+    def end_work(self, work: Work | None = None) -> None:
+        display = self._progress()
+        if display is not None:
+            display.end(work)
+            self.refresh_bindings()
+
+    def action_cancel_work(self) -> None:
+        display = self._progress()
+        if display is not None and display.cancel():
+            self.refresh_bindings()
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.read_only:
+            return
+        bindings = self._bindings.key_to_bindings.get(event.key, [])
+        if any(self.refused(binding.action) for binding in bindings):
+            event.stop()
+            event.prevent_default()
+            self.notify(read_only_text(self.app), severity="warning", markup=False, timeout=4)
 
     # --- watching for other sessions ---------------------------------------------------------
 
@@ -180,3 +375,12 @@ class StoreScreen(Screen):
     def on_unmount(self) -> None:
         # Textual calls every class's on_unmount, so a screen's own one does not replace this.
         self._stop_watching()
+        self._close_idle()
+
+
+def _inode(path: Path) -> int | None:
+    """Which file is at path now (None: none)."""
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None

@@ -17,7 +17,7 @@ from textual.widgets import Header, Input, Static
 
 from store.errors import InvalidQuery
 from store.models import OrgSummary
-from store.orgs import find_orgs
+from store.orgs import OrgMatch, find_orgs, list_orgs
 from store.schema import STATES
 from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
@@ -109,7 +109,10 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
     return [
         (marked_text(org.code), ""),
         (marked_text(org.name), ""),
-        (org.state + (" ⚑" if org.claimed_by else ""), STATE_STYLE.get(org.state, "")),
+        (
+            org.state + (" ⏰" if org.overdue else "") + (" ⚑" if org.claimed_by else ""),
+            "bad" if org.overdue else STATE_STYLE.get(org.state, ""),
+        ),
         (org.auth, AUTH_STYLE.get(org.auth, "")),
         (marked_text(org.tenant_name) or "-", "" if org.tenant_name else "muted"),
         (str(org.held), "warn" if org.held else "muted"),
@@ -146,14 +149,13 @@ class DashboardScreen(StoreScreen):
 
     @dataclass
     class Loaded(Message, bubble=False):
-        """The organisations matching the filter, and the words that matched none."""
+        """Every organisation (the filter is applied in memory, as you type)."""
 
         orgs: list[OrgSummary]
-        unmatched: tuple[str, ...] = ()
-        problem: str | None = None
 
     def __init__(self, db_path: Path) -> None:
         super().__init__(db_path)
+        self.all_orgs: list[OrgSummary] | None = None  # the last load, unfiltered
         self.orgs: list[OrgSummary] = []
         self.sort_index = 0
         self.reverse = False
@@ -178,23 +180,33 @@ class DashboardScreen(StoreScreen):
         self.set_interval(self.AGE_SECONDS, self.query_one(RowTable).refresh)
 
     def on_screen_resume(self) -> None:
-        if self.orgs:  # back from an organisation: its state may have changed
+        if self.all_orgs is not None:  # back from an organisation: its state may have changed
             self.action_reload()
 
     @store_work(group="orgs")
-    def load(self, text: str = "") -> Loaded:
-        # A newer keystroke starts a newer load, which cancels this one: its result is
-        # dropped (a thread worker cannot be stopped mid-query, but its answer can be).
+    def load(self) -> Loaded:
+        # Every organisation; the filter is applied when shown. A newer load cancels this
+        # one, and its result is dropped (a thread worker cannot be stopped mid-query, but its
+        # answer can be).
         with self.store() as db:
-            try:
-                found = find_orgs(db, text)
-            except InvalidQuery as exc:  # state:X still being typed
-                return self.Loaded([], (), str(exc))
-            return self.Loaded(found.orgs, found.unmatched)
+            return self.Loaded(list_orgs(db))
 
     def on_dashboard_screen_loaded(self, message: Loaded) -> None:
-        self.unmatched, self.problem = message.unmatched, message.problem
-        self.show_orgs(message.orgs)
+        self.all_orgs = message.orgs
+        self.show_filtered()
+
+    def show_filtered(self) -> None:
+        """The loaded organisations through the filter as typed now (no store query), and the
+        words that matched none (or why the filter cannot be read yet: state:X being typed)."""
+        if self.all_orgs is None:
+            return
+        try:
+            found = find_orgs(self.all_orgs, self.query_one("#filter", Input).value)
+            self.problem = None
+        except InvalidQuery as exc:
+            found, self.problem = OrgMatch([], ()), str(exc)
+        self.unmatched = found.unmatched
+        self.show_orgs(found.orgs)
 
     def show_orgs(self, orgs: list[OrgSummary]) -> None:
         table = self.query_one(RowTable)
@@ -237,8 +249,8 @@ class DashboardScreen(StoreScreen):
         return Content.assemble((why, "bold $warning"), clear)
 
     @on(Input.Changed, "#filter")
-    def filter_changed(self, event: Input.Changed) -> None:
-        self.load(event.value)
+    def filter_changed(self) -> None:
+        self.show_filtered()
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -253,7 +265,7 @@ class DashboardScreen(StoreScreen):
         self.query_one(RowTable).focus()
 
     def action_reload(self) -> None:
-        self.load(self.query_one("#filter", Input).value)
+        self.load()
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)

@@ -19,20 +19,22 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, ProgressBar, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from store.errors import UnknownOrganisation
+from store.errors import SyncdeskError, UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, error_groups
 from store.models import ErrorGroup, KnowledgeEntry
+from store.paths import export_target, exports_dir, open_private
 from store.timeparse import file_stamp, when
 from store.watch import count_log, walk_log
 from tui.log_csv import LogCsvWriter
 from tui.safe import lines, visible
 from tui.screens.base import StoreScreen, failure_text, store_work
 from tui.widgets.log_text import MUTED
+from tui.widgets.progress import Work, WorkProgress
 from tui.widgets.row_table import Column, ListSource, RowTable
 from tui.widgets.words import key_hint, plural
 
@@ -206,14 +208,18 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     @dataclass
-    class Progressed(Message, bubble=False):
-        written: int
-        total: int | None
-
-    @dataclass
     class Exported(Message, bubble=False):
         path: Path
         written: int
+        work: Work
+
+    @dataclass
+    class Stopped(Message, bubble=False):
+        """Escape during the export: the rows written so far are thrown away."""
+
+        written: int
+        total: int | None
+        work: Work
 
     def __init__(self, db_path: Path, query: LogQuery, now: datetime) -> None:
         super().__init__(db_path)
@@ -231,8 +237,16 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
                 ),
                 classes="log-modal-title",
             )
+            yield Static(
+                Content.assemble(
+                    ("A file name goes into ", MUTED),
+                    visible(str(exports_dir())),
+                    ("; type a path to write elsewhere.", MUTED),
+                ),
+                id="export-where",
+            )
             yield Input(self.default_name, id="export-path")
-            yield ProgressBar(total=None, show_eta=False, id="export-progress")
+            yield WorkProgress(id="export-progress")
             yield Static(id="export-status")
             yield Static(key_hint("enter writes the file", "escape cancels"), classes="dialog-keys")
 
@@ -240,50 +254,68 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
     def start(self, event: Input.Submitted) -> None:
         if self.running or not event.value.strip():
             return
+        try:  # a browser (syncdesk serve) may only write inside the data directory
+            self.target = export_target(event.value, confined=self.app.is_web)
+        except SyncdeskError as exc:
+            self._say_error(str(exc))
+            return
+        work = self.begin_work("Export")
+        if work is None:
+            return
         self.running = True
         event.input.disabled = True
-        self.query_one("#export-status", Static).update(Content("Counting rows…"))
-        self.target = Path(event.value.strip()).expanduser()
-        self.export(self.target)
+        self.query_one("#export-status", Static).update("")
+        self.export(self.target, work)
 
     @store_work(group="export")
-    def export(self, path: Path) -> Exported | None:
+    def export(self, path: Path, work: Work) -> Exported | Stopped | None:
         worker = get_current_worker()
+
+        def stop() -> bool:
+            return worker.is_cancelled or work.cancelled()
+
         part = path.with_name(path.name + ".part")
+        total: int | None = None
+        written = 0
         try:
             with self.store() as db:
-                total = count_log(db, self.log_query, cancelled=lambda: worker.is_cancelled)
-                if worker.is_cancelled:
-                    return None
-                self.post_message(self.Progressed(0, total))
-                with part.open("w", newline="", encoding="utf-8") as fh:
-                    writer = LogCsvWriter(fh)
-                    for page in walk_log(db, self.log_query):
-                        if worker.is_cancelled:
-                            break
-                        writer.write(page.entries)
-                        self.post_message(self.Progressed(writer.written, total))
-            if worker.is_cancelled:
+                work.progress(0, 0, "counting the rows")
+                total = count_log(db, self.log_query, cancelled=stop)
+                if not stop():
+                    part.unlink(missing_ok=True)  # a crashed export's leftover, or a link
+                    with open_private(part) as fh:
+                        writer = LogCsvWriter(fh)
+                        for page in walk_log(db, self.log_query):
+                            work.progress(writer.written, total or 0, "writing rows")
+                            if stop():
+                                break
+                            writer.write(page.entries)
+                        written = writer.written
+            if stop():
                 part.unlink(missing_ok=True)
-                return None
+                return self.Stopped(written, total, work)
             part.replace(path)
         except BaseException:
             part.unlink(missing_ok=True)
             raise  # to failed(), which says so in the dialog
-        return self.Exported(path, writer.written)
+        return self.Exported(path, written, work)
 
-    def on_export_screen_progressed(self, message: Progressed) -> None:
-        if not self.running:  # cancelled: the modal is closing
+    def on_export_screen_stopped(self, message: Stopped) -> None:
+        self.end_work(message.work)
+        if not self.running:
             return
-        total, written = message.total, message.written
-        self.query_one(ProgressBar).update(total=total or None, progress=written)
-        of = f" of {total:,}" if total is not None else ""
-        self.query_one("#export-status", Static).update(
-            Content(f"{written:,}{of} {'row' if (total or written) == 1 else 'rows'} written")
+        self.running = False
+        of = f" of {message.total:,}" if message.total is not None else ""
+        rows = "row" if (message.total or message.written) == 1 else "rows"
+        self.app.notify(
+            f"Export cancelled after {message.written:,}{of} {rows}; no file written.",
+            markup=False,
         )
+        self.dismiss(None)
 
     def failed(self, error: BaseException) -> None:
         """Shown in the dialog, which stays open to try another path."""
+        self.end_work()
         if not self.running:
             return
         self.running = False
@@ -291,12 +323,16 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
             message = f"Cannot write {self.target}: {error.strerror}."
         else:
             message = failure_text(error)
+        self._say_error(message)
+
+    def _say_error(self, message: str) -> None:
         field = self.query_one("#export-path", Input)
         field.disabled = False
         field.focus()
         self.query_one("#export-status", Static).update(Content(visible(message)).stylize("$error"))
 
     def on_export_screen_exported(self, message: Exported) -> None:
+        self.end_work(message.work)
         if not self.running:
             return
         self.running = False

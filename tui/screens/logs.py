@@ -30,11 +30,13 @@ from store.errors import InvalidQuery, SyncdeskError, UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, page_log, resolve_since
 from store.models import KnowledgeEntry, LogPage
-from store.watch import count_log, newer_entries, stop_when
+from store.watch import count_log, stop_when
 from tui.commands import ScreenCommands
 from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
 from tui.screens.log_dialogs import CSS_FILE, ErrorGroupsScreen, ExportScreen, KindPickerScreen
+from tui.screens.log_ends import LogEnds, LogTable
+from tui.screens.log_live import LogLive
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.log_empty import why_empty
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
@@ -44,6 +46,8 @@ from tui.widgets.words import plural
 
 POLL_SECONDS = 0.5  # with ingest --follow committing every 0.5 s, new rows show within a second
 COUNT_DELAY = 0.3  # count the filter once typing pauses, not on every keystroke
+COUNT_CAP = 10_000  # counted first (about 1 ms); past it the line says "≥ 10,000" until the
+# exact total (up to ~70 ms on 1M rows) arrives
 TIME_SPANS = (None, "1h", "24h", "7d")
 WIDE = 150  # from this many columns the detail pane sits beside the table
 
@@ -63,7 +67,7 @@ LOG_COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
-class LogsScreen(StoreScreen):
+class LogsScreen(LogEnds, LogLive, StoreScreen):
     """The connection log of every organisation, or of one, newest first."""
 
     KEYS_TITLE = "Connection log"  # the heading of its keys under ?
@@ -113,15 +117,12 @@ class LogsScreen(StoreScreen):
         high: int | None = None
 
     @dataclass
-    class NewerLoaded(Message, bubble=False):
-        """Rows written since the newest shown; None when so many that we start again."""
-
-        source: PagedLogSource
-        page: LogPage | None
-
-    @dataclass
     class Counted(Message, bubble=False):
+        """The filter's total; `exact` False: at least this many (still counting)."""
+
         total: int
+        exact: bool = True
+        query: LogQuery | None = None
 
     @dataclass
     class KnowledgeLoaded(Message, bubble=False):
@@ -143,6 +144,7 @@ class LogsScreen(StoreScreen):
         self.query_now = LogQuery(org=org, prefix=True)
         self.source: PagedLogSource | None = None
         self.total: int | None = None
+        self.total_exact = True
         self.problem: str | None = None
         self.empty: str | None = None  # why the filter shows no row
         self.whole_row: int | None = None  # the row whose long message is shown uncut
@@ -160,7 +162,7 @@ class LogsScreen(StoreScreen):
             yield Static("loading…", id="log-count")
         yield Static(id="log-filters")
         with Container(id="log-body"):
-            yield RowTable(LOG_COLUMNS, id="log")
+            yield LogTable(LOG_COLUMNS, id="log")  # End: the oldest row (log_ends.py)
             with VerticalScroll(id="log-detail"):
                 yield Static(id="log-detail-text")
         yield KeyFooter(compact=True)  # fits any width: the rest under ?
@@ -218,10 +220,11 @@ class LogsScreen(StoreScreen):
             text = Content(visible(self.problem)).stylize("$error")
         elif loading or source is None or not source.started:
             text = Content("searching…").stylize(MUTED)
-        elif not source.more:
+        elif not source.more and source.at_head:
             text = Content(plural(len(source), "row"))
         elif self.total is not None:
-            text = Content(f"{len(source):,} of {plural(self.total, 'row')} loaded")
+            total = plural(self.total, "row") if self.total_exact else f"≥ {self.total:,} rows"
+            text = Content(f"{len(source):,} of {total} loaded")
         else:
             text = Content(f"{len(source):,} rows loaded, more…")
         self.query_one("#log-count", Static).update(text)
@@ -292,17 +295,26 @@ class LogsScreen(StoreScreen):
 
     @store_work(group="log-count")
     def count_rows(self, query: LogQuery) -> Counted | None:
-        """The filter's total, stopped inside SQLite when a newer filter replaces it."""
+        """The filter's total, stopped inside SQLite when a newer filter replaces it: first
+        up to COUNT_CAP (shown as "≥ N" when reached), then, if that was reached, exactly."""
         worker = get_current_worker()
         with self.store() as db:
             try:
+                total = count_log(db, query, cancelled=lambda: worker.is_cancelled, cap=COUNT_CAP)
+                if total is None or total < COUNT_CAP:
+                    return None if total is None else self.Counted(total, True, query)
+                self.post_message(self.Counted(total, False, query))
                 total = count_log(db, query, cancelled=lambda: worker.is_cancelled)
             except SyncdeskError:
                 return None  # load_first reports the same problem
-        return None if total is None else self.Counted(total)
+        return None if total is None else self.Counted(total, True, query)
 
     def on_logs_screen_counted(self, message: Counted) -> None:
-        self.total = message.total
+        if message.query is not None and message.query != self.query_now:
+            return  # the count of a filter no longer shown
+        if not message.exact and self.total is not None and self.total_exact:
+            return  # the exact total arrived first
+        self.total, self.total_exact = message.total, message.exact
         self.show_count()
 
     @store_work(group="log-kb")
@@ -315,47 +327,6 @@ class LogsScreen(StoreScreen):
         if self.source is not None:
             self.show_detail(self.table.cursor)
 
-    # --- live: rows written by other processes -----------------------------------------------
-
-    def store_changed(self) -> None:
-        """Another process wrote: fetch only the rows newer than the newest shown."""
-        source = self.source
-        if source is None or not source.started or self.problem:
-            return
-        if source.newest_id is None:  # nothing was shown: simply start again
-            self.apply_filter()
-        else:
-            self.load_newer(source, source.newest_id)
-
-    @store_work(group="log-head")
-    def load_newer(self, source: PagedLogSource, newest_id: int) -> NewerLoaded:
-        with self.store() as db:
-            page = newer_entries(db, source.query, newest_id, limit=self.page_size * 5)
-        return self.NewerLoaded(source, page)
-
-    def on_logs_screen_newer_loaded(self, message: NewerLoaded) -> None:
-        source, page = message.source, message.page
-        if source is not self.source:
-            return
-        if page is None:  # a flood: more than we would prepend, so start from the top
-            self.apply_filter()
-            return
-        table = self.table
-        at_top = table.cursor == 0 and table.scroll_offset.y == 0
-        cursor, top = table.cursor, table.scroll_offset.y
-        added = source.prepend(page.entries)
-        if not added:
-            return
-        if self.total is not None:
-            self.total += added
-        table.set_source(source, keep_cursor=True)
-        if at_top:  # following the newest rows, like tail -f
-            table.cursor = 0
-        else:  # stay on the row the person is reading
-            table.scroll_to(y=top + added, animate=False)
-            table.cursor = cursor + added
-        self.show_count()
-
     # --- the detail pane ---------------------------------------------------------------------
 
     @on(RowTable.RowHighlighted, "#log")
@@ -363,6 +334,7 @@ class LogsScreen(StoreScreen):
         self.show_detail(event.index)
         if self.source is not None and event.index >= len(self.source) - LOOKAHEAD:
             self.source.want_more()
+        self.want_above()
 
     @on(RowTable.RowChosen, "#log")
     def row_chosen(self) -> None:
@@ -390,6 +362,8 @@ class LogsScreen(StoreScreen):
     # --- actions -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         if action == "pick_org":
             return self.org is None
         return True

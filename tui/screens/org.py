@@ -11,26 +11,24 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Header, Static
-from textual.worker import get_current_worker
 
-from store.checks import activate, check, retry
+from store.checks import activate, check, retry, safe_uninstall
+from store.diagnose import deciding_groups
 from store.errors import SyncdeskError
 from store.history import audit_trail
-from store.logs import error_groups
 from store.mapping_edits import set_mapping
 from store.models import AuditEntry, ErrorGroup, OrgDetail, Run
 from store.orgs import show_org
 from store.reconnect import reconnect
 from store.runs import latest_run
-from store.transitions import allowed_actions, deactivate, uninstall
+from store.transitions import allowed_actions, deactivate
 from store.xero.mappings import tenant_chart, validate_mappings
 from store.xero.models import Account, CheckReport, MappingProblem, TaxRate
 from tui.screens.base import failure_text, store_work
@@ -57,7 +55,11 @@ from tui.widgets.org_text import (
     status_lines,
     unreadable,
 )
+from tui.widgets.progress import Work, WorkProgress
 from tui.widgets.words import plural
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 T = TypeVar("T")
 Chart = tuple[list[Account], list[TaxRate]]
@@ -103,6 +105,9 @@ class OrgScreen(LifecycleScreen):
 
     WATCH_SECONDS = 2.0  # another session's change shows here without a key
     WORDS_SCREEN = "organisation"
+    CHANGES = frozenset(
+        ("check", "retry", "map", "deactivate", "activate", "uninstall", "reconnect")
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # In the order the footer keeps them when the width runs out (the rest under ?).
@@ -128,6 +133,7 @@ class OrgScreen(LifecycleScreen):
         audit: list[AuditEntry]
         run: Run | None
         unread: dict[str, str]
+        deciding: str | None = None  # the kind behind the verdict (from the log)
 
     @dataclass
     class Validated(Message, bubble=False):
@@ -143,10 +149,12 @@ class OrgScreen(LifecycleScreen):
 
         label: str
         said: str
+        work: Work | None = None  # its progress display, for long work
 
     @dataclass
     class Checked(Message, bubble=False):
         report: CheckReport
+        work: Work
 
     def __init__(self, db_path: Path, code: str) -> None:
         super().__init__(db_path)
@@ -166,6 +174,7 @@ class OrgScreen(LifecycleScreen):
             yield Static(id="org-mappings", classes="section")
             yield Static(id="org-settings", classes="section")
             yield Static(id="org-audit", classes="section")
+        yield WorkProgress(id="org-progress")
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -182,18 +191,20 @@ class OrgScreen(LifecycleScreen):
         unread: dict[str, str] = {}
         with self.store() as db:
             detail = _read(unread, "#org-status", lambda: show_org(db, self.code), None)
-            groups = _read(unread, "#org-errors", lambda: error_groups(db, org=self.code), [])
+            groups, deciding = _read(
+                unread, "#org-errors", lambda: deciding_groups(db, self.code, None), ([], None)
+            )
             audit = _read(unread, "#org-audit", lambda: audit_trail(db, self.code, limit=15), [])
             run = _read(unread, "#org-run", lambda: latest_run(db, self.code), None)
         if detail is None:
             unread.update(dict.fromkeys(FROM_DETAIL, unread["#org-status"]))
-        return self.Loaded(detail, groups, audit, run, unread)
+        return self.Loaded(detail, groups, audit, run, unread, deciding)
 
     def on_org_screen_loaded(self, message: Loaded) -> None:
         detail, unread = message.detail, message.unread
         self.detail = detail
         lines = {
-            "#org-errors": error_lines(message.groups),
+            "#org-errors": error_lines(message.groups, message.deciding),
             "#org-audit": audit_lines(message.audit),
         }
         if detail is not None:
@@ -260,6 +271,8 @@ class OrgScreen(LifecycleScreen):
     # --- which keys apply --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         if self.detail is None:
             return True
         if action in NEEDS:
@@ -287,39 +300,49 @@ class OrgScreen(LifecycleScreen):
             return self.Done(label, call(db))
 
     def on_org_screen_done(self, message: Done) -> None:
+        if message.work is not None:
+            self.end_work(message.work)
         self.notify(self.words(f"{message.label}: {message.said}"), markup=False, timeout=8)
         self.load()
 
     def _version(self) -> int | None:
         return self.detail.version if self.detail else None
 
+    def action_check(self) -> None:
+        work = self.begin_work("Check")
+        if work is not None:
+            self._check(work)
+
     @store_work(group="action", exclusive=False)
-    def action_check(self) -> Checked:
+    def _check(self, work: Work) -> Checked:
         with self.store() as db:
-            return self.Checked(check(db, self.code))
+            report = check(db, self.code, progress=work.progress, cancelled=work.cancelled)
+            return self.Checked(report, work)
 
     def on_org_screen_checked(self, message: Checked) -> None:
         report = message.report
         widget = self.query_one("#org-check", Static)
         widget.display = True
         widget.update(section("Live check", check_lines(report)))
+        stopped = [f.detail for f in report.findings if f.check == "cancelled"]
         said = "healthy" if report.healthy else plural(len(report.problems), "problem")
-        self.post_message(self.Done("Check", said))
+        self.post_message(self.Done("Check", stopped[0] if stopped else said, message.work))
 
     def action_retry(self) -> None:
-        def call(db: sqlite_utils.Database) -> str:
-            worker = get_current_worker()
-            report = retry(
-                db,
-                self.code,
-                progress=lambda done, total: self.notify(f"Retried {done}/{total}", timeout=1),
-                cancelled=lambda: worker.is_cancelled,
-            )
-            return f"sent {report.sent}: {report.exported} exported, {report.failed} failed" + (
-                f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""
-            )
+        work = self.begin_work("Retry")
+        if work is not None:
+            self._retry(work)
 
-        self.run_action("Retry", call)
+    @store_work(group="action", exclusive=False)
+    def _retry(self, work: Work) -> Done:
+        with self.store() as db, work.xero(db) as xero:
+            report = retry(
+                db, self.code, client=xero, progress=work.progress, cancelled=work.cancelled
+            )
+        said = f"sent {report.sent}: {report.exported} exported, {report.failed} failed" + (
+            f"; stopped: {report.stopped_reason}" if report.stopped_reason else ""
+        )
+        return self.Done("Retry", said, work)
 
     def action_deactivate(self) -> None:
         version = self._version()
@@ -365,7 +388,7 @@ class OrgScreen(LifecycleScreen):
                 self.run_action(
                     "Uninstall",
                     lambda db: " ".join(
-                        uninstall(
+                        safe_uninstall(
                             db, self.code, confirm=plan.code, expected_version=plan.version
                         ).messages
                     ),

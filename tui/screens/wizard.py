@@ -11,37 +11,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import sqlite_utils
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Header, ProgressBar, Static
-from textual.worker import get_current_worker
+from textual.widgets import Header, Static
 
 from store.diagnose import Diagnosis, diagnose
-from store.mapping_edits import set_mapping
 from store.models import Run, StepInput
 from store.runs import (
     latest_run,
     next_step,
+    override_verdict,
     start_run,
 )
-from store.transitions import default_actor, integration
-from store.xero.mappings import tenant_chart
-from store.xero.models import Account, TaxRate
+from store.transitions import default_actor
 from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
+from tui.screens.wizard_fix import MappingFix
 from tui.screens.wizard_keys import RunKeys
 from tui.widgets.key_footer import KeyFooter
-from tui.widgets.modals import (
-    ChooseCode,
-    ConfirmTyped,
-    ReconnectAnswer,
-    ReconnectChoice,
-)
+from tui.widgets.modals import AskText, ConfirmTyped, ReconnectAnswer, ReconnectChoice
+from tui.widgets.progress import WorkProgress
 from tui.widgets.run_text import (
     HERE,
     SCREEN,
@@ -58,8 +51,11 @@ from tui.widgets.run_text import (
     styled,
 )
 
+if TYPE_CHECKING:
+    import sqlite_utils
 
-class WizardScreen(RunKeys, LifecycleScreen):
+
+class WizardScreen(RunKeys, MappingFix):
     """Guided refresh of one organisation's integration."""
 
     KEYS_TITLE = "Refresh run"  # the heading of its keys under ?
@@ -70,9 +66,15 @@ class WizardScreen(RunKeys, LifecycleScreen):
     WORDS_SCREEN = SCREEN
     WORDS_HERE = HERE
 
+    CHANGES = frozenset(
+        "perform fix_mapping override start_new note escalate resolve take_over".split()
+    )
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "perform", "Do step"),
         Binding("m", "fix_mapping", "Fix mapping"),
+        Binding("f", "override", "Refresh anyway"),
+        Binding("s", "start_new", "New run"),
         Binding("n", "note", "Note"),
         Binding("e", "escalate", "Escalate"),
         Binding("v", "resolve", "Resolved"),
@@ -96,11 +98,6 @@ class WizardScreen(RunKeys, LifecycleScreen):
         run: Run | None
 
     @dataclass
-    class Progressed(Message, bubble=False):
-        done: int
-        total: int
-
-    @dataclass
     class Reconnected(Message, bubble=False):
         """The reconnect step restored mappings; these fail validation."""
 
@@ -109,14 +106,6 @@ class WizardScreen(RunKeys, LifecycleScreen):
     @dataclass
     class Escalated(Message, bubble=False):
         summary: str
-
-    @dataclass
-    class ChartLoaded(Message, bubble=False):
-        """The tenant's valid codes, to fix one failing mapping."""
-
-        problem: dict[str, Any]
-        accounts: list[Account]
-        rates: list[TaxRate]
 
     def __init__(self, db_path: Path, code: str, *, actor: str | None = None) -> None:
         super().__init__(db_path)
@@ -136,14 +125,13 @@ class WizardScreen(RunKeys, LifecycleScreen):
             with VerticalScroll(id="step-body"):
                 yield Static(id="claim")
                 yield Static(id="step")
-                yield ProgressBar(id="progress", show_eta=False)
+                yield WorkProgress(id="progress")
                 yield Static(id="result")
                 yield Static(id="diagnosis")
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · refresh {self.code}"
-        self.query_one("#progress").display = False
         self.load()
         self.follow_store()
 
@@ -153,7 +141,8 @@ class WizardScreen(RunKeys, LifecycleScreen):
     def load(self) -> Loaded:
         with self.store() as db:
             run = latest_run(db, self.code)
-            if run is None or run.status != "in_progress" or run.diagnosis is None:
+            stale = run is None or run.status != "in_progress" or run.diagnosis is None
+            if stale and not self.read_only:  # a live diagnosis records what Xero said
                 return self.Loaded(run, diagnose(db, self.code))
         return self.Loaded(run)
 
@@ -171,8 +160,8 @@ class WizardScreen(RunKeys, LifecycleScreen):
         self.load_run()
 
     def store_changed(self) -> None:
-        if not self.busy:  # the step under way shows the run when it is done
-            self.load_run()
+        # Even while a step of ours is under way: a colleague's take-over shows within a poll.
+        self.load_run()
 
     def act(self, label: str, fn: Callable[[sqlite_utils.Database], str]) -> None:
         """Perform one store call in a thread, then show the run as it now stands."""
@@ -198,7 +187,7 @@ class WizardScreen(RunKeys, LifecycleScreen):
         transient = self._transient
         self._set_busy(False, "")
         if transient:
-            self._ended(f"{transient} failed: {failure_text(error)}")
+            self._ended(self.words(f"{transient} failed: {failure_text(error)}"))
         super().failed(error)
 
     def _ended(self, said: str) -> None:
@@ -212,15 +201,9 @@ class WizardScreen(RunKeys, LifecycleScreen):
         if busy:
             self._transient = label
             self.query_one("#result", Static).update(styled((f"{label}…", "italic")))
-        bar = self.query_one("#progress", ProgressBar)
-        if not busy:
-            bar.display = False
+        else:
+            self.end_work()
         self.refresh_bindings()
-
-    def on_wizard_screen_progressed(self, message: Progressed) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        bar.display = True
-        bar.update(total=message.total, progress=message.done)
 
     # --- showing -------------------------------------------------------------------------------
 
@@ -239,8 +222,17 @@ class WizardScreen(RunKeys, LifecycleScreen):
         # own), and a loaded machine can show one without the other for a while: hold the
         # screen a moment so the run is drawn as one change.
         self.app.delay_update()
+        before = self.run
         self.run = run
         self.refresh_bindings()
+        taken = (
+            before is not None
+            and run is not None
+            and before.id == run.id
+            and before.claimed_by == self.actor
+            and run.status == "in_progress"
+            and run.claimed_by != self.actor
+        )
         if run is None:
             self.query_one("#claim", Static).update("")
             self._show_start()
@@ -255,6 +247,14 @@ class WizardScreen(RunKeys, LifecycleScreen):
             self.query_one("#diagnosis", Static).update(
                 diagnosis_text(self.diagnosis) if self.diagnosis else run_diagnosis_text(run)
             )
+        if taken:
+            said = (
+                f"{run.claimed_by} took this run over at {run.claimed_at}; press o to take it back."
+            )
+            self._set_busy(False, "")
+            self._transient = None  # the take-over is how the step we were waiting on ended
+            self.notify(said, markup=False, severity="warning", timeout=10)
+            self.query_one("#result", Static).update(styled((said, "bold $warning")))
         if run.diagnosis and self.diagnosis is None:
             self.query_one("#diagnosis", Static).update(run_diagnosis_text(run))
 
@@ -279,23 +279,47 @@ class WizardScreen(RunKeys, LifecycleScreen):
     # --- keys ----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (verdict := self.gate(action)) is not None:
+            return verdict
         run = self.run
         open_run = run is not None and run.status == "in_progress"
         mine = open_run and run.claimed_by == self.actor
         if action == "perform":
             return (not self.busy) and (run is None or not open_run or mine) or None
+        if action == "start_new":
+            return not open_run and not self.busy
+        if action == "override":
+            return (not open_run or bool(mine)) and not self.busy
         if action == "take_over":
             return open_run and not mine
         if action in ("note", "escalate", "resolve"):
             return bool(mine) and not self.busy
         if action == "fix_mapping":
-            return bool(self.problems)
+            return not self.busy and self._mapping_to_fix()
         if action == "copy_summary":
             return self.summary is not None or (run is not None and run.status == "escalated")
         return True
 
     def on_unmount(self) -> None:
         self.app.clear_notifications()  # its messages must not show on the next screen
+
+    def _mapping_to_fix(self) -> bool:
+        """A mapping may need fixing: the verdict says so, the run's step is map, or the
+        reconnect restored mappings that fail."""
+        if self.problems:
+            return True
+        run = self.run
+        if run is not None and run.status == "in_progress" and run.current is not None:
+            if run.current.name == "map":
+                return True
+        verdict = (
+            self.diagnosis.verdict.remedies
+            if self.diagnosis is not None
+            else ((run.diagnosis or {}).get("verdict") or {}).get("remedies", ())
+            if run is not None
+            else ()
+        )
+        return "map" in verdict
 
     def action_back(self) -> None:
         for worker in self.workers:
@@ -304,12 +328,14 @@ class WizardScreen(RunKeys, LifecycleScreen):
 
     def action_perform(self) -> None:
         run = self.run
-        if run is None or run.status != "in_progress":
-            self.act(
-                "Starting",
-                lambda db: start_run(db, self.code, actor=self.actor)
-                and "Run started: the organisation is claimed by you.",
+        if run is not None and run.status == "escalated":
+            self.notify(
+                f"The last run was escalated (packet {run.packet}); press s to start a new one.",
+                markup=False,
             )
+            return
+        if run is None or run.status != "in_progress":
+            self.action_start_new()
             return
         step = run.current
         if step is None:
@@ -321,23 +347,61 @@ class WizardScreen(RunKeys, LifecycleScreen):
         else:
             self._do_step(StepInput())
 
-    def _do_step(self, given: StepInput) -> None:
-        def call(db: sqlite_utils.Database) -> str:
-            worker = get_current_worker()
-            run = next_step(
-                db,
-                self.code,
-                actor=self.actor,
-                given=given,
-                progress=lambda d, t: self.post_message(self.Progressed(d, t)),
-                cancelled=lambda: worker.is_cancelled,
+    def action_start_new(self, override: str | None = None) -> None:
+        self.act(
+            "Starting",
+            lambda db: start_run(db, self.code, actor=self.actor, override=override)
+            and "Run started: the organisation is claimed by you.",
+        )
+
+    def action_override(self) -> None:
+        run = self.run
+        open_run = run is not None and run.status == "in_progress"
+
+        def answered(reason: str | None) -> None:
+            if not reason or not reason.strip():
+                if reason is not None:
+                    self.notify("Nothing changed: the override needs a reason.", markup=False)
+                return
+            if not open_run:
+                self.action_start_new(override=reason)
+                return
+            self.act(
+                "Adding the refresh sequence",
+                lambda db: override_verdict(db, self.code, reason, actor=self.actor)
+                and "Refresh sequence added to the run; your reason is recorded.",
             )
+
+        self.app.push_screen(
+            AskText("Why run the refresh sequence despite the verdict? (recorded in the run)"),
+            answered,
+        )
+
+    def _do_step(self, given: StepInput) -> None:
+        current = self.run.current if self.run is not None else None
+        work = self.begin_work(TITLES.get(current.name, "Step") if current is not None else "Step")
+        if work is None:
+            return
+
+        def call(db: sqlite_utils.Database) -> str:
+            with work.xero(db) as xero:
+                run = next_step(
+                    db,
+                    self.code,
+                    actor=self.actor,
+                    given=given,
+                    client=xero,
+                    progress=work.progress,
+                    cancelled=work.cancelled,
+                )
             done = [s for s in run.steps if s.status == "done"]
             if run.status == "resolved":
                 return "Verify was clean: the run is resolved."
             step = done[-1] if done else None
             if step and step.name == "reconnect" and step.detail:
                 self.post_message(self.Reconnected(step.detail.get("problems") or []))
+            if step and work.cancelled():  # escape: what was done and what was not
+                return f"{TITLES[step.name]}: {step.outcome}"
             return f"{TITLES[step.name]}: done." if step else "Done."
 
         self.act("Working", call)
@@ -389,45 +453,10 @@ class WizardScreen(RunKeys, LifecycleScreen):
                 styled(("Every restored mapping is fixed.", "bold $success"))
             )
 
-    def action_fix_mapping(self) -> None:
+    def mappings_fixed(self, left: list[dict[str, Any]]) -> None:
+        """m saved a mapping: of the restored mappings that failed, these still fail."""
         if self.problems:
-            self._load_chart(self.problems[0])
-
-    @store_work(group="ask")
-    def _load_chart(self, problem: dict[str, Any]) -> ChartLoaded:
-        with self.store() as db:
-            tenant_id = integration(db, self.code).tenant_id
-            return self.ChartLoaded(problem, *tenant_chart(db, self.code, tenant_id))
-
-    def on_wizard_screen_chart_loaded(self, message: ChartLoaded) -> None:
-        problem = message.problem
-
-        def answered(code: str | None) -> None:
-            if not code:
-                return
-            self.problems = self.problems[1:]
-
-            def save(db: sqlite_utils.Database) -> str:
-                change = set_mapping(
-                    db, self.code, problem["kind"], problem["local"], code, actor=self.actor
-                )
-                return f"{change.kind} {change.local} -> {change.after}"
-
-            self.act("Saving the mapping", save)
-            self._reconnected(self.problems)
-
-        self.app.push_screen(
-            ChooseCode.for_problem(
-                problem["kind"],
-                problem["local"],
-                problem["remote"],
-                problem["problem"],
-                problem["suggestions"],
-                message.accounts,
-                message.rates,
-            ),
-            answered,
-        )
+            self._reconnected(left)
 
     def on_wizard_screen_escalated(self, message: Escalated) -> None:
         self.summary = message.summary

@@ -4,13 +4,14 @@ the run, the actor and `act` (one store call in a thread, then the run as it sta
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import paths
 from store.runs import add_note, escalate, resolve, take_over
 from tui.widgets.modals import AskText, Confirm
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 class RunKeys:

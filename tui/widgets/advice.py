@@ -25,6 +25,8 @@ KEYS: dict[str, tuple[str, str, str]] = {
     "reconnect": ("c", "Reconnect", "organisation"),
     "run start": ("r", "Refresh run", "organisation"),
     "run show": ("r", "Refresh run", "organisation"),
+    "run next": ("enter", "Do step", "refresh run"),
+    "run override": ("f", "Refresh anyway", "refresh run"),
     "run escalate": ("e", "Escalate", "refresh run"),
     "run resolve": ("v", "Resolved", "refresh run"),
     "run note": ("n", "Note", "refresh run"),
@@ -36,7 +38,12 @@ FLAGS: dict[str, str] = {
     "--take-over": "the o key (Take over) in the refresh run",
     "--no-restore": "the restore box in the Reconnect dialog",
 }
-_COMMAND = re.compile(r"`syncdesk (run [a-z]+|[a-z-]+)\b[^`]*`")
+# A command, and the CLI's aside naming the console's key ("(m in the console)"), which the
+# console drops once it has named the key itself.
+_COMMAND = re.compile(
+    r"`syncdesk (run [a-z]+|[a-z-]+)\b[^`]*`"
+    r"(?P<aside> \([^()]*in the console\)|,? or [a-z] in the console)?"
+)
 _FLAG = re.compile(r"`?(--[a-z-]+)\b[^`;,.)]*`?")
 
 

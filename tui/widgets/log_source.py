@@ -80,6 +80,8 @@ class PagedLogSource:
         self.exhausted = False  # True once the oldest matching row is loaded
         self.started = False  # True once the first page came back
         self.loading_more = False
+        self.at_head = True  # False while shown from the oldest end (tui/screens/log_ends.py)
+        self.loading_above = False
         self._pages: list[_Page] = []
         self._offsets: list[int] = []  # row index of each page's first row
         self._count = 0

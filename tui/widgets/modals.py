@@ -320,6 +320,15 @@ class ChooseCode(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(Content(visible(self.heading)), classes="dialog-title")
             yield Static(Content(lines(self.problem)))
+            if not self.choices:
+                yield Static(
+                    Content(
+                        "The tenant has no active code that fits this mapping, so there is "
+                        "nothing to choose. Create or unarchive one in Xero (chart of accounts "
+                        "or tax rates), then press m again."
+                    ),
+                    id="empty",
+                )
             yield OptionList(
                 *[
                     Option(Content(visible(f"{code}  {label}")), id=code)

@@ -55,6 +55,13 @@ def status_lines(detail: OrgDetail, run: Run | None) -> list[str]:
         + (", retry" if can_retry(detail) else "")
         + (", fix mapping" if detail.state in ON_XERO else ""),
     ]
+    if detail.paused_by:
+        lines.insert(
+            3,
+            f"  Paused by {t(detail.paused_by)}: {t(detail.pause_reason) or '(no reason given)'}; "
+            f"due back on {at(detail.pause_due_at) or 'not said (overdue after 24 h)'}"
+            + ("  ⏰ OVERDUE: turn it back on and send what was held" if detail.overdue else ""),
+        )
     if detail.unconfirmed_tenant_change:
         lines.insert(
             4,
@@ -75,11 +82,13 @@ def queue_line(detail: OrgDetail) -> str:
     return "  ".join(f"{k} {v}" for k, v in detail.queue.items())
 
 
-def error_lines(groups: list[ErrorGroup]) -> list[str]:
+def error_lines(groups: list[ErrorGroup], deciding: str | None = None) -> list[str]:
+    """The groups in the order given (what decides first); the verdict's marked."""
     lines = []
     for g in groups:
         lines.append(
-            f"{marked_text(g.kind)}: {g.count} in {plural(g.orgs, 'organisation')}, "
+            ("▶ decides: " if deciding and g.kind == deciding else "")
+            + f"{marked_text(g.kind)}: {g.count} in {plural(g.orgs, 'organisation')}, "
             f"{marked_time(g.first_at)} .. {marked_time(g.last_at)}"
         )
         if g.fix:

@@ -26,6 +26,9 @@ TITLES = {
     "verify": "Verify",
     "uninstall": "Uninstall",
     "reconnect": "Reconnect",
+    "wait": "Wait for Xero",
+    "map": "Fix mappings",
+    "activate": "Turn it back on",
 }
 KEPT_LOST = {
     "diagnose": ("Nothing changes.", "Nothing."),
@@ -42,6 +45,9 @@ KEPT_LOST = {
         "The queue is released; the snapshot is restored (if you choose).",
         "Nothing, unless you choose a different Xero organisation (warned).",
     ),
+    "wait": ("Everything: nothing changes while Xero cannot answer.", "Nothing."),
+    "map": ("Everything else; each mapping you fix is checked against the tenant.", "Nothing."),
+    "activate": ("Settings, mappings, tokens; the held exports are released.", "Nothing."),
 }
 
 
@@ -49,6 +55,8 @@ SCREEN = "refresh run"
 # Commands the wizard itself performs, named as its keys.
 HERE = {
     "run start": "the enter key (Do step)",
+    "run next": "the enter key (Do step)",
+    "map": "the m key (Fix mapping)",
     "run show": "the stepper on the left",
     "run escalate": "the e key (Escalate)",
     "run resolve": "the v key (Resolved)",
@@ -103,6 +111,7 @@ def diagnosis_text(found: Diagnosis) -> Content:
     lines += [
         ("\nVerdict: ", "bold"),
         (f"{v.title}\n", "bold"),
+        f"What happened: {v.what}\n" if v.what else "",
         f"Cause: {v.cause}\n" if v.cause else "",
         f"Fix: {v.fix}\n" if v.fix else "",
         (
@@ -113,6 +122,13 @@ def diagnosis_text(found: Diagnosis) -> Content:
         if v.refresh_helps
         else ("The refresh sequence is unlikely to help. ", "$warning"),
         f"{v.next_step}\n" if not v.refresh_helps else "",
+        *[f"• {p}\n" for p in (v.problems if len(v.problems) > 1 else ())],
+        "f runs the refresh sequence anyway (you will be asked why).\n"
+        if not v.refresh_helps and v.remedy != "none"
+        else "",
+        "m fixes a failing mapping now, before anything is uninstalled.\n"
+        if "map" in v.remedies
+        else "",
     ]
     return styled(*[p for p in lines if p])
 
@@ -120,13 +136,22 @@ def diagnosis_text(found: Diagnosis) -> Content:
 def start_text(last_run: Run | None) -> Content:
     """The invitation to start a run (saying how the last one ended, if there was one)."""
     lines: list[str | tuple[str, str]] = []
+    escalated = last_run is not None and last_run.status == "escalated"
     if last_run is not None and last_run.status != "in_progress":
         lines.append((f"The last run ended {last_run.status} at {last_run.ended_at}.\n", "bold"))
+    if escalated:
+        lines.append(f"Its packet: {last_run.packet}\n")
     lines += [
         ("Start a refresh run", "bold"),
-        "\ndeactivate → verify → uninstall → reconnect → verify, stopping as soon "
-        "as a verify is clean. Steps the state makes pointless are skipped.\n",
-        ("Press enter to start (nothing changes until you perform a step).", "$accent"),
+        "\nDiagnose first; the verdict plans the rest: the refresh sequence (deactivate → "
+        "verify → uninstall → reconnect → verify) only where it helps, else what does (wait, "
+        "fix the mapping, turn it back on), stopping as soon as a verify is clean.\n",
+        (
+            "Press s to start a new run (it claims the organisation again)."
+            if escalated
+            else "Press enter to start (nothing changes until you perform a step).",
+            "$accent",
+        ),
     ]
     return styled(*lines)
 
@@ -169,12 +194,8 @@ def plan_text() -> Content:
     """The steps of a run not yet started."""
     return styled(
         ("Steps\n", "bold"),
-        *[
-            f"· {i + 1} {TITLES[name].split(',')[0]}\n"
-            for i, name in enumerate(
-                ("diagnose", "deactivate", "verify", "uninstall", "reconnect", "verify")
-            )
-        ],
+        "· 1 Diagnose\n",
+        ("  then what the verdict says helps\n", "$text-muted"),
     )
 
 
@@ -240,6 +261,7 @@ def step_text(run: Run) -> Content:
             f"Packet: {run.packet}\n",
             "Press y to copy the summary to your clipboard (works over SSH "
             "in terminals that allow OSC 52).\n",
+            ("Press s to start a new run; enter does not.\n", "$accent"),
         )
     step = run.current
     if step is None:
@@ -254,6 +276,12 @@ def step_text(run: Run) -> Content:
         extra = "You will be asked to type the organisation code.\n"
     elif step.name == "reconnect":
         extra = "You will choose the Xero organisation and whether to restore.\n"
+    elif step.name == "map":
+        extra = "Press m to fix a failing mapping from the tenant's valid codes.\n"
+    if run.override_reason:
+        extra += f"Verdict overridden by {run.override_by}: {run.override_reason}\n"
+    if run.outcome == "waiting" or (step.status in ("todo", "failed") and step.outcome):
+        extra += f"{run.next_action}\n"
     return styled(
         (f"Step {step.position + 1}: {TITLES[step.name]}\n", "bold"),
         f"{WHAT[step.name]}\n",
