@@ -16,6 +16,7 @@ seconds of real time), animations are off and every text cursor is still.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,11 +24,13 @@ from support import settle, until
 from textual.app import App
 from textual.widgets import Input
 
+from store import clock as store_clock
 from store import paths as store_paths
 from store.db import open_store
 from store.runs import start_run, take_over
-from store.transitions import uninstall
+from store.transitions import deactivate, uninstall
 from tui.app import SyncdeskApp
+from tui.screens import log_dialogs
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.logs import LogsScreen
 from tui.screens.org import OrgScreen
@@ -51,6 +54,7 @@ def fixed_world(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None:
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.setenv(name, "tester")  # who acts (getpass.getuser)
     monkeypatch.setattr(store_paths, "packets_dir", lambda: Path("packets"))
+    monkeypatch.setattr(log_dialogs, "exports_dir", lambda: Path("exports"))  # named in x
     monkeypatch.delenv("TEXTUAL_THEME", raising=False)
     # No screen reloads on its own (another session's write, polled): a reload landing just
     # before or after the picture would show the store before or after a token refresh.
@@ -107,6 +111,19 @@ async def wizard(pilot, code: str) -> WizardScreen:
     return pilot.app.screen
 
 
+async def kauri_anyway(pilot) -> WizardScreen:
+    """KAURI's verdict is a mapping fix: start, diagnose, then the refresh sequence anyway (f,
+    with a reason), its deactivate step current."""
+    screen = await wizard(pilot, "KAURI")
+    await press(pilot, "enter", "enter", "f", *"customer insists", "enter")
+    return screen
+
+
+def show_progress(screen, label: str, done: int, total: int, doing: str) -> None:
+    """The screen's progress display as long work shows it mid-way (no work runs: still)."""
+    screen.begin_work(label).progress(done, total, doing)
+
+
 # --- dashboard ---------------------------------------------------------------------------------
 
 
@@ -123,6 +140,14 @@ async def dashboard_filter_nothing(pilot) -> None:
 @scenario
 async def dashboard_filter_expired(pilot) -> None:
     await press(pilot, "slash", *"expired", "enter")
+
+
+@scenario
+async def dashboard_overdue(pilot) -> None:
+    with open_store(Path("store.db")) as db:  # due back yesterday: ⏰
+        until = store_clock.now() - timedelta(days=1)
+        deactivate(db, "HARBOUR", actor="alice", reason="bulk price edit", until=until)
+    await press(pilot, "f5")
 
 
 @scenario
@@ -157,6 +182,20 @@ async def org_active_checked(pilot) -> None:
 @scenario
 async def org_inactive(pilot) -> None:
     await org(pilot, "KELP")
+
+
+@scenario
+async def org_paused(pilot) -> None:
+    with open_store(Path("store.db")) as db:  # due back yesterday: overdue
+        until = store_clock.now() - timedelta(days=1)
+        deactivate(db, "HARBOUR", actor="alice", reason="bulk price edit", until=until)
+    await org(pilot, "HARBOUR")
+
+
+@scenario
+async def org_retry_progress(pilot) -> None:
+    screen = await org(pilot, "TASMAN")
+    show_progress(screen, "Retry", 3, 9, "sending INV-0042")
 
 
 @scenario
@@ -230,6 +269,13 @@ async def log_nothing_matches(pilot) -> None:
 
 
 @scenario
+async def log_oldest(pilot) -> None:
+    screen = await log(pilot)
+    await press(pilot, "end")
+    await until(pilot, lambda: not screen.source.at_head)
+
+
+@scenario
 async def log_groups(pilot) -> None:
     await log(pilot)
     await press(pilot, "s")
@@ -268,15 +314,33 @@ async def wizard_step_diagnose(pilot) -> None:
 
 
 @scenario
-async def wizard_step_deactivate(pilot) -> None:
+async def wizard_step_map(pilot) -> None:
     await wizard(pilot, "KAURI")
     await press(pilot, "enter", "enter")
 
 
 @scenario
-async def wizard_step_verify(pilot) -> None:
+async def wizard_override_asks_why(pilot) -> None:
     await wizard(pilot, "KAURI")
-    await press(pilot, "enter", "enter", "enter")
+    await press(pilot, "enter", "enter", "f")
+
+
+@scenario
+async def wizard_step_deactivate(pilot) -> None:
+    await kauri_anyway(pilot)
+
+
+@scenario
+async def wizard_step_verify(pilot) -> None:
+    await kauri_anyway(pilot)
+    await press(pilot, "enter")
+
+
+@scenario
+async def wizard_step_progress(pilot) -> None:
+    screen = await kauri_anyway(pilot)
+    await press(pilot, "enter")
+    show_progress(screen, "Verify", 2, 9, "sending INV-0007")
 
 
 @scenario
@@ -317,8 +381,8 @@ async def wizard_resolved(pilot) -> None:
 
 @scenario
 async def wizard_failing_mappings(pilot) -> None:
-    await wizard(pilot, "KAURI")
-    await press(pilot, "enter", "enter", "enter", "enter", "enter", *"KAURI", "enter")
+    await kauri_anyway(pilot)  # deactivate, verify, uninstall, reconnect restores a bad one
+    await press(pilot, "enter", "enter", "enter", *"KAURI", "enter")
     await press(pilot, "enter", "enter")
 
 

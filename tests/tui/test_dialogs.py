@@ -250,7 +250,6 @@ async def test_a_resolved_run_no_longer_asks_to_fix_restored_mappings(store_path
         # it asks Xero afresh which mappings fail)
 
 
-
 async def test_fixing_the_restored_mapping_clears_the_list(store_path: Path) -> None:
     """After the reconnect, m fixes the restored mapping that fails; the wizard then says every
     restored mapping is fixed and stops offering m for them."""
@@ -268,6 +267,7 @@ async def test_fixing_the_restored_mapping_clears_the_list(store_path: Path) -> 
         await until(pilot, lambda: "Every restored mapping is fixed" in str(diagnosis.render()))
         assert "Press m" not in str(diagnosis.render())
         assert screen.problems == []
+
 
 async def test_after_a_step_the_next_steps_kept_and_lost_are_in_view(store_path: Path) -> None:
     app = SyncdeskApp(store_path)

@@ -28,6 +28,7 @@ EVERYWHERE = (
     ("tab / shift+tab", "Next / previous box"),
     ("ctrl+t", "Dark / light theme"),
     ("q / ctrl+q", "Quit"),
+    ("escape", "While long work runs (check, retry, a step, export): cancel it"),
 )
 
 
