@@ -213,7 +213,7 @@ def test_every_screen_at_80x24_shows_whole_keys_and_no_escapes(terminal) -> None
     term.keys("Escape")
     term.wait_for("Live check")
     term.keys("r")
-    screen = term.wait_for("Diagnosis", "✗ mapping", "Do step")
+    screen = term.wait_for("Diagnosis", "✓ state", "Do step", "f Refresh anyway")
     assert_read_as_people_read(screen, 80)
     assert "syncdesk run start" not in screen
     term.keys("Enter")
