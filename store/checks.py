@@ -33,6 +33,7 @@ from store.transitions import (
 )
 from store.verdicts import WAITS, wait_over
 from store.xero.client import XeroClient
+from store.xero.connect import tenant_listed
 from store.xero.export import report_retry, send_held
 from store.xero.health import check_live, report_check
 from store.xero.mappings import tenant_chart, validate_mappings
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 # Findings that say whether Xero answered: the token refresh, /connections, and any call
 # that failed outright (the tenant, chart of accounts, tax rates).
-XERO_ANSWERS = ("token", "connection", "xero")
+XERO_ANSWERS = ("token", "connection", "access", "xero")
 
 
 def check(
@@ -89,7 +90,8 @@ def retry(
     (not active, or an unconfirmed tenant change).
     """
     sent = send_held(db, org, client=client, progress=progress, cancelled=cancelled)
-    if sent.removed is not None:
+    # A 403 is a disconnection only when /connections no longer lists the tenant.
+    if sent.removed is not None and tenant_listed(db, org, client=client) is False:
         _disconnect(db, org, actor=actor or "retry", reason=f"retry: {sent.removed}")
     return report_retry(db, org, sent, actor=actor)
 

@@ -20,6 +20,7 @@ from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import ErrorGroup, Integration, Pause
+from store.orgs import reconsent_advice, reconsent_due
 from store.timeparse import iso
 from store.transitions import integration, pause_of
 from store.verdicts import Problem, Verdict, ordered_groups, problem_line, problems_seen, wait_over
@@ -192,6 +193,23 @@ def _verdict(
     )
 
 
+def _reconsent(code: str, healthy: Verdict) -> Verdict:
+    """Nothing is failing, but the integration still runs on Xero's deprecated broad scopes."""
+    cause, fix = reconsent_advice(code)
+    return Verdict(
+        "needs_reconsent",
+        "Fresh consent due",
+        cause,
+        fix,
+        False,
+        "none",
+        f"Reconnect with fresh consent (`syncdesk reconnect {code} --auth-url`) before "
+        "September 2027; nothing is failing now.",
+        what="Nothing is failing; the connection still uses Xero's deprecated scopes.",
+        old=healthy.old,
+    )
+
+
 def _unconfirmed_tenant(current: Integration) -> str | None:
     """Words for a connection to another Xero organisation than before that nobody confirmed
     (any organisation, not only a demo company: `retry` refuses to export to it)."""
@@ -249,6 +267,8 @@ def diagnose(
     )
     pause = pause_of(db, current.code) if current.state == State.INACTIVE else None
     verdict = _verdict(current, problems, kb, pause, moment)
+    if verdict.kind is None and reconsent_due(db, current):  # any live failure outranks it
+        verdict = _reconsent(current.code, verdict)
     return Diagnosis(
         current.code,
         current.name,

@@ -109,6 +109,11 @@ class InvalidConfig(SyncdeskError):
     """An environment variable holds a value syncdesk cannot use; the message names it."""
 
 
+class ConsentRefused(SyncdeskError):
+    """A consent redirect syncdesk cannot use: a wrong or expired state, error=access_denied,
+    no code. The message says which, and how to start again."""
+
+
 class NotFound(SyncdeskError):
     """Something named on the command line does not exist."""
 

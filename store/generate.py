@@ -337,6 +337,18 @@ def _write_orgs(
     report("orgs", len(plan), len(plan))
 
 
+# What each sample organisation's Xero user consented to: granular scopes, or (xero.scopes:
+# broad in orgs.yaml) the broad accounting.transactions of apps from before March 2026.
+GRANULAR_SCOPES = (
+    "openid profile email offline_access accounting.settings accounting.contacts "
+    "accounting.invoices accounting.payments accounting.manualjournals"
+)
+BROAD_SCOPES = (
+    "openid profile email offline_access accounting.transactions accounting.contacts "
+    "accounting.settings"
+)
+
+
 def _integration_row(
     org: PlannedOrg,
     conn_id: str,
@@ -358,8 +370,7 @@ def _integration_row(
         "previous_tenant_name": previous.name if previous else None,
         "token_expires_at": None if uninstalled else _iso(access_exp),
         "refresh_expires_at": None if uninstalled else _iso(refresh_exp),
-        "scopes": "openid profile email offline_access accounting.transactions "
-        "accounting.contacts accounting.settings",
+        "scopes": BROAD_SCOPES if p.scopes == "broad" else GRANULAR_SCOPES,
         "last_export_at": max(exported) if exported else None,
         "version": 1,
         "state_changed_at": _iso(changed),

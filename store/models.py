@@ -62,6 +62,7 @@ class OrgSummary:
     claimed_by: str | None = None  # who holds a refresh run in progress
     version: int = 1
     overdue: bool = False  # inactive past its due time (or 24 h without one)
+    needs_reconsent: bool = False  # still on Xero's deprecated broad scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,3 +434,4 @@ class StepInput:
     accept_new_tenant: bool = False
     restore: int | None = None
     no_restore: bool = False
+    redirect_url: str | None = None  # reconnect against the real Xero: where consent ended

@@ -23,7 +23,7 @@ TREND_DAYS = 7
 # Errors in the last 24 hours per organisation come from the (level, at, org_id) index alone.
 _LIST_SQL = """
 SELECT o.id, o.code, o.name, o.region, i.state, i.tenant_name, i.last_export_at,
-       i.refresh_expires_at, i.version, coalesce(e.n, 0) AS errors_24h,
+       i.refresh_expires_at, i.version, i.scopes, coalesce(e.n, 0) AS errors_24h,
        coalesce(q.held, 0) AS held, coalesce(q.failed, 0) AS failed, r.claimed_by,
        i.state_changed_at, p.due_at AS pause_due_at
 FROM orgs o
@@ -49,14 +49,48 @@ def like_pattern(text: str | None) -> str | None:
     return f"%{escaped}%"
 
 
+# Xero's broad transaction scopes, replaced by granular ones (accounting.invoices,
+# accounting.payments, ...): apps created from 2 March 2026 cannot ask for them, and older apps
+# must move by September 2027, which takes each customer's fresh consent.
+DEPRECATED_SCOPES = frozenset({"accounting.transactions", "accounting.transactions.read"})
+RECONSENT_BY = "September 2027"
+
+
+def needs_reconsent(state: str, scopes: str | None) -> bool:
+    """Whether the integration still runs on the deprecated broad scopes (and is installed)."""
+    if state == State.UNINSTALLED or not isinstance(scopes, str):
+        return False
+    return not DEPRECATED_SCOPES.isdisjoint(scopes.split())
+
+
+def reconsent_due(db: sqlite_utils.Database, current: Any) -> bool:
+    """needs_reconsent for a store.models.Integration, reading its granted scopes."""
+    row = db.execute("SELECT scopes FROM integrations WHERE org_id = ?", [current.org_id])
+    found = row.fetchone()
+    return needs_reconsent(current.state, found[0] if found else None)
+
+
+def reconsent_advice(code: str) -> tuple[str, str]:
+    """The cause and fix a diagnosis gives for an integration on the deprecated scopes."""
+    return (
+        "The integration was authorised with Xero's deprecated broad scope "
+        f"accounting.transactions, which Xero retires in {RECONSENT_BY}; after that its "
+        "exports stop.",
+        f"Reconnect with fresh consent before {RECONSENT_BY}: `syncdesk reconnect {code} "
+        "--auth-url` (the customer allows the granular scopes), then --redirect-url.",
+    )
+
+
 def list_orgs(
     db: sqlite_utils.Database,
     *,
     state: str | None = None,
     search: str | None = None,
     now: datetime | None = None,
+    reconsent: bool | None = None,
 ) -> list[OrgSummary]:
-    """Every organisation (optionally one state, or matching text in code, name or tenant).
+    """Every organisation (optionally one state, or matching text in code, name or tenant;
+    `reconsent` True: only those still on the deprecated scopes, False: only the others).
 
     Raises InvalidQuery for an unknown state.
     """
@@ -83,9 +117,9 @@ def list_orgs(
     cursor.close()
     none = (0,) * TREND_DAYS
     # _LIST_SQL's columns: id, code, name, region, state, tenant_name, last_export_at,
-    # refresh_expires_at, version, errors_24h, held, failed, claimed_by, state_changed_at,
+    # refresh_expires_at, version, scopes, errors_24h, held, failed, claimed_by, state_changed_at,
     # pause_due_at
-    return [
+    found = [
         OrgSummary(
             code=code,
             name=text_of(name),
@@ -101,6 +135,7 @@ def list_orgs(
             claimed_by=claimed_by,
             version=version,
             overdue=overdue(state_, changed_at, pause_due_at, moment),
+            needs_reconsent=needs_reconsent(state_, scopes),
         )
         for (
             oid,
@@ -112,6 +147,7 @@ def list_orgs(
             last_export,
             refresh,
             version,
+            scopes,
             errors,
             held,
             failed,
@@ -120,6 +156,9 @@ def list_orgs(
             pause_due_at,
         ) in rows
     ]
+    if reconsent is None:
+        return found
+    return [o for o in found if o.needs_reconsent == reconsent]
 
 
 OVERDUE_WITHOUT_DUE = timedelta(hours=24)
@@ -250,18 +289,25 @@ class OrgMatch:
     unmatched: tuple[str, ...]
 
 
-def _match_key(org: OrgSummary) -> tuple[str, str, str]:
+RECONSENT = "reconsent"  # the filter word for integrations on Xero's deprecated scopes
+
+
+def _match_key(org: OrgSummary) -> tuple[str, str, str, bool]:
     """What a filter word is matched against, lower-cased once per organisation: its state, its
-    auth health, and its code, name and tenant (one per line: a word never spans two)."""
+    auth health, its code, name and tenant (one per line: a word never spans two), and whether
+    it needs Xero's re-consent."""
     texts = (text_of(value) or "" for value in (org.code, org.name, org.tenant_name))
-    return str(org.state), org.auth, "\n".join(str(t) for t in texts).lower()
+    text = "\n".join(str(t) for t in texts).lower()
+    return str(org.state), org.auth, text, bool(org.needs_reconsent)
 
 
-def _word_matches(word: str, key: tuple[str, str, str]) -> bool:
+def _word_matches(word: str, key: tuple[str, str, str, bool]) -> bool:
     """One lower-cased filter word against one organisation's match key: state:X and auth:X
-    as a prefix of the state or auth health, a bare word as a state or auth prefix or text in
-    code, name or tenant."""
-    state, auth, text = key
+    as a prefix of the state or auth health, "reconsent" as the need for Xero's re-consent, a
+    bare word as a state or auth prefix or text in code, name or tenant."""
+    state, auth, text, reconsent = key
+    if word == RECONSENT:
+        return reconsent
     field, colon, value = word.partition(":")
     if colon and field == "state":
         return bool(value) and state.startswith(value)

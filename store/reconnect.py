@@ -38,14 +38,49 @@ def _previous_tenant(current: Integration) -> tuple[str | None, str | None]:
     return current.trusted_tenant
 
 
+def start_consent(
+    db: sqlite_utils.Database, org: str, *, actor: str | None = None, client: Any = None
+) -> Any:
+    """A consent link (URL, state, expiry) for a person to authorise org's reconnect in a
+    browser; refused first when the integration cannot be reconnected.
+
+    Raises UnknownOrganisation, TransitionRefused, InvalidConfig.
+    """
+    from store.xero.consent import consent_link
+
+    current = integration(db, org)
+    check_allowed(current, Transition.RECONNECT, None)
+    return consent_link(db, current.code, actor=actor or default_actor(), client=client)
+
+
+def needs_consent(db: sqlite_utils.Database, org: str) -> bool:
+    """Whether a reconnect of org needs a person's consent first: the real Xero, and no
+    consent redeemed in the last 10 minutes. Raises InvalidConfig, UnknownOrganisation."""
+    from store.xero.config import load_settings
+    from store.xero.consent import fresh_consent
+
+    if load_settings().require().sandbox:
+        return False
+    return not fresh_consent(db, integration(db, org).org_id)
+
+
 def reconnect_options(
-    db: sqlite_utils.Database, org: str, *, client: Any = None
+    db: sqlite_utils.Database,
+    org: str,
+    *,
+    client: Any = None,
+    redirect_url: str | None = None,
 ) -> ReconnectOptions:
     """Authorise against Xero and list the tenants a reconnect may choose.
 
-    Raises UnknownOrganisation, TransitionRefused, XeroError.
+    With `redirect_url` (the address the browser ended on after Xero's consent page) the
+    consent is redeemed; without it the embedded sandbox plays the consent screen, and the
+    real Xero raises XeroConsentRequired.
+
+    Raises UnknownOrganisation, TransitionRefused, ConsentRefused, XeroError.
     """
     from store.xero.connect import authorise
+    from store.xero.consent import redeem
 
     current = integration(db, org)
     check_allowed(current, Transition.RECONNECT, None)
@@ -57,7 +92,12 @@ def reconnect_options(
             f"{current.code} cannot be reconnected before its old Xero connection is revoked. "
             f"{settled}"
         )
-    tenants = tuple(authorise(db, current.code, client=client))
+    if redirect_url is not None:
+        granted = redeem(db, current.code, redirect_url, client=client)
+    else:
+        granted = authorise(db, current.code, client=client)
+    # Only accounting organisations: a PRACTICEMANAGER (XPM) tenant is never exported to.
+    tenants = tuple(t for t in granted if t.tenant_type == "ORGANISATION")
     prev_id, prev_name = _previous_tenant(current)
     found = snapshots(db, current.code)
     return ReconnectOptions(
@@ -76,8 +116,9 @@ def _choose(options: ReconnectOptions, tenant_id: str | None) -> Any:
     listing = "; ".join(f"{t.tenant_name} ({t.tenant_id})" for t in options.tenants)
     if not options.tenants:
         raise TransitionRefused(
-            f"The Xero user authorised no organisations for {options.code}; authorise again "
-            "and tick the organisation to connect."
+            f"The Xero user's consent granted no organisation for {options.code}; make a new "
+            f"link with `syncdesk reconnect {options.code} --auth-url` and tick the "
+            "organisation to connect on Xero's consent page."
         )
     if tenant_id is not None:
         if tenant_id not in by_id:
@@ -104,6 +145,7 @@ def reconnect(
     expected_version: int | None = None,
     client: Any = None,
     options: ReconnectOptions | None = None,
+    redirect_url: str | None = None,
 ) -> ReconnectResult:
     """uninstalled | disconnected -> active: authorise, choose the tenant, restore the latest
     snapshot (or the one given; an uninstalled integration only unless no_restore), and
@@ -119,7 +161,9 @@ def reconnect(
     actor = actor or default_actor()
     current = integration(db, org)
     check_allowed(current, Transition.RECONNECT, expected_version)
-    options = options or reconnect_options(db, current.code, client=client)
+    options = options or reconnect_options(
+        db, current.code, client=client, redirect_url=redirect_url
+    )
     chosen = _choose(options, tenant_id)
     changed = bool(options.previous_tenant_id) and chosen.tenant_id != options.previous_tenant_id
     if changed and not accept_new_tenant:

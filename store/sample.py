@@ -158,6 +158,7 @@ class OrgProfile:
     until_hours: float
     incidents: tuple[Incident, ...]
     real_tenant: tuple[str, str] | None = None  # (id, name) of a real Xero organisation
+    scopes: str = "granular"  # or "broad": consented before Xero's granular scopes
 
 
 ORG_KEYS = {"code", "name", "region", "state", "xero", "settings", "mappings", "queue", "log"}
@@ -170,6 +171,7 @@ XERO_KEYS = {
     "other_tenants",
     "tenant_id",
     "tenant_name",
+    "scopes",
 }
 SANDBOX_ONLY = ("connection", "refresh_token", "access_token", "previous_tenant", "other_tenants")
 INCIDENT_KEYS = {"message", "level", "per_day", "count", "since_hours", "until_hours"}
@@ -378,6 +380,14 @@ def load_orgs(
                 until_hours=until,
                 incidents=incidents,
                 real_tenant=real,
+                scopes=doc.get(
+                    xero,
+                    "scopes",
+                    f"{at}.xero",
+                    str,
+                    default="granular",
+                    choices=("granular", "broad"),
+                ),
             )
         )
     if not profiles:

@@ -336,6 +336,23 @@ def _migrate_error_totals(conn: sqlite3.Connection) -> None:
     run_script(conn, _ERROR_KINDS_TRIGGERS)
 
 
+def _migrate_consent_requests(conn: sqlite3.Connection) -> None:
+    # A consent link for a person in a browser (OAuth 2.0 authorisation code with PKCE): the
+    # `state` it carries, the PKCE code verifier that redeems its code, the redirect URI it
+    # names, and when it stops being accepted (10 minutes, store.clock). `redeemed_at` is set
+    # when its redirect is used (once): for the next 10 minutes a reconnect may use the tokens
+    # that consent gave (choosing the tenant in a second step). Rows stay a day so that a late
+    # paste is told "expired" or "used" rather than "unknown". Self-contained: the lead may
+    # renumber it at merge.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS consent_requests ("
+        "state TEXT PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id), "
+        "code_verifier TEXT NOT NULL, redirect_uri TEXT NOT NULL, scopes TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, expires_at TEXT NOT NULL, created_by TEXT NOT NULL, "
+        "redeemed_at TEXT)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
@@ -346,5 +363,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_runs_follow_verdicts,
     _migrate_fts_filters,
     _migrate_error_totals,
+    _migrate_consent_requests,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

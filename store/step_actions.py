@@ -162,6 +162,7 @@ def _reconnect(
         no_restore=given.no_restore,
         accept_new_tenant=given.accept_new_tenant,
         client=client,
+        redirect_url=given.redirect_url,
     )
     return StepOutcome(
         StepStatus.DONE,

@@ -305,13 +305,18 @@ def uninstall(
     recorded, and `settle_revoke` (the next uninstall step or reconnect) sends it again. If
     Xero cannot be reached the uninstall still stands and the result says what happens next.
 
-    Raises UnknownOrganisation, TransitionRefused (no or wrong confirmation), VersionConflict.
+    Raises UnknownOrganisation, TransitionRefused (no or wrong confirmation), VersionConflict,
+    InvalidConfig (a partial or invalid Xero configuration: nothing changes).
     """
     actor = actor or default_actor()
     current = integration(db, org)
     if confirm is None or confirm.strip().upper() != current.code.upper():
         raise _unconfirmed(uninstall_plan(db, current.code))
     check_allowed(current, Transition.UNINSTALL, expected_version)
+    if revoke and client is None:
+        from store.xero.config import load_settings
+
+        load_settings().require()  # a half-right Xero configuration changes nothing
     with transaction(db) as conn:
         locked = locked_integration(conn, current.org_id)
         check_allowed(locked, Transition.UNINSTALL, current.version)

@@ -33,6 +33,9 @@ XERO_ENV = (
     "SYNCDESK_XERO_CLIENT_SECRET",
     "SYNCDESK_XERO_API_URL",
     "SYNCDESK_XERO_IDENTITY_URL",
+    "SYNCDESK_XERO_LOGIN_URL",
+    "SYNCDESK_XERO_REDIRECT_URI",
+    "SYNCDESK_XERO_SCOPES",
     "SYNCDESK_XERO_TIMEOUT",
     "SYNCDESK_XERO_RETRIES",
 )
@@ -55,13 +58,16 @@ def writable_session() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def no_real_xero(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach the real Xero: without these, syncdesk uses its embedded sandbox.
+def no_real_xero(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may reach the real Xero: without these (and without a config file), syncdesk
+    uses its embedded sandbox.
 
     Tests of the real client set them again, pointing at a server on 127.0.0.1.
     """
     for name in XERO_ENV:
         monkeypatch.delenv(name, raising=False)
+    config = tmp_path_factory.mktemp("config") / "config.toml"
+    monkeypatch.setenv("SYNCDESK_CONFIG", str(config))  # a file no test has written
 
 
 @pytest.fixture
@@ -146,4 +152,6 @@ def stub_env(stub: XeroStub, monkeypatch: pytest.MonkeyPatch) -> XeroStub:
     monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", stub.identity_url)
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "stub-id")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "stub-secret")
+    monkeypatch.setenv("SYNCDESK_XERO_LOGIN_URL", stub.login_url)
+    monkeypatch.setenv("SYNCDESK_XERO_REDIRECT_URI", "http://localhost:8765/callback")
     return stub

@@ -77,6 +77,9 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) ->
 # --- pilot tests -------------------------------------------------------------------------------
 
 
+LISTENERS = {"consent-listen"}  # worker groups that wait for a person, not for the store
+
+
 async def settle(pilot: Any) -> None:
     """Let the app run until no worker is left: one worker's result often starts another (an
     action reloads the screen, the reload starts a live check), so wait again until none runs."""
@@ -84,10 +87,13 @@ async def settle(pilot: Any) -> None:
 
     for _ in range(20):
         await pilot.pause()
-        if all(worker.is_finished for worker in pilot.app.workers):
+        # A listener waiting for a person (the consent dialog's redirect catcher) never
+        # "settles": everything else does.
+        working = [w for w in pilot.app.workers if w.group not in LISTENERS]
+        if all(worker.is_finished for worker in working):
             break
         with suppress(WorkerError):  # failed or cancelled: the screen has said so (or dropped it)
-            await pilot.app.workers.wait_for_complete()
+            await pilot.app.workers.wait_for_complete(working)
     await pilot.pause()
 
 

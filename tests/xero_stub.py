@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 import threading
@@ -16,7 +17,7 @@ import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 def secrets_of(db: Any) -> list[str]:
@@ -122,10 +123,19 @@ class XeroStub(ThreadingHTTPServer):
         self.connection_ids: dict[str, str] = {}
         self.stopping = threading.Event()
         self.rotations = 0
+        # The consent page: code -> (redirect_uri, code_challenge, scope); `consent_error`
+        # makes it redirect with error=... (access_denied: the user declined).
+        self.codes: dict[str, tuple[str, str, str]] = {}
+        self.consent_error: str | None = None
+        self.token_forms: list[dict[str, str]] = []
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/api"
+
+    @property
+    def login_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/login/identity/connect/authorize"
 
     @property
     def identity_url(self) -> str:
@@ -225,6 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/identity/connect/token":
             self._token(raw)
+        elif path == "/login/identity/connect/authorize" and self.command == "GET":
+            self._consent()
         elif not self.headers.get("Authorization", "").startswith("Bearer stub-at-"):
             self._reply(
                 401,
@@ -255,26 +267,58 @@ class _Handler(BaseHTTPRequestHandler):
                 {"Content-Type": "text/plain"},
             )
 
+    def _consent(self) -> None:
+        """Xero's consent page, the user already signed in and clicking "Allow access"."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        redirect = query.get("redirect_uri", "")
+        back = {"state": query["state"]} if "state" in query else {}
+        if self.server.consent_error:
+            back["error"] = self.server.consent_error
+        else:
+            code = f"stub-code-{uuid.uuid4()}"
+            self.server.codes[code] = (
+                redirect,
+                query.get("code_challenge", ""),
+                query.get("scope", ""),
+            )
+            back = {"code": code, "scope": query.get("scope", ""), **back}
+        self._reply(302, b"", {"Location": f"{redirect}?{urlencode(back)}"})
+
     def _token(self, raw: bytes) -> None:
         auth = self.headers.get("Authorization", "")
         pair = base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") else ""
         form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-        if pair != "stub-id:stub-secret":
+        self.server.token_forms.append(form)
+        public = not auth and form.get("client_id") == "stub-id"  # a PKCE public client
+        scope = "openid offline_access accounting.transactions"
+        if pair != "stub-id:stub-secret" and not public:
             self._reply(400, json.dumps({"error": "invalid_client"}).encode())
+            return
+        if form.get("grant_type") == "authorization_code":
+            redirect, challenge, scope = self.server.codes.pop(form.get("code", ""), ("", "", ""))
+            verifier = form.get("code_verifier", "").encode()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+            if (
+                not redirect
+                or redirect != form.get("redirect_uri")
+                or (digest.decode() != challenge)
+            ):
+                self._reply(400, json.dumps({"error": "invalid_grant"}).encode())
+                return
         elif form.get("grant_type") != "refresh_token" or form.get("refresh_token", "").startswith(
             "revoked"
         ):
             self._reply(400, json.dumps({"error": "invalid_grant"}).encode())
-        else:
-            self.server.rotations += 1
-            body = {
-                "access_token": f"stub-at-{uuid.uuid4()}",
-                "expires_in": 1800,
-                "token_type": "Bearer",
-                "refresh_token": f"stub-rt-{uuid.uuid4()}",
-                "scope": "openid offline_access accounting.transactions",
-            }
-            self._reply(200, json.dumps(body).encode())
+            return
+        self.server.rotations += 1
+        body = {
+            "access_token": f"stub-at-{uuid.uuid4()}",
+            "expires_in": 1800,
+            "token_type": "Bearer",
+            "refresh_token": f"stub-rt-{uuid.uuid4()}",
+            "scope": scope,
+        }
+        self._reply(200, json.dumps(body).encode())
 
     def _accounting(self, resource: str, raw: bytes) -> None:
         tenant = self.headers.get("xero-tenant-id")

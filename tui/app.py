@@ -47,7 +47,15 @@ class SyncdeskApp(App):
             self.theme = theme
 
     def format_title(self, title: str, sub_title: str) -> Content:
-        """The header, which says so on every screen when the session is read-only."""
+        """The header, which says so on every screen when the session is read-only, and when
+        syncdesk talks to the Xero sandbox (or its Xero configuration is not usable)."""
+        from store.xero.config import load_settings
+
+        settings = load_settings()
+        if settings.problems:
+            title += " · Xero configuration INVALID (syncdesk config)"
+        elif settings.sandbox:
+            title += " · Xero sandbox"
         shown = super().format_title(title, sub_title)
         if not self.read_only:
             return shown

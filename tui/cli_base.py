@@ -107,13 +107,14 @@ pass_ctx = click.make_pass_decorator(Context)
 COMMAND_MODULES = {
     **dict.fromkeys(("init", "orgs", "show", "log", "errors"), "tui.cli_store"),
     **dict.fromkeys(
-        ("deactivate", "activate", "uninstall", "reconnect", "snapshots", "audit", "diagnose")
-        + ("map",),
+        ("deactivate", "activate", "uninstall", "snapshots", "audit", "diagnose") + ("map",),
         "tui.cli_lifecycle",
     ),
+    "reconnect": "tui.cli_reconnect",
     "run": "tui.cli_runs",
-    **dict.fromkeys(("check", "retry"), "tui.cli_xero"),
+    **dict.fromkeys(("check", "retry", "config"), "tui.cli_xero"),
     "serve": "tui.cli_serve",
+    "sandbox": "tui.cli_sandbox",
     **dict.fromkeys(("ingest", "kb", "import"), "tui.cli_data"),
 }
 
@@ -305,12 +306,16 @@ def cli(
       retry       send held and failed exports again
       diagnose    state + live check + error groups -> verdict and next step
       deactivate / activate / uninstall / reconnect   the integration's lifecycle
+                  (reconnect --auth-url / --redirect-url / --listen: consent for
+                  the real Xero)
+      config      which Xero is in use (sandbox or real), from where; secrets masked
       map         fix one mapping, checked against the tenant's chart
       snapshots   what each uninstall removed (restorable)
       audit       who changed what, when
       run         the refresh sequence as a recorded run: start, show, next, note,
                   resolve, escalate
       serve       the console in a browser (textual-serve), on loopback by default
+      sandbox serve  the store's Xero sandbox over HTTP, for SDKs and developers
       import      organisations, sandbox tenants and the knowledge base from files
       ingest      connection-log rows from a file (or following one, like tail -F)
       kb          the knowledge base and what it explains; `kb unmatched`: what it does not

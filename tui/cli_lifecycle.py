@@ -1,7 +1,7 @@
 """Lifecycle commands: transitions, mappings, snapshots, audit and diagnose (refresh runs are
-in tui/cli_runs.py).
+in tui/cli_runs.py; reconnect, with its consent options, in tui/cli_reconnect.py).
 
-Each calls one store function (store.transitions, store.reconnect, store.mapping_edits,
+Each calls one store function (store.transitions, store.mapping_edits,
 store.history, store.diagnose), the same the console calls.
 """
 
@@ -13,7 +13,6 @@ from store.checks import activate, safe_uninstall
 from store.diagnose import diagnose as diagnose_org
 from store.history import audit_trail, snapshots
 from store.mapping_edits import set_mapping
-from store.reconnect import reconnect
 from store.textsafe import visible
 from store.timeparse import parse_until, when
 from store.transitions import deactivate, uninstall_plan
@@ -134,65 +133,6 @@ def uninstall_cmd(
         safe_uninstall(obj.db, org, confirm=confirm, actor=actor, expected_version=expect_version),
         as_json,
     )
-
-
-@cli.command("reconnect")
-@click.argument("org")
-@click.option("--tenant-id", help="The Xero organisation to connect (default: the previous one).")
-@click.option(
-    "--restore",
-    "restore_id",
-    type=int,
-    metavar="SNAPSHOT",
-    help="Restore this snapshot (default: the latest, for an uninstalled one).",
-)
-@click.option("--no-restore", is_flag=True, help="Do not restore any snapshot.")
-@click.option(
-    "--accept-new-tenant",
-    is_flag=True,
-    help="Allow a Xero organisation different from the previous one.",
-)
-@actor_option
-@version_option
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def reconnect_cmd(
-    obj: Context,
-    org: str,
-    tenant_id: str | None,
-    restore_id: int | None,
-    no_restore: bool,
-    accept_new_tenant: bool,
-    actor: str,
-    expect_version: int | None,
-    as_json: bool,
-) -> None:
-    """uninstalled | disconnected -> active: authorise, restore, validate every mapping."""
-    if restore_id is not None and no_restore:
-        raise click.UsageError("Choose one of --restore and --no-restore.")
-    result = reconnect(
-        obj.db,
-        org,
-        actor=actor,
-        tenant_id=tenant_id,
-        restore=restore_id,
-        no_restore=no_restore,
-        accept_new_tenant=accept_new_tenant,
-        expected_version=expect_version,
-    )
-    if as_json:
-        print_json(result)
-        return
-    _say_transition(result.transition, False)
-    click.echo(
-        f"  Xero organisation: {visible(result.tenant_name)} ({result.tenant_id})"
-        + ("  ** DIFFERENT FROM BEFORE **" if result.tenant_changed else "")
-    )
-    for problem in result.problems:
-        click.echo(
-            f"  ✗ {visible(problem.kind)} {visible(problem.local)} -> "
-            f"{visible(problem.remote)}: {visible(problem.problem)}"
-        )
 
 
 @cli.command("snapshots")

@@ -154,6 +154,12 @@ def run_show(obj: Context, org: str, as_json: bool) -> None:
 )
 @click.option("--restore", "restore_id", type=int, metavar="SNAPSHOT")
 @click.option("--no-restore", is_flag=True)
+@click.option(
+    "--redirect-url",
+    metavar="URL",
+    help="For the reconnect step against the real Xero: the address the browser ended on "
+    "after the consent link of `syncdesk reconnect ORG --auth-url`.",
+)
 @actor_option
 @take_over_option
 @click.option("--json", "as_json", is_flag=True)
@@ -166,6 +172,7 @@ def run_next(
     accept_new_tenant: bool,
     restore_id: int | None,
     no_restore: bool,
+    redirect_url: str | None,
     actor: str,
     take_over: bool,
     as_json: bool,
@@ -177,6 +184,7 @@ def run_next(
         accept_new_tenant=accept_new_tenant,
         restore=restore_id,
         no_restore=no_restore,
+        redirect_url=redirect_url,
     )
 
     run = next_step(

@@ -107,14 +107,25 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 @cli.command()
 @click.option("--state", type=click.Choice(STATES), help="Only organisations in this state.")
 @click.option("--search", help="Only those whose code, name or Xero tenant contains this text.")
+@click.option(
+    "--needs-reconsent",
+    is_flag=True,
+    help="Only those still on Xero's deprecated accounting.transactions scope: fresh consent "
+    "is due before September 2027 (a campaign list).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
 @pass_ctx
-def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> None:
+def orgs(
+    obj: Context, state: str | None, search: str | None, needs_reconsent: bool, as_json: bool
+) -> None:
     """List organisations: state, Xero tenant, errors in the last 24 h, last good export.
 
     An integration left inactive past its due time (`deactivate --until`), or 24 h without
-    one, shows as "inactive OVERDUE"; in --json its `overdue` is true."""
-    found = list_orgs(obj.db, state=state, search=search)
+    one, shows as "inactive OVERDUE"; in --json its `overdue` is true. JSON key
+    needs_reconsent (true/false): still on Xero's deprecated broad scopes."""
+    found = list_orgs(
+        obj.db, state=state, search=search, reconsent=True if needs_reconsent else None
+    )
     bad = [
         f"{o.code} {what}"
         for o in found
@@ -134,7 +145,8 @@ def orgs(obj: Context, state: str | None, search: str | None, as_json: bool) -> 
             [
                 o.code,
                 o.name,
-                f"{o.state} OVERDUE" if o.overdue else o.state,
+                (f"{o.state} OVERDUE" if o.overdue else o.state)
+                + (" (reconsent)" if o.needs_reconsent else ""),
                 o.tenant_name or "-",
                 o.errors_24h,
                 age(o.last_export_at) + (" ago" if age(o.last_export_at) not in "-?" else ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 
@@ -116,6 +117,53 @@ def retry(obj: Context, org: str, actor: str | None) -> None:
         click.echo(
             f"syncdesk: {report.failed} export{'s' if report.failed != 1 else ''} still "
             f"failing; fix the causes (`syncdesk check {report.org}`) and retry.",
+            err=True,
+        )
+        raise SystemExit(1)
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (keys in the README).")
+def config_cmd(as_json: bool) -> None:
+    """Show which Xero syncdesk talks to (the embedded sandbox or the real one), its URLs,
+    scopes, timeout and where each value came from; the client secret is masked.
+
+    Exit code 1 when the configuration is partial or invalid (every command that talks to
+    Xero then refuses); the problems are listed.
+    """
+    from store.xero.config import KEYS, load_settings
+
+    settings = load_settings()
+    shown = settings.describe()
+    secret_file = Path(settings.config_file)
+    if (
+        settings.sources.get("client_secret", "").startswith("config file")
+        and secret_file.exists()
+        and secret_file.stat().st_mode & 0o077
+    ):
+        say(
+            f"syncdesk: warning: {settings.config_file} holds the Xero client secret and other "
+            f"users can read it; `chmod 600 {settings.config_file}`.",
+            err=True,
+        )
+    if as_json:
+        print_json(shown)
+    else:
+        mode = "sandbox (embedded; nothing configured)" if settings.sandbox else "real"
+        click.echo(f"Xero: {mode}")
+        exists = "" if Path(settings.config_file).exists() else " (not found)"
+        click.echo(f"config file: {visible(settings.config_file)}{exists}")
+        width = max(len(k) for k in KEYS)
+        for key in KEYS:
+            value = shown[key]
+            text = "-" if value is None else str(value)
+            say(f"  {key.ljust(width)}  {text}  [{shown['sources'][key]}]")
+        for problem in settings.problems:
+            say(f"  ✗ {problem}")
+    if settings.problems:
+        say(
+            f"syncdesk: the Xero configuration is not usable: {settings.problems[0]}"
+            + (f" (and {len(settings.problems) - 1} more)" if len(settings.problems) > 1 else ""),
             err=True,
         )
         raise SystemExit(1)

@@ -27,7 +27,7 @@ import httpx
 
 from store.errors import XeroBadResponse, XeroError, XeroRateLimited, XeroValidation
 from store.redact import remember
-from store.xero.deadline import deadline_hooks
+from store.xero.deadline import deadline, deadline_hooks, default_transport
 from store.xero.http_errors import (
     HTTPX_ERRORS,
     RETRYABLE_TRANSPORT,
@@ -47,15 +47,18 @@ from store.xero.models import (
     TaxRate,
     TokenSet,
     TrackingCategory,
+    checked_tokens,
 )
 
 DEFAULT_API = "https://api.xero.com"
 DEFAULT_IDENTITY = "https://identity.xero.com"
 DEFAULT_LOGIN = "https://login.xero.com/identity/connect/authorize"
 ACCOUNTING = "/api.xro/2.0"
+# Granular scopes (Xero apps created from 2 March 2026 cannot ask for the broad
+# accounting.transactions, and older apps must move off it by September 2027).
 SCOPES = (
-    "openid profile email offline_access accounting.transactions accounting.contacts "
-    "accounting.settings"
+    "openid profile email offline_access accounting.settings accounting.contacts "
+    "accounting.invoices accounting.payments accounting.manualjournals"
 )
 MAX_WAIT = 60.0  # the longest Retry-After slept through; longer ones are reported instead
 BACKOFF_CAP = 30.0
@@ -71,7 +74,7 @@ class XeroClient:
         api_url: str = DEFAULT_API,
         identity_url: str = DEFAULT_IDENTITY,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         retries: int = 3,
@@ -81,10 +84,14 @@ class XeroClient:
         backoff: float = 0.5,
         login_url: str = DEFAULT_LOGIN,
         on_wait: Callable[[float, str], None] | None = None,
+        scopes: str = SCOPES,
+        redirect_uri: str | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.identity_url = identity_url.rstrip("/")
         self.login_url = login_url
+        self.scopes = scopes
+        self.redirect_uri = redirect_uri
         self.client_id = client_id
         self._secret = client_secret
         self.timeout = timeout
@@ -96,13 +103,16 @@ class XeroClient:
         self.on_wait = on_wait
         self.transport = transport
         self._http = httpx.Client(
-            transport=transport,
+            transport=transport or default_transport(),
             timeout=timeout,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "syncdesk/0.1"},
             event_hooks=deadline_hooks(timeout),  # each call in all, not only each read
         )
         self._limiters: dict[str, Limiter] = {}
+        # X-DayLimit-Remaining as Xero last said it, per tenant (a retry stops before the
+        # tenant's last 10 % of its 5,000 daily calls).
+        self.day_remaining: dict[str, int] = {}
         self._limiters_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never the secret
@@ -173,11 +183,14 @@ class XeroClient:
             remember(token)  # whatever Xero echoes of it is redacted
             headers["Authorization"] = f"Bearer {token}"
         if basic:
-            pair = f"{self.client_id}:{self._secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
             sent = form or {}
-            remember(self._secret, headers["Authorization"][6:])
-            remember(sent.get("refresh_token"), sent.get("code"))
+            remember(sent.get("refresh_token"), sent.get("code"), sent.get("code_verifier"))
+            if self._secret:
+                pair = f"{self.client_id}:{self._secret}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+                remember(self._secret, headers["Authorization"][6:])
+            else:  # a PKCE public client names itself in the form
+                form = {**sent, "client_id": self.client_id}
         if tenant_id is not None:
             headers["xero-tenant-id"] = tenant_id
         if idempotency_key is not None:
@@ -188,9 +201,10 @@ class XeroClient:
             error: XeroError | None = None
             with limiter.slot():
                 try:
-                    response = self._http.request(
-                        method, url, headers=headers, params=params, json=json_body, data=form
-                    )
+                    with deadline(self.timeout):  # connect + send + the whole answer
+                        response = self._http.request(
+                            method, url, headers=headers, params=params, json=json_body, data=form
+                        )
                 except HTTPX_ERRORS as exc:
                     error = map_httpx_error(exc, method=method, url=url, timeout=self.timeout)
                     if not isinstance(exc, RETRYABLE_TRANSPORT) or failures >= self.retries:
@@ -200,6 +214,7 @@ class XeroClient:
                 self._backoff(failures, None, error.log_message)
                 continue
             status = response.status_code
+            self._note_day_limit(tenant_id, response)
             if status < 400:
                 return response
             error = error_for_response(response, method=method, url=url, tenant_id=tenant_id)
@@ -215,6 +230,11 @@ class XeroClient:
                 self._backoff(failures, retry_after_seconds(response), error.log_message)
                 continue
             raise error
+
+    def _note_day_limit(self, tenant_id: str | None, response: httpx.Response) -> None:
+        left = response.headers.get("X-DayLimit-Remaining")
+        if tenant_id and left is not None and left.strip().isdigit():
+            self.day_remaining[tenant_id] = int(left)
 
     def _delay(self, attempt: int) -> float:
         return min(BACKOFF_CAP, self.backoff * 2 ** (attempt - 1))
@@ -291,29 +311,38 @@ class XeroClient:
                 "escalate if it persists.",
                 log_message="Token refresh failed: no access_token in the response",
             )
-        tokens = TokenSet.from_json(data)
-        remember(tokens.access_token, tokens.refresh_token)
-        return tokens
+        remember(str(data["access_token"]), data.get("refresh_token"))
+        return checked_tokens(data, form.get("grant_type", ""))
 
     def refresh(self, refresh_token: str) -> TokenSet:
         return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
-    def exchange_code(self, code: str, redirect_uri: str) -> TokenSet:
-        return self._token(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        )
+    def exchange_code(
+        self, code: str, redirect_uri: str, code_verifier: str | None = None
+    ) -> TokenSet:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        return self._token(form)
 
-    def authorize_url(self, state: str, redirect_uri: str, scopes: str = SCOPES) -> str:
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": scopes,
-                "state": state,
-            }
-        )
-        return f"{self.login_url}?{query}"
+    def authorize_url(
+        self,
+        state: str,
+        redirect_uri: str,
+        scopes: str | None = None,
+        code_challenge: str | None = None,
+    ) -> str:
+        """Xero's consent page for this app (PKCE S256 when a code_challenge is given)."""
+        fields = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scopes or self.scopes,
+            "state": state,
+        }
+        if code_challenge:
+            fields |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
+        return f"{self.login_url}?{urlencode(fields)}"
 
     # --- accounting --------------------------------------------------------------------------
 
@@ -367,13 +396,10 @@ class XeroClient:
     ) -> dict[str, Any]:
         url = f"{self.api_url}{ACCOUNTING}/{resource}"
         # Xero keeps the answer to an Idempotency-Key, so re-sending after a timeout cannot
-        # create the document twice; the key follows the content, so a corrected document
-        # (after a mapping fix) is a new request.
-        key = (
-            idempotency_key
-            or "syncdesk-"
-            + hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:40]
-        )
+        # create the document twice; the key follows the tenant and the content, so a
+        # corrected document (after a mapping fix) or another organisation is a new request.
+        sent = json.dumps([tenant_id, resource, document], sort_keys=True).encode()
+        key = idempotency_key or "syncdesk-" + hashlib.sha256(sent).hexdigest()[:40]
         response = self._send(
             "PUT",
             url,
@@ -404,6 +430,18 @@ class XeroClient:
                 log_message=f"Xero API 400 ValidationException: {' '.join(messages)}",
             )
         return created
+
+    def find_documents(
+        self, access_token: str, tenant_id: str, resource: str, number: str
+    ) -> list[dict[str, Any]]:
+        """The Invoices or CreditNotes with this number (a lookup after a lost answer)."""
+        quoted = number.replace("\\", "\\\\").replace('"', '\\"')
+        params = (
+            {"InvoiceNumbers": number}
+            if resource == "Invoices"
+            else {"where": f'CreditNoteNumber=="{quoted}"'}
+        )
+        return self._get(access_token, tenant_id, resource, resource, params)
 
     def create_invoice(
         self,

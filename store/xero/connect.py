@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from store.enums import Level
-from store.errors import XeroConsentRequired, XeroError, XeroNotFound
+from store.errors import XeroConsentRequired, XeroError, XeroInvalidGrant, XeroNotFound
 from store.logs import record
 from store.orgs import org_id
 from store.xero.client import XeroClient
 from store.xero.common import integration_row, log_error, session
+from store.xero.consent import fresh_consent
 from store.xero.models import Connection
 from store.xero.sandbox import SANDBOX_REDIRECT
 from store.xero.tokens import store_tokens, with_token
@@ -74,18 +75,25 @@ def authorise(
 
     Against the sandbox this plays the consent screen (every tenant of the user connected) and
     exchanges the code; the new tokens are stored. The real API needs a person in a browser:
+    within 10 minutes of their consent (store.xero.consent) its tokens list the tenants, else
     raises XeroConsentRequired. Also raises UnknownOrganisation and XeroError.
     """
     oid = org_id(db, org)
     with session(db, client) as xero:
         sandbox = xero.sandbox
+        if sandbox is None and fresh_consent(db, oid):
+            # A person consented in the last 10 minutes (reconnect --redirect-url, the
+            # console's consent dialog): its tokens list what they connected.
+            return with_token(db, org, xero, xero.connections)
         if sandbox is None:
+            code_name = integration_row(db, oid).get("code", org)
             raise XeroConsentRequired(
                 "Authorising a real Xero organisation needs a person to sign in to Xero in a "
-                "browser; open the authorisation link and pass the code it returns to "
-                "`syncdesk reconnect --code`."
+                f"browser: make the link with `syncdesk reconnect {code_name} --auth-url` "
+                f"(or wait for the browser with --listen), then complete it with "
+                f"`syncdesk reconnect {code_name} --redirect-url ADDRESS`."
             )
-        code = sandbox.consent(oid, SANDBOX_REDIRECT)
+        code = sandbox.consent(oid, SANDBOX_REDIRECT, scope=xero.scopes)
         try:
             tokens = xero.exchange_code(code, SANDBOX_REDIRECT)
             store_tokens(db, oid, tokens)
@@ -102,3 +110,22 @@ def authorise(
         f"{'s' if len(connections) != 1 else ''}: {names}",
     )
     return connections
+
+
+def tenant_listed(
+    db: sqlite_utils.Database, org: str, *, client: XeroClient | None = None
+) -> bool | None:
+    """Whether Xero's /connections still lists org's tenant: True, False, or None when Xero
+    could not be asked (a 403 elsewhere is then not taken for a disconnection)."""
+    stored = integration_row(db, org_id(db, org))
+    try:
+        with session(db, client) as xero:
+            connections = with_token(db, org, xero, xero.connections)
+    except XeroInvalidGrant:
+        return False  # the token endpoint says the grant is gone
+    except XeroError:
+        return None
+    return any(
+        c.tenant_id == stored.get("tenant_id") or c.id == stored.get("connection_id")
+        for c in connections
+    )

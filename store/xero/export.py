@@ -30,6 +30,7 @@ from store.progress import Cancelled, Progress
 from store.timeparse import iso
 from store.xero.client import XeroClient
 from store.xero.common import integration_row, log_error, queue_counts, session
+from store.xero.export_guard import already_in_xero, day_budget_stop, worth_looking
 from store.xero.mappings import is_purchase, stored_mappings
 from store.xero.models import RetryReport, RetrySent
 from store.xero.tokens import with_token
@@ -244,6 +245,40 @@ def _failed(
     )
 
 
+def _found_before(
+    db: sqlite_utils.Database,
+    org: str,
+    oid: int,
+    xero: XeroClient,
+    tenant_id: str,
+    row: dict[str, Any],
+    resource: str,
+    document: dict[str, Any],
+    said: str,
+) -> bool:
+    """Mark the row exported when the document is in Xero already (export_guard)."""
+    if not worth_looking(resource, document, resent=bool(row["attempts"]), said=said):
+        return False
+    try:
+        found = with_token(
+            db, org, xero, lambda t: already_in_xero(xero, t, tenant_id, resource, document)
+        )
+    except XeroError:
+        return False  # could not look: send (or report) as usual
+    if found is None:
+        return False
+    _exported(db, org, oid, row, found)
+    record(
+        db,
+        org,
+        Level.INFO,
+        f"{DOC_LABELS.get(row['doc_type'], row['doc_type'])} {row['number']} was already in "
+        "Xero (sent before, its answer lost): marked exported, not sent again",
+        document=row["number"],
+    )
+    return True
+
+
 def send_held(
     db: sqlite_utils.Database,
     org: str,
@@ -282,9 +317,18 @@ def send_held(
                     f"{len(rows) - done} not sent, still waiting in the queue."
                 )
                 break
+            halt = day_budget_stop(xero, tenant_id, stored["code"])
+            if halt:
+                stopped = halt
+                break
             if progress is not None:
                 progress(done, len(rows), f"sending {row['number']}")
             resource, document = build_document(row, mappings, settings)
+            if row["attempts"] and _found_before(
+                db, org, oid, xero, tenant_id, row, resource, document, ""
+            ):
+                exported += 1
+                continue
             sent += 1
             try:
                 created = with_token(
@@ -297,6 +341,9 @@ def send_held(
             except XeroValidation as exc:
                 error, message = exc, " ".join(exc.messages) or str(exc)
                 streak = 0
+                if _found_before(db, org, oid, xero, tenant_id, row, resource, document, message):
+                    exported += 1  # sent before, its answer lost: it is in Xero
+                    continue
             except (XeroServerError, XeroTimeout, XeroBadResponse, XeroNotFound) as exc:
                 if isinstance(exc, XeroServerError) and exc.status == 503:
                     stop, sent = exc, sent - 1

@@ -165,8 +165,18 @@ def _tenant_finding(c: _Check, xero: XeroClient, token: str, tenant_id: str) -> 
             c.db, c.org, xero, lambda t: xero.organisation(t, tenant_id), log=False
         )
     except XeroConnectionRemoved as exc:
+        # /connections has just listed this tenant: the app is still connected, so this is
+        # not a disconnection but access refused (a user who lost access, a wrong tenant id,
+        # a missing scope).
         log_error(c.db, c.org, exc)
-        c.removed(str(exc))
+        c.fail(
+            "access",
+            f'Xero lists the connection to "{c.tenant_name}" ({tenant_id}) but refuses calls '
+            f"for it (403 {exc.log_message.partition('Forbidden: ')[2] or 'Forbidden'}): the "
+            "Xero user who connected it may have lost access to the organisation, the tenant "
+            "id may be wrong, or a scope is missing; not disconnected",
+            "authorization_failed",
+        )
         return False
     except XeroError as exc:
         c.failed_call(exc)

@@ -86,6 +86,15 @@ def _parse_body(response: httpx.Response) -> Any:
         return None
 
 
+def _plain_text(response: httpx.Response) -> str | None:
+    """A short text/plain body (Xero's offline 503), on one line; None for anything else."""
+    kind = response.headers.get("Content-Type", "")
+    if not kind.startswith("text/plain") or not response.content:
+        return None
+    text = " ".join(response.content[:300].decode("utf-8", "replace").split())
+    return text or None
+
+
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """Retry-After in seconds (a number or an HTTP date); None when absent or unreadable."""
     value = response.headers.get("Retry-After")
@@ -217,7 +226,8 @@ def error_for_response(
         suffix = f" (tenant {tenant_id})" if tenant_id else ""
         return XeroConnectionRemoved(
             f"Xero refused access to the organisation{suffix} (403 {detail}): the app was "
-            "probably removed from Xero's connected apps; reconnect the integration.",
+            "removed from Xero's connected apps, or the connecting user lost access to the "
+            "organisation; `syncdesk check` tells which.",
             tenant_id=tenant_id,
             log_message=f"Xero API 403 Forbidden: {detail}{suffix}",
             **common,
@@ -251,8 +261,12 @@ def error_for_response(
         )
     if status >= 500:
         if status == 503:
-            offline = "offline" in f"{title} {detail}".lower()
-            text = f"{title}: {detail}" if detail else str(title)
+            said = detail or _plain_text(response)  # Xero's real "offline" 503 is plain text
+            lowered = f"{title} {said}".lower()
+            offline = "offline" in lowered or "temporarily cannot be connected" in lowered
+            text = f"{title}: {said}" if said else str(title)
+            if offline and json_field(body, "Title") is None:
+                text = f"Organisation offline: {said}"  # the knowledge base's wording
             return XeroServerError(
                 (
                     f"Xero says the organisation is offline (503 {text}); wait and try again later."

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from store.enums import State
+from store.errors import XeroBadResponse
 from store.models import to_json
 
 
@@ -38,6 +40,38 @@ class TokenSet:
             scope=_text(data.get("scope")),
             id_token=_text(data.get("id_token")),
         )
+
+
+MAX_EXPIRES_IN = 86_400  # a token's lifetime longer than a day is not something Xero sends
+
+
+def checked_tokens(data: dict[str, Any], grant_type: str) -> TokenSet:
+    """The token response checked before anything is stored: an access token, a refresh token
+    (Xero always rotates it), and an expires_in that is a whole number of seconds Xero could
+    mean. Raises XeroBadResponse naming what is wrong."""
+    expires = data.get("expires_in", 1800)
+    problem = None
+    if not isinstance(data.get("refresh_token"), str) or not data["refresh_token"]:
+        problem = "no refresh token"
+    elif isinstance(expires, bool) or not isinstance(expires, int | float | str):
+        problem = f"expires_in {expires!r}"
+    else:
+        try:
+            seconds = float(expires)
+        except ValueError:
+            seconds = math.nan
+        whole = math.isfinite(seconds) and seconds == int(seconds)
+        if not whole or not 0 < seconds <= MAX_EXPIRES_IN:
+            problem = f"expires_in {str(expires)[:20]!r}"
+    if problem is None and not isinstance(data.get("scope", ""), str | type(None)):
+        problem = "a scope that is not text"
+    if problem is not None:
+        raise XeroBadResponse(
+            f"Xero's token service answered the {grant_type or 'token'} request with {problem}; "
+            "nothing was stored. Try again, and escalate if it persists.",
+            log_message=f"Token refresh failed: unusable token response ({problem})",
+        )
+    return TokenSet.from_json({**data, "expires_in": int(float(expires))})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ This module routes requests; the endpoints live beside it:
 - sandbox_identity.py: POST /connect/token, GET and DELETE /connections, the consent screen.
 - /api.xro/2.0/...: an unknown or expired bearer token -> 401; missing xero-tenant-id, or a
   tenant without a live connection for that grant -> 403 AuthenticationUnsuccessful; a tenant
-  with behaviour.outage -> 503 "Organisation offline"; then the rate limits
+  with behaviour.outage -> 503 "Organisation offline" (plain text, as Xero); then the rate limits
   (sandbox_limits.py); then the reads (sandbox_accounting.py) and the document writes
   (sandbox_documents.py).
 - Every response carries a fresh Xero-Correlation-Id.
@@ -31,12 +31,15 @@ from typing import Any
 import httpx
 
 from store.clock import epoch as clock_epoch
-from store.xero import sandbox_documents, sandbox_identity
+from store.xero import sandbox_consent, sandbox_documents, sandbox_identity
 from store.xero.sandbox_accounting import READS
 from store.xero.sandbox_common import Answer, problem, text_response
 from store.xero.sandbox_limits import CallLimits
 
-SANDBOX_REDIRECT = "http://localhost:8765/syncdesk/callback"
+# Port 8766: `sandbox serve` takes 8765, and `reconnect --listen` may wait here meanwhile.
+SANDBOX_REDIRECT = "http://localhost:8766/syncdesk/callback"
+# Where `syncdesk sandbox serve` (default port) serves login.xero.com's consent page.
+SANDBOX_LOGIN = "http://127.0.0.1:8765/login/identity/connect/authorize"
 ACCOUNTING = "/api.xro/2.0/"
 _WRITES = {"invoices": "Invoices", "creditnotes": "CreditNotes", "manualjournals": "ManualJournals"}
 
@@ -52,7 +55,7 @@ def _store_path(db: Any) -> str | None:
     conn = getattr(db, "conn", db)
     for _, name, file in conn.execute("PRAGMA database_list").fetchall():
         if name == "main":
-            return file or None
+            return os.path.realpath(file) if file else None  # one spelling per store
     return None
 
 
@@ -61,7 +64,7 @@ class SandboxTransport(httpx.BaseTransport):
 
     def __init__(self, db: Any, *, clock: Callable[[], float] = clock_epoch) -> None:
         if isinstance(db, str | os.PathLike):
-            self.path: str | None = os.fspath(db)
+            self.path: str | None = os.path.realpath(os.fspath(db))
             self._shared = None
         else:
             self.path = _store_path(db)
@@ -73,6 +76,7 @@ class SandboxTransport(httpx.BaseTransport):
             key = self.path or f"memory:{id(conn)}"
             if key not in _READY:
                 sandbox_documents.create_table(conn)
+                sandbox_consent.create_tables(conn)
                 _READY.add(key)
 
     def __repr__(self) -> str:
@@ -123,11 +127,26 @@ class SandboxTransport(httpx.BaseTransport):
                 return text_response(405, "Method Not Allowed")
             connection_id = path.split("/", 2)[2]
             return sandbox_identity.delete_connection(conn, request, connection_id, self.clock)
+        if lower in ("/identity/connect/authorize", "/login/identity/connect/authorize"):
+            # login.xero.com's consent page (under /login when `sandbox serve` serves it)
+            if request.method != "GET":
+                return sandbox_consent.not_allowed()
+            return sandbox_consent.authorize_page(
+                conn,
+                request,
+                path=self.path or "",
+                now=self.clock(),
+                connect=lambda org_id: sandbox_identity.consent(
+                    conn, org_id, None, now=self.clock(), path=self.path or ""
+                ),
+            )
         if lower.startswith(ACCOUNTING.lower()):
             return self._accounting(conn, request, path[len(ACCOUNTING) :])
         return text_response(404, "The resource you're looking for cannot be found")
 
-    def consent(self, org_id: int, redirect_uri: str = SANDBOX_REDIRECT) -> str:
+    def consent(
+        self, org_id: int, redirect_uri: str = SANDBOX_REDIRECT, scope: str | None = None
+    ) -> str:
         """The Xero user behind org_id approves the app for all their tenants; returns the code.
 
         Raises XeroConsentRequired when the sandbox has no such user.
@@ -135,7 +154,7 @@ class SandboxTransport(httpx.BaseTransport):
         now = self.clock()
         with self._connect() as conn:
             return sandbox_identity.consent(
-                conn, org_id, redirect_uri, now=now, path=self.path or ""
+                conn, org_id, redirect_uri, now=now, path=self.path or "", scope=scope
             )
 
     def _accounting(
@@ -157,6 +176,10 @@ class SandboxTransport(httpx.BaseTransport):
         outage = behaviour.get("outage")
         if outage:
             status = int(outage.get("status", 503))
+            if status == 503:  # as Xero sends it: plain text, not problem+json
+                raise Answer(
+                    text_response(503, "The organisation temporarily cannot be connected to.")
+                )
             raise Answer(
                 problem(
                     status,
@@ -165,16 +188,25 @@ class SandboxTransport(httpx.BaseTransport):
                 )
             )
         limits = self._limits.count(conn, tenant_id, behaviour, self.clock())
+        with self._limits.at_once(tenant_id):
+            response = self._answer(conn, tenant, request, resource)
+        if response is None:
+            return text_response(404, "The resource you're looking for cannot be found")
+        response.headers.update(limits)
+        return response
+
+    def _answer(
+        self, conn: sqlite3.Connection, tenant: Any, request: httpx.Request, resource: str
+    ) -> httpx.Response | None:
         name = resource.strip("/").lower()
         method = request.method
         response = None
         if method == "GET" and name in READS:
             response = READS[name](tenant, request, self.clock)
+        elif method == "GET" and name in ("invoices", "creditnotes"):
+            response = sandbox_documents.read(conn, tenant, request, _WRITES[name], self.clock)
         elif method in ("PUT", "POST") and name in _WRITES:
             response = sandbox_documents.create(conn, tenant, request, _WRITES[name], self.clock)
-        if response is None:
-            return text_response(404, "The resource you're looking for cannot be found")
-        response.headers.update(limits)
         return response
 
 

@@ -10,8 +10,11 @@ answer.
 
 from __future__ import annotations
 
+import calendar
 import json
+import re
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -127,6 +130,32 @@ def create(
                 ],
             )
     return envelope(clock, resource, created)
+
+
+def read(
+    conn: sqlite3.Connection,
+    tenant: sqlite3.Row,
+    request: httpx.Request,
+    resource: str,
+    clock: Callable[[], float],
+) -> httpx.Response:
+    """GET Invoices (?InvoiceNumbers=a,b) or CreditNotes (?where=CreditNoteNumber=="x"):
+    the documents created in this tenant, filtered by number when asked."""
+    params = request.url.params
+    numbers: set[str] | None = None
+    if params.get("InvoiceNumbers"):
+        numbers = {n.strip() for n in params["InvoiceNumbers"].split(",") if n.strip()}
+    where = params.get("where") or ""
+    match = re.fullmatch(r'\s*(?:Invoice|CreditNote)Number\s*==\s*"((?:[^"\\]|\\.)*)"\s*', where)
+    if match:
+        numbers = {re.sub(r"\\(.)", r"\1", match.group(1))}
+    rows = conn.execute(
+        "SELECT number, body FROM sandbox_documents WHERE tenant_id = ? AND resource = ? "
+        "ORDER BY id",
+        [tenant["tenant_id"], resource],
+    ).fetchall()
+    found = [json.loads(r["body"]) for r in rows if numbers is None or r["number"] in numbers]
+    return envelope(clock, resource, found)
 
 
 def _check_document(
@@ -261,6 +290,11 @@ def _created(
     out = dict(doc)
     out[_ID_FIELD[resource]] = str(uuid.uuid4())
     out["UpdatedDateUTC"] = msdate(now)
+    for key in ("Date", "DueDate"):  # Xero answers with its own date forms, not as sent
+        value = doc.get(key)
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            out[key] = msdate(calendar.timegm(time.strptime(value, "%Y-%m-%d")))
+            out[f"{key}String"] = f"{value}T00:00:00"
     if resource == "ManualJournals":
         out.setdefault("Status", "POSTED")
         return out

@@ -1,8 +1,9 @@
 """The embedded Xero's identity side: the token endpoint, /connections and the consent screen.
 
-- POST /connect/token (Basic auth): refresh_token and authorization_code grants. Refresh tokens
-  rotate on every use (the old one stops working at once; Xero's 30-minute grace period is not
-  modelled); an unknown, used or NULL refresh token answers 400 {"error": "invalid_grant"}.
+- POST /connect/token (client id in the Basic header or the form body, as xero-python sends
+  it; any client id): refresh_token and authorization_code (PKCE S256 checked) grants. Refresh
+  tokens rotate on every use; the previous one is still accepted for 30 minutes, as at Xero;
+  an unknown, older or NULL refresh token answers 400 {"error": "invalid_grant"}.
 - GET /connections, DELETE /connections/{id} (204, or 404 when unknown), for the grant (one Xero
   user's authorisation) that owns the bearer token.
 - An unknown or expired bearer token answers 401 with Xero's body and
@@ -15,7 +16,6 @@ import base64
 import json
 import secrets
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -24,18 +24,10 @@ import httpx
 
 from store.db import transaction
 from store.errors import XeroConsentRequired
+from store.xero import sandbox_consent
 from store.xero.sandbox_common import Answer, epoch_of, iso_time, json_response, problem
 
-SCOPES = (
-    "openid profile email offline_access accounting.transactions accounting.contacts "
-    "accounting.settings"
-)
 ACCESS_LIFETIME = 1800  # 30 minutes, as Xero
-CODE_LIFETIME = 300  # authorisation codes: 5 minutes
-
-# Authorisation codes live only in memory: consent and the code exchange happen in one process.
-_CODES: dict[str, tuple[str, int, str, float]] = {}  # code -> (store path, org id, redirect, exp)
-_CODES_LOCK = threading.Lock()
 
 
 def _unauthorised() -> Answer:
@@ -56,7 +48,14 @@ def _token_error(error: str, description: str | None = None) -> Answer:
     return Answer(json_response(400, body))
 
 
-def _issue(conn: sqlite3.Connection, org_id: int, clock: Callable[[], float]) -> httpx.Response:
+def _issue(
+    conn: sqlite3.Connection,
+    org_id: int,
+    clock: Callable[[], float],
+    *,
+    previous: str | None,
+    scope: str | None = None,
+) -> httpx.Response:
     access = "sbx-at-" + secrets.token_urlsafe(24)
     refresh = "sbx-rt-" + secrets.token_urlsafe(24)
     conn.execute(
@@ -64,6 +63,7 @@ def _issue(conn: sqlite3.Connection, org_id: int, clock: Callable[[], float]) ->
         "WHERE org_id = ?",
         [access, refresh, iso_time(clock() + ACCESS_LIFETIME), org_id],
     )
+    sandbox_consent.remember_rotation(conn, org_id, previous, clock(), scope)
     return json_response(
         200,
         {
@@ -72,44 +72,62 @@ def _issue(conn: sqlite3.Connection, org_id: int, clock: Callable[[], float]) ->
             "expires_in": ACCESS_LIFETIME,
             "token_type": "Bearer",
             "refresh_token": refresh,
-            "scope": SCOPES,
+            "scope": sandbox_consent.granted_scope(conn, org_id),
         },
     )
+
+
+def _client_id(request: httpx.Request, form: dict[str, str]) -> str:
+    """The client id from the Basic header or, as xero-python sends it, the form body; a
+    confidential client's secret may come either way, and a PKCE public client has none."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Basic "):
+        try:
+            client_id, _, _secret = base64.b64decode(auth[6:]).decode().partition(":")
+        except ValueError:
+            return ""
+        return client_id
+    return form.get("client_id", "")
 
 
 def token(
     conn: sqlite3.Connection, request: httpx.Request, *, clock: Callable[[], float], path: str
 ) -> httpx.Response:
     """POST /connect/token for the store at `path` ('' in memory)."""
-    auth = request.headers.get("Authorization", "")
-    try:
-        client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-    except ValueError:
-        client_id = secret = ""
-    if not auth.startswith("Basic ") or not client_id or not secret:
-        raise _token_error("invalid_client")
     form = {k: v[0] for k, v in parse_qs(request.content.decode("utf-8", "replace")).items()}
+    if not _client_id(request, form):
+        raise _token_error("invalid_client")
     grant_type = form.get("grant_type")
     with transaction(conn):
         if grant_type == "refresh_token":
             refresh_token = form.get("refresh_token")
             row = conn.execute(
-                "SELECT org_id FROM sandbox_grants WHERE refresh_token = ?", [refresh_token]
+                "SELECT org_id, refresh_token FROM sandbox_grants WHERE refresh_token = ?",
+                [refresh_token],
             ).fetchone()
-            if not refresh_token or row is None:
+            if row is not None and refresh_token:
+                return _issue(conn, row["org_id"], clock, previous=refresh_token)
+            owner = sandbox_consent.grace_owner(conn, refresh_token or "", clock())
+            if owner is None:
                 raise _token_error("invalid_grant")
-            return _issue(conn, row["org_id"], clock)
+            # Xero's grace period: the previous token still works (once here); the token it
+            # replaces becomes the previous one.
+            current = conn.execute(
+                "SELECT refresh_token FROM sandbox_grants WHERE org_id = ?", [owner]
+            ).fetchone()
+            return _issue(conn, owner, clock, previous=current["refresh_token"])
         if grant_type == "authorization_code":
-            with _CODES_LOCK:
-                entry = _CODES.pop(form.get("code") or "", None)
-            if (
-                entry is None
-                or entry[0] != path
-                or entry[3] < clock()
-                or entry[2] != form.get("redirect_uri")
-            ):
+            entry = sandbox_consent.take_code(
+                conn,
+                form.get("code") or "",
+                path=path,
+                now=clock(),
+                redirect_uri=form.get("redirect_uri"),
+                verifier=form.get("code_verifier"),
+            )
+            if entry is None:
                 raise _token_error("invalid_grant")
-            return _issue(conn, entry[1], clock)
+            return _issue(conn, entry["org_id"], clock, previous=None, scope=entry["scope"])
     raise _token_error("unsupported_grant_type")
 
 
@@ -164,7 +182,13 @@ def delete_connection(
 
 
 def consent(
-    conn: sqlite3.Connection, org_id: int, redirect_uri: str, *, now: float, path: str
+    conn: sqlite3.Connection,
+    org_id: int,
+    redirect_uri: str | None,
+    *,
+    now: float,
+    path: str,
+    scope: str | None = None,
 ) -> str:
     """The Xero user behind org_id approves the app for all their tenants; returns the code.
 
@@ -185,7 +209,7 @@ def consent(
         live = []
         for tenant_id in json.loads(row["tenant_ids"]):
             tenant = conn.execute(
-                "SELECT name FROM sandbox_tenants WHERE tenant_id = ?", [tenant_id]
+                "SELECT name, behaviour FROM sandbox_tenants WHERE tenant_id = ?", [tenant_id]
             ).fetchone()
             if tenant is None:
                 continue
@@ -194,7 +218,10 @@ def consent(
                 {
                     "id": old.get("id") or str(uuid.uuid4()),
                     "tenantId": tenant_id,
-                    "tenantType": "ORGANISATION",
+                    # behaviour.tenant_type: PRACTICEMANAGER for an XPM practice
+                    "tenantType": json.loads(tenant["behaviour"] or "{}").get(
+                        "tenant_type", "ORGANISATION"
+                    ),
                     "tenantName": tenant["name"],
                     "authEventId": event,
                     "createdDateUtc": old.get("createdDateUtc") or iso_time(now),
@@ -205,7 +232,8 @@ def consent(
             "UPDATE sandbox_grants SET connections = ? WHERE org_id = ?",
             [json.dumps(live), org_id],
         )
-    code = secrets.token_urlsafe(24)
-    with _CODES_LOCK:
-        _CODES[code] = (path, org_id, redirect_uri, now + CODE_LIFETIME)
-    return code
+        if redirect_uri is None:
+            return ""
+        return sandbox_consent.issue_code(
+            conn, path=path, org_id=org_id, redirect_uri=redirect_uri, now=now, scope=scope
+        )

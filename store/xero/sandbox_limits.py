@@ -10,7 +10,9 @@ cycle start is kept in the tenant's behaviour JSON (`cycle_started`, epoch secon
 processes agree. A client that honours Retry-After therefore always gets through, and tests
 that share a fake clock between the transport and the client's sleep finish at once.
 
-Tenant calls that get through carry X-MinLimit-Remaining, X-DayLimit-Remaining and
+Past 5,000 calls a day a tenant gets 429 `day` (until midnight UTC), past 10,000 a minute the
+app gets 429 `appminute`, and a sixth call at once for a tenant gets 429 `concurrent`. Tenant
+calls that get through carry X-MinLimit-Remaining, X-DayLimit-Remaining and
 X-AppMinLimit-Remaining.
 """
 
@@ -21,6 +23,8 @@ import math
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from store.db import transaction
@@ -29,6 +33,7 @@ from store.xero.sandbox_common import Answer, text_response
 MINUTE_LIMIT = 60
 DAY_LIMIT = 5000
 APP_MINUTE_LIMIT = 10_000
+CONCURRENT_LIMIT = 5
 
 
 def _too_many(retry_after: int, problem: str | None) -> Answer:
@@ -49,6 +54,7 @@ class CallLimits:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
         self._minute: dict[str, deque[float]] = {}
         self._day: dict[str, int] = {}
         self._app: deque[float] = deque()
@@ -84,6 +90,10 @@ class CallLimits:
                 self._app.popleft()
             if len(calls) >= MINUTE_LIMIT:
                 raise _too_many(math.ceil(calls[0] + 60 - now), "minute")
+            if self._day.get(tenant_id, 0) >= DAY_LIMIT:  # until midnight UTC
+                raise _too_many(math.ceil(86400 - now % 86400), "day")
+            if len(self._app) >= APP_MINUTE_LIMIT:
+                raise _too_many(math.ceil(self._app[0] + 60 - now), "appminute")
             calls.append(now)
             self._app.append(now)
             self._day[tenant_id] = self._day.get(tenant_id, 0) + 1
@@ -92,3 +102,16 @@ class CallLimits:
                 "X-DayLimit-Remaining": str(max(0, DAY_LIMIT - self._day[tenant_id])),
                 "X-AppMinLimit-Remaining": str(APP_MINUTE_LIMIT - len(self._app)),
             }
+
+    @contextmanager
+    def at_once(self, tenant_id: str) -> Iterator[None]:
+        """One call in progress for the tenant; a 429 `concurrent` when 5 already are."""
+        with self._lock:
+            if self._running.get(tenant_id, 0) >= CONCURRENT_LIMIT:
+                raise _too_many(1, "concurrent")
+            self._running[tenant_id] = self._running.get(tenant_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[tenant_id] -= 1

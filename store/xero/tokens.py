@@ -7,6 +7,9 @@ with the token another process may have stored meanwhile.
 
 from __future__ import annotations
 
+import base64
+import json
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -37,26 +40,50 @@ def _refresh_lock(oid: int) -> threading.Lock:
         return _refresh_locks.setdefault(oid, threading.Lock())
 
 
-def store_tokens(db: sqlite_utils.Database, oid: int, tokens: Any) -> None:
-    """Keep the rotated refresh token and the new access token, both or neither."""
+def granted_scopes(tokens: Any) -> str | None:
+    """The scopes Xero granted: the token response's `scope`, else the access token's `scope`
+    claim (Xero's access tokens are JWTs); None when neither says."""
+    if tokens.scope:
+        return " ".join(str(tokens.scope).split())
+    parts = str(tokens.access_token).split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    scope = claims.get("scope") if isinstance(claims, dict) else None
+    if isinstance(scope, list) and all(isinstance(x, str) for x in scope):
+        return " ".join(scope)
+    return " ".join(scope.split()) if isinstance(scope, str) else None
+
+
+def store_tokens(
+    db: sqlite_utils.Database, oid: int, tokens: Any, *, conn: sqlite3.Connection | None = None
+) -> None:
+    """Keep the rotated refresh token and the new access token, both or neither (in the
+    caller's transaction `conn` when given)."""
+    if conn is None:
+        with transaction(db) as own:
+            store_tokens(db, oid, tokens, conn=own)
+        return
     now = clock.now()
-    with transaction(db) as conn:
-        conn.execute(
-            "INSERT INTO credentials(org_id, access_token, refresh_token) VALUES (?, ?, ?) "
-            "ON CONFLICT(org_id) DO UPDATE SET access_token = excluded.access_token, "
-            "refresh_token = excluded.refresh_token",
-            [oid, tokens.access_token, tokens.refresh_token],
-        )
-        conn.execute(
-            "UPDATE integrations SET token_expires_at = ?, refresh_expires_at = ?, "
-            "scopes = coalesce(?, scopes) WHERE org_id = ?",
-            [
-                iso(now + timedelta(seconds=tokens.expires_in)),
-                iso(now + REFRESH_LIFETIME),
-                tokens.scope,
-                oid,
-            ],
-        )
+    conn.execute(
+        "INSERT INTO credentials(org_id, access_token, refresh_token) VALUES (?, ?, ?) "
+        "ON CONFLICT(org_id) DO UPDATE SET access_token = excluded.access_token, "
+        "refresh_token = excluded.refresh_token",
+        [oid, tokens.access_token, tokens.refresh_token],
+    )
+    conn.execute(
+        "UPDATE integrations SET token_expires_at = ?, refresh_expires_at = ?, "
+        "scopes = coalesce(?, scopes) WHERE org_id = ?",
+        [
+            iso(now + timedelta(seconds=tokens.expires_in)),
+            iso(now + REFRESH_LIFETIME),
+            granted_scopes(tokens),
+            oid,
+        ],
+    )
 
 
 def ensure_token(

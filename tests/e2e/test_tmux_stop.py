@@ -38,6 +38,7 @@ def test_quit_is_at_once_while_a_xero_call_hangs(store_path: Path, stub: XeroStu
         "SYNCDESK_XERO_IDENTITY_URL": stub.identity_url,
         "SYNCDESK_XERO_CLIENT_ID": "stub-id",
         "SYNCDESK_XERO_CLIENT_SECRET": "stub-secret",
+        "SYNCDESK_XERO_REDIRECT_URI": "http://localhost:8765/callback",  # real Xero needs it
     }
     term = Terminal([sys.executable, "-m", "tui"], 80, 24, env)
     try:

@@ -59,10 +59,8 @@ def test_refused_unless_xero_answered(db, kelp, stub_env, where, route, failure)
     with pytest.raises(TransitionRefused, match=refused):
         activate(db, "KELP", actor="alice", client=kelp)
     row = integration(db, "KELP")
-    # 403 AuthenticationUnsuccessful on the tenant: Xero answered that it removed the app
-    assert row.state == (
-        "disconnected" if (route, failure) == (ORGANISATION, "403") else "inactive"
-    )
+    # 403 on the tenant while /connections lists it: access refused, not a disconnection
+    assert row.state == "inactive"
     assert held(db) == waiting
     assert all(e.action != "activate" for e in audit_trail(db, "KELP"))
 

@@ -3,6 +3,8 @@ list_orgs loaded): a state or a word of text finds the rows asking the store wou
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from store.errors import InvalidQuery
@@ -34,6 +36,15 @@ def test_no_store_is_needed(db) -> None:
     db.conn.close()  # the filter runs over the loaded rows alone
     found = find_orgs(everything, "state:active zzqx")
     assert found.orgs == [] and found.unmatched == ("zzqx",)
+
+
+def test_reconsent_finds_those_on_the_deprecated_scopes(db) -> None:
+    everything = list_orgs(db)
+    flagged = [replace(o, needs_reconsent=o.code == "KELP") for o in everything]
+    assert [o.code for o in find_orgs(flagged, "RECONSENT").orgs] == ["KELP"]
+    assert find_orgs(flagged, "reconsent kauri").unmatched == ()  # each matches, not both
+    nobody = [replace(o, needs_reconsent=False) for o in everything]
+    assert find_orgs(nobody, "reconsent").unmatched == ("reconsent",)
 
 
 def test_unknown_state_is_refused() -> None:

@@ -78,6 +78,7 @@ def test_url_credentials_are_not_printed_or_logged(capsys, store_path: Path, mon
         ("SYNCDESK_XERO_CLIENT_SECRET", "real-secret-value"),
         ("SYNCDESK_XERO_API_URL", "http://ops:Hunter2pw@127.0.0.1:9/api"),
         ("SYNCDESK_XERO_IDENTITY_URL", "http://ops:Hunter2pw@127.0.0.1:9/identity"),
+        ("SYNCDESK_XERO_REDIRECT_URI", "http://localhost:8765/callback"),
         ("SYNCDESK_XERO_RETRIES", "0"),
     ):
         monkeypatch.setenv(name, value)

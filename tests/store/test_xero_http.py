@@ -45,7 +45,11 @@ def test_env_selects_real_api_or_sandbox(db, stub_env, monkeypatch) -> None:
     client = client_from_env(db)
     assert client.transport is None and client.sandbox is None
     assert client.api_url == stub_env.api_url and client.identity_url == stub_env.identity_url
-    monkeypatch.delenv("SYNCDESK_XERO_CLIENT_SECRET")
+    monkeypatch.delenv("SYNCDESK_XERO_CLIENT_SECRET")  # a PKCE public client: still real Xero
+    client = client_from_env(db)
+    assert client.transport is None and client.api_url == stub_env.api_url
+    for name in ("CLIENT_ID", "API_URL", "IDENTITY_URL", "LOGIN_URL", "REDIRECT_URI"):
+        monkeypatch.delenv(f"SYNCDESK_XERO_{name}")
     client = client_from_env(db)
     assert isinstance(client.transport, SandboxTransport) and client.sandbox is client.transport
     assert client.api_url == "https://api.xero.com"
@@ -197,6 +201,7 @@ def test_nothing_listening(db, monkeypatch) -> None:
     monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "id")
     monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("SYNCDESK_XERO_REDIRECT_URI", "http://localhost:8765/callback")
     client = client_from_env(db, retries=0)
     with pytest.raises(XeroUnreachable, match=f"127.0.0.1:{port}"):
         client.refresh("rt")
@@ -220,7 +225,9 @@ def test_check_over_http(stub_env, db, clock) -> None:
     assert creds.startswith("stub-rt-")  # the rotated token was stored
 
 
-def test_check_over_http_403_disconnects(stub_env, db, clock) -> None:
+def test_check_over_http_403_with_the_tenant_listed_is_not_a_disconnection(
+    stub_env, db, clock
+) -> None:
     stub_env.tenants = {TENANT: "Harbourside Coffee Roasters"}
     stub_env.answer(
         "GET",
@@ -229,7 +236,38 @@ def test_check_over_http_403_disconnects(stub_env, db, clock) -> None:
     )
     client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
     report = check(db, "HARBOUR", client=client)
+    assert report.state == "active"
+    assert any(f.check == "access" and not f.ok for f in report.findings)
+
+
+def test_check_over_http_tenant_gone_from_connections_disconnects(stub_env, db, clock) -> None:
+    stub_env.tenants = {"someone-else": "Another Org"}
+    client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
+    report = check(db, "HARBOUR", client=client)
     assert report.state == "disconnected"
+
+
+def test_retry_403_disconnects_only_when_connections_drop_the_tenant(stub_env, db, clock) -> None:
+    from store.checks import retry
+    from store.transitions import integration
+
+    stub_env.tenants = {TENANT: "Harbourside Coffee Roasters"}
+    forbidden = (403, {}, problem(403, "Forbidden", "AuthenticationUnsuccessful"))
+    stub_env.answer("PUT", "/api/api.xro/2.0/Invoices", forbidden)
+    stub_env.answer("PUT", "/api/api.xro/2.0/CreditNotes", forbidden)
+    stub_env.answer("PUT", "/api/api.xro/2.0/ManualJournals", forbidden)
+    db.execute(
+        "UPDATE queue SET status = 'failed' WHERE org_id = ? AND status = 'exported' "
+        "AND id IN (SELECT id FROM queue WHERE org_id = ? LIMIT 2)",
+        [org_id(db, "HARBOUR"), org_id(db, "HARBOUR")],
+    )
+    client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
+    report = retry(db, "HARBOUR", client=client)
+    assert report.stopped_reason and "syncdesk check" in report.stopped_reason
+    assert integration(db, "HARBOUR").state == "active"  # still listed: not disconnected
+    stub_env.tenants = {}
+    retry(db, "HARBOUR", client=client)
+    assert integration(db, "HARBOUR").state == "disconnected"
 
 
 def test_revoked_refresh_token_over_http(stub_env, db, clock) -> None:
@@ -241,3 +279,36 @@ def test_revoked_refresh_token_over_http(stub_env, db, clock) -> None:
     client = client_from_env(db, sleep=clock.sleep, clock=clock.monotonic)
     with pytest.raises(XeroInvalidGrant):
         ensure_token(db, "HARBOUR", client)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"The organisation temporarily cannot be connected to.", b"Organisation is offline"],
+)
+def test_plain_text_503_is_organisation_offline(xero, stub, db, body: bytes) -> None:
+    from store.kb import Classifier, knowledge
+
+    client, token = xero
+    stub.answer("GET", "/api/api.xro/2.0/Accounts", (503, {"Content-Type": "text/plain"}, body))
+    with pytest.raises(XeroServerError) as caught:
+        with client.patience(max_wait=0, retries=0):
+            client.accounts(token, TENANT)
+    error = caught.value
+    assert error.kind == "org_offline" and "organisation is offline" in str(error)
+    assert error.log_message.startswith("Xero API 503 Organisation offline: ")
+    classify = Classifier(knowledge(db)).classify
+    assert classify(error.log_message, "error") == "org_offline"
+    assert classify(f"Xero API 503 {body.decode()}", "error") == "org_offline"
+
+
+def test_plain_text_503_that_is_not_offline_is_xero_unavailable(xero, stub) -> None:
+    client, token = xero
+    stub.answer(
+        "GET",
+        "/api/api.xro/2.0/Accounts",
+        (503, {"Content-Type": "text/plain"}, b"Service Unavailable"),
+    )
+    with pytest.raises(XeroServerError) as caught:
+        with client.patience(max_wait=0, retries=0):
+            client.accounts(token, TENANT)
+    assert caught.value.kind == "xero_unavailable"

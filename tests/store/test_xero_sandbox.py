@@ -79,10 +79,25 @@ def test_refresh_rotates_and_old_token_stops_working(db, clock) -> None:
     tokens = client.refresh(old)
     assert tokens.refresh_token != old and tokens.expires_in == 1800
     assert grant(db, "HARBOUR")["refresh_token"] == tokens.refresh_token
-    with pytest.raises(XeroInvalidGrant):
-        client.refresh(old)
     [connection] = client.connections(tokens.access_token)
     assert connection.tenant_name == "Harbourside Coffee Roasters"
+    clock.sleep(30 * 60 + 1)  # Xero's grace for the previous refresh token is 30 minutes
+    with pytest.raises(XeroInvalidGrant):
+        client.refresh(old)
+
+
+def test_previous_refresh_token_works_within_the_grace(db, clock) -> None:
+    """A process killed between Xero's token response and storing it is not locked out."""
+    client = sandbox_client(db, clock)
+    old = grant(db, "HARBOUR")["refresh_token"]
+    lost = client.refresh(old)  # the answer that never reached the store
+    clock.sleep(29 * 60)
+    rescued = client.refresh(old)
+    assert rescued.refresh_token not in (old, lost.refresh_token)
+    assert grant(db, "HARBOUR")["refresh_token"] == rescued.refresh_token
+    with pytest.raises(XeroInvalidGrant):  # the lost one was replaced by the rescue
+        client.refresh("sbx-rt-never-issued")
+    assert client.refresh(rescued.refresh_token).access_token
 
 
 def test_expired_refresh_token_is_invalid_grant(db, clock) -> None:
@@ -410,3 +425,28 @@ def test_usable_from_several_threads(db, clock) -> None:
     for t in threads:
         t.join()
     assert errors == [] and len({r["InvoiceID"] for r in results}) == 8
+
+
+def test_sandbox_concurrency_and_app_minute_limits() -> None:
+    from contextlib import ExitStack
+
+    from store.xero.sandbox_common import Answer
+    from store.xero.sandbox_limits import CallLimits
+
+    limits = CallLimits()
+    with ExitStack() as stack:
+        for _ in range(5):
+            stack.enter_context(limits.at_once("t"))
+        with pytest.raises(Answer) as caught, limits.at_once("t"):
+            pass
+        answer = caught.value.response
+        assert answer.status_code == 429
+        assert answer.headers["X-Rate-Limit-Problem"] == "concurrent"
+        with limits.at_once("other-tenant"):
+            pass
+    with limits.at_once("t"):  # released again
+        pass
+    limits._app.extend([100.0] * 10_000)
+    with pytest.raises(Answer) as caught:
+        limits.count(None, "t2", {}, 101.0)
+    assert caught.value.response.headers["X-Rate-Limit-Problem"] == "appminute"

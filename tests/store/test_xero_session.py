@@ -141,6 +141,7 @@ def test_ensure_token_survives_a_rotation_by_someone_else(db, clock) -> None:
     oid = org_id(db, "KAURI")
     stored = db.execute("SELECT refresh_token FROM credentials WHERE org_id = ?", [oid]).fetchone()
     fresh = client.refresh(stored[0])  # another process rotated, and is about to store it
+    clock.sleep(31 * 60)  # past Xero's 30-minute grace for the previous refresh token
     real, calls = client.refresh, []
 
     def refresh(token: str):
@@ -258,7 +259,7 @@ def test_check_marks_removed_connection_disconnected(db, clock) -> None:
     assert state(db, "HARBOUR") == ("disconnected", version + 1)
 
 
-def test_check_403_on_tenant_marks_disconnected(db, clock) -> None:
+def test_check_403_on_a_listed_tenant_is_access_refused_not_disconnected(db, clock) -> None:
     def forbidden(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             403,
@@ -268,11 +269,15 @@ def test_check_403_on_tenant_marks_disconnected(db, clock) -> None:
 
     client, _ = faulty_client(db, clock, lambda r: r.url.path.endswith("/Organisation"), forbidden)
     mark = last_log_id(db)
-    check(db, "KELP", client=client)  # inactive -> disconnected too
-    assert state(db, "KELP")[0] == "disconnected"
+    before = state(db, "KELP")
+    report = check(db, "KELP", client=client)  # /connections still lists KELP's tenant
+    assert state(db, "KELP") == before
+    access = next(f for f in report.findings if f.check == "access")
+    assert not access.ok and "Xero lists the connection" in access.detail
+    assert "lost access" in access.detail and "not disconnected" in access.detail
+    assert access.fix == knowledge_by_kind(db)["authorization_failed"].fix
     rows = new_log_rows(db, "KELP", mark)
-    assert rows[0][2] == "connection_removed" and rows[0][3] == "c-403"
-    assert rows[1][2] == "disconnected_in_xero"
+    assert rows[0][3] == "c-403" and "disconnected_in_xero" not in [r[2] for r in rows]
 
 
 def test_check_already_disconnected_org_is_left_alone(db, clock) -> None:
@@ -385,7 +390,7 @@ def test_authorise_real_api_needs_a_browser(db) -> None:
     client = XeroClient(
         client_id="c", client_secret="s", transport=httpx.MockTransport(lambda r: None)
     )
-    with pytest.raises(XeroConsentRequired, match="reconnect --code"):
+    with pytest.raises(XeroConsentRequired, match="reconnect WATTLE --auth-url"):
         authorise(db, "WATTLE", client=client)
 
 

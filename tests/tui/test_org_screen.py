@@ -517,26 +517,6 @@ async def test_another_sessions_change_reloads_the_screen(
         assert "c" in _active_keys(screen) and "a" not in _active_keys(screen)
 
 
-async def test_reconnect_that_needs_a_browser_says_so(
-    store_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Real credentials: authorising needs a person at Xero's sign-in page."""
-    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_ID", "real-id")
-    monkeypatch.setenv("SYNCDESK_XERO_CLIENT_SECRET", "real-secret")
-    monkeypatch.setenv("SYNCDESK_XERO_API_URL", "http://127.0.0.1:9/api.xro/2.0")
-    monkeypatch.setenv("SYNCDESK_XERO_IDENTITY_URL", "http://127.0.0.1:9")
-    app = SyncdeskApp(store_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await _open(pilot, "SXBREW")
-        await pilot.press("c")
-        await settle(pilot)
-        assert app.screen is screen  # no dialog: nothing to choose from
-        assert any(
-            m.startswith("Authorising a real Xero organisation needs a person to sign in")
-            for m in notified(app)
-        )
-
-
 async def test_a_settings_value_that_is_not_json_leaves_the_rest_shown(store_path: Path) -> None:
     plant(
         store_path,

@@ -113,7 +113,7 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
             org.state + (" ⏰" if org.overdue else "") + (" ⚑" if org.claimed_by else ""),
             "bad" if org.overdue else STATE_STYLE.get(org.state, ""),
         ),
-        (org.auth, AUTH_STYLE.get(org.auth, "")),
+        (org.auth + (" ↻" if org.needs_reconsent else ""), AUTH_STYLE.get(org.auth, "")),
         (marked_text(org.tenant_name) or "-", "" if org.tenant_name else "muted"),
         (str(org.held), "warn" if org.held else "muted"),
         (str(org.failed), "bad" if org.failed else "muted"),
@@ -200,7 +200,7 @@ class DashboardScreen(StoreScreen):
         words that matched none (or why the filter cannot be read yet: state:X being typed)."""
         if self.all_orgs is None:
             return
-        try:
+        try:  # ("reconsent": those on Xero's deprecated scopes, marked ↻)
             found = find_orgs(self.all_orgs, self.query_one("#filter", Input).value)
             self.problem = None
         except InvalidQuery as exc:
