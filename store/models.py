@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from store.enums import Level, QueueStatus, RunStatus, State, StepName, StepStatus, Transition
+from store.words import plural
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
@@ -262,8 +263,8 @@ class UninstallPlan:
 
     def removed(self) -> list[str]:
         out = [
-            f"{len(self.settings)} settings",
-            f"{len(self.mappings)} mappings",
+            plural(len(self.settings), "setting"),
+            plural(len(self.mappings), "mapping"),
             "the stored Xero tokens",
         ]
         if self.tenant_name:
@@ -277,7 +278,7 @@ class UninstallPlan:
         return [
             "a snapshot of every setting and mapping (restorable on reconnect)",
             f"the export queue ({queued} waiting, held until reconnect)",
-            f"the connection log ({self.log_rows} rows) and the audit trail",
+            f"the connection log ({plural(self.log_rows, 'row')}) and the audit trail",
         ]
 
     def to_json(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -177,34 +178,6 @@ def overdue(state: str, since: str | None, due_at: str | None, now: datetime) ->
     return now > due
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def filter_orgs(
-    orgs: list[OrgSummary], *, state: str | None = None, search: str | None = None
-) -> list[OrgSummary]:
-    """list_orgs' filter on organisations already listed: the same rows list_orgs(db, state=,
-    search=) returns, in the same order. The console filters as you type with it (5,000
-    organisations in a few ms) instead of asking the store again on every key (250 ms at 1M
-    rows). Like SQLite's LIKE, case is ignored for ASCII letters only.
-
-    Raises InvalidQuery for an unknown state.
-    """
-    if state is not None and state not in STATES:
-        raise InvalidQuery(f"Unknown state {state!r}; choose one of {', '.join(STATES)}.")
-    needle = search.translate(_ASCII_LOWER) if search else None
-
-    def matches(org: OrgSummary) -> bool:
-        if state is not None and org.state != state:
-            return False
-        if needle is None:
-            return True
-        fields = (org.code, org.name, org.tenant_name)
-        return any(isinstance(f, str) and needle in f.translate(_ASCII_LOWER) for f in fields)
-
-    return [org for org in orgs if matches(org)]
-
-
 def auth_health(state: State, refresh_expires_at: str | None, now: datetime) -> str:
     """How the Xero authorisation looks: ok, expiring (within a week), expired, removed, -."""
     if state == State.UNINSTALLED:
@@ -302,3 +275,66 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
             row["state"], row["state_changed_at"], pause["due_at"] if paused else None, moment
         ),
     )
+
+
+AUTHS = ("ok", "expiring", "expired", "removed")
+
+
+@dataclass(frozen=True)
+class OrgMatch:
+    """What a dashboard filter found: the organisations matching every word, and each word
+    that matched no organisation on its own (to say which part of the filter found nothing)."""
+
+    orgs: list[OrgSummary]
+    unmatched: tuple[str, ...]
+
+
+RECONSENT = "reconsent"  # the filter word for integrations on Xero's deprecated scopes
+
+
+def _match_key(org: OrgSummary) -> tuple[str, str, str, bool]:
+    """What a filter word is matched against, lower-cased once per organisation: its state, its
+    auth health, its code, name and tenant (one per line: a word never spans two), and whether
+    it needs Xero's re-consent."""
+    texts = (text_of(value) or "" for value in (org.code, org.name, org.tenant_name))
+    text = "\n".join(str(t) for t in texts).lower()
+    return str(org.state), org.auth, text, bool(org.needs_reconsent)
+
+
+def _word_matches(word: str, key: tuple[str, str, str, bool]) -> bool:
+    """One lower-cased filter word against one organisation's match key: state:X and auth:X
+    as a prefix of the state or auth health, "reconsent" as the need for Xero's re-consent, a
+    bare word as a state or auth prefix or text in code, name or tenant."""
+    state, auth, text, reconsent = key
+    if word == RECONSENT:
+        return reconsent
+    field, colon, value = word.partition(":")
+    if colon and field == "state":
+        return bool(value) and state.startswith(value)
+    if colon and field == "auth":
+        return bool(value) and auth.startswith(value)
+    return state.startswith(word) or (len(word) > 1 and auth.startswith(word)) or word in text
+
+
+def find_orgs(orgs: list[OrgSummary], text: str) -> OrgMatch:
+    """The organisations already listed (list_orgs) that a typed filter finds ('kauri',
+    'expired', 'inact', 'state:active auth:expiring'): every word must match; matching ignores
+    case. In memory, with no store query: the console filters as you type over the rows it
+    loaded (5,000 organisations in a few ms) instead of asking the store again on every key
+    (250 ms at 1M log rows). The order of `orgs` is kept.
+
+    Raises InvalidQuery for state:X naming no state.
+    """
+    typed = text.split()
+    words = [w.lower() for w in typed]
+    for word in words:
+        field, colon, value = word.partition(":")
+        if colon and field == "state" and value and not any(s.startswith(value) for s in STATES):
+            raise InvalidQuery(f"Unknown state {value!r}; choose one of {', '.join(STATES)}.")
+    if not words:
+        return OrgMatch(list(orgs), ())
+    keys = [_match_key(o) for o in orgs]
+    hits = [[_word_matches(w, k) for k in keys] for w in words]
+    found = [o for i, o in enumerate(orgs) if all(hit[i] for hit in hits)]
+    unmatched = tuple(w for w, hit in zip(typed, hits, strict=True) if not any(hit))
+    return OrgMatch(found, unmatched)

@@ -26,6 +26,7 @@ from store.transitions import (
     settle_revoke,
     with_messages,
 )
+from store.words import agree, plural
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -246,13 +247,16 @@ def _messages(
     messages = []
     if snap is not None:
         messages.append(
-            f"Restored snapshot {snap.id}: {len(snap.settings)} settings, "
-            f"{len(snap.mappings)} mappings."
+            f"Restored snapshot {snap.id}: {plural(len(snap.settings), 'setting')}, "
+            f"{plural(len(snap.mappings), 'mapping')}."
         )
-    messages.append(f"{released} held exports are pending again.")
+    messages.append(
+        f"{plural(released, 'held export')} {agree(released, 'is', 'are')} pending again."
+    )
     if problems:
         messages.append(
-            f"{len(problems)} mappings do not match the tenant; fix each with "
+            f"{plural(len(problems), 'mapping')} {agree(len(problems), 'does', 'do')} not match "
+            "the tenant; fix each with "
             f"`syncdesk map {code} KIND LOCAL CODE`."
         )
     return messages

@@ -31,6 +31,7 @@ from store.orgs import org_id
 from store.reconnect import reconnect
 from store.timeparse import stored_time
 from store.transitions import deactivate, integration, settle_revoke
+from store.words import agree, plural
 from store.xero.models import MappingProblem
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def _verify(
     clean = errors == 0 and waiting == 0 and not report.stopped_reason
     outcome = (
         f"Retried {report.sent}: {report.exported} exported, {report.failed} failed; "
-        f"{errors} errors logged since. " + ("Clean." if clean else "Still failing.")
+        f"{plural(errors, 'error')} logged since. " + ("Clean." if clean else "Still failing.")
     )
     if report.stopped_reason:
         outcome += f" Stopped: {report.stopped_reason}"
@@ -255,8 +256,9 @@ def _map(db: sqlite_utils.Database, code: str, client: Any) -> StepOutcome:
                 "then map to it"
             )
         lines.append(f"{p.kind} {p.local} -> {p.remote}: {p.problem} ({choice})")
+    fail = agree(len(problems), "fails", "fail")
     raise TransitionRefused(
-        f"{len(problems)} mappings of {code} still fail: "
+        f"{plural(len(problems), 'mapping')} of {code} still {fail}: "
         + "; ".join(lines)
         + f". Fix each with `syncdesk map {code} KIND LOCAL CODE` (m in the console), then "
         f"`syncdesk run next {code}`."

@@ -35,6 +35,7 @@ from store.logs import record
 from store.models import Integration, Pause, TransitionResult, UninstallPlan
 from store.orgs import configuration, org_id
 from store.timeparse import iso
+from store.words import plural
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -338,7 +339,8 @@ def uninstall(
             locked,
             Transition.UNINSTALL,
             actor,
-            f"snapshot {snap.id}: {len(snap.settings)} settings, {len(snap.mappings)} mappings",
+            f"snapshot {snap.id}: {plural(len(snap.settings), 'setting')}, "
+            f"{plural(len(snap.mappings), 'mapping')}",
             tenant_id=None,
             tenant_name=None,
             connection_id=None,
@@ -355,8 +357,8 @@ def uninstall(
         f"(snapshot {snap.id})",
     )
     messages = [
-        f"Snapshot {snap.id} holds {len(snap.settings)} settings and {len(snap.mappings)} "
-        "mappings; `syncdesk reconnect` restores it."
+        f"Snapshot {snap.id} holds {plural(len(snap.settings), 'setting')} and "
+        f"{plural(len(snap.mappings), 'mapping')}; `syncdesk reconnect` restores it."
     ]
     revoked = settle_revoke(db, current.code, client=client) if revoking else None
     if revoked is not None:

@@ -23,7 +23,7 @@ class SyncdeskApp(App):
     TITLE = "syncdesk"
     COMMANDS = App.COMMANDS | {OrgCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", show=False),  # shown by the dashboard, where it matters
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark,f1", "help", "Keys"),
         Binding("ctrl+t", "toggle_theme", "Dark/light", show=False),
@@ -95,10 +95,11 @@ class SyncdeskApp(App):
         self.push_screen(WizardScreen(self.db_path, code))
 
     def action_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """Every key of the current screen, its own first (tui/screens/keys.py)."""
+        from tui.screens.keys import KeysScreen
+
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen.of(self.screen, self))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The App's own workers (the palette's); screens handle theirs (StoreScreen.failed),

@@ -23,6 +23,7 @@ from store.schema import STATES
 from store.textsafe import dumps, visible
 from store.timeparse import age, unreadable_time, when
 from store.watch import walk_log
+from store.words import plural
 from tui.cli_base import (
     Context,
     cli,
@@ -321,8 +322,9 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     width = min(terminal_width(), 100)
     for g in groups:
         say(
-            f"{g.kind}{' (decides)' if g.kind == deciding else ''}: {g.count:,} errors in "
-            f"{g.orgs:,} organisation{'s' if g.orgs != 1 else ''}, {g.first_at} .. {g.last_at}"
+            f"{g.kind}{' (decides)' if g.kind == deciding else ''}: "
+            f"{plural(g.count, 'error')} in {plural(g.orgs, 'organisation')}, "
+            f"{g.first_at} .. {g.last_at}"
         )
         for label, text in (("cause", g.cause), ("fix", g.fix)):
             if text:

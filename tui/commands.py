@@ -22,6 +22,7 @@ from store.models import OrgSummary
 from store.orgs import list_orgs
 from tui.safe import visible
 from tui.widgets.marked import marked_text
+from tui.widgets.words import plural
 
 if TYPE_CHECKING:
     from textual.fuzzy import Matcher
@@ -65,7 +66,7 @@ class OrgCommands(Provider):
         ]
         for org in self.orgs:
             name = marked_text(org.name)
-            facts = f"{org.state}, {org.errors_24h} errors in 24 h"
+            facts = f"{org.state}, {plural(org.errors_24h, 'error')} in 24 h"
             out += [
                 (f"Open {org.code}  {name}", facts, partial(app.open_org, org.code)),
                 (

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from store.orgs import org_id
+from store.words import article
 from store.xero.client import XeroClient
 from store.xero.common import session
 from store.xero.models import Account, MappingProblem, TaxRate
@@ -114,8 +115,8 @@ def _account_problem(
         if kind == "payment_account" and account.enable_payments:
             return None
         return (
-            f"account {code} ({account.name}) is {account.type}; a {kind.replace('_', ' ')} "
-            f"must be {' or '.join(allowed)}"
+            f"account {code} ({account.name}) is {account.type}; "
+            f"{article(kind.replace('_', ' '))} must be {' or '.join(allowed)}"
         )
     return None
 

@@ -154,9 +154,7 @@ def test_refresh_run_with_the_keyboard_alone_at_80x24(terminal, store_path: Path
     term.wait_for("Step 5: Reconnect", "✓ 4 Uninstall")
     term.keys("Enter")
     term.wait_for("Reconnect SXBREW to Xero", "(previous)")
-    term.keys("Enter")  # choose the highlighted (previous) tenant
-    term.wait_for("Reconnect SXBREW to Xero")
-    term.keys("Enter")  # then Reconnect
+    term.keys("Enter")  # choose the highlighted (previous) tenant: it reconnects
     term.wait_for("Step 6: Verify", "✓ 5 Reconnect")
     term.keys("Enter")
     term.wait_for("Resolved.", "✓ resolved")
@@ -185,3 +183,42 @@ def test_killed_ssh_session_resumes_the_run(terminal, store_path: Path) -> None:
     again.wait_for(" 1 shown", "⚑")  # the dashboard shows the run in progress
     again.keys("r")
     again.wait_for("Step 2: Deactivate", "✓ 1 Diagnose")
+
+
+def assert_read_as_people_read(screen: str, width: int) -> None:
+    """No cut key hint in the footer (? Keys, the last key, is whole), no escaped newline."""
+    lines = screen.splitlines()
+    footer = lines[-1]
+    assert footer.rstrip().endswith("^p palette") and "? Keys" in footer, footer
+    assert "…" not in footer.split("▏")[0], footer
+    assert max(len(line) for line in lines) <= width
+    assert "\\x0a" not in screen, screen
+
+
+def test_every_screen_at_80x24_shows_whole_keys_and_no_escapes(terminal) -> None:
+    """Dashboard → organisation (with a live check) → log → wizard, read at 80×24."""
+    term = terminal(80, 24)
+    assert_read_as_people_read(term.wait_for("q Quit", "KAURI"), 80)
+    term.filter("tasman")
+    term.keys("Enter")
+    screen = term.wait_for("Integration", "State: active", "esc Back")
+    assert_read_as_people_read(screen, 80)
+    term.keys("k")
+    screen = term.wait_for("Live check", "✗")
+    assert_read_as_people_read(screen, 80)
+    assert "syncdesk retry" not in screen and "syncdesk map" not in screen
+    term.keys("l")
+    screen = term.wait_for("syncdesk · log · TASMAN", "rows", "s Groups")
+    assert_read_as_people_read(screen, 80)
+    term.keys("Escape")
+    term.wait_for("Live check")
+    term.keys("r")
+    screen = term.wait_for("Diagnosis", "✓ state", "Do step", "f Refresh anyway")
+    assert_read_as_people_read(screen, 80)
+    assert "syncdesk run start" not in screen
+    term.keys("Enter")
+    screen = term.wait_for("Step 1: Diagnose", "Kept:")
+    assert_read_as_people_read(screen, 80)
+    term.keys("?")
+    screen = term.wait_for("Refresh run", "Everywhere")
+    assert screen.index("Do step") < screen.index("Everywhere")

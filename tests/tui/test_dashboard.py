@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from support import plant, reload_without_the_store, settle, until
 
+from store import clock as store_clock
 from store.db import open_store
-from store.orgs import list_orgs
+from store.errors import InvalidQuery
+from store.orgs import find_orgs, list_orgs
 from store.transitions import deactivate
 from tui.app import SyncdeskApp
 from tui.screens import dashboard
-from tui.screens.dashboard import DashboardScreen, parse_filter
+from tui.screens.dashboard import DashboardScreen
 from tui.screens.org import OrgScreen
 from tui.widgets.row_table import RowTable
 
@@ -133,11 +135,27 @@ async def test_hostile_names_render_literally(store_path: Path) -> None:
         assert app.is_running
 
 
-def test_parse_filter() -> None:
-    assert parse_filter("state:inactive kauri") == ("inactive", "kauri")
-    assert parse_filter("disconnected") == ("disconnected", None)
-    assert parse_filter("  ") == (None, None)
-    assert parse_filter("active wear") == ("active", "wear")
+def test_find_orgs_matches_state_auth_and_text_case_insensitively(store_path: Path) -> None:
+    with open_store(store_path) as db:
+        everyone = list_orgs(db)
+
+    def codes(text: str) -> list[str]:  # over the loaded rows: the store is closed
+        return [o.code for o in find_orgs(everyone, text).orgs]
+
+    assert codes("state:inactive kelp") == ["KELP"]
+    assert codes("disconnected") == ["SXBREW"]
+    assert codes("DISC") == ["SXBREW"]  # a partial state
+    assert codes("inact") == ["KELP"]
+    assert codes("expired") == ["WATTLE"]  # auth health
+    assert codes("auth:removed") == ["SXBREW"]
+    assert codes("kauri") == ["KAURI"]  # code, any case
+    assert len(codes("  ")) == 12
+    found = find_orgs(everyone, "kauri ZZQX")
+    assert found.orgs == [] and found.unmatched == ("ZZQX",)  # as typed
+    found = find_orgs(everyone, "kauri expired")  # each matches, never both at once
+    assert found.orgs == [] and found.unmatched == ()
+    with pytest.raises(InvalidQuery):
+        find_orgs(everyone, "state:sleeping")
 
 
 async def test_typing_filters_without_the_store_and_a_slow_reload_keeps_the_filter(
@@ -225,3 +243,87 @@ async def test_another_sessions_change_appears(
         deactivate(other, "HARBOUR", actor="alice")
         other.conn.close()
         await until(pilot, lambda: _row(app, "HARBOUR")[2] == "inactive")
+
+
+def _header(app: SyncdeskApp) -> str:
+    return "".join(segment.text for segment in app.screen.query_one(RowTable).render_line(0))
+
+
+def _line(app: SyncdeskApp, code: str) -> str:
+    table = app.screen.query_one(RowTable)
+    index = _codes(app).index(code)
+    table.scroll_to(y=0, animate=False)
+    return "".join(segment.text for segment in table.render_line(index + 1))
+
+
+async def test_an_empty_result_says_which_word_matched_nothing(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"kauri zzqx")
+        await settle(pilot)
+        assert _codes(app) == []
+        summary = str(app.screen.query_one("#summary").render())
+        assert "“zzqx”" in summary and "kauri" not in summary
+        assert "escape clears the filter" in summary
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(_codes(app)) == 12
+
+
+async def test_filter_finds_auth_health_and_partial_states(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"Expired")
+        await settle(pilot)
+        assert _codes(app) == ["WATTLE"]
+        app.screen.query_one("#filter").value = "uninst"
+        await settle(pilot)
+        assert _codes(app) == ["COPPER"]
+
+
+@pytest.mark.parametrize("width", [80, 160])
+async def test_the_sort_arrow_shows_on_every_sortable_column(store_path: Path, width: int) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot)
+        for _ in range(len(dashboard.SORTS)):
+            name, column, _reverse = dashboard.SORTS[app.screen.sort_index]
+            label = dashboard.COLUMNS[column].label
+            header = _header(app)
+            assert f"{label}▲" in header or f"{label}▼" in header, (name, header)
+            await pilot.press("s")
+            await settle(pilot)
+
+
+async def test_export_ages_advance_while_the_screen_is_open(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DashboardScreen, "AGE_SECONDS", 0.05)
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert " 4h " in _line(app, "HARBOUR")
+        store_clock.advance(2 * 3600)
+        await until(pilot, lambda: " 6h " in _line(app, "HARBOUR"))
+
+
+async def test_the_trend_shows_at_80_columns_in_narrow_form(store_path: Path) -> None:
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert _header(app).rstrip().endswith(" TR") and "7 DAYS" not in _header(app)
+        arrows = {_line(app, code).rstrip()[-1] for code in _codes(app)}
+        assert arrows <= set("↗↘→·") and len(arrows) > 1
+    app = SyncdeskApp(store_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        assert "7 DAYS" in _header(app) and not _header(app).rstrip().endswith(" TR")
+
+
+def test_trend_arrow() -> None:
+    assert dashboard.trend_arrow((0,) * 7) == "·"
+    assert dashboard.trend_arrow((0, 0, 0, 0, 1, 3, 5)) == "↗"
+    assert dashboard.trend_arrow((5, 5, 5, 5, 0, 0, 1)) == "↘"
+    assert dashboard.trend_arrow((2,) * 7) == "→"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -504,3 +505,50 @@ async def test_a_dialog_that_cannot_load_says_so(store_path: Path) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, LogsScreen)
+
+
+async def test_an_empty_result_says_which_part_matched_nothing(store_path: Path) -> None:
+    """`org:green duplicate`: the word, not the organisation, matched nothing."""
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one("#log-search", Input).value = "org:green duplicate"
+        await until(pilot, lambda: screen.source is not None and screen.source.started)
+        await settle(pilot)
+        assert len(screen.source) == 0
+        detail = str(screen.query_one("#log-detail-text").render())
+        assert "“duplicate” matched no row in green's log" in detail
+        assert "c clears the filters" in detail
+        screen.query_one("#log-search", Input).value = "org:green kind:tax_type_invalid"
+        said = "Kind tax_type_invalid matched no row in green's log"
+        await until(pilot, lambda: said in str(screen.query_one("#log-detail-text").render()))
+
+
+async def test_a_one_megabyte_message_moves_like_any_other(store_path: Path) -> None:
+    """The table cell and the detail pane cut it (w shows it whole): passing the cursor over
+    it costs what any row costs, where it once froze the screen for seconds each time."""
+    big = "Xero said: " + "invoice line rejected; " * 46_000  # a little over 1 MB
+    with open_store(store_path) as db:
+        record(db, "KAURI", "error", big)
+        record(db, "KAURI", "info", "a small row after it")
+    app = LogsApp(store_path, "KAURI")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await until(pilot, lambda: screen.source is not None and len(screen.source) > 2)
+        detail = screen.query_one("#log-detail-text")
+        started = time.perf_counter()
+        for _ in range(5):
+            await pilot.press("down")  # onto the big row
+            await pilot.pause()
+            assert "w shows the whole message" in str(detail.render())
+            await pilot.press("up")
+            await pilot.pause()
+        elapsed = time.perf_counter() - started
+        # about 0.2 s on a loaded two-core machine; uncut, each pass took seconds
+        assert elapsed < 8.0, f"10 moves over a 1 MB row took {elapsed:.1f} s"
+        await pilot.press("down", "w")
+        await pilot.pause()
+        shown = str(detail.render())
+        assert len(shown) > len(big) and "w shows the whole message" not in shown

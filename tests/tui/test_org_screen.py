@@ -291,9 +291,7 @@ async def test_reconnect_to_the_previous_tenant(store_path: Path) -> None:
         assert not modal.query_one("#accept", Checkbox).display
         assert not modal.query_one("#go", Button).disabled
         assert str(modal.query_one("#warning", Static).render()) == ""
-        await pilot.press("enter")  # choose the highlighted tenant: the focus moves to Reconnect
-        assert app.focused is modal.query_one("#go", Button)
-        await pilot.press("enter")
+        await pilot.press("enter")  # enter chooses the highlighted tenant and reconnects
         await settle(pilot)
         assert app.screen is screen
         after = _state(store_path, "SXBREW")
@@ -330,6 +328,7 @@ async def test_a_different_tenant_needs_the_box_ticked(store_path: Path) -> None
         assert app.focused is accept
         await pilot.press("space")
         assert accept.value and not go.disabled
+        assert app.focused is go  # ticked: enter now reconnects
         tenants.focus()
         await pilot.press("up")  # back to the previous tenant: no warning, box hidden
         assert str(warning.render()) == "" and not accept.display and not go.disabled

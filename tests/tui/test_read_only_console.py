@@ -16,8 +16,10 @@ from store.db import open_store
 from store.runs import latest_run
 from store.transitions import integration
 from tui.app import SyncdeskApp
+from tui.screens.keys import sections
 from tui.screens.org import OrgScreen
 from tui.screens.wizard import WizardScreen
+from tui.widgets.key_footer import KeyFooter
 
 ORG_CHANGES = {"check", "retry", "deactivate", "activate", "uninstall", "reconnect", "map"}
 
@@ -25,6 +27,17 @@ ORG_CHANGES = {"check", "retry", "deactivate", "activate", "uninstall", "reconne
 def _shown(app: SyncdeskApp) -> set[str]:
     """The actions whose keys the footer and `?` offer on the current screen."""
     return {binding.action for _, binding, _, _ in app.screen.active_bindings.values()}
+
+
+# What the organisation screen's changing keys are called in its footer and under ?.
+ORG_CHANGE_WORDS = {"Check", "Retry", "Fix map", "Deactivate", "Activate", "Uninstall"}
+
+
+def _offered(app: SyncdeskApp) -> tuple[set[str], set[str]]:
+    """What the screen's own footer (at any width) and its ? dialog list."""
+    footer = {binding.description for binding, _, _ in app.screen.query_one(KeyFooter).fitted(200)}
+    listed = {line.description for _, lines in sections(app.screen, app) for line in lines}
+    return footer, listed
 
 
 def _header(app: SyncdeskApp) -> str:
@@ -50,6 +63,9 @@ async def _refused_keys(app: SyncdeskApp, pilot, store_path: Path, reason: str) 
     shown = _shown(app)
     assert not shown & ORG_CHANGES, shown
     assert {"logs", "wizard"} <= shown  # looking is still offered
+    footer, listed = _offered(app)
+    assert not (footer | listed) & ORG_CHANGE_WORDS, (footer, listed)
+    assert "Log" in footer and "Log" in listed and "Keys" in footer
     for key in ("d", "k", "t", "u"):
         await pilot.press(key)
         await settle(pilot)
@@ -85,6 +101,8 @@ async def test_a_writable_console_offers_and_does(store_path: Path) -> None:
         app.open_org("HARBOUR")
         await settle(pilot)
         assert {"deactivate", "check", "uninstall"} <= _shown(app)
+        footer, listed = _offered(app)
+        assert {"Deactivate", "Uninstall"} <= footer and {"Deactivate", "Uninstall"} <= listed
         await pilot.press("d")
         await settle(pilot)
         assert not isinstance(app.screen, OrgScreen)  # the confirmation is up

@@ -90,7 +90,8 @@ async def test_diagnosis_comes_first_and_nothing_changes(store_path: Path) -> No
         await open_wizard(pilot, store_path, "KAURI")
         text = wizard_text(app)
         assert "Diagnosis" in text and "Verdict" in text
-        assert "unlikely to help" in text and "syncdesk map KAURI" in text
+        assert "unlikely to help" in text and "with the m key (Fix mapping)" in text
+        assert "syncdesk " not in text  # the console names its keys, not shell commands
         assert "Press enter to start" in text
     db = open_store(store_path)
     assert latest_run(db, "KAURI") is None and integration(db, "KAURI").version == 1
@@ -177,7 +178,9 @@ async def test_missing_account_fixed_before_any_uninstall(store_path: Path) -> N
         assert "▶ 2 Fix mappings" in text and "Uninstall" not in text
         await perform(pilot)  # map, before the fix: refused, and the run says why
         assert any("valid codes: 200, 210" in n for n in notified(app))
-        assert "still fail" in wizard_text(app)
+        assert "1 mapping of KAURI still fails" in wizard_text(app)
+        assert "syncdesk " not in wizard_text(app)  # the console names its keys
+        assert any("the m key (Fix mapping)" in n for n in notified(app))
         await pilot.press("m")
         await settle(pilot)
         assert isinstance(app.screen, ChooseCode)
@@ -300,7 +303,10 @@ async def test_a_run_started_meanwhile_by_someone_else_is_said_and_shown(
             start_run(db, "KELP", actor="bob")
         db.conn.close()
         await perform(pilot)  # bob starts one too: alice was first
-        assert f"{refused.value} The screen has been reloaded." in notified(app)
+        # the command line's sentence, its commands named as the wizard's keys
+        said = str(refused.value).replace("`syncdesk run show KELP`", "the stepper on the left")
+        said = said.replace("--take-over", "the o key (Take over)")
+        assert f"{said} The screen has been reloaded." in notified(app)
         assert "alice" in str(refused.value)
         text = wizard_text(app)
         assert "claimed by alice since" in text and "Press o to take it over" in text

@@ -51,6 +51,7 @@ from textual.worker import Worker, WorkerState
 from store.db import open_store, patience, read_only_reason, store_error
 from store.errors import SyncdeskError, TransitionRefused
 from store.watch import data_version
+from tui.widgets.advice import console_words
 from tui.widgets.progress import Work, WorkProgress
 
 if TYPE_CHECKING:
@@ -149,6 +150,9 @@ class StoreScreen(Screen):
     """A screen over the store at `db_path`; dialogs mix it in before ModalScreen."""
 
     WATCH_SECONDS: ClassVar[float | None] = None  # poll for other sessions' writes this often
+    # Where the screen's messages are read, for naming keys instead of commands (advice.py).
+    WORDS_SCREEN: ClassVar[str | None] = None
+    WORDS_HERE: ClassVar[dict[str, str]] = {}
     # The screen's actions that change the store or Xero: in a read-only console (the App's
     # `read_only`) their keys are hidden (check_action asks `refused`) and, pressed anyway,
     # refused with one line.
@@ -233,7 +237,7 @@ class StoreScreen(Screen):
         """A store call failed: say so in the CLI's words; a refused transition also reloads."""
         self.end_work()  # long work that failed shows no progress any more
         stale = isinstance(error, TransitionRefused)
-        text = failure_text(error) + (" The screen has been reloaded." if stale else "")
+        text = self.words(failure_text(error)) + (" The screen has been reloaded." if stale else "")
         self.notify(
             text,
             severity="warning" if stale else "error",
@@ -242,6 +246,10 @@ class StoreScreen(Screen):
         )
         if stale:
             self.action_reload()
+
+    def words(self, text: str) -> str:
+        """A store message as the console says it: the key, not the command (advice.py)."""
+        return console_words(text, self.WORDS_SCREEN, self.WORDS_HERE)
 
     def action_reload(self) -> None:
         """Load again what the screen shows (screens showing store state override this)."""

@@ -13,12 +13,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
+from store.errors import InvalidQuery
 from store.models import OrgSummary
-from store.orgs import filter_orgs, list_orgs
+from store.orgs import OrgMatch, find_orgs, list_orgs
 from store.schema import STATES
+from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.marked import marked_age, marked_text
 from tui.widgets.row_table import Column, RowTable
 
@@ -26,18 +29,20 @@ STATE_STYLE = {"active": "good", "inactive": "warn", "disconnected": "bad", "uni
 AUTH_STYLE = {"ok": "good", "expiring": "warn", "expired": "bad", "removed": "bad", "-": "muted"}
 SPARK = " ▁▂▃▄▅▆▇█"
 # (label, column, sort key); a sort key sorts descending by default where bigger is worse.
+# Sortable columns are wide enough for their label and the sort arrow.
 COLUMNS = (
     Column("CODE", 9),
     Column("ORGANISATION", None, min_width=10),
     Column("STATE", 12),
     Column("AUTH", 8),
     Column("XERO TENANT", None, min_width=10, hide_below=118),
-    Column("HELD", 4, align_right=True),
-    Column("FAIL", 4, align_right=True),
+    Column("HELD", 5, align_right=True),
+    Column("FAIL", 5, align_right=True),
     Column("ERR24H", 7, align_right=True),
     Column("7 DAYS", 7, hide_below=96),
-    Column("EXPORT", 6, align_right=True),
+    Column("EXPORT", 7, align_right=True),
     Column("RUN BY", 10, hide_below=132),
+    Column("TR", 2, show_below=96),  # the trend's narrow form: ↗ rising, ↘ falling
 )
 SORTS: tuple[tuple[str, int, bool], ...] = (
     # (name, column index, reverse)
@@ -50,6 +55,20 @@ SORTS: tuple[tuple[str, int, bool], ...] = (
     ("name", 1, False),
 )
 STATE_ORDER = {"disconnected": 0, "uninstalled": 1, "inactive": 2, "active": 3}
+
+
+def trend_arrow(values: tuple[int, ...]) -> str:
+    """The 7-day trend in one character: errors of the last 3 days against the 4 before."""
+    if not any(values):
+        return "·"
+    recent, before = values[-3:], values[:-3]
+    now_rate = sum(recent) / max(1, len(recent))
+    then_rate = sum(before) / max(1, len(before))
+    if now_rate > then_rate * 1.25:
+        return "↗"
+    if now_rate < then_rate * 0.75:
+        return "↘"
+    return "→"
 
 
 def sparkline(values: tuple[int, ...]) -> str:
@@ -71,18 +90,6 @@ def sort_key(name: str):
         "state": lambda o: (STATE_ORDER.get(o.state, 9), marked_text(o.code)),
         "name": lambda o: marked_text(o.name).lower(),
     }[name]
-
-
-def parse_filter(text: str) -> tuple[str | None, str | None]:
-    """'state:inactive kauri' -> ('inactive', 'kauri'); a state word alone filters by state."""
-    state, words = None, []
-    for word in text.split():
-        value = word.split(":", 1)[1] if word.lower().startswith("state:") else word
-        if value.lower() in STATES and (word.lower().startswith("state:") or state is None):
-            state = value.lower()
-        else:
-            words.append(word)
-    return state, " ".join(words) or None
 
 
 class OrgSource:
@@ -114,11 +121,14 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
         (sparkline(org.trend), "bad" if any(org.trend) else "muted"),
         (marked_age(org.last_export_at), "muted"),
         (org.claimed_by or "", "info"),
+        (trend_arrow(org.trend), "bad" if trend_arrow(org.trend) == "↗" else "muted"),
     ]
 
 
 class DashboardScreen(StoreScreen):
     """Organisations with state, tenant, errors in 24 h and time since the last export."""
+
+    KEYS_TITLE = "Organisations"  # the heading of its keys under ?
 
     AUTO_FOCUS = "#orgs"  # the table, not the filter: keys like q must not start typing
     # Another session's change (a transition, new log rows) shows up without a restart.
@@ -131,8 +141,11 @@ class DashboardScreen(StoreScreen):
         Binding("l", "logs", "Log"),
         Binding("r", "wizard", "Refresh run"),
         Binding("S", "reverse", "Reverse", show=False),
-        Binding("f5,ctrl+r", "reload", "Reload"),
+        Binding("f5,ctrl+r", "reload", "Reload", show=False),
+        Binding("q", "app.quit", "Quit"),
     ]
+
+    AGE_SECONDS = 30.0  # EXPORT ages are redrawn from store.clock this often
 
     @dataclass
     class Loaded(Message, bubble=False):
@@ -146,21 +159,25 @@ class DashboardScreen(StoreScreen):
         self.orgs: list[OrgSummary] = []
         self.sort_index = 0
         self.reverse = False
+        self.unmatched: tuple[str, ...] = ()
+        self.problem: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="filter-bar"):
             yield Static("Filter", id="filter-label")
-            yield Input(placeholder="code, name or tenant; state:inactive…", id="filter")
+            yield Input(placeholder="code, name, tenant, state or auth (expired)…", id="filter")
         yield Static(id="summary")
         yield RowTable(COLUMNS, id="orgs")
-        yield Footer()
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = "syncdesk"
         self.sub_title = str(self.db_path)
         self.load()
         self.follow_store()
+        # Ages ("2h") are computed when a row is drawn: redrawing moves them on.
+        self.set_interval(self.AGE_SECONDS, self.query_one(RowTable).refresh)
 
     def on_screen_resume(self) -> None:
         if self.all_orgs is not None:  # back from an organisation: its state may have changed
@@ -179,15 +196,17 @@ class DashboardScreen(StoreScreen):
         self.show_filtered()
 
     def show_filtered(self) -> None:
-        """The loaded organisations through the filter as typed now (no store query)."""
+        """The loaded organisations through the filter as typed now (no store query), and the
+        words that matched none (or why the filter cannot be read yet: state:X being typed)."""
         if self.all_orgs is None:
             return
-        # "reconsent" in the filter: only those on Xero's deprecated scopes (marked ↻)
-        words = self.query_one("#filter", Input).value.split()
-        reconsent = "reconsent" in (w.lower() for w in words)
-        state, search = parse_filter(" ".join(w for w in words if w.lower() != "reconsent"))
-        found = filter_orgs(self.all_orgs, state=state, search=search)
-        self.show_orgs([o for o in found if o.needs_reconsent] if reconsent else found)
+        try:  # ("reconsent": those on Xero's deprecated scopes, marked ↻)
+            found = find_orgs(self.all_orgs, self.query_one("#filter", Input).value)
+            self.problem = None
+        except InvalidQuery as exc:
+            found, self.problem = OrgMatch([], ()), str(exc)
+        self.unmatched = found.unmatched
+        self.show_orgs(found.orgs)
 
     def show_orgs(self, orgs: list[OrgSummary]) -> None:
         table = self.query_one(RowTable)
@@ -202,6 +221,9 @@ class DashboardScreen(StoreScreen):
         table.set_source(OrgSource(self.orgs), keep_cursor=True)
         if current in codes:  # keep the cursor on the same organisation
             table.cursor = codes.index(current)
+        if not orgs:
+            self.query_one("#summary", Static).update(self._nothing_found())
+            return
         counts = Counter(o.state for o in orgs)
         failing = sum(1 for o in orgs if o.errors_24h)
         parts = [
@@ -210,6 +232,21 @@ class DashboardScreen(StoreScreen):
             (f" · {failing} erroring (24h)", "bold $error" if failing else ""),
         ]
         self.query_one("#summary", Static).update(Content.assemble(*parts))
+
+    def _nothing_found(self) -> Content:
+        """An empty result says which part of the filter matched nothing, and how to clear it."""
+        typed = self.query_one("#filter", Input).value.strip()
+        if self.problem:
+            why = self.problem
+        elif not typed:
+            why = "No organisations in this store."
+        elif self.unmatched:
+            words = ", ".join(f"“{visible(w)}”" for w in self.unmatched)
+            why = f"Nothing matches {words}."
+        else:
+            why = f"No organisation matches every word of “{visible(typed)}” at once."
+        clear = " escape clears the filter." if typed else ""
+        return Content.assemble((why, "bold $warning"), clear)
 
     @on(Input.Changed, "#filter")
     def filter_changed(self) -> None:

@@ -31,11 +31,12 @@ from store.paths import export_target, exports_dir, open_private
 from store.timeparse import file_stamp, when
 from store.watch import count_log, walk_log
 from tui.log_csv import LogCsvWriter
-from tui.safe import visible
+from tui.safe import lines, visible
 from tui.screens.base import StoreScreen, failure_text, store_work
 from tui.widgets.log_text import MUTED
 from tui.widgets.progress import Work, WorkProgress
 from tui.widgets.row_table import Column, ListSource, RowTable
+from tui.widgets.words import key_hint, plural
 
 # The screen and its modals load their stylesheet themselves, so the screen works in any App;
 # Textual reads a given file once however many classes (or the App) name it.
@@ -90,8 +91,11 @@ class KindPickerScreen(KindsDialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="kind-picker", classes="log-modal"):
-            yield Static("Filter by kind (enter chooses, escape closes)", classes="log-modal-title")
+            yield Static("Filter by kind", classes="log-modal-title")
             yield OptionList(Option("any kind", id=""), id="kind-options", markup=False)
+            yield Static(
+                key_hint("enter filters by the kind", "escape cancels"), classes="dialog-keys"
+            )
 
     def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
         counts = {g.kind: g.count for g in groups}
@@ -155,12 +159,15 @@ class ErrorGroupsScreen(KindsDialog):
                 Content.assemble(
                     ("Errors by kind", "bold"),
                     f" · {visible(scope)} · {since}",
-                    (" (enter filters the log, escape closes)", MUTED),
                 ),
                 classes="log-modal-title",
             )
             yield RowTable(GROUP_COLUMNS, id="group-table")
             yield Static(id="group-advice")
+            yield Static(
+                key_hint("enter filters the log by the kind", "escape or s closes"),
+                classes="dialog-keys",
+            )
 
     def show_kinds(self, groups: list[ErrorGroup], kb: dict[str, KnowledgeEntry]) -> None:
         self.groups = groups
@@ -183,7 +190,7 @@ class ErrorGroupsScreen(KindsDialog):
             Content.assemble(
                 (visible(g.title or g.kind), "bold"),
                 ("\nFix: ", "bold $success"),
-                visible(g.fix or "no knowledge base entry"),
+                lines(g.fix or "no knowledge base entry"),
             )
         )
 
@@ -241,6 +248,7 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
             yield Input(self.default_name, id="export-path")
             yield WorkProgress(id="export-progress")
             yield Static(id="export-status")
+            yield Static(key_hint("enter writes the file", "escape cancels"), classes="dialog-keys")
 
     @on(Input.Submitted, "#export-path")
     def start(self, event: Input.Submitted) -> None:
@@ -298,8 +306,9 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
             return
         self.running = False
         of = f" of {message.total:,}" if message.total is not None else ""
+        rows = "row" if (message.total or message.written) == 1 else "rows"
         self.app.notify(
-            f"Export cancelled after {message.written:,}{of} rows; no file written.",
+            f"Export cancelled after {message.written:,}{of} {rows}; no file written.",
             markup=False,
         )
         self.dismiss(None)
@@ -328,7 +337,7 @@ class ExportScreen(StoreScreen, ModalScreen[Path | None]):
             return
         self.running = False
         self.app.notify(
-            f"Exported {message.written:,} rows to {message.path.resolve()}", markup=False
+            f"Exported {plural(message.written, 'row')} to {message.path.resolve()}", markup=False
         )
         self.dismiss(message.path)
 

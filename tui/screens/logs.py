@@ -22,7 +22,7 @@ from textual.containers import Container, Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
 from store.clock import now as clock_now
@@ -30,15 +30,19 @@ from store.errors import InvalidQuery, SyncdeskError, UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, page_log, resolve_since
 from store.models import KnowledgeEntry, LogPage
-from store.watch import count_log, newer_entries, stop_when
+from store.watch import count_log, stop_when
 from tui.commands import ScreenCommands
 from tui.safe import visible
 from tui.screens.base import StoreScreen, store_work
 from tui.screens.log_dialogs import CSS_FILE, ErrorGroupsScreen, ExportScreen, KindPickerScreen
 from tui.screens.log_ends import LogEnds, LogTable
+from tui.screens.log_live import LogLive
+from tui.widgets.key_footer import KeyFooter
+from tui.widgets.log_empty import why_empty
 from tui.widgets.log_source import LOG_COLUMNS, LOOKAHEAD, MAX_PAGES, PAGE_SIZE, PagedLogSource
 from tui.widgets.log_text import LEVELS, MUTED, describe_entry, filter_line, parse_search
 from tui.widgets.row_table import RowTable
+from tui.widgets.words import plural
 
 POLL_SECONDS = 0.5  # with ingest --follow committing every 0.5 s, new rows show within a second
 COUNT_DELAY = 0.3  # count the filter once typing pauses, not on every keystroke
@@ -63,8 +67,10 @@ LOG_COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
-class LogsScreen(LogEnds, StoreScreen):
+class LogsScreen(LogEnds, LogLive, StoreScreen):
     """The connection log of every organisation, or of one, newest first."""
+
+    KEYS_TITLE = "Connection log"  # the heading of its keys under ?
 
     CSS_PATH = CSS_FILE
     WATCH_SECONDS = POLL_SECONDS  # rows written by other processes appear live
@@ -86,6 +92,7 @@ class LogsScreen(LogEnds, StoreScreen):
         Binding("s", "summary", "Groups"),
         Binding("d", "toggle_detail", "Detail"),
         Binding("x", "export", "CSV"),
+        Binding("w", "whole_message", "Whole message", show=False),
         Binding("c", "clear_filters", "Clear", show=False),
         Binding("f5,ctrl+r", "reload", "Reload", show=False),
     ]
@@ -99,6 +106,7 @@ class LogsScreen(LogEnds, StoreScreen):
         query: LogQuery
         page: LogPage
         problem: str | None = None
+        empty: str | None = None  # no row: which part of the filter matched nothing
 
     @dataclass
     class PageLoaded(Message, bubble=False):
@@ -107,13 +115,6 @@ class LogsScreen(LogEnds, StoreScreen):
         source: PagedLogSource
         page: LogPage
         high: int | None = None
-
-    @dataclass
-    class NewerLoaded(Message, bubble=False):
-        """Rows written since the newest shown; None when so many that we start again."""
-
-        source: PagedLogSource
-        page: LogPage | None
 
     @dataclass
     class Counted(Message, bubble=False):
@@ -145,6 +146,8 @@ class LogsScreen(LogEnds, StoreScreen):
         self.total: int | None = None
         self.total_exact = True
         self.problem: str | None = None
+        self.empty: str | None = None  # why the filter shows no row
+        self.whole_row: int | None = None  # the row whose long message is shown uncut
         self.kb: dict[str, KnowledgeEntry] = {}
         self._count_timer: Timer | None = None
 
@@ -162,7 +165,7 @@ class LogsScreen(LogEnds, StoreScreen):
             yield LogTable(LOG_COLUMNS, id="log")  # End: the oldest row (log_ends.py)
             with VerticalScroll(id="log-detail"):
                 yield Static(id="log-detail-text")
-        yield Footer(compact=True)  # compact: every key fits at 80 columns
+        yield KeyFooter(compact=True)  # fits any width: the rest under ?
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · log · {visible(self.org)}" if self.org else "syncdesk · log"
@@ -218,10 +221,10 @@ class LogsScreen(LogEnds, StoreScreen):
         elif loading or source is None or not source.started:
             text = Content("searching…").stylize(MUTED)
         elif not source.more and source.at_head:
-            text = Content(f"{len(source):,} rows")
+            text = Content(plural(len(source), "row"))
         elif self.total is not None:
-            total = f"{self.total:,}" if self.total_exact else f"≥ {self.total:,}"
-            text = Content(f"{len(source):,} of {total} rows loaded")
+            total = plural(self.total, "row") if self.total_exact else f"≥ {self.total:,} rows"
+            text = Content(f"{len(source):,} of {total} loaded")
         else:
             text = Content(f"{len(source):,} rows loaded, more…")
         self.query_one("#log-count", Static).update(text)
@@ -244,13 +247,16 @@ class LogsScreen(LogEnds, StoreScreen):
                 # A newer keystroke cancels this worker; stop_when then stops a slow search (a
                 # one-letter prefix, punctuation scanned with LIKE) inside SQLite.
                 with stop_when(db, lambda: worker.is_cancelled):
-                    return self.FirstLoaded(query, page_log(db, query, limit=self.page_size))
+                    page = page_log(db, query, limit=self.page_size)
+                    empty = None if page.entries else why_empty(db, query, self.org)
+                    return self.FirstLoaded(query, page, empty=empty)
             except (UnknownOrganisation, InvalidQuery) as exc:
                 # A filter that cannot match (an unknown org while typing): say so, show nothing.
                 return self.FirstLoaded(query, LogPage(()), str(exc))
 
     def on_logs_screen_first_loaded(self, message: FirstLoaded) -> None:
         self.problem = message.problem
+        self.empty = message.empty
         source = self._new_source(message.query)
         source.add_page(message.page.entries, message.page.before_id)
         self.source = source
@@ -321,47 +327,6 @@ class LogsScreen(LogEnds, StoreScreen):
         if self.source is not None:
             self.show_detail(self.table.cursor)
 
-    # --- live: rows written by other processes -----------------------------------------------
-
-    def store_changed(self) -> None:
-        """Another process wrote: fetch only the rows newer than the newest shown."""
-        source = self.source
-        if source is None or not source.started or self.problem or not source.at_head:
-            return  # (shown from the oldest end: newer rows load as the person scrolls up)
-        if source.newest_id is None:  # nothing was shown: simply start again
-            self.apply_filter()
-        else:
-            self.load_newer(source, source.newest_id)
-
-    @store_work(group="log-head")
-    def load_newer(self, source: PagedLogSource, newest_id: int) -> NewerLoaded:
-        with self.store() as db:
-            page = newer_entries(db, source.query, newest_id, limit=self.page_size * 5)
-        return self.NewerLoaded(source, page)
-
-    def on_logs_screen_newer_loaded(self, message: NewerLoaded) -> None:
-        source, page = message.source, message.page
-        if source is not self.source:
-            return
-        if page is None:  # a flood: more than we would prepend, so start from the top
-            self.apply_filter()
-            return
-        table = self.table
-        at_top = table.cursor == 0 and table.scroll_offset.y == 0
-        cursor, top = table.cursor, table.scroll_offset.y
-        added = source.prepend(page.entries)
-        if not added:
-            return
-        if self.total is not None:
-            self.total += added  # (a lower bound stays one)
-        table.set_source(source, keep_cursor=True)
-        if at_top:  # following the newest rows, like tail -f
-            table.cursor = 0
-        else:  # stay on the row the person is reading
-            table.scroll_to(y=top + added, animate=False)
-            table.cursor = cursor + added
-        self.show_count()
-
     # --- the detail pane ---------------------------------------------------------------------
 
     @on(RowTable.RowHighlighted, "#log")
@@ -384,9 +349,14 @@ class LogsScreen(LogEnds, StoreScreen):
         entry = self.source.entry(index) if self.source is not None else None
         if entry is None:
             empty = self.source is not None and self.source.started and not len(self.source)
-            text = Content("No rows match this filter." if empty else "…").stylize(MUTED)
+            text = (
+                Content(visible(self.empty or "No rows match this filter.")).stylize("$warning")
+                if empty
+                else Content("…").stylize(MUTED)
+            )
         else:
-            text = describe_entry(entry, self.kb.get(entry.kind or ""))
+            whole = self.whole_row == entry.id  # w: this row's message uncut
+            text = describe_entry(entry, self.kb.get(entry.kind or ""), whole)
         self.query_one("#log-detail-text", Static).update(text)
 
     # --- actions -----------------------------------------------------------------------------
@@ -452,6 +422,11 @@ class LogsScreen(LogEnds, StoreScreen):
 
     def action_reload(self) -> None:
         self.apply_filter()
+
+    def action_whole_message(self) -> None:
+        entry = self.source.entry(self.table.cursor) if self.source is not None else None
+        self.whole_row = None if entry is None or self.whole_row == entry.id else entry.id
+        self.show_detail(self.table.cursor)
 
     def action_toggle_detail(self) -> None:
         self.toggle_class("-no-detail")

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from store.checks import activate, check, retry, safe_uninstall
 from store.diagnose import deciding_groups
@@ -33,8 +33,15 @@ from store.xero.mappings import tenant_chart, validate_mappings
 from store.xero.models import Account, CheckReport, MappingProblem, TaxRate
 from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.marked import MARK
-from tui.widgets.modals import ChooseCode, Confirm, ConfirmTyped, ReconnectChoice
+from tui.widgets.modals import (
+    ChooseCode,
+    Confirm,
+    ConfirmTyped,
+    ReconnectAnswer,
+    ReconnectChoice,
+)
 from tui.widgets.org_text import (
     ON_XERO,
     audit_lines,
@@ -49,6 +56,7 @@ from tui.widgets.org_text import (
     unreadable,
 )
 from tui.widgets.progress import Work, WorkProgress
+from tui.widgets.words import plural
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -93,22 +101,26 @@ def _read(unread: dict[str, str], where: str, call: Callable[[], T], empty: T) -
 class OrgScreen(LifecycleScreen):
     """Everything about one organisation's integration, and what can be done to it."""
 
+    KEYS_TITLE = "This organisation"  # the heading of its keys under ?
+
     WATCH_SECONDS = 2.0  # another session's change shows here without a key
+    WORDS_SCREEN = "organisation"
     CHANGES = frozenset(
         ("check", "retry", "map", "deactivate", "activate", "uninstall", "reconnect")
     )
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # In the order the footer keeps them when the width runs out (the rest under ?).
         Binding("escape,backspace", "app.pop_screen", "Back"),
-        Binding("r", "wizard", "Refresh run"),
         Binding("k", "check", "Check"),
         Binding("t", "retry", "Retry"),
         Binding("m", "map", "Fix map"),
-        Binding("d", "deactivate", "Deactivate"),
         Binding("a", "activate", "Activate"),
-        Binding("u", "uninstall", "Uninstall"),
         Binding("c", "reconnect", "Reconnect"),
+        Binding("r", "wizard", "Refresh"),
         Binding("l", "logs", "Log"),
+        Binding("d", "deactivate", "Deactivate"),
+        Binding("u", "uninstall", "Uninstall"),
         Binding("f5", "reload", "Reload", show=False),
     ]
 
@@ -163,7 +175,7 @@ class OrgScreen(LifecycleScreen):
             yield Static(id="org-settings", classes="section")
             yield Static(id="org-audit", classes="section")
         yield WorkProgress(id="org-progress")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · {self.code}"
@@ -253,6 +265,9 @@ class OrgScreen(LifecycleScreen):
     def store_changed(self) -> None:
         self.load()
 
+    def on_unmount(self) -> None:
+        self.app.clear_notifications()  # this organisation's messages, not on the next one
+
     # --- which keys apply --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -268,6 +283,12 @@ class OrgScreen(LifecycleScreen):
             return can_retry(self.detail)
         return True
 
+    def footer_keys(self, action: str) -> bool:
+        """The footer shows retry only when there is something to send (KeyFooter)."""
+        if action == "retry" and self.detail is not None:
+            return bool(self.detail.queue.get("failed") or self.detail.queue.get("held"))
+        return True
+
     # --- running actions ---------------------------------------------------------------------
     # Not exclusive: a second key must not silence the first action, which goes on in its
     # thread (and may write) whether or not its answer is wanted.
@@ -281,7 +302,7 @@ class OrgScreen(LifecycleScreen):
     def on_org_screen_done(self, message: Done) -> None:
         if message.work is not None:
             self.end_work(message.work)
-        self.notify(f"{message.label}: {message.said}", markup=False, timeout=8)
+        self.notify(self.words(f"{message.label}: {message.said}"), markup=False, timeout=8)
         self.load()
 
     def _version(self) -> int | None:
@@ -304,8 +325,7 @@ class OrgScreen(LifecycleScreen):
         widget.display = True
         widget.update(section("Live check", check_lines(report)))
         stopped = [f.detail for f in report.findings if f.check == "cancelled"]
-        count = len(report.problems)
-        said = "healthy" if report.healthy else f"{count} problem{'s' if count != 1 else ''}"
+        said = "healthy" if report.healthy else plural(len(report.problems), "problem")
         self.post_message(self.Done("Check", stopped[0] if stopped else said, message.work))
 
     def action_retry(self) -> None:
@@ -382,17 +402,17 @@ class OrgScreen(LifecycleScreen):
     def on_lifecycle_screen_tenants_offered(self, message: LifecycleScreen.TenantsOffered) -> None:
         options = message.options
 
-        def answered(choice: dict[str, Any] | None) -> None:
-            if not choice:
+        def answered(choice: ReconnectAnswer | None) -> None:
+            if choice is None:
                 return
 
             def call(db: sqlite_utils.Database) -> str:
                 result = reconnect(
                     db,
                     self.code,
-                    tenant_id=choice["tenant_id"],
-                    accept_new_tenant=choice["accept_new_tenant"],
-                    no_restore=not choice["restore"],
+                    tenant_id=choice.tenant_id,
+                    accept_new_tenant=choice.accept_new_tenant,
+                    no_restore=not choice.restore,
                     options=options,
                     expected_version=options.version,
                 )

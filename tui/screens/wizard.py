@@ -17,28 +17,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
-from store import paths
 from store.diagnose import Diagnosis, diagnose
 from store.models import Run, StepInput
 from store.runs import (
-    add_note,
-    escalate,
     latest_run,
     next_step,
     override_verdict,
-    resolve,
     start_run,
-    take_over,
 )
 from store.transitions import default_actor
-from tui.screens.base import store_work
+from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
 from tui.screens.wizard_fix import MappingFix
-from tui.widgets.modals import AskText, Confirm, ConfirmTyped, ReconnectChoice
+from tui.screens.wizard_keys import RunKeys
+from tui.widgets.key_footer import KeyFooter
+from tui.widgets.modals import AskText, ConfirmTyped, ReconnectAnswer, ReconnectChoice
 from tui.widgets.progress import WorkProgress
 from tui.widgets.run_text import (
+    HERE,
+    SCREEN,
     TITLES,
     claim_text,
     diagnosis_text,
@@ -56,12 +55,16 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 
-class WizardScreen(MappingFix):
+class WizardScreen(RunKeys, MappingFix):
     """Guided refresh of one organisation's integration."""
+
+    KEYS_TITLE = "Refresh run"  # the heading of its keys under ?
 
     # A colleague's step, note or take-over shows here without a key (the run only: the
     # diagnosis is a live check, made once when the wizard opens).
     WATCH_SECONDS = 2.0
+    WORDS_SCREEN = SCREEN
+    WORDS_HERE = HERE
 
     CHANGES = frozenset(
         "perform fix_mapping override start_new note escalate resolve take_over".split()
@@ -113,6 +116,7 @@ class WizardScreen(MappingFix):
         self.problems: list[Any] = []
         self.summary: str | None = None
         self.busy = False
+        self._transient: str | None = None  # the '…' line showing while busy
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -124,7 +128,7 @@ class WizardScreen(MappingFix):
                 yield WorkProgress(id="progress")
                 yield Static(id="result")
                 yield Static(id="diagnosis")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"syncdesk · refresh {self.code}"
@@ -174,17 +178,28 @@ class WizardScreen(MappingFix):
 
     def on_wizard_screen_acted(self, message: Acted) -> None:
         self._set_busy(False, "")
-        self.notify(message.said, markup=False, timeout=6)
+        self.notify(self.words(message.said), markup=False, timeout=6)
         self.show_run(message.run)
+        if self._transient:  # the run has no outcome to show for it: say what was said
+            self._ended(self.words(message.said))
 
     def failed(self, error: BaseException) -> None:
+        transient = self._transient
         self._set_busy(False, "")
+        if transient:
+            self._ended(self.words(f"{transient} failed: {failure_text(error)}"))
         super().failed(error)
+
+    def _ended(self, said: str) -> None:
+        """Replace the transient '…' line with how it ended (a result, a failure, cancelled)."""
+        self._transient = None
+        self.query_one("#result", Static).update(styled((said, "italic")))
 
     def _set_busy(self, busy: bool, label: str) -> None:
         self.busy = busy
         self.set_class(busy, "-busy")
         if busy:
+            self._transient = label
             self.query_one("#result", Static).update(styled((f"{label}…", "italic")))
         else:
             self.end_work()
@@ -225,11 +240,19 @@ class WizardScreen(MappingFix):
         self.query_one("#stepper", Static).update(stepper_text(run))
         self._show_claim(run)
         self._show_step(run)
+        self.query_one("#step-body").scroll_home(animate=False)  # the step's kept/lost in view
+        if run.status != "in_progress" and self.problems:
+            self.problems = []  # the run is over: its failing mappings are no longer asked
+            self.refresh_bindings()
+            self.query_one("#diagnosis", Static).update(
+                diagnosis_text(self.diagnosis) if self.diagnosis else run_diagnosis_text(run)
+            )
         if taken:
             said = (
                 f"{run.claimed_by} took this run over at {run.claimed_at}; press o to take it back."
             )
             self._set_busy(False, "")
+            self._transient = None  # the take-over is how the step we were waiting on ended
             self.notify(said, markup=False, severity="warning", timeout=10)
             self.query_one("#result", Static).update(styled((said, "bold $warning")))
         if run.diagnosis and self.diagnosis is None:
@@ -244,9 +267,12 @@ class WizardScreen(MappingFix):
     def _show_step(self, run: Run) -> None:
         result = self.query_one("#result", Static)
         last = last_result_text(run)
-        if last is not None:
+        if self.busy:
+            pass  # the '…' line stays until the work ends
+        elif last is not None:
+            self._transient = None
             result.update(last)
-        elif not self.busy:
+        elif not self._transient:
             result.update("")
         self.query_one("#step", Static).update(step_text(run))
 
@@ -273,6 +299,9 @@ class WizardScreen(MappingFix):
         if action == "copy_summary":
             return self.summary is not None or (run is not None and run.status == "escalated")
         return True
+
+    def on_unmount(self) -> None:
+        self.app.clear_notifications()  # its messages must not show on the next screen
 
     def _mapping_to_fix(self) -> bool:
         """A mapping may need fixing: the verdict says so, the run's step is map, or the
@@ -383,6 +412,8 @@ class WizardScreen(MappingFix):
         def answered(yes: bool | None) -> None:
             if yes:
                 self._do_step(StepInput(confirm=message.plan.code))
+            else:
+                self._ended("Uninstall cancelled: nothing changed.")
 
         self.app.push_screen(ConfirmTyped.uninstall(message.plan), answered)
 
@@ -392,16 +423,19 @@ class WizardScreen(MappingFix):
 
     def on_lifecycle_screen_tenants_offered(self, message: LifecycleScreen.TenantsOffered) -> None:
         self._set_busy(False, "")
+        self._ended("Authorised: choose the Xero organisation to reconnect to.")
 
-        def answered(choice: dict[str, Any] | None) -> None:
-            if choice:
-                self._do_step(
-                    StepInput(
-                        tenant_id=choice["tenant_id"],
-                        accept_new_tenant=choice["accept_new_tenant"],
-                        no_restore=not choice["restore"],
-                    )
+        def answered(choice: ReconnectAnswer | None) -> None:
+            if choice is None:
+                self._ended("Reconnect cancelled: nothing changed.")
+                return
+            self._do_step(
+                StepInput(
+                    tenant_id=choice.tenant_id,
+                    accept_new_tenant=choice.accept_new_tenant,
+                    no_restore=not choice.restore,
                 )
+            )
 
         self.app.push_screen(ReconnectChoice.from_options(message.options), answered)
 
@@ -409,90 +443,21 @@ class WizardScreen(MappingFix):
         self._reconnected(message.problems)
 
     def _reconnected(self, problems: list[dict[str, Any]]) -> None:
+        had = bool(self.problems)
         self.problems = problems
         self.refresh_bindings()
         if problems:
             self.query_one("#diagnosis", Static).update(failing_mappings_text(problems))
-
-    def action_note(self) -> None:
-        def answered(text: str | None) -> None:
-            if text:
-                self.act(
-                    "Adding the note",
-                    lambda db: add_note(db, self.code, text, actor=self.actor)
-                    and "Note added to the run.",
-                )
-
-        self.app.push_screen(
-            AskText("Note for this step (goes in the run and the packet):"), answered
-        )
-
-    def action_take_over(self) -> None:
-        run = self.run
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act(
-                    "Taking over",
-                    lambda db: take_over(db, self.code, actor=self.actor)
-                    and f"You now hold the run (was {run.claimed_by}).",
-                )
-
-        self.app.push_screen(
-            Confirm(
-                f"Take over the run claimed by {run.claimed_by}?",
-                f"They started it at {run.started_at}; the take-over is recorded.",
-                yes="Take over",
-            ),
-            answered,
-        )
-
-    def action_resolve(self) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act(
-                    "Resolving",
-                    lambda db: resolve(db, self.code, actor=self.actor)
-                    and "Run closed as resolved.",
-                )
-
-        self.app.push_screen(
-            Confirm("Close the run as resolved?", "Remaining steps are skipped.", yes="Resolved"),
-            answered,
-        )
-
-    def action_escalate(self) -> None:
-        def call(db: sqlite_utils.Database) -> str:
-            md, js, summary = escalate(
-                db, self.code, actor=self.actor, packet_dir=paths.packets_dir()
+        elif had:
+            self.query_one("#diagnosis", Static).update(
+                styled(("Every restored mapping is fixed.", "bold $success"))
             )
-            self.post_message(self.Escalated(summary))
-            return f"Packet written to {md} and {js}."
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act("Writing the support packet", call)
-
-        self.app.push_screen(
-            Confirm(
-                "Escalate with a support packet?",
-                "Writes Markdown and JSON (organisation, tenant, state history, steps, errors "
-                "before and after, knowledge-base suggestions; no secrets) and closes the run.",
-                yes="Escalate",
-            ),
-            answered,
-        )
+    def mappings_fixed(self, left: list[dict[str, Any]]) -> None:
+        """m saved a mapping: of the restored mappings that failed, these still fail."""
+        if self.problems:
+            self._reconnected(left)
 
     def on_wizard_screen_escalated(self, message: Escalated) -> None:
         self.summary = message.summary
         self.refresh_bindings()
-
-    def action_copy_summary(self) -> None:
-        text = self.summary or (
-            f"{self.code}: refresh run {self.run.id} escalated; packet {self.run.packet}"
-            if self.run
-            else None
-        )
-        if text:
-            self.app.copy_to_clipboard(text)
-            self.notify("Summary copied (OSC 52).", timeout=3)

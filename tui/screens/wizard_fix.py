@@ -37,6 +37,9 @@ class MappingFix(LifecycleScreen):
     def act(self, label: str, fn: Any) -> None:  # the wizard's
         raise NotImplementedError
 
+    def mappings_fixed(self, left: list[dict[str, Any]]) -> None:
+        """After a save: the failing mappings left (the wizard updates what it shows)."""
+
     def action_fix_mapping(self) -> None:
         self.load_chart()
 
@@ -73,6 +76,7 @@ class MappingFix(LifecycleScreen):
                 )
 
             self.act("Saving the mapping", save)
+            self.mappings_fixed(message.problems[1:])
 
         self.app.push_screen(
             ChooseCode.for_problem(

@@ -11,6 +11,7 @@ from textual.content import Content
 
 from store.logs import LogQuery
 from store.models import KnowledgeEntry, LogEntry
+from tui.safe import lines as lines_of
 from tui.safe import visible
 from tui.widgets.marked import marked_text
 
@@ -34,7 +35,22 @@ def parse_search(text: str) -> tuple[str | None, str | None, str | None]:
     return org, kind, " ".join(words) or None
 
 
-def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None) -> Content:
+DETAIL_CHARS = 4000  # a longer message is cut in the detail pane; `w` shows the whole of it
+
+
+def message_text(message: object, whole: bool) -> Content:
+    """The message as lines, cut at DETAIL_CHARS unless `whole` (so a 1 MB message moves the
+    cursor as fast as any other), saying how long it is and which key shows it all."""
+    text = marked_text(message)
+    if whole or len(text) <= DETAIL_CHARS:
+        return Content(lines_of(text))
+    return Content.assemble(
+        lines_of(text[:DETAIL_CHARS]),
+        (f"… ({len(text):,} characters in all; w shows the whole message)", "bold $warning"),
+    )
+
+
+def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None, whole: bool = False) -> Content:
     """One log row in full, as literal text with the knowledge base's advice."""
     level_style = "bold $error" if entry.level == "error" else "bold $text-accent"
     t = marked_text
@@ -54,13 +70,13 @@ def describe_entry(entry: LogEntry, kb: KnowledgeEntry | None) -> Content:
             visible(t(entry.kind) or "-"),
         ),
         Content.assemble(("Xero correlation id ", MUTED), visible(t(entry.correlation_id) or "-")),
-        Content(visible(t(entry.message))),
+        message_text(entry.message, whole),
     ]
     if kb is not None:
         lines += [
-            Content.assemble(("Known error: ", "bold"), visible(kb.title)),
-            Content.assemble(("Cause: ", "bold"), visible(kb.cause)),
-            Content.assemble(("Fix: ", "bold $success"), visible(kb.fix)),
+            Content.assemble(("Known error: ", "bold"), lines_of(kb.title)),
+            Content.assemble(("Cause: ", "bold"), lines_of(kb.cause)),
+            Content.assemble(("Fix: ", "bold $success"), lines_of(kb.fix)),
             Content.assemble(("Refresh step that helps: ", "bold"), visible(kb.refresh_step)),
         ]
     elif entry.kind:

@@ -6,6 +6,7 @@ Every modal closes with escape (cancel), and says exactly what will happen. Outs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on
@@ -17,11 +18,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.safe import visible
+from tui.safe import lines, visible
+from tui.widgets.words import key_hint, plural
+
+
+def _keys(text: str) -> Static:
+    """A dialog's last line: which keys confirm and which cancel."""
+    return Static(Content(text), classes="dialog-keys")
 
 
 def _lines(title: str, items: list[str], style: str = "") -> Content:
-    body = "\n".join(f"  • {visible(item)}" for item in items) or "  (nothing)"
+    body = "\n".join(f"  • {lines(item)}" for item in items) or "  (nothing)"
     return Content.assemble((title, f"bold {style}".strip()), "\n", body)
 
 
@@ -61,6 +68,7 @@ class ConfirmTyped(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button(self.verb, id="go", variant="error", disabled=True, compact=True)
+            yield _keys(key_hint(f"type {self.code}, then enter confirms", "escape cancels"))
 
     def on_mount(self) -> None:
         self.query_one("#typed", Input).focus()
@@ -101,13 +109,15 @@ class Confirm(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(Content(visible(self.question)), classes="dialog-title")
             if self.detail:
-                yield Static(Content(visible(self.detail)))
+                yield Static(Content(lines(self.detail)))
             with Horizontal(classes="dialog-buttons"):
                 yield Button("No", id="no", compact=True)
                 yield Button(self.yes, id="yes", variant="warning", compact=True)
+            yield _keys(key_hint(f"y {self.yes.lower()}", "n or escape cancels"))
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        for safe in self.query("#no"):  # answered already (n typed ahead): nothing to focus
+            safe.focus()
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
@@ -117,11 +127,22 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
+@dataclass(frozen=True)
+class ReconnectAnswer:
+    """What the Reconnect dialog was answered with."""
+
+    tenant_id: str
+    accept_new_tenant: bool  # the 'different Xero organisation' box was ticked
+    restore: bool  # restore the latest snapshot
+
+
+class ReconnectChoice(ModalScreen[ReconnectAnswer | None]):
     """Choose the Xero organisation to reconnect to, and whether to restore the snapshot.
 
     A tenant different from the previous one turns the dialog into a loud warning and needs
-    the 'different organisation' box ticked before Reconnect is allowed.
+    the 'different organisation' box ticked before Reconnect is allowed. `enter` on the list
+    chooses the highlighted organisation and reconnects (a different one moves to the box
+    first; ticking it moves to Reconnect).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -181,8 +202,9 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
                 yield Checkbox(
                     Content(
                         visible(
-                            f"Restore snapshot {self.snapshot.id} ({len(self.snapshot.mappings)} "
-                            f"mappings, {len(self.snapshot.settings)} settings, taken "
+                            f"Restore snapshot {self.snapshot.id} "
+                            f"({plural(len(self.snapshot.mappings), 'mapping')}, "
+                            f"{plural(len(self.snapshot.settings), 'setting')}, taken "
                             f"{self.snapshot.taken_at})"
                         )
                     ),
@@ -193,6 +215,7 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Reconnect", id="go", variant="primary", compact=True)
+            yield _keys(key_hint("enter chooses and reconnects", "escape cancels"))
 
     def on_mount(self) -> None:
         tenants = self.query_one("#tenants", OptionList)
@@ -230,24 +253,31 @@ class ReconnectChoice(ModalScreen[dict[str, Any] | None]):
         self._update()
 
     @on(Checkbox.Changed, "#accept")
-    def accepted(self) -> None:
+    def accepted(self, event: Checkbox.Changed) -> None:
         self._update()
+        if event.value:
+            self.query_one("#go", Button).focus()
 
     @on(OptionList.OptionSelected)
     def selected(self) -> None:
-        self.query_one("#go", Button).focus() if not self._changed() else self.query_one(
-            "#accept", Checkbox
-        ).focus()
+        """enter on the list: reconnect to it, unless it needs the 'different' box first."""
+        if self._changed() and not self.query_one("#accept", Checkbox).value:
+            self.query_one("#accept", Checkbox).focus()
+        else:
+            self.go()
 
     @on(Button.Pressed, "#go")
     def go(self) -> None:
+        chosen = self._chosen()
+        if chosen is None or self.query_one("#go", Button).disabled:
+            return
         restore = self.query(Checkbox).filter("#restore")
         self.dismiss(
-            {
-                "tenant_id": self._chosen(),
-                "accept_new_tenant": self._changed() and self.query_one("#accept", Checkbox).value,
-                "restore": bool(restore and restore.first().value),
-            }
+            ReconnectAnswer(
+                tenant_id=chosen,
+                accept_new_tenant=self._changed() and self.query_one("#accept", Checkbox).value,
+                restore=bool(restore and restore.first().value),
+            )
         )
 
     @on(Button.Pressed, "#cancel")
@@ -289,7 +319,7 @@ class ChooseCode(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Content(visible(self.heading)), classes="dialog-title")
-            yield Static(Content(visible(self.problem)))
+            yield Static(Content(lines(self.problem)))
             if not self.choices:
                 yield Static(
                     Content(
@@ -309,6 +339,7 @@ class ChooseCode(ModalScreen[str | None]):
             )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
+            yield _keys(key_hint("enter chooses the highlighted code", "escape cancels"))
 
     def on_mount(self) -> None:
         self.query_one("#codes", OptionList).focus()
@@ -337,7 +368,7 @@ class AskText(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(Content(self.prompt), classes="dialog-title")
             yield Input(self.value, placeholder=self.placeholder, id="text", compact=True)
-            yield Static(Content("enter to save, escape to cancel"), classes="dim")
+            yield _keys(key_hint("enter saves", "escape cancels"))
 
     def on_mount(self) -> None:
         self.query_one("#text", Input).focus()

@@ -16,14 +16,17 @@ from store.models import AuditEntry, ErrorGroup, OrgDetail, Run
 from store.textsafe import dumps
 from store.transitions import MEANING, allowed_actions
 from store.xero.models import CheckReport, MappingProblem
-from tui.safe import visible
+from tui.safe import lines as text_lines
+from tui.widgets.advice import console_words
 from tui.widgets.marked import MARK, marked_text, marked_time, marked_when
+from tui.widgets.words import plural
 
+SCREEN = "organisation"  # commands in store text are named as this screen's keys
 ON_XERO = ("active", "inactive")  # states with a connected tenant to check mappings against
 
 
 def section(title: str, lines: list[str], style: str = "bold") -> Content:
-    body = "\n".join(visible(line) for line in lines) or "(none)"
+    body = "\n".join(text_lines(console_words(line, SCREEN)) for line in lines) or "(none)"
     return Content.assemble((title, style), "\n", body)
 
 
@@ -85,7 +88,7 @@ def error_lines(groups: list[ErrorGroup], deciding: str | None = None) -> list[s
     for g in groups:
         lines.append(
             ("▶ decides: " if deciding and g.kind == deciding else "")
-            + f"{marked_text(g.kind)}: {g.count} in {g.orgs} org, "
+            + f"{marked_text(g.kind)}: {g.count} in {plural(g.orgs, 'organisation')}, "
             f"{marked_time(g.first_at)} .. {marked_time(g.last_at)}"
         )
         if g.fix:

@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.safe import visible
+from tui.safe import one_line
 from tui.widgets.marked import MARK, marked_text
 
 
@@ -32,6 +32,7 @@ class Column:
     min_width: int = 6
     align_right: bool = False
     hide_below: int = 0  # hidden when the table is narrower than this
+    show_below: int | None = None  # only shown when the table is narrower than this
 
 
 class RowSource(Protocol):
@@ -163,7 +164,10 @@ class RowTable(ScrollView, can_focus=True):
         return self._width_cache
 
     def _compute_widths(self, total: int) -> list[int]:
-        shown = [c.hide_below <= total for c in self.columns]
+        shown = [
+            c.hide_below <= total and (c.show_below is None or total < c.show_below)
+            for c in self.columns
+        ]
         fixed = sum(
             c.width for c, on in zip(self.columns, shown, strict=True) if on and c.width is not None
         )
@@ -189,7 +193,8 @@ class RowTable(ScrollView, can_focus=True):
                 continue
             if segments:
                 segments.append(Segment(" ", base))
-            text = visible(marked_text(text))
+            # Cut before escaping: a 1 MB message costs what its visible part costs.
+            text = one_line(marked_text(text)[: width + 1])
             if len(text) > width:
                 text = text[: max(0, width - 1)] + "…"
             text = text.rjust(width) if column.align_right else text.ljust(width)

@@ -15,7 +15,9 @@ from textual.content import Content
 from store.diagnose import Diagnosis
 from store.runs import WHAT, Run
 from store.timeparse import when
-from tui.safe import visible
+from tui.safe import lines
+from tui.widgets.advice import console_words
+from tui.widgets.words import agree, plural
 
 MARKS = {"done": "✓", "skipped": "–", "todo": "·", "doing": "…", "failed": "✗"}
 TITLES = {
@@ -49,15 +51,29 @@ KEPT_LOST = {
 }
 
 
+SCREEN = "refresh run"
+# Commands the wizard itself performs, named as its keys.
+HERE = {
+    "run start": "the enter key (Do step)",
+    "run next": "the enter key (Do step)",
+    "map": "the m key (Fix mapping)",
+    "run show": "the stepper on the left",
+    "run escalate": "the e key (Escalate)",
+    "run resolve": "the v key (Resolved)",
+    "run note": "the n key (Note)",
+    "--take-over": "the o key (Take over)",
+}
+
+
+def _said(text: str) -> str:
+    """Store text as the wizard shows it: its commands named as keys, read as lines."""
+    return lines(console_words(text, SCREEN, HERE))
+
+
 def styled(*parts: str | tuple[str, str]) -> Content:
     """Literal text pieces (with optional styles) as one Content; controls made visible."""
     return Content.assemble(
-        *[
-            (visible(p, newlines=True), "")
-            if isinstance(p, str)
-            else (visible(p[0], newlines=True), p[1])
-            for p in parts
-        ]
+        *[(_said(p), "") if isinstance(p, str) else (_said(p[0]), p[1]) for p in parts]
     )
 
 
@@ -164,7 +180,11 @@ def failing_mappings_text(problems: list[dict[str, Any]]) -> Content:
     """Restored mappings that fail validation after the reconnect, to fix one by one."""
     lines = [f"✗ {p['kind']} {p['local']} -> {p['remote']}: {p['problem']}\n" for p in problems]
     return styled(
-        (f"{len(problems)} restored mappings fail validation\n", "bold $error"),
+        (
+            f"{plural(len(problems), 'restored mapping')} "
+            f"{agree(len(problems), 'fails', 'fail')} validation\n",
+            "bold $error",
+        ),
         *lines,
         ("Press m to fix them one by one from the tenant's valid codes.", "$accent"),
     )
@@ -215,9 +235,11 @@ def last_result_text(run: Run) -> Content | None:
     if not done:
         return None
     last = done[-1]
+    # after a reconnect, the wizard's own m key fixes the restored mappings
+    here = {**HERE, "map": "the m key (Fix mapping)"} if last.name == "reconnect" else HERE
     parts: list[str | tuple[str, str]] = [
         (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
-        last.outcome or "",
+        console_words(last.outcome or "", SCREEN, here),
     ]
     if last.name == "verify" and last.detail and "before" in last.detail:
         parts += verify_comparison(run, last.detail)
