@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from store import clock
-from store.db import transaction
+from store.db import require_sound, transaction
 from store.enums import Level, QueueStatus, State, Transition
 from store.errors import TransitionRefused, XeroWaiting
 from store.logs import record
@@ -234,10 +234,15 @@ def safe_uninstall(
     uninstall first asks Xero, and a tenant rate-limited, offline or unreachable refuses with
     when to try again (the revoke and the reconnect after it need Xero).
 
-    Raises UnknownOrganisation, TransitionRefused, XeroWaiting, VersionConflict.
+    A confirmed uninstall first checks the whole store (PRAGMA quick_check): damage nothing
+    has read yet refuses it before anything changes.
+
+    Raises UnknownOrganisation, TransitionRefused, XeroWaiting, VersionConflict, StoreDamaged.
     """
     current = integration(db, org)
     confirmed = confirm is not None and confirm.strip().upper() == current.code.upper()
+    if confirmed and current.state != State.UNINSTALLED:
+        require_sound(db, "uninstalled")
     if (
         confirmed
         and current.state != State.UNINSTALLED

@@ -403,5 +403,24 @@ def _path_of(conn: sqlite3.Connection) -> str | None:
     return row[2] if row and row[2] else None
 
 
+def require_sound(db: Database | sqlite3.Connection, action: str) -> None:
+    """Refuse `action` (something irreversible) unless PRAGMA quick_check finds the whole
+    store sound: damage in pages a command never reads goes unnoticed until then, and an
+    uninstall must not destroy what only a damaged store still holds. Seconds on a 1M-row store.
+    """
+    conn = db.conn if isinstance(db, Database) else db
+    try:
+        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        where = _path_of(conn) or "the store"
+        raise StoreDamaged(
+            f"{where} is damaged ({verdict}), so it was not {action} and nothing changed, here "
+            "or on Xero; restore the store from a backup (init --force keeps the damaged file "
+            "aside) before trying again."
+        )
+
+
 def set_meta(db: Database, key: str, value: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [key, value])
