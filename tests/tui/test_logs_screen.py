@@ -552,3 +552,38 @@ async def test_a_one_megabyte_message_moves_like_any_other(store_path: Path) -> 
         await pilot.pause()
         shown = str(detail.render())
         assert len(shown) > len(big) and "w shows the whole message" not in shown
+
+
+async def test_punctuation_is_searched_when_typing_pauses_not_per_key(
+    store_path: Path, db, monkeypatch
+) -> None:
+    """Punctuation has no index (a scan of the log): typed keys do not run it, a pause or enter
+    does, once, for the whole text."""
+    import tui.screens.logs as logs_module
+
+    searched: list[str | None] = []
+
+    def spy(db_, query, **kw):
+        searched.append(query.search)
+        return page_log(db_, query, **kw)
+
+    monkeypatch.setattr(logs_module, "page_log", spy)
+    monkeypatch.setattr(logs_module, "PUNCTUATION_PAUSE", 30.0)  # typing never pauses here
+    record(db, "HARBOUR", "error", "Mapping [/] failed # twice")
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        searched.clear()
+        await pilot.press("slash", *"[/]")
+        await settle(pilot)
+        assert not [s for s in searched if s]  # no scan per key
+        assert "when you pause typing" in _text(app, "#log-count")
+        assert "[/]" in _text(app, "#log-filters")
+        await pilot.press("enter")  # enter searches now
+        await until(pilot, lambda: "[/]" in searched and "row" in _text(app, "#log-count"))
+        assert [s for s in searched if s] == ["[/]"]
+        assert "Mapping [/] failed" in _table_text(app)
+        await pilot.press("slash", "backspace", "backspace", "backspace", *"#")
+        monkeypatch.setattr(logs_module, "PUNCTUATION_PAUSE", 0.05)  # now it pauses
+        await pilot.press("space")
+        await until(pilot, lambda: "# " in searched or "#" in searched)

@@ -29,6 +29,7 @@ from store.clock import now as clock_now
 from store.errors import InvalidQuery, SyncdeskError, UnknownOrganisation
 from store.kb import knowledge_by_kind
 from store.logs import LogQuery, page_log, resolve_since
+from store.logsearch import words_of
 from store.models import KnowledgeEntry, LogPage
 from store.watch import count_log, stop_when
 from tui.commands import ScreenCommands
@@ -46,6 +47,9 @@ from tui.widgets.words import plural
 
 POLL_SECONDS = 0.5  # with ingest --follow committing every 0.5 s, new rows show within a second
 COUNT_DELAY = 0.3  # count the filter once typing pauses, not on every keystroke
+# A search of punctuation only ("[/]", "#") has no index to use (FTS keeps words): it scans
+# the log (about 150 ms on 1M rows), so it runs once typing pauses, or at enter, never per key.
+PUNCTUATION_PAUSE = 0.4
 COUNT_CAP = 10_000  # counted first (about 1 ms); past it the line says "≥ 10,000" until the
 # exact total (up to ~70 ms on 1M rows) arrives
 TIME_SPANS = (None, "1h", "24h", "7d")
@@ -150,6 +154,7 @@ class LogsScreen(LogEnds, LogLive, StoreScreen):
         self.whole_row: int | None = None  # the row whose long message is shown uncut
         self.kb: dict[str, KnowledgeEntry] = {}
         self._count_timer: Timer | None = None
+        self._scan_timer: Timer | None = None
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -394,10 +399,31 @@ class LogsScreen(LogEnds, LogLive, StoreScreen):
 
     @on(Input.Changed, "#log-search")
     def search_changed(self) -> None:
+        self._stop_scan_timer()
+        _, _, words = parse_search(self.query_one("#log-search", Input).value)
+        if words and not words_of(words):  # punctuation only: wait for a pause, not per key
+            self.query_now = self.build_query()
+            self.show_filters()
+            waiting = "punctuation is searched when you pause typing (enter: now)"
+            self.query_one("#log-count", Static).update(Content(waiting).stylize(MUTED))
+            self._scan_timer = self.set_timer(PUNCTUATION_PAUSE, self._scan_now)
+            return
         self.apply_filter()
+
+    def _scan_now(self) -> None:
+        self._scan_timer = None
+        self.apply_filter()
+
+    def _stop_scan_timer(self) -> bool:
+        timer, self._scan_timer = self._scan_timer, None
+        if timer is not None:
+            timer.stop()
+        return timer is not None
 
     @on(Input.Submitted, "#log-search")
     def search_done(self) -> None:
+        if self._stop_scan_timer():
+            self.apply_filter()
         self.table.focus()
 
     def action_level(self, level: str) -> None:
