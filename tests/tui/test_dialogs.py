@@ -43,6 +43,13 @@ def wizard_text(app: SyncdeskApp) -> str:
     return "\n".join(str(screen.query_one(f"#{i}").render()) for i in ("step", "result"))
 
 
+async def reloaded(pilot, app: SyncdeskApp) -> None:
+    """The wizard reloads its run, as when another session's commit is noticed."""
+    screen = next(s for s in reversed(app.screen_stack) if isinstance(s, WizardScreen))
+    screen.store_changed()
+    await settle(pilot)
+
+
 async def open_wizard(pilot, store_path: Path, code: str, actor: str = "tester") -> None:
     await settle(pilot)
     pilot.app.push_screen(WizardScreen(store_path, code, actor=actor))
@@ -150,6 +157,8 @@ async def test_authorising_ends_with_cancelled(store_path: Path) -> None:
         await settle(pilot)
         text = wizard_text(app)
         assert "Authorising" not in text and "Reconnect cancelled" in text
+        await reloaded(pilot, app)  # another session's commit reloads the same run
+        assert "Reconnect cancelled" in wizard_text(app)
 
 
 async def test_cancelled_uninstall_says_so(store_path: Path) -> None:
@@ -162,6 +171,8 @@ async def test_cancelled_uninstall_says_so(store_path: Path) -> None:
         assert isinstance(app.screen, ConfirmTyped)
         await pilot.press("escape")
         await settle(pilot)
+        assert "Uninstall cancelled: nothing changed." in wizard_text(app)
+        await reloaded(pilot, app)  # a reload of the same run keeps how the step ended
         assert "Uninstall cancelled: nothing changed." in wizard_text(app)
         assert state(store_path, "SXBREW") == "disconnected"
 

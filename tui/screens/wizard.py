@@ -117,6 +117,7 @@ class WizardScreen(RunKeys, MappingFix):
         self.summary: str | None = None
         self.busy = False
         self._transient: str | None = None  # the '…' line showing while busy
+        self._ended_on: Run | None = None  # the run as it was when a '…' line ended (kept)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -191,8 +192,10 @@ class WizardScreen(RunKeys, MappingFix):
         super().failed(error)
 
     def _ended(self, said: str) -> None:
-        """Replace the transient '…' line with how it ended (a result, a failure, cancelled)."""
+        """Replace the transient '…' line with how it ended (a result, a failure, cancelled);
+        it stays until the run itself changes (a reload of the same run keeps it)."""
         self._transient = None
+        self._ended_on = self.run
         self.query_one("#result", Static).update(styled((said, "italic")))
 
     def _set_busy(self, busy: bool, label: str) -> None:
@@ -267,8 +270,11 @@ class WizardScreen(RunKeys, MappingFix):
     def _show_step(self, run: Run) -> None:
         result = self.query_one("#result", Static)
         last = last_result_text(run)
-        if self.busy:
-            pass  # the '…' line stays until the work ends
+        kept = self._ended_on is not None and run == self._ended_on
+        if not kept:
+            self._ended_on = None
+        if self.busy or kept:
+            pass  # the '…' line stays until the work ends; how it ended, until the run moves
         elif last is not None:
             self._transient = None
             result.update(last)
