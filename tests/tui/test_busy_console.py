@@ -94,6 +94,9 @@ async def test_never_released_it_gives_up_and_says_so(
 ) -> None:
     monkeypatch.setattr(base, "STORE_PATIENCE", 1.5)  # the bound, shortened for the test
     app = SyncdeskApp(store_path)
+    told: list[str] = []  # every notification as it is made: the waiting one lasts 1.5 s here
+    shown = app.notify
+    monkeypatch.setattr(app, "notify", lambda text, **kw: told.append(text) or shown(text, **kw))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _deactivate_while_held(pilot, store_path, holder)
         started = time.monotonic()
@@ -105,6 +108,6 @@ async def test_never_released_it_gives_up_and_says_so(
             f"the store {store_path} is busy: another session kept it locked for over 1.5 s, "
             "so nothing was changed; try again in a moment."
         )
-        assert _waiting(app)  # it had said it was waiting
+        assert [m for m in told if m.startswith(base.WAITING)]  # it had said it was waiting
         assert app.screen is screen and app.is_running
     assert _state(store_path) == "active"
