@@ -24,6 +24,7 @@ from xero_stub import XeroStub  # noqa: E402
 
 from store import clock as store_clock  # noqa: E402
 from store import db as store_db  # noqa: E402
+from store import paths as store_paths  # noqa: E402
 from store.db import open_store  # noqa: E402
 from store.generate import build_store  # noqa: E402
 from store.xero.client import XeroClient  # noqa: E402
@@ -106,6 +107,25 @@ def cli(capsys: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         return run_cli(capsys, "--db", str(db), *args)
 
     return invoke
+
+
+@pytest.fixture
+def sandbox_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The embedded sandbox (no real-Xero settings), no long backoffs, packets written under
+    tmp_path (returned)."""
+    for name in (
+        "SYNCDESK_XERO_CLIENT_ID",
+        "SYNCDESK_XERO_CLIENT_SECRET",
+        "SYNCDESK_XERO_API_URL",
+        "SYNCDESK_XERO_IDENTITY_URL",
+        "SYNCDESK_DB",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SYNCDESK_XERO_RETRIES", "0")
+    monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "0.3")
+    packets = tmp_path / "packets"
+    monkeypatch.setattr(store_paths, "packets_dir", lambda: packets)
+    return packets
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ pilot tests (`settle`, `until`)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -160,3 +161,19 @@ def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     return lines[0]
+
+
+def refused(result: tuple[int, str, str]) -> str:
+    """Exit 1 with exactly one line on stderr, `syncdesk: ...`; returns that line."""
+    code, _, err = result
+    lines = err.strip().splitlines()
+    assert code == 1, result
+    assert len(lines) == 1 and lines[0].startswith("syncdesk: "), err
+    return lines[0]
+
+
+def as_json(result: tuple[int, str, str]) -> Any:
+    """Exit 0 and the JSON printed on stdout."""
+    code, out, _ = result
+    assert code == 0, result
+    return json.loads(out)

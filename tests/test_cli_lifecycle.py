@@ -8,9 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from support import run_cli
+from support import as_json, refused
 
-import store.paths
 from store.db import open_store
 from store.transitions import default_actor
 
@@ -18,47 +17,7 @@ GREENFIELD = "9b2e1d8f-e2a0-4f5b-8de9-8d2a6f4b0c17"
 DEMO_AU = "a1c0e2f9-f3b1-4a6c-9ef0-9e3b7a5c1d28"
 
 
-@pytest.fixture(autouse=True)
-def sandbox_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The embedded sandbox, no long backoffs, packets written under tmp_path."""
-    for name in (
-        "SYNCDESK_XERO_CLIENT_ID",
-        "SYNCDESK_XERO_CLIENT_SECRET",
-        "SYNCDESK_XERO_API_URL",
-        "SYNCDESK_XERO_IDENTITY_URL",
-        "SYNCDESK_DB",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SYNCDESK_XERO_RETRIES", "0")
-    monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "0.3")
-    packets = tmp_path / "packets"
-    monkeypatch.setattr(store.paths, "packets_dir", lambda: packets)
-    return packets
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], store_path: Path):
-    """Run `syncdesk --db <demo copy> ARGS` in-process: (exit code, stdout, stderr)."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        return run_cli(capsys, "--db", str(store_path), *args)
-
-    return invoke
-
-
-def refused(result: tuple[int, str, str]) -> str:
-    """Exit 1 with exactly one line on stderr, `syncdesk: ...`; returns that line."""
-    code, _, err = result
-    lines = err.strip().splitlines()
-    assert code == 1, result
-    assert len(lines) == 1 and lines[0].startswith("syncdesk: "), err
-    return lines[0]
-
-
-def as_json(result: tuple[int, str, str]):
-    code, out, err = result
-    assert code == 0, result
-    return json.loads(out)
+pytestmark = pytest.mark.usefixtures("sandbox_env")
 
 
 def query(path: Path, sql: str, *args: object) -> list[tuple]:

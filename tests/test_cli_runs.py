@@ -9,50 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import NOW, run_cli
+from support import NOW, as_json, refused
 
-import store.paths
 from store.db import open_store
 from store.timeparse import iso
 
-
-@pytest.fixture(autouse=True)
-def sandbox_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in (
-        "SYNCDESK_XERO_CLIENT_ID",
-        "SYNCDESK_XERO_CLIENT_SECRET",
-        "SYNCDESK_XERO_API_URL",
-        "SYNCDESK_XERO_IDENTITY_URL",
-        "SYNCDESK_DB",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SYNCDESK_XERO_RETRIES", "0")
-    monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "0.3")
-    packets = tmp_path / "packets"
-    monkeypatch.setattr(store.paths, "packets_dir", lambda: packets)
-    return packets
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], store_path: Path):
-    def invoke(*args: str) -> tuple[int, str, str]:
-        return run_cli(capsys, "--db", str(store_path), *args)
-
-    return invoke
-
-
-def refused(result: tuple[int, str, str]) -> str:
-    code, _, err = result
-    lines = err.strip().splitlines()
-    assert code == 1, result
-    assert len(lines) == 1 and lines[0].startswith("syncdesk: "), err
-    return lines[0]
-
-
-def as_json(result: tuple[int, str, str]):
-    code, out, _ = result
-    assert code == 0, result
-    return json.loads(out)
+pytestmark = pytest.mark.usefixtures("sandbox_env")
 
 
 def state_of(path: Path, code: str) -> str:
