@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from support import notified, settle, until
 from textual.widgets import Static
+from wizard_pilot import confirm_uninstall, open_wizard, perform
 
 from store.db import open_store
 from store.runs import start_run, take_over
@@ -47,24 +48,6 @@ async def reloaded(pilot, app: SyncdeskApp) -> None:
     """The wizard reloads its run, as when another session's commit is noticed."""
     screen = next(s for s in reversed(app.screen_stack) if isinstance(s, WizardScreen))
     screen.store_changed()
-    await settle(pilot)
-
-
-async def open_wizard(pilot, store_path: Path, code: str, actor: str = "tester") -> None:
-    await settle(pilot)
-    pilot.app.push_screen(WizardScreen(store_path, code, actor=actor))
-    await settle(pilot)
-
-
-async def perform(pilot) -> None:
-    await pilot.press("enter")
-    await settle(pilot)
-
-
-async def confirm_uninstall(pilot, code: str) -> None:
-    await perform(pilot)
-    assert isinstance(pilot.app.screen, ConfirmTyped)
-    await pilot.press(*code, "enter")
     await settle(pilot)
 
 

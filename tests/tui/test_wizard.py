@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from support import notified, settle, until
+from wizard_pilot import confirm_uninstall, open_wizard, perform
 
 from store.db import open_store
 from store.errors import RunClaimed, UnknownOrganisation
@@ -15,7 +16,7 @@ from store.runs import latest_run, start_run, take_over
 from store.transitions import integration
 from tui.app import SyncdeskApp
 from tui.screens.wizard import WizardScreen
-from tui.widgets.modals import ChooseCode, ConfirmTyped, ReconnectChoice
+from tui.widgets.modals import ChooseCode, ReconnectChoice
 
 
 @pytest.fixture(autouse=True)
@@ -31,24 +32,6 @@ def wizard_text(app: SyncdeskApp) -> str:
         str(screen.query_one(f"#{i}").render())
         for i in ("stepper", "claim", "step", "result", "diagnosis")
     )
-
-
-async def open_wizard(pilot, store_path: Path, code: str, actor: str = "tester") -> None:
-    await settle(pilot)
-    pilot.app.push_screen(WizardScreen(store_path, code, actor=actor))
-    await settle(pilot)
-
-
-async def perform(pilot) -> None:
-    await pilot.press("enter")
-    await settle(pilot)
-
-
-async def confirm_uninstall(pilot, code: str) -> None:
-    await perform(pilot)
-    assert isinstance(pilot.app.screen, ConfirmTyped)
-    await pilot.press(*code, "enter")
-    await settle(pilot)
 
 
 async def reconnect(pilot, *, other_tenant: bool = False) -> None:
