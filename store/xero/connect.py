@@ -10,7 +10,7 @@ from store.logs import record
 from store.orgs import org_id
 from store.xero.client import XeroClient
 from store.xero.common import integration_row, log_error, session
-from store.xero.consent import fresh_consent
+from store.xero.consent import fresh_consent, record_granted
 from store.xero.models import Connection
 from store.xero.sandbox import SANDBOX_REDIRECT
 from store.xero.tokens import store_tokens, with_token
@@ -101,14 +101,7 @@ def authorise(
         except XeroError as exc:
             log_error(db, org, exc)
             raise
-    names = ", ".join(f'"{c.tenant_name}"' for c in connections) or "none"
-    record(
-        db,
-        org,
-        Level.INFO,
-        f"Xero authorisation granted for {len(connections)} organisation"
-        f"{'s' if len(connections) != 1 else ''}: {names}",
-    )
+    record_granted(db, org, connections, "authorisation")
     return connections
 
 

@@ -27,6 +27,7 @@ from store.errors import ConsentRefused, XeroError, XeroInvalidGrant
 from store.logs import record
 from store.orgs import org_id
 from store.timeparse import iso
+from store.words import plural
 from store.xero.client import XeroClient
 from store.xero.common import log_error, parse_time, session
 from store.xero.models import Connection
@@ -172,14 +173,7 @@ def redeem(
         except XeroError as exc:
             log_error(db, code_name, exc)
             raise
-    names = ", ".join(f'"{c.tenant_name}"' for c in connections) or "none"
-    record(
-        db,
-        code_name,
-        Level.INFO,
-        f"Xero consent granted for {len(connections)} organisation"
-        f"{'s' if len(connections) != 1 else ''}: {names}",
-    )
+    record_granted(db, code_name, connections, "consent")
     return connections
 
 
@@ -208,3 +202,12 @@ def fresh_consent(db: sqlite_utils.Database, oid: int) -> bool:
         ).fetchone()
         is not None
     )
+
+
+def record_granted(
+    db: sqlite_utils.Database, org: str, connections: list[Connection], how: str
+) -> None:
+    """Log which Xero organisations a consent (or the sandbox's authorisation) granted."""
+    names = ", ".join(f'"{c.tenant_name}"' for c in connections) or "none"
+    granted = plural(len(connections), "organisation")
+    record(db, org, Level.INFO, f"Xero {how} granted for {granted}: {names}")
