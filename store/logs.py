@@ -19,7 +19,7 @@ from store.enums import Level
 from store.errors import InvalidQuery
 from store.kb import classifier
 from store.logsearch import fts_query, matcher, prefix_applies, tokens
-from store.models import ErrorGroup, LogEntry, LogPage
+from store.models_read import ErrorGroup, LogEntry, LogPage
 from store.orgs import like_pattern, org_id
 from store.redact import redact
 from store.schema import LEVELS

@@ -19,7 +19,7 @@ import click
 
 from store.db import open_store, read_only_reason, set_read_only, store_error
 from store.errors import StoreExists, StoreMissing, StoreReadOnly
-from store.models import to_json
+from store.models_read import to_json
 from store.paths import default_db_path
 from store.textsafe import dumps, visible
 

@@ -17,7 +17,7 @@ import click
 
 from store.badvalues import bad_settings
 from store.logs import LEVEL_CHOICES, LogQuery, page_log, resolve_since
-from store.models import LogEntry, to_json
+from store.models_read import LogEntry, to_json
 from store.orgs import list_orgs, show_org
 from store.schema import STATES
 from store.textsafe import dumps, visible
