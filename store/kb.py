@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from store.enums import Level
-from store.models_read import KnowledgeEntry, to_json
+from store.models import KnowledgeEntry, to_json
 
 if TYPE_CHECKING:
     import sqlite_utils

@@ -17,16 +17,20 @@ from store import clock
 from store.db import transaction
 from store.enums import Level
 from store.errors import InvalidQuery
-from store.kb import classifier
 from store.logsearch import fts_query, matcher, prefix_applies, tokens
-from store.models_read import ErrorGroup, LogEntry, LogPage
-from store.orgs import like_pattern, org_id
+from store.models_log import LogEntry, LogPage
 from store.redact import redact
 from store.schema import LEVELS
 from store.timeparse import day, iso, parse, parse_since
 
 if TYPE_CHECKING:
     import sqlite_utils
+
+    from store.models import ErrorGroup
+
+# store.orgs (an organisation's id), store.kb (the classifier) and store.models (ErrorGroup) are
+# imported by the functions that need them: reading a page of the log (`syncdesk log`) needs
+# none of them, and each costs start-up (issue 17, the CLI beats grep).
 
 LEVEL_CHOICES = ("all", *LEVELS)
 # The same failure seen again within this window (a check, a diagnose, opening a screen) is
@@ -144,6 +148,8 @@ def log_filter(
     fts: list[str] = [] if words is None else [f"message : ({words})"]
     exact = True  # every condition is in `fts`
     if query.org:
+        from store.orgs import org_id
+
         oid = org_id(db, query.org)
         fts.append(f"org_id : {oid}")
         where.append("log.org_id = ?")
@@ -181,6 +187,8 @@ def log_filter(
             (match, *bound_args),
         )
     if query.search:  # punctuation only, e.g. "[/]": FTS has no words for it
+        from store.orgs import like_pattern
+
         id_where.append("log.message LIKE ? ESCAPE '\\'")
         args.append(like_pattern(query.search))
     index = _index(query)
@@ -292,6 +300,9 @@ def error_groups(
 
     Raises UnknownOrganisation.
     """
+    from store.models import ErrorGroup
+    from store.orgs import org_id
+
     args: dict[str, object] = {"org": org_id(db, org) if org else None}
     # The org condition is spelled out only when there is one: `(:org IS NULL OR ...)` would
     # keep SQLite from using the organisation's index.
@@ -400,6 +411,9 @@ def _write(
 ) -> LogEntry | None:
     if level not in LEVELS:
         raise InvalidQuery(f"Unknown level {level!r}; choose error or info.")
+    from store.kb import classifier
+    from store.orgs import org_id
+
     oid = org_id(db, org)
     message, document, correlation_id = (
         redact(v) if v else v for v in (message, document, correlation_id)

@@ -1,32 +1,20 @@
 """Values the store hands to screens and the command line: frozen, never sqlite3.Row or dicts;
 and `to_json`, the one way any of them becomes JSON.
 
-The values the reading commands use (and `to_json`) live in store.models_read, which the log
-path imports alone; every name is importable from here as before.
+The log's values and `to_json` live in store.models_log, which `syncdesk log` imports alone;
+every name is importable from here as before.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from store.enums import QueueStatus, RunStatus, State, StepName, StepStatus, Transition
-from store.models_read import (
-    ErrorGroup,
-    KnowledgeEntry,
-    LogEntry,
-    LogPage,
-    Mapping,
-    OrgDetail,
-    OrgSummary,
-    fields_json,
-    to_json,
-)
+from store.enums import Level, QueueStatus, RunStatus, State, StepName, StepStatus, Transition
+from store.models_log import LogEntry, LogPage, fields_json, to_json
 from store.words import plural
-
-if TYPE_CHECKING:
-    import sqlite3
 
 __all__ = [
     "AuditEntry",
@@ -53,6 +41,112 @@ __all__ = [
     "fields_json",
     "to_json",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSummary:
+    """One line of the organisation list."""
+
+    code: str
+    name: str
+    state: State
+    tenant_name: str | None
+    errors_24h: int
+    last_export_at: str | None
+    region: str
+    held: int
+    failed: int
+    auth: str = "-"  # ok | expiring | expired | removed | -
+    trend: tuple[int, ...] = ()  # errors per UTC day, oldest first, last 7 days
+    claimed_by: str | None = None  # who holds a refresh run in progress
+    version: int = 1
+    overdue: bool = False  # inactive past its due time (or 24 h without one)
+    needs_reconsent: bool = False  # still on Xero's deprecated broad scopes
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    kind: str
+    local: str
+    remote: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrgDetail:
+    """Everything `show` prints about one organisation."""
+
+    code: str
+    name: str
+    region: str
+    state: State
+    tenant_id: str | None
+    tenant_name: str | None
+    version: int
+    state_changed_at: str | None
+    updated_at: str
+    updated_by: str
+    token_expires_at: str | None
+    refresh_expires_at: str | None
+    last_export_at: str | None
+    settings: dict[str, Any]
+    mappings: tuple[Mapping, ...]
+    queue: dict[str, int]
+    errors_24h: int
+    previous_tenant_id: str | None = None
+    previous_tenant_name: str | None = None
+    tenant_confirmed_by: str | None = None
+    pause_reason: str | None = None  # while inactive: why a person paused it
+    pause_due_at: str | None = None  # and when it is due back on
+    paused_by: str | None = None
+    overdue: bool = False
+
+    @property
+    def unconfirmed_tenant_change(self) -> bool:
+        """Connected to a Xero organisation other than the previous one, and nobody said so."""
+        return bool(
+            self.tenant_id
+            and self.previous_tenant_id
+            and self.tenant_id != self.previous_tenant_id
+            and not self.tenant_confirmed_by
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeEntry:
+    kind: str
+    title: str
+    pattern: str
+    level: Level
+    category: str
+    cause: str
+    fix: str
+    refresh_step: str
+    action: str
+    retryable: bool
+    example: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> KnowledgeEntry:
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["retryable"] = bool(values["retryable"])
+        values["level"] = Level(values["level"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """Errors of one kind: how many, how widely, since when; with the knowledge base's advice."""
+
+    kind: str
+    count: int
+    orgs: int
+    first_at: str
+    last_at: str
+    title: str | None = None
+    cause: str | None = None
+    fix: str | None = None
+    refresh_step: str | None = None
+    action: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from store import clock
 from store.badvalues import load_settings, text_of
 from store.enums import State
 from store.errors import InvalidQuery, UnknownOrganisation
-from store.models_read import Mapping, OrgDetail, OrgSummary
+from store.models import Mapping, OrgDetail, OrgSummary
 from store.schema import QUEUE_STATUSES, STATES
 from store.timeparse import day, iso, stored_time
 

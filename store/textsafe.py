@@ -17,8 +17,8 @@ characters) that hide or reorder text. Every output uses this module:
 
 from __future__ import annotations
 
-import json
 import re
+from functools import cache
 from typing import Any
 
 # C0 but tab and line feed, DEL, C1, soft hyphen, Arabic letter mark, Mongolian vowel
@@ -30,11 +30,24 @@ _FORMAT = (
     "\ufff9-\ufffb\U000e0000-\U000e007f\ud800-\udfff"
 )
 _UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f{_FORMAT}]")
-_UNSAFE_KEEP_NEWLINES = re.compile(f"[\x00-\x08\x0b-\x1f{_FORMAT}]")
-# What json.dumps(ensure_ascii=False) leaves raw (it escapes C0 itself).
-_JSON_UNSAFE = re.compile(f"[{_FORMAT}]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_CELL = re.compile("^[=+\\-@\t\r]", re.MULTILINE)  # a cell so starting, in a joined row
+
+
+# The patterns only some outputs use are compiled on first use (~0.5 ms each at start-up).
+@cache
+def _unsafe_keep_newlines() -> re.Pattern[str]:
+    return re.compile(f"[\x00-\x08\x0b-\x1f{_FORMAT}]")
+
+
+@cache
+def _json_unsafe() -> re.Pattern[str]:
+    """What json.dumps(ensure_ascii=False) leaves raw (it escapes C0 itself)."""
+    return re.compile(f"[{_FORMAT}]")
+
+
+@cache
+def _formula_cell() -> re.Pattern[str]:
+    return re.compile("^[=+\\-@\t\r]", re.MULTILINE)  # a cell so starting, in a joined row
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -58,7 +71,7 @@ def visible(value: object, *, newlines: bool = False) -> str:
     stored as a BLOB is decoded first.
     """
     text = "" if value is None else str(text_of(value))
-    return (_UNSAFE_KEEP_NEWLINES if newlines else _UNSAFE).sub(_escape, text)
+    return (_unsafe_keep_newlines() if newlines else _UNSAFE).sub(_escape, text)
 
 
 def csv_cell(value: object) -> str:
@@ -79,8 +92,8 @@ def csv_cells(values: tuple[object, ...] | list[object]) -> list[str]:
         return [csv_cell(v or "") for v in values]
     if (
         joined.count("\n") == len(texts) - 1  # no line feed inside a cell
-        and not _UNSAFE_KEEP_NEWLINES.search(joined)
-        and not _FORMULA_CELL.search(joined)
+        and not _unsafe_keep_newlines().search(joined)
+        and not _formula_cell().search(joined)
     ):
         return texts  # type: ignore[return-value]
     return [csv_cell(v or "") for v in values]
@@ -103,11 +116,13 @@ def _json_default(value: Any) -> Any:
 
 def escape_json(text: str) -> str:
     """JSON text with what json.dumps(ensure_ascii=False) leaves raw escaped (as dumps does)."""
-    return _JSON_UNSAFE.sub(_json_escape, text)
+    return _json_unsafe().sub(_json_escape, text)
 
 
 def dumps(value: Any, **options: Any) -> str:
     """json.dumps that keeps letters readable (ensure_ascii=False) and escapes the rest; text
     stored as a BLOB is written as text."""
+    import json  # only the commands that print JSON need it
+
     text = json.dumps(value, ensure_ascii=False, default=_json_default, **options)
-    return _JSON_UNSAFE.sub(_json_escape, text)
+    return _json_unsafe().sub(_json_escape, text)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.errors import InvalidQuery
 from store.logs import _COLUMNS, LogQuery, log_filter, page_log
-from store.models_read import LogEntry, LogPage
+from store.models_log import LogEntry, LogPage
 
 if TYPE_CHECKING:
     import sqlite_utils

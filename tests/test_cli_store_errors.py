@@ -34,12 +34,12 @@ def test_a_held_lock_is_busy_after_the_timeout_not_damage(
 def test_a_sqlite_error_a_command_lets_through_is_named_with_the_path(
     capsys, store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tui import cli_store
+    from store import orgs  # `syncdesk orgs` imports list_orgs from here when it runs
 
     def locked(*args: object, **kwargs: object) -> None:
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(cli_store, "list_orgs", locked)
+    monkeypatch.setattr(orgs, "list_orgs", locked)
     code, _, err = run_cli(capsys, "--db", str(store_path), "orgs")
     line = one_line(err)
     assert code == 1 and str(store_path) in line and "busy" in line

@@ -8,7 +8,7 @@ The command modules (cli_store, cli_lifecycle, cli_xero, cli_serve) register the
 from __future__ import annotations
 
 import importlib
-import shutil
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +19,7 @@ import click
 
 from store.db import open_store, read_only_reason, set_read_only, store_error
 from store.errors import StoreExists, StoreMissing, StoreReadOnly
-from store.models_read import to_json
+from store.models_log import to_json
 from store.paths import default_db_path
 from store.textsafe import dumps, visible
 
@@ -141,7 +141,20 @@ class StoreGroup(click.Group):
 
 
 def terminal_width() -> int:
-    return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 80
+    """The terminal's columns ($COLUMNS first, as shutil.get_terminal_size reads them); 80 when
+    the output is not a terminal. (shutil itself would load zlib, bz2 and lzma at start-up.)"""
+    if not sys.stdout.isatty():
+        return 80
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns or 80
+    except (OSError, ValueError):
+        return 80
 
 
 def print_table(

@@ -7,7 +7,6 @@ calls.
 from __future__ import annotations
 
 import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import fields
 from itertools import chain
@@ -15,14 +14,11 @@ from typing import Any
 
 import click
 
-from store.badvalues import bad_settings
 from store.logs import LEVEL_CHOICES, LogQuery, page_log, resolve_since
-from store.models_read import LogEntry, to_json
-from store.orgs import list_orgs, show_org
+from store.models_log import LogEntry, to_json
 from store.schema import STATES
 from store.textsafe import dumps, visible
 from store.timeparse import age, unreadable_time, when
-from store.watch import walk_log
 from store.words import plural
 from tui.cli_base import (
     Context,
@@ -121,6 +117,8 @@ def orgs(
     An integration left inactive past its due time (`deactivate --until`), or 24 h without
     one, shows as "inactive OVERDUE"; in --json its `overdue` is true. JSON key
     needs_reconsent (true/false): still on Xero's deprecated broad scopes."""
+    from store.orgs import list_orgs  # (each command imports what only it needs: issue 17)
+
     found = list_orgs(
         obj.db, state=state, search=search, reconsent=True if needs_reconsent else None
     )
@@ -164,6 +162,9 @@ def orgs(
 @pass_ctx
 def show(obj: Context, org: str, as_json: bool) -> None:
     """Show one organisation (ORG is its code): integration, settings, mappings, queue."""
+    from store.badvalues import bad_settings
+    from store.orgs import show_org
+
     detail = show_org(obj.db, org)
     bad = [f"{detail.code} setting {key!r} (not JSON)" for key in bad_settings(detail.settings)]
     if as_json:
@@ -293,6 +294,8 @@ def _log_entries(db: Any, query: LogQuery, limit: int | None) -> Iterator[LogEnt
     """
     if limit is not None:
         return iter(page_log(db, query, limit=limit).entries)
+    from store.watch import walk_log
+
     pages = walk_log(db, query)
     first = next(pages, None)
     return chain.from_iterable(page.entries for page in chain([first] if first else [], pages))
@@ -310,6 +313,8 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
     In order of what decides: for one ORG the group behind its verdict first (marked
     "decides"; JSON key `decides`), then by severity (what blocks what: waits, connection,
     mappings, pauses, data), then count."""
+    import textwrap
+
     from store.diagnose import deciding_groups  # the lifecycle modules: not for `log`
 
     groups, deciding = deciding_groups(obj.db, org, resolve_since(since))

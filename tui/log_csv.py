@@ -10,7 +10,7 @@ import csv
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from store.models_read import LogEntry
+from store.models_log import LogEntry
 from store.textsafe import csv_cells
 
 CSV_HEADER = ("at", "org", "level", "document", "message", "kind", "correlation_id")
