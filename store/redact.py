@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
+from functools import cache
 
 REDACTED = "[redacted]"
 _MIN_SECRET = 8  # shorter values would redact ordinary words
@@ -26,17 +27,25 @@ _MIN_SECRET = 8  # shorter values would redact ordinary words
 _known: tuple[str, ...] = ()  # longest first, so a secret inside another goes with it
 _lock = threading.Lock()
 
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@]+@")
-_AUTHORIZATION = re.compile(
-    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?\s*"
-    r"(?:(?:bearer|basic|digest|token|negotiate)\s+)?)[^\s\"',;}\]]+"
-)
-# A credential after Bearer/Basic has a digit, dot, slash, plus, dash or = in it (a word has not).
-_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[^\s\"',;]*[0-9._~+/=\-])[^\s\"',;}\]]{8,}")
-_FIELD = re.compile(
-    r"(?i)([\"']?\b(?:access_token|refresh_token|id_token|client_secret|password|passwd)"
-    r"\b[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}\]]{8,}"  # 8: _MIN_SECRET
-)
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """URL credentials, Authorization values, Bearer/Basic credentials, secret fields:
+    compiled on first use, so a command that redacts nothing (`syncdesk log`) does not pay for
+    them at start-up (issue 17)."""
+    return (
+        re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@]+@"),
+        re.compile(
+            r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?\s*"
+            r"(?:(?:bearer|basic|digest|token|negotiate)\s+)?)[^\s\"',;}\]]+"
+        ),
+        # A credential after Bearer/Basic has a digit, dot, slash, plus, dash or = (a word not).
+        re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[^\s\"',;]*[0-9._~+/=\-])[^\s\"',;}\]]{8,}"),
+        re.compile(
+            r"(?i)([\"']?\b(?:access_token|refresh_token|id_token|client_secret|password|passwd)"
+            r"\b[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}\]]{8,}"  # 8: _MIN_SECRET
+        ),
+    )
 
 
 def remember(*secrets: str | None) -> None:
@@ -56,7 +65,8 @@ def redact(text: str, also: Iterable[str | None] = ()) -> str:
     for secret in (*extra, *_known):
         if secret in text:
             text = text.replace(secret, REDACTED)
-    text = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
-    text = _AUTHORIZATION.sub(rf"\1{REDACTED}", text)
-    text = _SCHEME.sub(rf"\1\2{REDACTED}", text)
-    return _FIELD.sub(rf"\1{REDACTED}", text)
+    url_credentials, authorization, scheme, field = _patterns()
+    text = url_credentials.sub(rf"\1{REDACTED}@", text)
+    text = authorization.sub(rf"\1{REDACTED}", text)
+    text = scheme.sub(rf"\1\2{REDACTED}", text)
+    return field.sub(rf"\1{REDACTED}", text)
