@@ -9,11 +9,17 @@ STORE.csv is the same rows as text (`syncdesk --db STORE log --csv > STORE.csv`)
 `syncdesk` on PATH. Words default to a rare one grep skims (invalid_grant), a middling one
 (offline) and a common one (exported). Prints the median and every run, and the machine's
 load before and after each word. It prints figures; it never fails on them.
+
+Run it as a user runs syncdesk, with Python's bytecode cache: under PYTHONDONTWRITEBYTECODE=1
+every run compiles the project's modules from source (~40 ms more). To keep a checkout you may
+not write to clean, point the cache elsewhere: `env -u PYTHONDONTWRITEBYTECODE
+PYTHONPYCACHEPREFIX=/tmp/pyc python benchmarks/bench_cli_grep.py ...`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import time
@@ -40,6 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     programs = args.syncdesk or ["syncdesk"]
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, {args.rounds} rounds")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("PYTHONDONTWRITEBYTECODE is set: each run compiles syncdesk's modules from source")
     for word in args.words:
         grep = f"grep -i {word} {args.text} | tail -50"
         runs: dict[str, list[float]] = {"grep": [], **{p: [] for p in programs}}
