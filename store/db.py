@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 
 from store import clock
@@ -31,8 +30,11 @@ from store.errors import (
     StoreTooNew,
     StoreUnreadable,
 )
-from store.paths import create_private, write_blocker
+from store.paths import create_private, path_text, write_blocker
 from store.schema import MIGRATIONS, SCHEMA_VERSION
+
+# Opening a store works on its path's text (store.paths.path_text, named as pathlib would name
+# it): pathlib is imported only to create a store, open one read-only or check a damaged one.
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -110,7 +112,7 @@ def set_read_only(reason: str | None) -> None:
 
 def read_only_reason(path: str | os.PathLike[str]) -> str | None:
     """Why the store at path opens read-only here: the session's choice or the file system's."""
-    return _read_only_session or write_blocker(Path(path))
+    return _read_only_session or write_blocker(path)
 
 
 # Tables the first migration creates: a file at schema 1 or later without them is not ours.
@@ -131,7 +133,7 @@ def _configure(conn: sqlite3.Connection, *, read_only: bool = False) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
 
 
-def _connect(target: Path | str, *, uri: bool = False) -> sqlite3.Connection:
+def _connect(target: str | os.PathLike[str], *, uri: bool = False) -> sqlite3.Connection:
     # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE in `transaction`),
     # so sqlite3 never starts one behind our back and a read never holds a write lock.
     conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=uri)
@@ -139,7 +141,7 @@ def _connect(target: Path | str, *, uri: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def _connect_read_only(path: str) -> sqlite3.Connection:
     """A connection that cannot write (SQLite's mode=ro), for a user who may only read.
 
     A WAL store is read through its -shm and -wal files; SQLite (3.22+) reads them even when
@@ -149,7 +151,9 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     without them (it does not see changes made after it opened; the console's screens open
     the store afresh for each load).
     """
-    uri = path.resolve().as_uri()
+    from pathlib import Path
+
+    uri = Path(path).resolve().as_uri()
     conn = _connect(f"{uri}?mode=ro", uri=True)
     try:
         conn.execute("PRAGMA user_version").fetchone()  # the first read opens the WAL index
@@ -161,22 +165,24 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     return _connect(f"{uri}?mode=ro&immutable=1", uri=True)
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: str) -> None:
     # Only stat here, never open(): closing any descriptor of a database file drops every
     # POSIX lock this process holds on it, and SQLite's locks are POSIX locks, so a quick look
     # at the header would let another process reset the WAL under our open connections.
-    if not path.exists():
+    if not os.path.exists(path):
         raise StoreMissing(f"No store at {path}; create one with `syncdesk --db {path} init`.")
-    if path.is_dir():
+    if os.path.isdir(path):
         raise StoreUnreadable(f"{path} is a directory, not a syncdesk store.")
     if not os.access(path, os.R_OK):
         raise StoreUnreadable(f"Cannot read {path}: permission denied.")
 
 
-def _quick_check(path: Path) -> str | None:
+def _quick_check(path: str | os.PathLike[str]) -> str | None:
     """SQLite's verdict on the file ('ok' or the first problem), None when it cannot say."""
+    from pathlib import Path
+
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         try:
             return conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         finally:
@@ -215,7 +221,7 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None = None) 
         )
     if name == "SQLITE_NOTADB" or "not a database" in text:
         return StoreUnreadable(f"{path} is not a SQLite database; point --db at a syncdesk store.")
-    verdict = _quick_check(Path(path)) if path else None
+    verdict = _quick_check(path) if path else None
     if name == "SQLITE_CORRUPT" or "malformed" in text or (verdict and verdict != "ok"):
         if verdict == "ok":
             return StoreError(f"{where} could not be used ({text}); SQLite's check finds it sound.")
@@ -232,7 +238,7 @@ def _busy(where: str, seconds: float) -> StoreBusy:
     )
 
 
-def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+def _unreadable(path: str, exc: sqlite3.DatabaseError) -> StoreError:
     return store_error(exc, path)
 
 
@@ -245,7 +251,7 @@ def open_store(path: str | os.PathLike[str], *, read_only: bool | None = None) -
     Raises StoreMissing, StoreUnreadable (not SQLite, truncated, corrupt, not ours),
     StoreTooNew, StoreReadOnly (read-only, and older than this syncdesk).
     """
-    path = Path(path)
+    path = path_text(path)
     _check_file(path)
     if read_only is None:
         read_only = read_only_reason(path) is not None
@@ -269,7 +275,7 @@ def open_store(path: str | os.PathLike[str], *, read_only: bool | None = None) -
     return Database(conn)
 
 
-def _recognise(conn: sqlite3.Connection, path: Path) -> int:
+def _recognise(conn: sqlite3.Connection, path: str) -> int:
     """The store's schema version, read before anything is written (closes conn and raises
     StoreTooNew, or StoreUnreadable for an empty file or a SQLite database that is not a
     syncdesk store)."""
@@ -283,7 +289,7 @@ def _recognise(conn: sqlite3.Connection, path: Path) -> int:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if version == 0 or not OUR_TABLES <= tables:
         conn.close()
-        what = "an empty file" if path.stat().st_size == 0 else "a SQLite database"
+        what = "an empty file" if os.stat(path).st_size == 0 else "a SQLite database"
         raise StoreUnreadable(
             f"{path} is {what}, not a syncdesk store (left as it was); create a store with "
             "`syncdesk init`, or point --db at one."
@@ -296,6 +302,8 @@ def create_store(path: str | os.PathLike[str], *, force: bool = False) -> Databa
 
     Raises StoreExists when a file is there and force is False.
     """
+    from pathlib import Path
+
     path = Path(path)
     if path.exists() and not force:
         raise StoreExists(f"{path} already exists; pass --force to replace it.")

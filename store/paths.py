@@ -9,14 +9,33 @@ from __future__ import annotations
 import os
 import re
 import stat
-from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from store.errors import SyncdeskError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# pathlib (with urllib.parse and ipaddress, ~4 ms) is imported by the functions that make a Path:
+# opening a store given by --db (`syncdesk log`) works on the path's text alone (issue 17).
+
+
+def path_text(path: str | os.PathLike[str]) -> str:
+    """The path as pathlib writes it (str(PurePosixPath(path))): no empty or "." parts, no
+    trailing slash, "." for nothing; so messages name a path the same way with or without
+    pathlib."""
+    text = os.fsdecode(path)
+    root = "/" if text.startswith("/") else ""
+    if text.startswith("//") and not text.startswith("///"):
+        root = "//"  # POSIX leaves a leading // to the system; pathlib keeps it
+    parts = [part for part in text.split("/") if part and part != "."]
+    return (root + "/".join(parts)) or "."
 
 
 def data_dir() -> Path:
     """The user's syncdesk data directory (XDG_DATA_HOME/syncdesk on Linux)."""
+    from pathlib import Path
+
     import platformdirs  # here, not at start-up: a command given --db never needs it
 
     return Path(platformdirs.user_data_dir("syncdesk", appauthor=False))
@@ -55,13 +74,15 @@ def create_private(path: Path) -> None:
     os.chmod(path, mode)  # the umask may have taken bits away; it cannot add any
 
 
-def write_blocker(path: Path) -> str | None:
+def write_blocker(path: str | os.PathLike[str]) -> str | None:
     """Why the file system does not let this user change the store at path (the cause, in a
     few words), or None when it does. SQLite needs the directory too, for its -wal and -shm."""
-    if path.exists() and not os.access(path, os.W_OK):
-        return f"you cannot write {path}"
-    if path.parent.exists() and not os.access(path.parent, os.W_OK):
-        return f"you cannot write its directory {path.parent}"
+    text = path_text(path)
+    if os.path.exists(text) and not os.access(text, os.W_OK):
+        return f"you cannot write {text}"
+    parent = os.path.dirname(text) or "."  # what Path.parent names
+    if os.path.exists(parent) and not os.access(parent, os.W_OK):
+        return f"you cannot write its directory {parent}"
     return None
 
 
@@ -102,6 +123,8 @@ def export_target(typed: str, *, confined: bool = False) -> Path:
     so a browser cannot write any file the server's user can. Raises SyncdeskError (nothing
     typed; outside the data directory when confined; a symbolic link; an existing file).
     """
+    from pathlib import Path
+
     text = typed.strip()
     if not text:
         raise SyncdeskError("Type a file name for the export.")

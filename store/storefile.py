@@ -14,10 +14,13 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from store import clock
-from store.paths import create_private
+from store.paths import create_private, path_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 try:  # POSIX; on Windows builds are not locked against each other
     import fcntl
@@ -64,6 +67,8 @@ def keep_previous(path: Path, built: Path) -> Path | None:
     Hard links where the file system has them (instant, and the store never goes missing),
     copies otherwise. Raises OSError.
     """
+    from pathlib import Path  # (every command calls exposure_warning; only a build this)
+
     if not path.exists():
         return None
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -90,18 +95,19 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def exposure_warning(path: Path) -> str | None:
+def exposure_warning(path: str | os.PathLike[str]) -> str | None:
     """A warning when the store (or its WAL) can be read by every user of this machine, with
     the command that fixes it; None when it is private."""
-    files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    text = path_text(path)
+    files = [p for p in (text, f"{text}-wal", f"{text}-shm") if os.path.exists(p)]
     try:
-        exposed = [p for p in files if p.stat().st_mode & stat.S_IROTH]
+        exposed = [p for p in files if os.stat(p).st_mode & stat.S_IROTH]
     except OSError:
         return None
     if not exposed:
         return None
-    mode = stat.S_IMODE(exposed[0].stat().st_mode)
-    names = " ".join(str(p) for p in files)
+    mode = stat.S_IMODE(os.stat(exposed[0]).st_mode)
+    names = " ".join(files)
     return (
         f"warning: {exposed[0]} can be read by every user of this machine (mode {mode:04o}) "
         "and holds customers' Xero tokens; make it private with `chmod o-rwx "

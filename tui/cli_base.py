@@ -12,16 +12,18 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from store.db import open_store, read_only_reason, set_read_only, store_error
 from store.errors import StoreExists, StoreMissing, StoreReadOnly
 from store.models_log import to_json
-from store.paths import default_db_path
+from store.paths import default_db_path, path_text
 from store.textsafe import dumps, visible
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Commands a read-only session may run ("" is the console, which hides its actions itself).
 READ_COMMANDS = frozenset(
@@ -35,15 +37,26 @@ class Context:
 
     def __init__(self, db_path: str | None, *, read_only: bool = False) -> None:
         self.explicit = db_path is not None
-        self.path = Path(db_path) if db_path else default_db_path()
+        # The store's path as text (as pathlib names it); `path` makes the Path on first use:
+        # a command given --db (`log`) opens the store without importing pathlib (issue 17).
+        self.path_text = path_text(db_path) if db_path else str(default_db_path())
+        self._path: Path | None = None
         self._db = None
         set_read_only("--read-only" if read_only else None)  # for every store opened here
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            from pathlib import Path
+
+            self._path = Path(self.path_text)
+        return self._path
 
     @property
     def read_only(self) -> str | None:
         """Why this session may not change the store (--read-only, or the file system's
         permissions), or None."""
-        return read_only_reason(self.path)
+        return read_only_reason(self.path_text)
 
     @property
     def db(self) -> Any:
@@ -77,7 +90,7 @@ class Context:
         """Open the store (warning on stderr when every user can read it); the default one is
         built from the sample data on first use."""
         try:
-            db = open_store(self.path)
+            db = open_store(self.path_text)
         except StoreMissing:
             if self.explicit or self.read_only:
                 raise
@@ -88,10 +101,10 @@ class Context:
                 build_store(self.path)
             except StoreExists:
                 pass  # another session built it while this one waited for the build lock
-            db = open_store(self.path)
+            db = open_store(self.path_text)
         from store.storefile import exposure_warning  # (secrets, tempfile: not at start-up)
 
-        warning = exposure_warning(self.path)
+        warning = exposure_warning(self.path_text)
         if warning:
             click.echo(f"syncdesk: {visible(warning)}", err=True)
         return db
