@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -169,9 +170,15 @@ def _check_file(path: str) -> None:
     # Only stat here, never open(): closing any descriptor of a database file drops every
     # POSIX lock this process holds on it, and SQLite's locks are POSIX locks, so a quick look
     # at the header would let another process reset the WAL under our open connections.
-    if not os.path.exists(path):
-        raise StoreMissing(f"No store at {path}; create one with `syncdesk --db {path} init`.")
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except PermissionError:  # a directory on the way that this user may not search
+        raise StoreUnreadable(f"Cannot read {path}: permission denied.") from None
+    except (OSError, ValueError):
+        raise StoreMissing(
+            f"No store at {path}; create one with `syncdesk --db {path} init`."
+        ) from None
+    if stat.S_ISDIR(mode):
         raise StoreUnreadable(f"{path} is a directory, not a syncdesk store.")
     if not os.access(path, os.R_OK):
         raise StoreUnreadable(f"Cannot read {path}: permission denied.")
