@@ -71,9 +71,12 @@ def test_console_names_its_keys_for_commands() -> None:
     assert "syncdesk map" not in said and "the m key (Fix map)" in said
     assert "retry exports with the t key (Retry);" in said and "the m key (Fix map) on" not in said
     assert "))" not in said
-    assert console_words(
-        "fix each failing one first (`syncdesk map`, or m in the console).", "organisation"
-    ) == "fix each failing one first with the m key (Fix map)."
+    assert (
+        console_words(
+            "fix each failing one first (`syncdesk map`, or m in the console).", "organisation"
+        )
+        == "fix each failing one first with the m key (Fix map)."
+    )
     assert console_words("Retry the exports (`syncdesk retry K`).", "log") == (
         "Retry the exports with the t key (Retry) on the organisation screen."
     )
