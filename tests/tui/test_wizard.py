@@ -86,6 +86,7 @@ async def test_app_removed_in_xero_resolves(store_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(pilot, store_path, "SXBREW")
         assert "refresh sequence will likely help" in wizard_text(app)
+        assert app.screen.check_action("override", ()) is False  # the verdict plans it: no f
         await perform(pilot)  # start
         await perform(pilot)  # diagnose
         text = wizard_text(app)
