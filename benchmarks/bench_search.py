@@ -60,6 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--only", help="only the shapes whose name contains this text (e.g. 'error groups')"
+    )
     opts = parser.parse_args()
     db = open_store(opts.store)
     raw = sqlite3.connect(opts.store)
@@ -308,6 +311,8 @@ def main() -> None:
     print(f"store {opts.store}: {top:,} rows; busy org {code}; load {' '.join(load)}")
     print(f"{'shape':34} {'store ms':>9} {'raw ms':>8} {'ratio':>6}  verdict  plan")
     figures = []
+    if opts.only:
+        shapes = [shape for shape in shapes if opts.only in shape[0]]
     for name, store_fn, raw_fn, query in shapes:
         store_ms, raw_ms = median_ms(store_fn, raw_fn)
         ratio = store_ms / raw_ms if raw_ms else float("inf")
