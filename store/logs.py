@@ -301,8 +301,7 @@ def error_groups(
     else:
         if since is None:
             source = (
-                "SELECT kind, org_id, count, first_at, last_at FROM error_kinds "
-                "WHERE org_id = :org"
+                "SELECT kind, org_id, count, first_at, last_at FROM error_kinds WHERE org_id = :org"
             )
         else:
             first = parse(since)
