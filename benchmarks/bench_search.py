@@ -275,13 +275,19 @@ def main() -> None:
         (
             "error groups, 24h",
             lambda: error_groups(db, since=since_24h),
+            # The ten-minute buckets after the first slot, that slot's rows and organisations
+            # (without first/last seen and the knowledge base's words).
             rows(
-                "SELECT kind, sum(c) FROM (SELECT kind, count AS c FROM error_stats WHERE day > ? "
-                "UNION ALL SELECT coalesce(kind,'unknown'), 1 FROM log WHERE level='error' AND "
-                "at >= ? AND at < ?) GROUP BY kind",
-                since_24h[:10],
+                "SELECT kind, sum(c), sum(o) FROM (SELECT kind, count AS c, orgs AS o "
+                "FROM error_slots WHERE kind IN (SELECT kind FROM error_totals) AND slot > ? "
+                "UNION ALL SELECT coalesce(kind, 'unknown'), 1, 0 FROM log WHERE level = 'error' "
+                "AND at >= ? AND at < ? UNION ALL SELECT kind, 0, 1 FROM error_kinds "
+                "WHERE last_at >= ? AND last_at < ?) GROUP BY kind",
+                since_24h[:15],
                 since_24h,
-                since_24h[:10] + "T99",
+                since_24h[:15] + "\x7f",  # the end of the first slot
+                since_24h,
+                since_24h[:15] + "\x7f",
             ),
             None,
         ),
