@@ -35,6 +35,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -70,6 +71,7 @@ from tui.widgets.row_table import RowTable
 
 FIRST_SCREEN_S = 1.0  # 5,000 organisations open in under a second (issue 6)
 MEMORY_RATIO = 1.3  # memory flat in the number of log rows: big/small peak RSS
+SESSION_RATIO = 1.2  # issue 17: memory after a search session at 1M rows within 1.2x of 10k
 STORE_PAGE_MS = 50.0  # a log page at the store (issue 6: "first page under 50 ms")
 
 SIZE = (80, 24)
@@ -327,14 +329,134 @@ async def memory_walk(path: Path, rows: int) -> dict[str, Any]:
     return figures
 
 
-def memory(store: Store, rows: int) -> dict[str, Any]:
+SESSION_WORDS = ("exported", "offline", "invalid_grant", "xero api")
+SESSION_KIND = "rate_limited_minute"
+DASHBOARD_FILTER = "expired"  # an auth word: the organisations whose token has expired
+
+
+async def type_text(pilot: Pilot, text: str) -> None:
+    """Letter by letter, as a person types (Pilot waits for the app between keys)."""
+    keys = {" ": "space", "_": "underscore", ":": "colon", "-": "minus"}
+    await pilot.press(*(keys.get(ch, ch) for ch in text))
+
+
+async def counted(pilot: Pilot, screen: LogsScreen) -> None:
+    """The filter's first page shown and its count arrived (or none is coming)."""
+    await until(
+        pilot,
+        lambda: screen.source is not None
+        and screen.source.query == screen.query_now
+        and screen.source.started,
+        "the filter's first page",
+    )
+    await settle(pilot)
+
+
+def check(ok: bool, what: str, screen: LogsScreen) -> None:
+    """The session did what it says (else its figures would measure something else)."""
+    if not ok:
+        raise RuntimeError(f"search session: expected {what}; the filter is {screen.query_now}")
+
+
+async def search_session(path: Path) -> dict[str, Any]:
+    """A support person's session: dashboard, log browser, searches typed letter by letter,
+    errors only, a kind, one organisation, End and Home, back to the dashboard and filter it.
+
+    Every step waits for its rows and counts, so each query really ran; the figures are the
+    peak (VmHWM) and current (VmRSS) RSS at the end and after each step.
+    """
+    figures: dict[str, Any] = {"imports": proc_status_mb("VmRSS")}
+    steps: dict[str, float] = {}
+    app = SyncdeskApp(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: dashboard_rows(app) > 0, "the dashboard's rows")
+        dashboard = app.screen
+        codes = [o.code for o in getattr(dashboard, "orgs", [])]
+        steps["dashboard"] = proc_status_mb("VmRSS")
+        await pilot.press("l")
+        await until(pilot, lambda: log_rows(app) > 0, "the log's first page")
+        screen = logs_screen(app)
+        if screen is None:
+            raise RuntimeError("the log browser did not open")
+        await counted(pilot, screen)
+        steps["log browser"] = proc_status_mb("VmRSS")
+        field = screen.query_one("#log-search", Input)
+        for word in SESSION_WORDS:
+            await pilot.press("slash")
+            await type_text(pilot, word)
+            await counted(pilot, screen)
+            check(screen.query_now.search == word, f"the search is {word!r}", screen)
+            await pilot.press("escape")  # clears the search, back to the table
+            await counted(pilot, screen)
+            check(field.value == "" and screen.focused is screen.table, "a cleared search", screen)
+            steps[f"typed {word!r}"] = proc_status_mb("VmRSS")
+        await pilot.press("e")  # errors only
+        await counted(pilot, screen)
+        check(screen.query_now.level == "error", "errors only", screen)
+        steps["errors only"] = proc_status_mb("VmRSS")
+        screen._kind_picked(SESSION_KIND)  # what the kind picker's enter does
+        await counted(pilot, screen)
+        check(screen.query_now.kind == SESSION_KIND, f"kind {SESSION_KIND}", screen)
+        steps[f"kind {SESSION_KIND}"] = proc_status_mb("VmRSS")
+        await pilot.press("a")  # every level again, the kind kept
+        # One organisation typed as org:CODE (the `o` key starts the same word, but the field
+        # selects its text on focus, so the first letter typed replaces "org:")
+        await pilot.press("slash")
+        await type_text(pilot, f"org:{codes[0]}")
+        await counted(pilot, screen)
+        check(screen.query_now.org == codes[0], f"org {codes[0]}", screen)
+        check(screen.total is not None, "a count for the organisation", screen)
+        screen.table.focus()
+        steps["one organisation"] = proc_status_mb("VmRSS")
+        await pilot.press("c")  # clear: the whole log
+        await counted(pilot, screen)
+        source = screen.source
+        await pilot.press("end")
+        await until(
+            pilot,
+            lambda s=source: screen.source is not s and screen.source.started,
+            "the oldest page",
+        )
+        await pilot.press("home")
+        await until(
+            pilot,
+            lambda: screen.source.started and screen.source.at_head,
+            "the newest page",
+        )
+        await counted(pilot, screen)
+        steps["end, home"] = proc_status_mb("VmRSS")
+        await pilot.press("escape")
+        await until(pilot, lambda: dashboard_rows(app) > 0, "the dashboard again")
+        await settle(pilot)
+        await pilot.press("slash")
+        await type_text(pilot, DASHBOARD_FILTER)
+        await settle(pilot)
+        if not isinstance(app.screen, DashboardScreen) or not app.screen.orgs:
+            raise RuntimeError(
+                f"search session: the dashboard filter {DASHBOARD_FILTER!r} shows nothing"
+            )
+        figures["dashboard_shown"] = len(app.screen.orgs)
+        await pilot.press("escape")
+        await settle(pilot)
+        steps["dashboard filtered"] = proc_status_mb("VmRSS")
+        figures.update(
+            steps=steps,
+            hwm=proc_status_mb("VmHWM"),
+            rss_now=proc_status_mb("VmRSS"),
+            threads=threading.active_count(),
+        )
+    figures["rss_closed"] = proc_status_mb("VmRSS")
+    return figures
+
+
+def memory(store: Store, rows: int, session: str = "paging") -> dict[str, Any]:
     """The memory walk in a fresh process, started through sh so that its ru_maxrss is its own.
 
     Linux carries a process's peak RSS across exec, and a forked child's memory map starts
     with the parent's peak: a child forked straight from this (large) process would report at
     least this process's peak. sh is a fresh image; the child it forks starts clean.
     """
-    child = [sys.executable, __file__, "--memory-child", str(store.path)]
+    child = [sys.executable, __file__, "--memory-child", str(store.path), "--session", session]
     command = shlex.join([*child, "--memory-rows", str(rows)]) + "; exit $?"  # sh must fork
     done = subprocess.run(
         ["/bin/sh", "-c", command],
@@ -346,6 +468,48 @@ def memory(store: Store, rows: int) -> dict[str, Any]:
     if done.returncode:
         raise RuntimeError(f"memory run on {store.label} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def session_memory(paths: Sequence[Path], runs: int) -> list[dict[str, Any]]:
+    """The search session in a fresh process per run, stores interleaved; medians printed."""
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    print(
+        f"\nsyncdesk console memory after a search session, {datetime.now(UTC):%Y-%m-%d %H:%M} "
+        f"UTC, load {' '.join(load)}"
+    )
+    stores = []
+    for path in paths:
+        raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        rows = raw.execute("SELECT count(*) FROM log").fetchone()[0]
+        orgs = raw.execute("SELECT count(*) FROM orgs").fetchone()[0]
+        raw.close()
+        print(f"  {path}: {orgs:,} orgs, {rows:,} log rows")
+        stores.append(Store(size_label(rows), path, rows, 0.0, datetime.now(UTC), reused=True))
+    results: list[list[dict[str, Any]]] = [[] for _ in paths]
+    for _ in range(runs):  # interleaved: load hits every store alike
+        for store, bucket in zip(stores, results, strict=True):
+            bucket.append(memory(store, 0, "search"))
+    labels = [s.label for s in stores]
+    first = results[0][0]
+    rows = []
+    for step in first["steps"]:
+        values = [med([r["steps"][step] for r in runs_]) for runs_ in results]
+        rows.append([f"current RSS after {step}", *map(mb, values), x(values[-1] / values[0])])
+    for name, key in (
+        ("peak RSS at the end (VmHWM)", "hwm"),
+        ("current RSS at the end (VmRSS)", "rss_now"),
+        ("threads alive at the end", "threads"),
+    ):
+        values = [med([r[key] for r in runs_]) for runs_ in results]
+        rows.append([name, *map(mb, values), x(values[-1] / values[0])])
+    print_table(
+        f"RSS of a fresh process during a search session, MB, median of {runs} "
+        f"(goal: last/first <= {SESSION_RATIO:g}x)",
+        ["memory", *labels, "ratio"],
+        rows,
+    )
+    print(f"load at the end: {Path('/proc/loadavg').read_text().split()[:3]}")
+    return [r for runs_ in results for r in runs_]
 
 
 # --- 4. the log browser ----------------------------------------------------------------------
@@ -668,11 +832,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pages", type=int, default=10, help="Next pages fetched with `end`.")
     parser.add_argument("--json", type=Path, help="Also write every figure to this file.")
     parser.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--session", choices=("paging", "search"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--session-stores",
+        type=Path,
+        nargs="+",
+        help="Only the search session's memory, on these built stores (small first).",
+    )
+    parser.add_argument("--session-runs", type=int, default=3, help="Sessions per store.")
     args = parser.parse_args(argv)
 
     if args.memory_child:  # the child process of the memory measurement
-        figures = asyncio.run(memory_walk(args.memory_child, args.memory_rows))
-        print(json.dumps(figures))
+        walk = (
+            search_session(args.memory_child)
+            if args.session == "search"
+            else memory_walk(args.memory_child, args.memory_rows)
+        )
+        print(json.dumps(asyncio.run(walk)))
+        return
+    if args.session_stores:  # only the search session's memory, on stores already built
+        session_memory(args.session_stores, args.session_runs)
         return
 
     started = time.perf_counter()

@@ -295,8 +295,9 @@ def error_groups(
 
     The whole log comes from error_totals (a row per kind) or, for one organisation, from
     error_kinds (a row per kind), both kept by trigger, so neither grows with history. A time
-    range sums error_stats (per day) for whole days and counts only the part of the first day
-    after `since` from the log itself.
+    range of every organisation sums error_slots (ten-minute buckets per kind) after the slot
+    of `since` and reads that slot's rows after `since` from the log; one organisation's sums
+    error_stats (per day) for whole days and counts the part of the first day from the log.
 
     Raises UnknownOrganisation.
     """
@@ -304,38 +305,62 @@ def error_groups(
     from store.orgs import org_id
 
     args: dict[str, object] = {"org": org_id(db, org) if org else None}
-    # The org condition is spelled out only when there is one: `(:org IS NULL OR ...)` would
-    # keep SQLite from using the organisation's index.
-    by_org = " AND org_id = :org" if org else ""
     if since is None and org is None:  # one row per kind
-        source = ""
-    elif since is None:
-        source = (
-            "SELECT kind, org_id, count, first_at, last_at FROM error_kinds WHERE org_id = :org"
-        )
+        groups = "SELECT kind, count, orgs, first_at, last_at FROM error_totals"
+    elif org is None:
+        groups = _slots_since(args, since)
     else:
-        buckets = "SELECT kind, org_id, count, first_at, last_at FROM error_stats WHERE 1"
-        first = parse(since)
-        next_day = day(first + timedelta(days=1))
-        args.update(day=day(first), since=since, next_day=next_day + "T00:00:00Z")
-        source = (
-            buckets + " AND day > :day" + by_org + " UNION ALL "
-            "SELECT coalesce(kind, 'unknown'), org_id, 1, at, at "
-            "FROM log INDEXED BY log_level_at_org "
-            "WHERE level = 'error' AND at >= :since AND at < :next_day" + by_org
+        if since is None:
+            source = (
+                "SELECT kind, org_id, count, first_at, last_at FROM error_kinds WHERE org_id = :org"
+            )
+        else:
+            first = parse(since)
+            next_day = day(first + timedelta(days=1))
+            args.update(day=day(first), since=since, next_day=next_day + "T00:00:00Z")
+            source = (
+                "SELECT kind, org_id, count, first_at, last_at FROM error_stats "
+                "WHERE day > :day AND org_id = :org UNION ALL "
+                "SELECT coalesce(kind, 'unknown'), org_id, 1, at, at "
+                "FROM log INDEXED BY log_level_at_org "
+                "WHERE level = 'error' AND at >= :since AND at < :next_day AND org_id = :org"
+            )
+        groups = (
+            "SELECT kind, sum(count) AS count, count(DISTINCT org_id) AS orgs, "
+            f"min(first_at) AS first_at, max(last_at) AS last_at FROM ({source}) GROUP BY kind"
         )
-    groups = (
-        f"SELECT kind, sum(count) AS count, count(DISTINCT org_id) AS orgs, "
-        f"min(first_at) AS first_at, max(last_at) AS last_at FROM ({source}) GROUP BY kind"
-        if source
-        else "SELECT kind, count, orgs, first_at, last_at FROM error_totals"
-    )
     sql = (
         f"SELECT g.kind, g.count, g.orgs, g.first_at, g.last_at, kb.title, kb.cause, kb.fix, "
         f"kb.refresh_step, kb.action FROM ({groups}) g LEFT JOIN kb ON kb.kind = g.kind "
         f"ORDER BY g.count DESC, g.kind"
     )
     return [ErrorGroup(*row) for row in db.execute(sql, args).fetchall()]
+
+
+SLOT = timedelta(minutes=10)  # error_slots' buckets: the first 15 characters of a time
+
+
+def _slots_since(args: dict[str, object], since: str) -> str:
+    """Every organisation's error groups since `since`: the buckets after its slot (a search of
+    each kind's buckets, streamed by kind), then the slot's own rows from `since` on (ten
+    minutes of errors at most) and the organisations whose latest error is among them."""
+    first = parse(since)
+    slot_start = first.replace(minute=first.minute - first.minute % 10, second=0, microsecond=0)
+    args.update(since=since, slot=iso(slot_start)[:15], next_slot=iso(slot_start + SLOT))
+    return (
+        "SELECT kind, sum(count) AS count, sum(orgs) AS orgs, min(first_at) AS first_at, "
+        "max(last_at) AS last_at FROM ("
+        "SELECT * FROM (SELECT t.kind, sum(s.count) AS count, sum(s.orgs) AS orgs, "
+        "min(s.first_at) AS first_at, max(s.last_at) AS last_at "
+        "FROM error_totals t CROSS JOIN error_slots s ON s.kind = t.kind AND s.slot > :slot "
+        "GROUP BY t.kind) "
+        "UNION ALL SELECT coalesce(kind, 'unknown'), 1, 0, at, at "
+        "FROM log INDEXED BY log_level_at_org "
+        "WHERE level = 'error' AND at >= :since AND at < :next_slot "
+        "UNION ALL SELECT kind, 0, 1, NULL, NULL FROM error_kinds INDEXED BY error_kinds_last "
+        "WHERE last_at >= :since AND last_at < :next_slot"
+        ") GROUP BY kind HAVING sum(count) > 0"
+    )
 
 
 def resolve_since(text: str | None, *, now: datetime | None = None) -> str | None:

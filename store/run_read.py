@@ -157,3 +157,9 @@ def confirmation_names(run: Run, confirm: str | None) -> None:
             f"so nothing was done: check which customer you are working on. Confirm with "
             f"--confirm {run.code}."
         )
+
+
+def refresh_planned(run: Run) -> bool:
+    """The run holds the refresh sequence already (planned by its verdict or an earlier
+    override), so an override would add nothing."""
+    return any(s.name == StepName.UNINSTALL and s.status != StepStatus.SKIPPED for s in run.steps)

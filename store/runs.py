@@ -31,7 +31,7 @@ from store.orgs import configuration, org_id
 from store.packet import build_packet, packet_path, packet_summary, write_packet
 from store.progress import Cancelled, Progress
 from store.run_plan import replan
-from store.run_read import as_closed, confirmation_names, latest_run, open_run
+from store.run_read import as_closed, confirmation_names, latest_run, open_run, refresh_planned
 from store.run_read import runs_in_progress as runs_in_progress  # re-exported
 from store.step_actions import StepDetail, VerifyDetail, Waiting, perform
 from store.timeparse import iso
@@ -168,12 +168,18 @@ def override_verdict(
     """Add the refresh sequence to the run in progress despite its verdict; the typed reason
     and who are recorded in the run, a note and the audit trail.
 
-    Raises UnknownOrganisation, NotFound, RunClaimed, TransitionRefused (no reason).
+    Raises UnknownOrganisation, NotFound, RunClaimed, TransitionRefused (no reason, or the
+    run already holds the refresh sequence: nothing to override).
     """
     actor = actor or default_actor()
     reason = _reason(reason) or ""
     run = open_run(db, org)
     _claimed(run, actor, False)
+    if refresh_planned(run):
+        raise TransitionRefused(
+            f"The refresh run for {run.code} already holds the refresh sequence (uninstall and "
+            "reconnect); nothing to override, and nothing was recorded."
+        )
     with transaction(db) as conn:
         at = now_iso()
         conn.execute(

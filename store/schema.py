@@ -12,6 +12,9 @@ from store.enums import Level, QueueStatus, State
 from store.schema_log import (
     _ERROR_KINDS,
     _ERROR_KINDS_TRIGGERS,
+    _ERROR_SLOTS,
+    _ERROR_SLOTS_KINDS_TRIGGERS,
+    _ERROR_SLOTS_LOG_TRIGGERS,
     _ERROR_STATS_TRIGGERS,
     _LOG_FTS_TRIGGERS,
     _V1_LOG_FTS,
@@ -20,6 +23,7 @@ from store.schema_log import (
     LOG_INDEXES,
     _fill_error_kinds,
     analyze,
+    fill_error_slots,
     run_script,
 )
 
@@ -353,6 +357,15 @@ def _migrate_consent_requests(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_error_slots(conn: sqlite3.Connection) -> None:
+    # Error groups of a time window from ten-minute buckets per kind (_ERROR_SLOTS), which do
+    # not grow with the rows per day. Filling them reads the log's error rows once (about
+    # 0.2 s at 1M rows). Self-contained: the lead may renumber it at merge.
+    run_script(conn, _ERROR_SLOTS + _ERROR_SLOTS_KINDS_TRIGGERS)
+    fill_error_slots(conn)
+    run_script(conn, _ERROR_SLOTS_LOG_TRIGGERS)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
@@ -364,5 +377,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_fts_filters,
     _migrate_error_totals,
     _migrate_consent_requests,
+    _migrate_error_slots,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

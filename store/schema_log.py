@@ -123,11 +123,78 @@ CREATE TRIGGER IF NOT EXISTS error_kinds_ad AFTER DELETE ON error_kinds BEGIN
     UPDATE error_totals SET orgs = orgs - 1 WHERE kind = old.kind;
 END;
 """
-LOG_TRIGGERS = _LOG_FTS_TRIGGERS + _ERROR_STATS_TRIGGERS + _ERROR_KINDS_TRIGGERS
+# Error groups of a time window ("the last 24 h", no organisation) from ten-minute buckets per
+# kind: `slot` is the first 15 characters of `at` ('2026-11-24T11:5'). Summing the buckets after
+# the window's first slot, plus that slot's rows from the log (ten minutes at most), answers in
+# about 1 ms at 1M and at 3M rows alike: the per-day, per-organisation buckets of error_stats
+# grow with the rows per day (24 h: 12 ms at 1M, 39-51 ms at 3M). A bucket's `orgs` counts the
+# organisations whose latest error of the kind (error_kinds.last_at) is in it, so the buckets
+# from a moment on sum to the organisations with an error of the kind since then, each once.
+# (A deleted log row leaves error_kinds.last_at as it was, as it leaves first/last seen.)
+_ERROR_SLOTS = """
+CREATE TABLE IF NOT EXISTS error_slots (
+    kind TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    orgs INTEGER NOT NULL,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (kind, slot)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS error_kinds_last ON error_kinds(last_at);
+"""
+_ERROR_SLOTS_LOG_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS log_error_slots_ai AFTER INSERT ON log WHEN new.level = 'error'
+BEGIN
+    INSERT INTO error_slots(kind, slot, count, orgs, first_at, last_at)
+        VALUES (coalesce(new.kind, 'unknown'), substr(new.at, 1, 15), 1, 0, new.at, new.at)
+        ON CONFLICT(kind, slot) DO UPDATE SET
+            count = count + 1,
+            first_at = min(first_at, excluded.first_at),
+            last_at = max(last_at, excluded.last_at);
+END;
+CREATE TRIGGER IF NOT EXISTS log_error_slots_ad AFTER DELETE ON log WHEN old.level = 'error'
+BEGIN
+    UPDATE error_slots SET count = count - 1
+        WHERE kind = coalesce(old.kind, 'unknown') AND slot = substr(old.at, 1, 15);
+    DELETE FROM error_slots
+        WHERE kind = coalesce(old.kind, 'unknown') AND slot = substr(old.at, 1, 15)
+          AND count <= 0 AND orgs <= 0;
+END;
+"""
+# error_kinds' latest error moves to a later slot: its organisation is counted there instead.
+_ERROR_SLOTS_KINDS_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS error_kinds_slot_ai AFTER INSERT ON error_kinds BEGIN
+    INSERT INTO error_slots(kind, slot, count, orgs, first_at, last_at)
+        VALUES (new.kind, substr(new.last_at, 1, 15), 0, 1, new.last_at, new.last_at)
+        ON CONFLICT(kind, slot) DO UPDATE SET orgs = orgs + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS error_kinds_slot_au AFTER UPDATE OF last_at ON error_kinds
+WHEN substr(old.last_at, 1, 15) <> substr(new.last_at, 1, 15)
+BEGIN
+    UPDATE error_slots SET orgs = orgs - 1
+        WHERE kind = old.kind AND slot = substr(old.last_at, 1, 15);
+    DELETE FROM error_slots WHERE kind = old.kind AND slot = substr(old.last_at, 1, 15)
+        AND count <= 0 AND orgs <= 0;
+    INSERT INTO error_slots(kind, slot, count, orgs, first_at, last_at)
+        VALUES (new.kind, substr(new.last_at, 1, 15), 0, 1, new.last_at, new.last_at)
+        ON CONFLICT(kind, slot) DO UPDATE SET orgs = orgs + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS error_kinds_slot_ad AFTER DELETE ON error_kinds BEGIN
+    UPDATE error_slots SET orgs = orgs - 1
+        WHERE kind = old.kind AND slot = substr(old.last_at, 1, 15);
+    DELETE FROM error_slots WHERE kind = old.kind AND slot = substr(old.last_at, 1, 15)
+        AND count <= 0 AND orgs <= 0;
+END;
+"""
+LOG_TRIGGERS = (
+    _LOG_FTS_TRIGGERS + _ERROR_STATS_TRIGGERS + _ERROR_KINDS_TRIGGERS + _ERROR_SLOTS_LOG_TRIGGERS
+)
 
 
 def fill_error_groups(conn: sqlite3.Connection) -> None:
-    """Count the error groups (error_stats, error_kinds, error_totals) again from the log."""
+    """Count the error groups (error_stats, error_kinds, error_totals, error_slots) again from
+    the log."""
     conn.execute("DELETE FROM error_stats")
     conn.execute(
         "INSERT INTO error_stats(day, kind, org_id, count, first_at, last_at) "
@@ -135,6 +202,23 @@ def fill_error_groups(conn: sqlite3.Connection) -> None:
         "FROM log WHERE level = 'error' GROUP BY 1, 2, 3"
     )
     _fill_error_kinds(conn)
+    fill_error_slots(conn)
+
+
+def fill_error_slots(conn: sqlite3.Connection) -> None:
+    """The ten-minute buckets from the log, and each organisation counted in the bucket of its
+    latest error of the kind (after error_kinds is filled: its triggers touch these buckets)."""
+    conn.execute("DELETE FROM error_slots")
+    conn.execute(
+        "INSERT INTO error_slots(kind, slot, count, orgs, first_at, last_at) "
+        "SELECT coalesce(kind, 'unknown'), substr(at, 1, 15), count(*), 0, min(at), max(at) "
+        "FROM log WHERE level = 'error' GROUP BY 1, 2"
+    )
+    conn.execute(
+        "UPDATE error_slots SET orgs = counted.n FROM (SELECT kind, substr(last_at, 1, 15) AS "
+        "slot, count(*) AS n FROM error_kinds GROUP BY 1, 2) AS counted "
+        "WHERE error_slots.kind = counted.kind AND error_slots.slot = counted.slot"
+    )
 
 
 def _fill_error_kinds(conn: sqlite3.Connection) -> None:

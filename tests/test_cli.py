@@ -50,6 +50,22 @@ def test_orgs_filters(run) -> None:
     assert [o["code"] for o in json.loads(out)] == ["SXBREW"]
 
 
+def test_orgs_filter_is_the_dashboards_filter(run) -> None:
+    """--filter matches what the console's dashboard filter matches, auth health and partial
+    states included, which --search (code, name, tenant) does not."""
+    _, out, _ = run("orgs", "--filter", "EXPIRED", "--json")
+    assert [o["code"] for o in json.loads(out)] == ["WATTLE"]
+    _, out, _ = run("orgs", "--search", "expired", "--json")
+    assert json.loads(out) == []
+    _, out, _ = run("orgs", "--filter", "reconsent state:active", "--json")
+    assert [o["code"] for o in json.loads(out)] == ["GREEN", "IRONBARK"]
+    code, out, err = run("orgs", "--filter", "kauri zzz")
+    assert code == 0 and "KAURI" not in out
+    assert "No organisations match: nothing matches 'zzz'." in err
+    code, _, err = run("orgs", "--filter", "state:bogus")
+    assert code == 1 and "Unknown state 'bogus'" in err and "Traceback" not in err
+
+
 def test_orgs_table_fits_80_columns(run) -> None:
     code, out, _ = run("orgs")
     assert code == 0

@@ -102,6 +102,14 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 @click.option("--state", type=click.Choice(STATES), help="Only organisations in this state.")
 @click.option("--search", help="Only those whose code, name or Xero tenant contains this text.")
 @click.option(
+    "--filter",
+    "words",
+    metavar="WORDS",
+    help="Only those the console's dashboard filter finds: every word must match the code, "
+    "name, tenant, state, auth health or a partial state ('expired', 'state:active "
+    "auth:expiring', 'reconsent'); any case.",
+)
+@click.option(
     "--needs-reconsent",
     is_flag=True,
     help="Only those still on Xero's deprecated accounting.transactions scope: fresh consent "
@@ -110,18 +118,27 @@ def _build_stage(stage: str, done: int, total: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")
 @pass_ctx
 def orgs(
-    obj: Context, state: str | None, search: str | None, needs_reconsent: bool, as_json: bool
+    obj: Context,
+    state: str | None,
+    search: str | None,
+    words: str | None,
+    needs_reconsent: bool,
+    as_json: bool,
 ) -> None:
     """List organisations: state, Xero tenant, errors in the last 24 h, last good export.
 
     An integration left inactive past its due time (`deactivate --until`), or 24 h without
     one, shows as "inactive OVERDUE"; in --json its `overdue` is true. JSON key
     needs_reconsent (true/false): still on Xero's deprecated broad scopes."""
-    from store.orgs import list_orgs  # (each command imports what only it needs: issue 17)
+    from store.orgs import find_orgs, list_orgs  # (each command imports what it needs: issue 17)
 
     found = list_orgs(
         obj.db, state=state, search=search, reconsent=True if needs_reconsent else None
     )
+    unmatched: tuple[str, ...] = ()
+    if words is not None:
+        match = find_orgs(found, words)
+        found, unmatched = match.orgs, match.unmatched
     bad = [
         f"{o.code} {what}"
         for o in found
@@ -152,8 +169,19 @@ def orgs(
         flexible=(1, 3),
     )
     if not found:
-        click.echo("No organisations match.", err=True)
+        click.echo(nothing_matched(unmatched), err=True)
     report_unreadable(bad)
+
+
+def nothing_matched(unmatched: tuple[str, ...]) -> str:
+    """Why the list is empty: which filter words matched no organisation on their own."""
+    if not unmatched:
+        return "No organisations match."
+    return (
+        "No organisations match: nothing matches "
+        + ", ".join(repr(visible(w)) for w in unmatched)
+        + "."
+    )
 
 
 @cli.command()

@@ -16,9 +16,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
-
-import sqlite_utils
 
 from store import clock
 from store.db import transaction
@@ -32,6 +31,9 @@ from store.xero.client import XeroClient
 from store.xero.common import log_error, parse_time, session
 from store.xero.models import Connection
 from store.xero.tokens import store_tokens
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 STATE_LIFETIME = timedelta(minutes=10)
 KEEP_EXPIRED = timedelta(days=1)  # so that a late paste is told "expired", not "unknown"

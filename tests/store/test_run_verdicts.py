@@ -156,6 +156,9 @@ def test_override_needs_a_reason_and_is_recorded(db, xero, tmp_path: Path) -> No
     assert run.override_by == "alice"
     assert any("accountant insists" in n.text for n in run.notes)
     assert audit_trail(db, "ZOVER")[0].action == "run_override"
+    with pytest.raises(TransitionRefused, match="already holds the refresh sequence"):
+        override_verdict(db, "ZOVER", "once more", actor="alice")
+    assert open_run(db, "ZOVER").override_reason == "accountant insists on a reinstall"
     with pytest.raises(TransitionRefused, match="Say why"):
         start_run(db, "HARBOUR", actor="alice", override="")
 
@@ -172,6 +175,8 @@ def test_no_uninstall_while_the_tenant_is_offline(db, xero, tmp_path: Path) -> N
     start_run(db, "ZGONE", actor="alice")
     run = next_step(db, "ZGONE", actor="alice", client=xero())
     assert "uninstall" in names(run)
+    with pytest.raises(TransitionRefused, match="nothing to override"):  # planned already
+        override_verdict(db, "ZGONE", "to be sure", actor="alice")
     while run.current.name != "uninstall":
         run = next_step(db, "ZGONE", actor="alice", client=xero())
     tenant = integration(db, "ZGONE").tenant_id

@@ -216,6 +216,22 @@ async def test_kind_picker_filters_and_escape_closes(store_path: Path, db) -> No
         assert _logs(app).query_now.kind is None
 
 
+async def test_o_starts_an_org_word_that_typing_goes_on_from(store_path: Path) -> None:
+    """`o` puts "org:" in the search box; the next letters follow it, not replace it."""
+    app = LogsApp(store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        search = _logs(app).query_one("#log-search", Input)
+        await pilot.press("o", *"WATTLE")
+        await settle(pilot)
+        assert search.value == "org:WATTLE"
+        _logs(app).table.focus()
+        await settle(pilot)
+        await pilot.press("slash", "x")  # `/` still selects the search: x replaces it
+        await settle(pilot)
+        assert search.value == "x"
+
+
 async def test_one_organisation(store_path: Path, db) -> None:
     app = LogsApp(store_path, org="KAURI")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -69,7 +69,20 @@ def test_console_names_its_keys_for_commands() -> None:
         "organisation",
     )
     assert "syncdesk map" not in said and "the m key (Fix map)" in said
-    assert "(the t key (Retry))" in said and "the m key (Fix map) on" not in said
+    assert "retry exports with the t key (Retry);" in said and "the m key (Fix map) on" not in said
+    assert "))" not in said
+    assert (
+        console_words(
+            "fix each failing one first (`syncdesk map`, or m in the console).", "organisation"
+        )
+        == "fix each failing one first with the m key (Fix map)."
+    )
+    assert console_words("Retry the exports (`syncdesk retry K`).", "log") == (
+        "Retry the exports with the t key (Retry) on the organisation screen."
+    )
+    assert console_words("(`syncdesk orgs`) lists them", "organisation") == (
+        "(`syncdesk orgs`) lists them"
+    )
     assert "the e key (Escalate) on the refresh run screen" in console_words(
         "`syncdesk run escalate K`", "organisation"
     )

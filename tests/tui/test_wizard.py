@@ -86,12 +86,17 @@ async def test_app_removed_in_xero_resolves(store_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(pilot, store_path, "SXBREW")
         assert "refresh sequence will likely help" in wizard_text(app)
+        assert app.screen.check_action("override", ()) is False  # the verdict plans it: no f
         await perform(pilot)  # start
         await perform(pilot)  # diagnose
         text = wizard_text(app)
         assert "– 2 Deactivate" in text and "▶ 4 Uninstall" in text
         await confirm_uninstall(pilot, "SXBREW")
         assert state(store_path, "SXBREW") == "uninstalled"
+        text = wizard_text(app)  # the run's own next step reconnects, not the org screen's c
+        assert "the next step (enter: Reconnect) restores it" in text
+        assert "c key" not in text and "organisation screen" not in text
+        assert app.screen.check_action("override", ()) is not True  # planned: no f
         await reconnect(pilot)
         assert state(store_path, "SXBREW") == "active"
         await perform(pilot)  # verify

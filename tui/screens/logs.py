@@ -395,7 +395,12 @@ class LogsScreen(LogEnds, LogLive, StoreScreen):
         parts = ([f"kind:{kind}"] if kind else []) + ([words] if words else []) + ["org:"]
         search.value = " ".join(parts)
         search.cursor_position = len(search.value)
+        search.select_on_focus = False  # typing goes on after "org:" (until the box is left)
         search.focus()
+
+    @on(Input.Blurred, "#log-search")
+    def search_left(self) -> None:
+        self.query_one("#log-search", Input).select_on_focus = True
 
     @on(Input.Changed, "#log-search")
     def search_changed(self) -> None:

@@ -21,6 +21,7 @@ from textual.widgets import Header, Static
 
 from store.diagnose import Diagnosis, diagnose
 from store.models import Run, StepInput
+from store.run_read import refresh_planned
 from store.runs import (
     latest_run,
     next_step,
@@ -294,8 +295,11 @@ class WizardScreen(RunKeys, MappingFix):
             return (not self.busy) and (run is None or not open_run or mine) or None
         if action == "start_new":
             return not open_run and not self.busy
-        if action == "override":
-            return (not open_run or bool(mine)) and not self.busy
+        if action == "override":  # not when the refresh sequence is planned (or will be) anyway
+            if open_run:
+                return bool(mine) and not refresh_planned(run) and not self.busy
+            helps = self.diagnosis is not None and self.diagnosis.verdict.refresh_helps
+            return not helps and not self.busy
         if action == "take_over":
             return open_run and not mine
         if action in ("note", "escalate", "resolve"):

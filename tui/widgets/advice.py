@@ -39,10 +39,12 @@ FLAGS: dict[str, str] = {
     "--no-restore": "the restore box in the Reconnect dialog",
 }
 # A command, and the CLI's aside naming the console's key ("(m in the console)"), which the
-# console drops once it has named the key itself.
+# console drops once it has named the key itself. A command in brackets ("retry the exports
+# (`syncdesk retry K`)") is said "with the t key (Retry)", not in brackets within brackets.
 _COMMAND = re.compile(
-    r"`syncdesk (run [a-z]+|[a-z-]+)\b[^`]*`"
+    r"(?P<open> \()?`syncdesk (run [a-z]+|[a-z-]+)\b[^`]*`"
     r"(?P<aside> \([^()]*in the console\)|,? or [a-z] in the console)?"
+    r"(?(open)\))"
 )
 _FLAG = re.compile(r"`?(--[a-z-]+)\b[^`;,.)]*`?")
 
@@ -59,14 +61,16 @@ def console_words(
     here = here or {}
 
     def command(match: re.Match[str]) -> str:
-        verb = match.group(1)
+        verb = match.group(2)
         if verb in here:
-            return here[verb]
-        if verb not in KEYS:
+            said = here[verb]
+        elif verb in KEYS:
+            key, label, place = KEYS[verb]
+            said = key_words(key, label)
+            said = said if place == screen else f"{said} on the {place} screen"
+        else:
             return match.group(0)
-        key, label, place = KEYS[verb]
-        said = key_words(key, label)
-        return said if place == screen else f"{said} on the {place} screen"
+        return f" with {said}" if match.group("open") else said
 
     def flag(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -235,8 +235,11 @@ def last_result_text(run: Run) -> Content | None:
     if not done:
         return None
     last = done[-1]
-    # after a reconnect, the wizard's own m key fixes the restored mappings
-    here = {**HERE, "map": "the m key (Fix mapping)"} if last.name == "reconnect" else HERE
+    here = HERE
+    if last.name == "reconnect":  # the wizard's own m key fixes the restored mappings
+        here = {**HERE, "map": "the m key (Fix mapping)"}
+    elif run.current is not None and run.current.name == "reconnect":  # after the uninstall
+        here = {**HERE, "reconnect": "the next step (enter: Reconnect)"}
     parts: list[str | tuple[str, str]] = [
         (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
         console_words(last.outcome or "", SCREEN, here),
