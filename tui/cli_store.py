@@ -280,8 +280,7 @@ def log(
     """The connection log, newest first: all organisations, or ORG's.
 
     The table shows the newest 50 rows (or --limit). --json and --csv export the whole filter
-    (or the newest --limit rows), streamed a page at a time: memory stays flat however many
-    rows match.
+    (or the newest --limit rows) as it is read: memory stays flat however many rows match.
     """
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
@@ -291,7 +290,7 @@ def log(
     if limit is None and (as_csv or as_json):  # the whole filter: one statement, plain tuples
         from store.log_export import stream_log_csv, stream_log_json  # (not for the table)
 
-        if as_csv:  # SQLite writes each row's text; Python checks it a batch at a time
+        if as_csv:  # SQLite writes a batch's text; Python checks it and writes it whole
             chunks = stream_log_csv(obj.db, query)  # refuses a bad filter before the header
             LogCsvWriter(sys.stdout).write_text(chunks)
         else:
