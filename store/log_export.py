@@ -59,19 +59,24 @@ EXPORTED_COLUMNS = (("log", "id"), *(tuple(column.split(".")) for _, column in _
 _NOT_NULL = ("log.at", "orgs.code", "log.level", "log.message")
 _NULLABLE = tuple(column for _, column in _CELLS if column not in _NOT_NULL)
 # The bytes of the cells' values (a BLOB's length is its size; CAST leaves text's bytes).
-_BYTES = " + ".join(f"ifnull(length(CAST({column} AS BLOB)), 0)" for _, column in _CELLS)
+_BYTES = " + ".join(
+    f"length(CAST({column} AS BLOB))"
+    if column in _NOT_NULL
+    else f"ifnull(length(CAST({column} AS BLOB)), 0)"
+    for _, column in _CELLS
+)
 
 # CSV: the cells joined by a unit separator (printf writes NULL as nothing), lines by \n.
 _SEP = "\x1f"
 _SEPARATORS = len(_CELLS) - 1
 _CSV_TEXT = f"printf('{_SEP.join('%s' for _ in _CELLS)}', {', '.join(c for _, c in _CELLS)})"
-# Each byte of a batch's text as what it means to the CSV checks: a line feed (N), the
-# separator (S), a character a formula starts with (F: = + - @ tab), a comma or a quote (Q),
-# another control character or DEL (C), a byte of non-ASCII text (U), anything else (.).
+# Each byte of a batch's text as what it means to the CSV checks: a line feed or the
+# separator (S: a cell starts after it), a character a formula starts with (F: = + - @ tab), a
+# comma or a quote (Q), another control character or DEL (C), a byte of non-ASCII text (U),
+# anything else (.).
 _CSV_CLASSES = bytes(
     ord(
-        "N" if byte == 0x0A
-        else "S" if byte == 0x1F
+        "S" if byte in (0x0A, 0x1F)
         else "F" if chr(byte) in "=+-@\t"
         else "Q" if chr(byte) in ',"'
         else "C" if byte < 0x20 or byte == 0x7F
@@ -134,8 +139,8 @@ def stream_log_csv(
             classes = data.translate(_CSV_CLASSES)
             if (
                 len(data) != item.sums[0] + count * (_SEPARATORS + 1) - 1  # a NUL cut a value
-                or classes.count(b"N") != count - 1  # a line feed in a cell
-                or classes.count(b"S") != count * _SEPARATORS  # the separator in a cell
+                or classes.count(b"S") != count * (_SEPARATORS + 1) - 1
+                or joined.count("\n") != count - 1  # a line feed or a separator in a cell
             ):
                 joined = None
             elif b"C" in classes or b"U" in classes or _formula(classes):
@@ -192,7 +197,7 @@ def json_object(row: Sequence[Any], keys: Sequence[str]) -> str:
 
 def _formula(classes: bytes) -> bool:
     """A cell starting as a formula: an F first, or after a separator or a line feed."""
-    return classes.startswith(b"F") or b"SF" in classes or b"NF" in classes
+    return classes.startswith(b"F") or b"SF" in classes
 
 
 def _json_checked(item: Batch) -> str | None:
