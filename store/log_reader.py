@@ -16,7 +16,6 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from store.errors import InvalidQuery
@@ -30,14 +29,14 @@ _BY_ID = f"SELECT {_COLUMNS} FROM log JOIN orgs ON orgs.id = log.org_id WHERE lo
 _Rows = list[tuple[Any, ...]]
 
 
-@dataclass(frozen=True)
 class Form:
     """How SQLite writes a batch: each row's text, what joins the rows, and the values
     summed over the batch (SQL expressions of a row)."""
 
-    row: str
-    separator: str
-    sums: tuple[str, ...]
+    __slots__ = ("row", "separator", "sums")
+
+    def __init__(self, row: str, separator: str, sums: tuple[str, ...]) -> None:
+        self.row, self.separator, self.sums = row, separator, sums
 
 
 class Batch:
