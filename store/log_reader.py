@@ -108,6 +108,12 @@ def _stream(
             yield item
         if before is None:
             return
+        if sqlite3.threadsafety != 3:  # a connection shared by threads needs serialized SQLite
+            while before is not None:
+                item, before = read(before)
+                if item.count:
+                    yield item
+            return
         reader = _Reader(read, before)
         yield from reader
     finally:

@@ -92,6 +92,20 @@ def test_csv_text_is_what_the_row_writer_writes(hostile, batch) -> None:
     assert '"CO,DE"' in whole and "x\\x1fy" in whole and "bytes \\x1b[31m" in whole
 
 
+def test_without_serialized_sqlite_the_batches_are_read_in_the_callers_thread(
+    hostile, monkeypatch
+) -> None:
+    """A connection is shared with the reader thread only where SQLite is serialized."""
+    monkeypatch.setattr(sqlite3, "threadsafety", 1)
+    started = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: pytest.fail(f"thread {t.name}"))
+    expected = _paged_csv(hostile, LogQuery())
+    streamed = io.StringIO()
+    LogCsvWriter(streamed).write_text(stream_log_csv(hostile, LogQuery(), batch=2))
+    monkeypatch.setattr(threading.Thread, "start", started)
+    assert streamed.getvalue() == expected and expected.count("\n") > 3
+
+
 @pytest.mark.parametrize("batch", [1, 3, 5000])
 def test_json_text_is_what_the_object_writer_writes(hostile, batch, capsys) -> None:
     assert JSON_KEYS == LOG_JSON_KEYS
