@@ -270,3 +270,23 @@ def test_help_lists_commands() -> None:
     assert result.returncode == 0
     for command in ("init", "orgs", "show", "log", "errors"):
         assert command in result.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["log", "--csv"], ["log", "--json"], ["log"], ["orgs"]])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(
+    store_path: Path, args: list[str]
+) -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "tui", "--db", str(store_path), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "syncdesk: could not write the output: No space left on device; what was written "
+        "before it is incomplete."
+    ]

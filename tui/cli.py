@@ -49,3 +49,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         # `syncdesk log | head`: the reader went away; say nothing.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except OSError as exc:  # the output could not be written (a full disk, a dead terminal)
+        click.echo(f"syncdesk: {os_error_words(exc)}", err=True)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
+        sys.exit(1)
+
+
+def os_error_words(exc: OSError) -> str:
+    """An operating-system failure as one line naming its cause (and its file, if any)."""
+    why = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"could not write the output: {why}; what was written before it is incomplete."
+    return f"{why}: {visible(str(exc.filename))}"
