@@ -40,11 +40,17 @@ def _day(days: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(days * 86400))
 
 
+@functools.cache
+def _clock_times() -> tuple[str, ...]:
+    """ "HH:MM:SSZ" for every second of a day (86,400 short strings, made once per build)."""
+    return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86400))
+
+
 def iso_fast(ts: float) -> str:
-    """An ISO time for the million log rows: strftime once per day, arithmetic for the time."""
+    """An ISO time for the build's half a million queue times: strftime once per day, a table
+    lookup for the time of day."""
     days, seconds = divmod(int(ts), 86400)
-    hours, rest = divmod(seconds, 3600)
-    return f"{_day(days)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+    return _day(days) + _clock_times()[seconds]
 
 
 @functools.lru_cache(maxsize=256)
