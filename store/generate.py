@@ -32,7 +32,7 @@ from typing import Any
 from store import clock, schema_log
 from store import db as dbm
 from store.enums import Level, QueueStatus, State, Transition
-from store.generate_index import index_log
+from store.generate_index import LogIndexer
 from store.generate_log import iso_fast, log_rows_for
 from store.generate_plan import WEEK_HOURS, PlannedOrg, plan_orgs, random_uuid, scaled
 from store.kb import Classifier, save_knowledge
@@ -216,11 +216,12 @@ def _fill(
     plan = scaled(plan_orgs(profiles, tenants, n_orgs, rng), log_rows)
     conn = db.conn
     # The file is private until renamed into place, so durability can wait for the end: no
-    # journal (a WAL would write every page twice). A 128 MB page cache holds an index's sort
-    # (the million rows themselves are in Python's memory meanwhile: a bigger cache only
-    # raised the peak, to 750 MB), and a second sorter thread builds the organisation indexes
-    # in a third of the time (indexes 9.5 -> 4.2 s). build_store puts the store back in WAL
-    # mode before renaming it.
+    # journal while the organisations are written, then WAL while the log is loaded (a second
+    # thread reads each committed batch for the FTS index: store/generate_index.py). A 64 MB
+    # page cache holds an index's sort (the million rows themselves are in Python's memory
+    # meanwhile: a bigger cache only raised the peak, to 750 MB), and a second sorter thread
+    # builds the organisation indexes in a third of the time (indexes 9.5 -> 4.2 s).
+    # build_store checkpoints the WAL before renaming the store into place.
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -65536")
@@ -240,14 +241,18 @@ def _fill(
         if collecting:
             gc.enable()
     schema_log.drop_log_indexes(conn)
-    count = len(rows)
-    for start in range(0, count, BATCH):
-        conn.executemany(INSERT_LOG, rows[start : start + BATCH])
-        report("log", min(start + BATCH, count), count)
-    del rows  # a million tuples: give their memory back before SQLite sorts for the indexes
     conn.execute("COMMIT")
-    report("indexes", 0, 1)
-    index_log(conn)
+    count = len(rows)
+    with LogIndexer(conn) as indexer:  # a second thread indexes each batch as it is committed
+        for start in range(0, count, BATCH):
+            conn.execute("BEGIN")
+            conn.executemany(INSERT_LOG, rows[start : start + BATCH])
+            conn.execute("COMMIT")
+            indexer.committed()
+            report("log", min(start + BATCH, count), count)
+        del rows  # a million tuples: give their memory back before SQLite sorts for the indexes
+        report("indexes", 0, 1)
+        indexer.finish()
     report("indexes", 1, 1)
     return len(plan), count
 
