@@ -16,7 +16,7 @@ import store.generate_index as gi
 from store import schema_log
 from store.enums import Level, QueueStatus
 from store.generate import DOC_TYPES, build_store
-from store.generate_log import iso_fast
+from store.generate_log import _Renderer, iso_fast
 from store.generate_plan import WEEK_HOURS, plan_orgs
 from store.sample import load_orgs
 from store.sample_xero import load_xero
@@ -154,3 +154,13 @@ def test_queue_rows_make_random_s_own_draws(now) -> None:
         statuses |= {r[6] for r in rows}
     assert statuses == set(QueueStatus)  # every branch was compared
     assert ours.random() == theirs.random()  # and the same number of draws
+
+
+def test_a_template_s_own_braces_stay_as_written(now) -> None:
+    tenants = load_xero(sample_dir() / "xero.yaml")
+    plan = plan_orgs(load_orgs(tenants, sample_dir() / "orgs.yaml"), tenants, 1, random.Random(1))
+    render = _Renderer(random.Random(3), plan[0]).render
+    message, document = render("Sync {SI} failed: {'code': 429} }{ {SI}")
+    assert document is not None and document.startswith("SI-")
+    assert message == f"Sync {document} failed: {{'code': 429}} }}{{ SI-{int(document[3:]) + 1:08d}"
+    assert render("Nothing to fill {") == ("Nothing to fill {", None)
