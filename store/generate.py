@@ -12,7 +12,8 @@ leaves half a store (or destroys the old one); the store it replaces is kept as 
 backup beside it, and the new one keeps its permissions (store/storefile.py).
 
 Which organisations are made is store/generate_plan.py; their week of log rows,
-store/generate_log.py.
+store/generate_log.py; indexing the log on two threads (the FTS index beside the others),
+store/generate_index.py.
 """
 
 from __future__ import annotations
@@ -250,7 +251,9 @@ def _fill(
             conn.execute("COMMIT")
             indexer.committed()
             report("log", min(start + BATCH, count), count)
-        del rows  # a million tuples: give their memory back before SQLite sorts for the indexes
+        # A million tuples no longer needed (freed in time order, not in the order they were
+        # made, Python keeps most of their memory: docs/benchmarks.md, "Session 3").
+        del rows
         report("indexes", 0, 1)
         indexer.finish()
     report("indexes", 1, 1)

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 
 from store import schema_log
+from store.db import BUSY_TIMEOUT_MS
 
 # The tables FTS5 keeps an external-content index in (log_fts has no _content table).
 FTS_SHADOW_TABLES = ("log_fts_data", "log_fts_idx", "log_fts_docsize", "log_fts_config")
@@ -62,6 +63,7 @@ class _FtsWorker(threading.Thread):
     def _index(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = OFF")  # a scratch file: no journal
         conn.execute("PRAGMA synchronous = OFF")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # a WAL reader may wait
         conn.execute("ATTACH DATABASE ? AS store", (str(self.store),))
         schema_log.run_script(conn, schema_log.LOG_FTS)
         done = 0
