@@ -33,7 +33,7 @@ from typing import Any
 from store import clock, schema_log
 from store import db as dbm
 from store.enums import Level, QueueStatus, State, Transition
-from store.generate_index import LogIndexer
+from store.generate_index import LogIndexer, spare_core
 from store.generate_log import iso_fast, log_rows_for
 from store.generate_plan import WEEK_HOURS, PlannedOrg, plan_orgs, random_uuid, scaled
 from store.kb import Classifier, save_knowledge
@@ -217,8 +217,8 @@ def _fill(
     plan = scaled(plan_orgs(profiles, tenants, n_orgs, rng), log_rows)
     conn = db.conn
     # The file is private until renamed into place, so durability can wait for the end: no
-    # journal while the organisations are written, then WAL while the log is loaded (a second
-    # thread reads each committed batch for the FTS index: store/generate_index.py). A 64 MB
+    # journal while the organisations are written, then WAL while the log is loaded if a second
+    # thread reads each committed batch for the FTS index (store/generate_index.py). A 64 MB
     # page cache holds an index's sort (the million rows themselves are in Python's memory
     # meanwhile: a bigger cache only raised the peak, to 750 MB), and a second sorter thread
     # builds the organisation indexes in a third of the time (indexes 9.5 -> 4.2 s).
@@ -244,7 +244,8 @@ def _fill(
     schema_log.drop_log_indexes(conn)
     conn.execute("COMMIT")
     count = len(rows)
-    with LogIndexer(conn) as indexer:  # a second thread indexes each batch as it is committed
+    # A second thread indexes each batch as it is committed, when a core is free for it.
+    with LogIndexer(conn, threaded=spare_core()) as indexer:
         for start in range(0, count, BATCH):
             conn.execute("BEGIN")
             conn.executemany(INSERT_LOG, rows[start : start + BATCH])

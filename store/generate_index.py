@@ -13,12 +13,16 @@ The FTS index holds what `schema_log.create_log_indexes` makes on one connection
 'rebuild' inserts the same rows in the same order; here each batch is its own transaction, so
 the segments are cut at other places); the rest is made by the same statements.
 
+A second thread only pays when a core is free for it (spare_core): without one, LogIndexer
+does the same on this connection, with no journal, no worker and no side file.
+
 Only for a build's private file, with no other connection to it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -31,6 +35,22 @@ from store.db import BUSY_TIMEOUT_MS
 # The tables FTS5 keeps an external-content index in (log_fts has no _content table).
 FTS_SHADOW_TABLES = ("log_fts_data", "log_fts_idx", "log_fts_docsize", "log_fts_config")
 FTS_COLUMNS = "message, org_id, level, kind"
+
+
+def spare_core() -> bool:
+    """Whether a second thread would find a core of its own (now, on this machine).
+
+    The scheduler shares the CPU between sessions (Linux's autogroup), not threads: on a
+    machine other sessions keep busy, a second thread only splits this session's share and
+    costs 2-3 s of CPU more (WAL, the side file, the copy), so the build is faster on one
+    thread there and faster on two with a core idle (docs/benchmarks.md, "Session 3").
+    """
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows)
+        return False
+    return cores >= 2 and load <= cores - 1
 
 
 def side_path(store: Path | str) -> Path:
@@ -94,27 +114,38 @@ class LogIndexer:
     the block with an exception stops the worker and removes its file.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, threaded: bool = True) -> None:
         self.conn = conn
         store = Path(conn.execute("PRAGMA main.database_list").fetchone()[2])
         self.side = side_path(store)
-        # WAL, so the worker reads committed rows while this connection writes; checkpointed
-        # once at the end of the build (not every 1,000 pages: each page would be written twice).
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self.threaded = threaded
+        if threaded:
+            # WAL, so the worker reads committed rows while this connection writes;
+            # checkpointed once at the end of the build (not every 1,000 pages).
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         self.worker = _FtsWorker(store, self.side)
 
     def __enter__(self) -> LogIndexer:
-        self.worker.start()
+        if self.threaded:
+            self.worker.start()
         return self
 
     def committed(self) -> None:
         """The rows inserted so far are committed: the worker may index them."""
-        self.worker.todo.put(self.conn.execute("SELECT max(id) FROM log").fetchone()[0] or 0)
+        if self.threaded:
+            last = self.conn.execute("SELECT max(id) FROM log").fetchone()[0] or 0
+            self.worker.todo.put(last)
 
     def finish(self) -> None:
-        """The log is loaded: index it here and wait for the worker, then copy its FTS index."""
+        """The log is loaded: index it here and wait for the worker, then copy its FTS index
+        (without a worker: everything here, as schema_log.create_log_indexes does)."""
         conn = self.conn
+        if not self.threaded:
+            conn.execute("BEGIN")
+            schema_log.create_log_indexes(conn, sample=True)
+            conn.execute("COMMIT")
+            return
         self.worker.todo.put(None)
         conn.execute("BEGIN")
         schema_log.run_script(conn, schema_log.LOG_INDEXES)
@@ -146,6 +177,10 @@ class LogIndexer:
         tb: TracebackType | None,
     ) -> None:
         worker = self.worker
+        if not self.threaded:
+            if exc is not None and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            return
         if exc is not None:  # no need to finish an index that will not be used
             worker.stopped = True
             if worker.conn is not None and worker.is_alive():

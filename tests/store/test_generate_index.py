@@ -59,14 +59,22 @@ def _one_connection_copy(built: Path, copy: Path) -> None:
     conn.close()
 
 
+@pytest.fixture(autouse=True)
+def two_threads(monkeypatch) -> None:
+    """Builds here index on two threads whatever the machine's load (unless a test says)."""
+    monkeypatch.setattr(gen, "spare_core", lambda: True)
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["two-threads", "one-thread"])
 @pytest.mark.parametrize(
     "orgs, log_rows, batch", [(None, None, 50_000), (40, 4000, 700)], ids=["demo", "generated"]
 )
 def test_two_thread_index_matches_one_connection(
-    tmp_path: Path, monkeypatch, now, orgs, log_rows, batch
+    tmp_path: Path, monkeypatch, now, orgs, log_rows, batch, threaded
 ) -> None:
     built, reference = tmp_path / "built.db", tmp_path / "reference.db"
     monkeypatch.setattr(gen, "BATCH", batch)  # the generated store in six batches
+    monkeypatch.setattr(gen, "spare_core", lambda: threaded)
     build_store(built, orgs=orgs, log_rows=log_rows, seed=2, now=now)
     _one_connection_copy(built, reference)
     ours, theirs = _contents(built), _contents(reference)
@@ -164,3 +172,17 @@ def test_a_template_s_own_braces_stay_as_written(now) -> None:
     assert document is not None and document.startswith("SI-")
     assert message == f"Sync {document} failed: {{'code': 429}} }}{{ SI-{int(document[3:]) + 1:08d}"
     assert render("Nothing to fill {") == ("Nothing to fill {", None)
+
+
+def test_a_second_thread_only_with_a_core_free_for_it(monkeypatch) -> None:
+    monkeypatch.setattr(gi.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(gi.os, "getloadavg", lambda: (0.7, 2.0, 2.0))
+    assert gi.spare_core()
+    monkeypatch.setattr(gi.os, "getloadavg", lambda: (3.5, 2.0, 2.0))
+    assert not gi.spare_core()
+    monkeypatch.setattr(gi.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(gi.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not gi.spare_core()
+    monkeypatch.delattr(gi.os, "getloadavg")  # Windows has none
+    monkeypatch.setattr(gi.os, "cpu_count", lambda: 8)
+    assert not gi.spare_core()
