@@ -40,17 +40,18 @@ def _day(days: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(days * 86400))
 
 
-@functools.cache
-def _clock_times() -> tuple[str, ...]:
-    """ "HH:MM:SSZ" for every second of a day (86,400 short strings, made once per build)."""
-    return tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86400))
+# "HH:" for each hour and "MM:SSZ" for each second of an hour (not a string per second of the
+# day: 86,400 of them held 5 MB through the whole build).
+_HOURS = tuple(f"{h:02d}:" for h in range(24))
+_MINUTES_SECONDS = tuple(f"{s // 60:02d}:{s % 60:02d}Z" for s in range(3600))
 
 
 def iso_fast(ts: float) -> str:
-    """An ISO time for the build's half a million queue times: strftime once per day, a table
-    lookup for the time of day."""
+    """An ISO time for the build's half a million queue times: strftime once per day, table
+    lookups for the time of day."""
     days, seconds = divmod(int(ts), 86400)
-    return _day(days) + _clock_times()[seconds]
+    hours, rest = divmod(seconds, 3600)
+    return _day(days) + _HOURS[hours] + _MINUTES_SECONDS[rest]
 
 
 @functools.lru_cache(maxsize=256)

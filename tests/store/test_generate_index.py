@@ -186,3 +186,12 @@ def test_a_second_thread_only_with_a_core_free_for_it(monkeypatch) -> None:
     monkeypatch.delattr(gi.os, "getloadavg")  # Windows has none
     monkeypatch.setattr(gi.os, "cpu_count", lambda: 8)
     assert not gi.spare_core()
+
+
+def test_iso_fast_is_strftime_to_the_second() -> None:
+    import time
+
+    rng = random.Random(5)
+    times = [0.0, 59.999, 3599.5, 86399.99, 1796000000.7] + [rng.uniform(0, 4e9) for _ in range(5000)]
+    for ts in times:
+        assert iso_fast(ts) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
