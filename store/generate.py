@@ -12,7 +12,8 @@ leaves half a store (or destroys the old one); the store it replaces is kept as 
 backup beside it, and the new one keeps its permissions (store/storefile.py).
 
 Which organisations are made is store/generate_plan.py; their week of log rows,
-store/generate_log.py.
+store/generate_log.py; indexing the log on two threads (the FTS index beside the others),
+store/generate_index.py.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 from store import clock, schema_log
 from store import db as dbm
 from store.enums import Level, QueueStatus, State, Transition
+from store.generate_index import LogIndexer, spare_core
 from store.generate_log import iso_fast, log_rows_for
 from store.generate_plan import WEEK_HOURS, PlannedOrg, plan_orgs, random_uuid, scaled
 from store.kb import Classifier, save_knowledge
@@ -56,37 +58,52 @@ def _iso(ts: float) -> str:
     return iso_fast(ts)  # time.strftime for 500,000 queue times cost a second
 
 
-def _queue_rows(org: PlannedOrg, rng: random.Random, now: float) -> list[dict[str, Any]]:
+QUEUE_COLUMNS = (
+    "org_id, doc_type, number, contact, amount, currency, status, attempts, last_error, "
+    "created_at, updated_at, exported_at"
+)
+
+
+def _queue_rows(org: PlannedOrg, rng: random.Random, now: float) -> list[tuple]:
+    """The organisation's export queue, as tuples of QUEUE_COLUMNS.
+
+    rng.choice, uniform and randint are spelled out with the same draws and arithmetic
+    (random.py's own), so a seed gives the same queue: 175,000 rows spent most of their time
+    in those calls and in a dict per row.
+    """
     p = org.profile
     first_error = next(
         (i.message.split("failed: ", 1)[-1] for i in p.incidents if i.level == Level.ERROR), None
     )
+    lo = now - WEEK_HOURS * 3600
     end = now - max(p.until_hours, 0.5) * 3600
+    span = end - lo
+    below, draw, lognormal = rng._randbelow, rng.random, rng.lognormvariate  # type: ignore[attr-defined]
+    org_id, currency, iso = org.id, org.tenant.currency, iso_fast
     rows = []
     for status, count in p.queue.items():
+        exported, failed = status == QueueStatus.EXPORTED, status == QueueStatus.FAILED
+        error = first_error if failed else None
         for _ in range(count):
-            doc_type, prefix = rng.choice(DOC_TYPES)
-            created = rng.uniform(now - WEEK_HOURS * 3600, end)
-            row = {
-                "org_id": org.id,
-                "doc_type": doc_type,
-                "number": f"{prefix}{rng.randint(1000, 99999999):08d}",
-                "contact": f"Contact {rng.randint(1, 400)}",
-                "amount": round(rng.lognormvariate(6.5, 1.1), 2),
-                "currency": org.tenant.currency,
-                "status": status,
-                "attempts": {QueueStatus.EXPORTED: 1, QueueStatus.FAILED: rng.randint(1, 5)}.get(
-                    status, 0
-                ),
-                "last_error": first_error if status == QueueStatus.FAILED else None,
-                "created_at": _iso(created),
-                "updated_at": _iso(created),
-                "exported_at": None,
-            }
-            if status == QueueStatus.EXPORTED:
-                exported = min(created + rng.uniform(5, 600), end)
-                row["exported_at"] = row["updated_at"] = _iso(exported)
-            rows.append(row)
+            doc_type, prefix = DOC_TYPES[below(5)]  # rng.choice(DOC_TYPES)
+            created = lo + span * draw()  # rng.uniform(lo, end)
+            number = f"{prefix}{1000 + below(99999000):08d}"  # rng.randint(1000, 99999999)
+            contact = f"Contact {1 + below(400)}"  # rng.randint(1, 400)
+            amount = round(lognormal(6.5, 1.1), 2)
+            tries = 1 + below(5)  # rng.randint(1, 5), drawn for every row
+            attempts = 1 if exported else tries if failed else 0
+            at = iso(created)
+            if exported:
+                done = iso(min(created + (5.0 + 595.0 * draw()), end))  # rng.uniform(5, 600)
+                rows.append(
+                    (org_id, doc_type, number, contact, amount, currency, status, attempts)
+                    + (error, at, done, done)
+                )
+            else:
+                rows.append(
+                    (org_id, doc_type, number, contact, amount, currency, status, attempts)
+                    + (error, at, at, None)
+                )
     return rows
 
 
@@ -200,11 +217,12 @@ def _fill(
     plan = scaled(plan_orgs(profiles, tenants, n_orgs, rng), log_rows)
     conn = db.conn
     # The file is private until renamed into place, so durability can wait for the end: no
-    # journal (a WAL would write every page twice). A 128 MB page cache holds an index's sort
-    # (the million rows themselves are in Python's memory meanwhile: a bigger cache only
-    # raised the peak, to 750 MB), and a second sorter thread builds the organisation indexes
-    # in a third of the time (indexes 9.5 -> 4.2 s). build_store puts the store back in WAL
-    # mode before renaming it.
+    # journal while the organisations are written, then WAL while the log is loaded if a second
+    # thread reads each committed batch for the FTS index (store/generate_index.py). A 64 MB
+    # page cache holds an index's sort (the million rows themselves are in Python's memory
+    # meanwhile: a bigger cache only raised the peak, to 750 MB), and a second sorter thread
+    # builds the organisation indexes in a third of the time (indexes 9.5 -> 4.2 s).
+    # build_store checkpoints the WAL before renaming the store into place.
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -65536")
@@ -224,20 +242,32 @@ def _fill(
         if collecting:
             gc.enable()
     schema_log.drop_log_indexes(conn)
-    sql = (
-        "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)"
-    )
-    count = len(rows)
-    for start in range(0, count, BATCH):
-        conn.executemany(sql, ((iso_fast(r[0]),) + r[1:] for r in rows[start : start + BATCH]))
-        report("log", min(start + BATCH, count), count)
-    del rows  # a million tuples: give their memory back before SQLite sorts for the indexes
-    report("indexes", 0, 1)
-    schema_log.create_log_indexes(conn, sample=True)
     conn.execute("COMMIT")
+    count = len(rows)
+    # A second thread indexes each batch as it is committed, when a core is free for it.
+    with LogIndexer(conn, threaded=spare_core()) as indexer:
+        for start in range(0, count, BATCH):
+            conn.execute("BEGIN")
+            conn.executemany(INSERT_LOG, rows[start : start + BATCH])
+            conn.execute("COMMIT")
+            indexer.committed()
+            report("log", min(start + BATCH, count), count)
+        # A million tuples no longer needed (freed in time order, not in the order they were
+        # made, Python keeps most of their memory: docs/benchmarks.md, "Session 3").
+        del rows
+        report("indexes", 0, 1)
+        indexer.finish()
     report("indexes", 1, 1)
     return len(plan), count
+
+
+# The rows go in as generated, (time as a float, org id, level, document, message, kind,
+# correlation id): SQLite writes the time as text (whole seconds, as iso_fast does), which
+# spares a new tuple and a Python format per row (a million of each: 1.8 s).
+INSERT_LOG = (
+    "INSERT INTO log(at, org_id, level, document, message, kind, correlation_id) "
+    "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', CAST(? AS INTEGER), 'unixepoch'), ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _exact(
@@ -297,7 +327,7 @@ def _write_orgs(
         refresh_exp = now + 45 * 86400 if p.refresh_token == "valid" else now - 2 * 86400
         q = _queue_rows(org, rng, now)
         queue.extend(q)
-        exported = [r["exported_at"] for r in q if r["exported_at"]]
+        exported = [r[-1] for r in q if r[-1]]
         changed = now - (p.until_hours or rng.uniform(300, 2000)) * 3600
         integ.append(_integration_row(org, conn_id, access_exp, refresh_exp, exported, changed))
         if not uninstalled:
@@ -322,9 +352,9 @@ def _write_orgs(
         ("mappings", mappings),
         ("sandbox_grants", grants),
         ("audit", audit),
-        ("queue", queue),
     ):
         _insert(db.conn, table, rows)
+    db.conn.executemany(f"INSERT INTO queue({QUEUE_COLUMNS}) VALUES ({', '.join('?' * 12)})", queue)
     known = {row[0] for row in db.conn.execute("SELECT tenant_id FROM sandbox_tenants")}
     _insert(
         db.conn,

@@ -40,22 +40,30 @@ def _day(days: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(days * 86400))
 
 
+# "HH:" for each hour and "MM:SSZ" for each second of an hour (not a string per second of the
+# day: 86,400 of them held 5 MB through the whole build).
+_HOURS = tuple(f"{h:02d}:" for h in range(24))
+_MINUTES_SECONDS = tuple(f"{s // 60:02d}:{s % 60:02d}Z" for s in range(3600))
+
+
 def iso_fast(ts: float) -> str:
-    """An ISO time for the million log rows: strftime once per day, arithmetic for the time."""
+    """An ISO time for the build's half a million queue times: strftime once per day, table
+    lookups for the time of day."""
     days, seconds = divmod(int(ts), 86400)
     hours, rest = divmod(seconds, 3600)
-    return f"{_day(days)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+    return _day(days) + _HOURS[hours] + _MINUTES_SECONDS[rest]
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(template: str) -> tuple[tuple[str, ...], tuple[str, ...], int | None]:
-    """A template split once: the text around its placeholders, their names, and which of them
-    is the document (the first document placeholder), so a row is one join, not a replace per
-    placeholder."""
+def _compiled(template: str) -> tuple[str, tuple[str, ...], int | None]:
+    """A template split once: a str.format pattern with its placeholders as {} (the text
+    around them escaped), their names, and which of them is the document (the first document
+    placeholder), so a row is one format call, not a replace per placeholder."""
     split = PLACEHOLDER.split(template)
     names = tuple(split[1::2])
     first_doc = next((i for i, n in enumerate(names) if n in DOCUMENT_PLACEHOLDERS), None)
-    return tuple(split[::2]), names, first_doc
+    escaped = (text.replace("{", "{{").replace("}", "}}") for text in split[::2])
+    return "{}".join(escaped), names, first_doc
 
 
 class _Renderer:
@@ -72,16 +80,12 @@ class _Renderer:
 
     def render(self, template: str) -> tuple[str, str | None]:
         """The message and the document it names (the first document number, if any)."""
-        literals, names, first_doc = _compiled(template)
+        pattern, names, first_doc = _compiled(template)
         if not names:
             return template, None
         value = self._value
         values = [value(name) for name in names]  # in the template's order (the same draws)
-        parts = [literals[0]]
-        for filled, literal in zip(values, literals[1:], strict=True):
-            parts.append(filled)
-            parts.append(literal)
-        return "".join(parts), None if first_doc is None else values[first_doc]
+        return pattern.format(*values), None if first_doc is None else values[first_doc]
 
     def _value(self, name: str) -> str:
         rng = self.rng
