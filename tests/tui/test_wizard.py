@@ -100,7 +100,15 @@ async def test_app_removed_in_xero_resolves(store_path: Path) -> None:
         await reconnect(pilot)
         assert state(store_path, "SXBREW") == "active"
         await perform(pilot)  # verify
-        assert "Resolved" in wizard_text(app)
+        text = wizard_text(app)
+        assert "Resolved" in text
+        # the diagnosis on show is from before the run: it says so
+        assert "Diagnosis made at 2026-11-24T12:00:00Z, before the run ended" in text
+        run = latest_run(open_store(store_path), "SXBREW")
+        await pilot.press("enter")  # a closed run is not restarted by enter
+        await settle(pilot)
+        assert latest_run(open_store(store_path), "SXBREW").id == run.id
+        assert any("was resolved; press s to start a new one" in n for n in notified(app))
     assert run_status(store_path, "SXBREW") == "resolved"
 
 

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Header, Static
 
+from store.clock import now as clock_now
 from store.diagnose import Diagnosis, diagnose
 from store.models import Run, StepInput
 from store.run_read import refresh_planned
@@ -28,6 +29,7 @@ from store.runs import (
     override_verdict,
     start_run,
 )
+from store.timeparse import iso
 from store.transitions import default_actor
 from tui.screens.base import failure_text, store_work
 from tui.screens.lifecycle import LifecycleScreen
@@ -114,6 +116,7 @@ class WizardScreen(RunKeys, MappingFix):
         self.actor = actor or default_actor()
         self.run: Run | None = None
         self.diagnosis: Diagnosis | None = None
+        self._diagnosed_at: str | None = None  # when the diagnosis on show was made
         self.problems: list[Any] = []
         self.summary: str | None = None
         self.busy = False
@@ -213,6 +216,7 @@ class WizardScreen(RunKeys, MappingFix):
 
     def show_diagnosis(self, found: Diagnosis) -> None:
         self.diagnosis = found
+        self._diagnosed_at = iso(clock_now())
         self.query_one("#diagnosis", Static).update(diagnosis_text(found))
         if self.run is None or self.run.status != "in_progress":
             self._show_start()
@@ -245,11 +249,14 @@ class WizardScreen(RunKeys, MappingFix):
         self._show_claim(run)
         self._show_step(run)
         self.query_one("#step-body").scroll_home(animate=False)  # the step's kept/lost in view
-        if run.status != "in_progress" and self.problems:
-            self.problems = []  # the run is over: its failing mappings are no longer asked
-            self.refresh_bindings()
+        if run.status != "in_progress":
+            if self.problems:
+                self.problems = []  # the run is over: its failing mappings are no longer asked
+                self.refresh_bindings()
             self.query_one("#diagnosis", Static).update(
-                diagnosis_text(self.diagnosis) if self.diagnosis else run_diagnosis_text(run)
+                diagnosis_text(self.diagnosis, before=self._diagnosis_before(run))
+                if self.diagnosis
+                else run_diagnosis_text(run)
             )
         if taken:
             said = (
@@ -261,6 +268,11 @@ class WizardScreen(RunKeys, MappingFix):
             self.query_one("#result", Static).update(styled((said, "bold $warning")))
         if run.diagnosis and self.diagnosis is None:
             self.query_one("#diagnosis", Static).update(run_diagnosis_text(run))
+
+    def _diagnosis_before(self, run: Run) -> str | None:
+        """When the diagnosis on show was made, if the run ended after it (it is history)."""
+        at = self._diagnosed_at
+        return at if at and run.ended_at and run.ended_at >= at else None
 
     def _show_claim(self, run: Run) -> None:
         claim = self.query_one("#claim", Static)
@@ -338,13 +350,14 @@ class WizardScreen(RunKeys, MappingFix):
 
     def action_perform(self) -> None:
         run = self.run
-        if run is not None and run.status == "escalated":
+        if run is not None and run.status != "in_progress":  # enter never starts another run
+            how = f"escalated (packet {run.packet})" if run.status == "escalated" else run.status
             self.notify(
-                f"The last run was escalated (packet {run.packet}); press s to start a new one.",
+                f"The last run was {how}; press s to start a new one.",
                 markup=False,
             )
             return
-        if run is None or run.status != "in_progress":
+        if run is None:
             self.action_start_new()
             return
         step = run.current

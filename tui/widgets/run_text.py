@@ -95,11 +95,17 @@ def verify_comparison(run: Run, detail: dict[str, Any]) -> list[str | tuple[str,
     ]
 
 
-def diagnosis_text(found: Diagnosis) -> Content:
-    """The diagnosis: state, live check, error groups, verdict and whether a refresh helps."""
+def diagnosis_text(found: Diagnosis, before: str | None = None) -> Content:
+    """The diagnosis: state, live check, error groups, verdict and whether a refresh helps;
+    `before`: when it was made, if a run has ended since (it no longer says how things are)."""
     v = found.verdict
+    heading = (
+        f"Diagnosis made at {before}, before the run ended (a new run diagnoses again)\n"
+        if before
+        else "Diagnosis\n"
+    )
     lines: list[str | tuple[str, str]] = [
-        ("Diagnosis\n", "bold"),
+        (heading, "bold"),
         f"{found.code}  {found.name}: {found.state}; Xero: {found.tenant_name or '-'}\n",
     ]
     if found.check_error:
@@ -136,7 +142,8 @@ def diagnosis_text(found: Diagnosis) -> Content:
 def start_text(last_run: Run | None) -> Content:
     """The invitation to start a run (saying how the last one ended, if there was one)."""
     lines: list[str | tuple[str, str]] = []
-    escalated = last_run is not None and last_run.status == "escalated"
+    closed = last_run is not None and last_run.status != "in_progress"
+    escalated = closed and last_run.status == "escalated"
     if last_run is not None and last_run.status != "in_progress":
         lines.append((f"The last run ended {last_run.status} at {last_run.ended_at}.\n", "bold"))
     if escalated:
@@ -148,7 +155,7 @@ def start_text(last_run: Run | None) -> Content:
         "fix the mapping, turn it back on), stopping as soon as a verify is clean.\n",
         (
             "Press s to start a new run (it claims the organisation again)."
-            if escalated
+            if closed
             else "Press enter to start (nothing changes until you perform a step).",
             "$accent",
         ),
