@@ -245,8 +245,11 @@ def _page(db: sqlite_utils.Database, query: LogQuery, limit: int, before_id: int
     return LogPage(entries, entries[-1].id if len(entries) == limit else None)
 
 
-# Rows of the filter a typed prefix is first looked for in (store/logsearch.py).
+# Rows of the filter a typed prefix is first looked for in (store/logsearch.py), and after how
+# many of them a search that cannot fill its page in the window goes to FTS at once (a rare
+# word's FTS query is cheap; testing the whole window for it was half its time).
 TYPED_WINDOW = 2000
+TYPED_PROBE = 400
 
 
 def _page_typed(
@@ -262,15 +265,18 @@ def _page_typed(
     sql, args = found.select("log.id, log.message", limit=TYPED_WINDOW, orgs=False)
     test = matcher(query.search or "", prefix=True)
     ids: list[int] = []
-    seen, last = 0, before_id
+    seen, last, rare = 0, before_id, False
     for row_id, message in db.execute(sql, args):
         seen, last = seen + 1, row_id
         if isinstance(message, str) and test(message):
             ids.append(row_id)
             if len(ids) == limit:
                 break
+        if seen == TYPED_PROBE and len(ids) * TYPED_WINDOW < limit * TYPED_PROBE:
+            rare = True  # at this rate the window would not fill the page: FTS for the rest
+            break
     entries = _entries(db, ids)
-    if len(ids) < limit and seen == TYPED_WINDOW:  # the window is not the whole filter
+    if len(ids) < limit and (rare or seen == TYPED_WINDOW):  # the filter goes on below
         entries += _page(db, query, limit - len(ids), last).entries
     elif len(ids) < limit:
         return LogPage(entries)

@@ -111,6 +111,23 @@ def test_typed_prefix_below_the_window_comes_from_fts(db, monkeypatch) -> None:
             assert _walk(db, query, page_size=9) == expected, query
 
 
+def test_a_rare_typed_search_leaves_the_window_after_the_probe(db, monkeypatch) -> None:
+    """Too few hits in the first TYPED_PROBE rows to fill the page in the window: the rest of
+    the page comes from FTS below the probed rows, and the pages are still the reference's."""
+    monkeypatch.setattr(logs, "TYPED_WINDOW", 10**6)  # the window alone would hold every row
+    monkeypatch.setattr(logs, "TYPED_PROBE", 8)
+    asked: list[int | None] = []
+    page = logs._page
+    monkeypatch.setattr(
+        logs, "_page", lambda db, q, n, below: asked.append(below) or page(db, q, n, below)
+    )
+    for search in ("Xero API req", "offline", "inv", "timed ou", "zzz"):
+        for level in ("all", "error"):
+            query = LogQuery(search=search, level=level, prefix=True)
+            assert _walk(db, query, page_size=9) == _reference(db, query), query
+    assert asked  # only the probe sends a page to FTS here
+
+
 def test_filters_go_into_the_match_so_fts_answers_the_count_alone(db) -> None:
     found = logs.log_filter(db, LogQuery(org="KAURI", level="error", search="xero"))
     assert found is not None
