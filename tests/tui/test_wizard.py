@@ -187,6 +187,10 @@ async def test_missing_account_fixed_before_any_uninstall(store_path: Path) -> N
         await perform(pilot)  # map: every mapping valid now
         await perform(pilot)  # verify: clean
         assert "Resolved" in wizard_text(app)
+        # the diagnosis from before the run no longer offers its mapping fix or an override
+        assert app.screen.check_action("fix_mapping", ()) is False
+        assert app.screen.check_action("override", ()) is False
+        assert app.screen.check_action("start_new", ()) is True
     db = open_store(store_path)
     remote = {(m.kind, m.local): m.remote for m in show_org(db, "KAURI").mappings}
     assert remote[("sales_account", "group:Online")] == "210"

@@ -269,6 +269,14 @@ class WizardScreen(RunKeys, MappingFix):
         if run.diagnosis and self.diagnosis is None:
             self.query_one("#diagnosis", Static).update(run_diagnosis_text(run))
 
+    def _diagnosis_stale(self) -> bool:
+        """A run has ended since the diagnosis on show: what it offered (a mapping fix, the
+        refresh sequence anyway) is no longer known to apply; a new run diagnoses again."""
+        run = self.run
+        if run is None or run.status == "in_progress":
+            return False
+        return self.diagnosis is None or self._diagnosis_before(run) is not None
+
     def _diagnosis_before(self, run: Run) -> str | None:
         """When the diagnosis on show was made, if the run ended after it (it is history)."""
         at = self._diagnosed_at
@@ -311,7 +319,7 @@ class WizardScreen(RunKeys, MappingFix):
             if open_run:
                 return bool(mine) and not refresh_planned(run) and not self.busy
             helps = self.diagnosis is not None and self.diagnosis.verdict.refresh_helps
-            return not helps and not self.busy
+            return not helps and not self._diagnosis_stale() and not self.busy
         if action == "take_over":
             return open_run and not mine
         if action in ("note", "escalate", "resolve"):
@@ -334,6 +342,8 @@ class WizardScreen(RunKeys, MappingFix):
         if run is not None and run.status == "in_progress" and run.current is not None:
             if run.current.name == "map":
                 return True
+        if self._diagnosis_stale():
+            return False
         verdict = (
             self.diagnosis.verdict.remedies
             if self.diagnosis is not None
