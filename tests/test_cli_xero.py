@@ -16,19 +16,8 @@ HARBOUR_TENANT = "0b6c7f0e-3c1a-4d52-9a57-6f3f2a4e8d11"
 KAURI_TENANT = "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
 
-@pytest.fixture(autouse=True)
-def sandbox_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The embedded sandbox unless a test points the env at the stub; no long backoffs."""
-    for name in (
-        "SYNCDESK_XERO_CLIENT_ID",
-        "SYNCDESK_XERO_CLIENT_SECRET",
-        "SYNCDESK_XERO_API_URL",
-        "SYNCDESK_XERO_IDENTITY_URL",
-        "SYNCDESK_DB",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SYNCDESK_XERO_RETRIES", "0")
-    monkeypatch.setenv("SYNCDESK_XERO_TIMEOUT", "0.3")
+# The embedded sandbox unless a test points the env at the stub; no long backoffs.
+pytestmark = pytest.mark.usefixtures("sandbox_env")
 
 
 def run(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> tuple[int, str, str]:
