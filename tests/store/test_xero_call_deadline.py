@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support import run_cli
@@ -64,6 +65,12 @@ class Drip:
                 except OSError:
                     return
 
+    def client(self, **settings: Any) -> XeroClient:
+        """A client whose API and identity calls both go to this server."""
+        return XeroClient(
+            api_url=self.url, identity_url=self.url, client_id="id", client_secret="s", **settings
+        )
+
     def close(self) -> None:
         self.stop.set()
         self.thread.join(2)
@@ -78,14 +85,7 @@ def drip(request) -> Iterator[Drip]:
 
 
 def test_a_dripping_server_cannot_hold_a_call(drip: Drip) -> None:
-    client = XeroClient(
-        api_url=drip.url,
-        identity_url=drip.url,
-        client_id="id",
-        client_secret="s",
-        timeout=0.4,
-        retries=0,
-    )
+    client = drip.client(timeout=0.4, retries=0)
     started = time.monotonic()
     with pytest.raises(XeroTimeout, match="within 0.4 s"):
         client.refresh("any-refresh-token")
@@ -95,15 +95,7 @@ def test_a_dripping_server_cannot_hold_a_call(drip: Drip) -> None:
 
 
 def test_the_deadline_is_per_call_and_retries_stay_bounded(drip: Drip) -> None:
-    client = XeroClient(
-        api_url=drip.url,
-        identity_url=drip.url,
-        client_id="id",
-        client_secret="s",
-        timeout=0.3,
-        retries=2,
-        backoff=0.01,
-    )
+    client = drip.client(timeout=0.3, retries=2, backoff=0.01)
     started = time.monotonic()
     with pytest.raises(XeroTimeout):
         client.connections("at")
