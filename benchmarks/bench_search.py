@@ -88,78 +88,72 @@ def main() -> None:
     def fts(match: str, limit: int = 50, bound: str = "", *args: Any) -> Callable[[], Any]:
         return rows(FTS_PAGE.format(bound=bound), match, *args, limit)
 
-    plain = f"SELECT {COLS} FROM log {{index}} JOIN orgs ON orgs.id = log.org_id"
+    def newest(where: str = "", *args: Any, index: str = "") -> Callable[[], Any]:
+        """The best raw SQL for the newest 50 rows WHERE `where` (if any), through `index`."""
+        clause = f" WHERE {where}" if where else ""
+        return rows(
+            f"SELECT {COLS} FROM log {index} JOIN orgs ON orgs.id = log.org_id{clause} "
+            "ORDER BY log.id DESC LIMIT 50",
+            *args,
+        )
+
     shapes: list[tuple[str, Callable[[], Any], Callable[[], Any], LogQuery | None]] = [
         (
             "newest 50",
             page(),
-            rows(plain.format(index="") + " ORDER BY log.id DESC LIMIT 50"),
+            newest(),
             LogQuery(),
         ),
         (
             "level=error",
             page(level="error"),
-            rows(plain.format(index="") + " WHERE level='error' ORDER BY log.id DESC LIMIT 50"),
+            newest("level='error'"),
             LogQuery(level="error"),
         ),
         (
             "one org",
             page(org=code),
-            rows(plain.format(index="") + " WHERE org_id=? ORDER BY log.id DESC LIMIT 50", oid),
+            newest("org_id=?", oid),
             LogQuery(org=code),
         ),
         (
             "one org, errors",
             page(org=code, level="error"),
-            rows(
-                plain.format(index="")
-                + " WHERE org_id=? AND level='error' ORDER BY log.id DESC LIMIT 50",
-                oid,
-            ),
+            newest("org_id=? AND level='error'", oid),
             LogQuery(org=code, level="error"),
         ),
         (
             "kind rate_limited_minute",
             page(kind="rate_limited_minute"),
-            rows(
-                plain.format(index="")
-                + " WHERE kind='rate_limited_minute' ORDER BY log.id DESC LIMIT 50"
-            ),
+            newest("kind='rate_limited_minute'"),
             LogQuery(kind="rate_limited_minute"),
         ),
         (
             "kind + one org",
             page(org=code, kind="rate_limited_minute"),
-            rows(
-                plain.format(index="INDEXED BY log_org")
-                + " WHERE org_id=? AND kind='rate_limited_minute' ORDER BY log.id DESC LIMIT 50",
-                oid,
-            ),
+            newest("org_id=? AND kind='rate_limited_minute'", oid, index="INDEXED BY log_org"),
             LogQuery(org=code, kind="rate_limited_minute"),
         ),
         (
             "kind + errors + 24h",
             page(kind="rate_limited_minute", level="error", since=since_24h),
-            rows(
-                plain.format(index="INDEXED BY log_kind")
-                + " WHERE kind='rate_limited_minute' AND level='error' AND log.id >= ? "
-                "ORDER BY log.id DESC LIMIT 50",
+            newest(
+                "kind='rate_limited_minute' AND level='error' AND log.id >= ?",
                 low_24h,
+                index="INDEXED BY log_kind",
             ),
             LogQuery(kind="rate_limited_minute", level="error", since=since_24h),
         ),
         (
             "since 1h",
             page(since=since_1h),
-            rows(
-                plain.format(index="") + " WHERE log.id >= ? ORDER BY log.id DESC LIMIT 50", low_1h
-            ),
+            newest("log.id >= ?", low_1h),
             LogQuery(since=since_1h),
         ),
         (
             "deep page (90% back)",
             page(before=deep),
-            rows(plain.format(index="") + " WHERE log.id < ? ORDER BY log.id DESC LIMIT 50", deep),
+            newest("log.id < ?", deep),
             None,
         ),
         ("word 'exported'", page(search="exported"), fts('message : "exported"'), None),
@@ -216,9 +210,7 @@ def main() -> None:
         (
             "punctuation '[/]' (LIKE)",
             page(search="[/]"),
-            rows(
-                plain.format(index="") + " WHERE message LIKE '%[/]%' ORDER BY log.id DESC LIMIT 50"
-            ),
+            newest("message LIKE '%[/]%'"),
             LogQuery(search="[/]"),
         ),
     ]
