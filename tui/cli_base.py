@@ -246,13 +246,8 @@ def print_json(value: Any) -> None:
 
 def print_json_list(items: Iterable[Any]) -> None:
     """A JSON list written an item at a time (a stream of any length), as print_json writes one."""
-    out = sys.stdout
-    opening = "["
-    for item in items:
-        text = dumps(to_json(item), indent=2)  # no raw newline (or control) inside strings
-        out.write(f"{opening}\n  " + text.replace("\n", "\n  "))
-        opening = ","
-    out.write("[]\n" if opening == "[" else "\n]\n")
+    # dumps leaves no raw newline (or control) inside strings: indenting every line is safe.
+    print_json_chunks(dumps(to_json(item), indent=2).replace("\n", "\n  ") for item in items)
 
 
 def print_json_rows(rows: Iterable[tuple[Any, ...]], keys: Sequence[str]) -> None:
