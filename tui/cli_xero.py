@@ -135,17 +135,9 @@ def config_cmd(as_json: bool) -> None:
 
     settings = load_settings()
     shown = settings.describe()
-    secret_file = Path(settings.config_file)
-    if (
-        settings.sources.get("client_secret", "").startswith("config file")
-        and secret_file.exists()
-        and secret_file.stat().st_mode & 0o077
-    ):
-        say(
-            f"syncdesk: warning: {settings.config_file} holds the Xero client secret and other "
-            f"users can read it; `chmod 600 {settings.config_file}`.",
-            err=True,
-        )
+    warning = settings.secret_exposure()
+    if warning:
+        say(f"syncdesk: {warning}", err=True)
     if as_json:
         print_json(shown)
     else:

@@ -100,6 +100,22 @@ class XeroSettings:
             )
         return self
 
+    def secret_exposure(self) -> str | None:
+        """A warning (with the command that fixes it) when the client secret comes from the
+        config file and other users can read that file; None otherwise."""
+        if not self.sources.get("client_secret", "").startswith("config file"):
+            return None
+        try:
+            exposed = os.stat(self.config_file).st_mode & 0o077
+        except OSError:
+            return None
+        if not exposed:
+            return None
+        return (
+            f"warning: {self.config_file} holds the Xero client secret and other users can "
+            f"read it; `chmod 600 {self.config_file}`."
+        )
+
     def describe(self) -> dict[str, Any]:
         """For `syncdesk config --json`: secrets masked, URL credentials hidden."""
         return {
