@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tui.cli import main
+from support import run_cli
 
 
 @pytest.fixture
@@ -21,14 +20,7 @@ def run(capsys, store_path: Path, monkeypatch):
     monkeypatch.delenv("SYNCDESK_DB", raising=False)
 
     def invoke(*args: str, db: Path | None = store_path) -> tuple[int, str, str]:
-        argv = (["--db", str(db)] if db else []) + list(args)
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_cli(capsys, *(["--db", str(db)] if db else []), *args)
 
     return invoke
 

@@ -15,23 +15,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import run_cli
 
 import tui.cli_serve  # noqa: F401 - registers `serve` on the group (tui/cli.py imports it too)
-from tui.cli import main
 from tui.cli_serve import app_command, is_loopback
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    return run_cli(capsys, *args)
 
 
 def free_port() -> int:

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from support import run_cli
 from xero_stub import FAILURES
 
 from store.db import open_store  # noqa: E402
 from store.orgs import org_id  # noqa: E402
-from tui.cli import main  # noqa: E402
 
 HARBOUR_TENANT = "0b6c7f0e-3c1a-4d52-9a57-6f3f2a4e8d11"
 KAURI_TENANT = "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
@@ -21,14 +21,7 @@ pytestmark = pytest.mark.usefixtures("sandbox_env")
 
 
 def run(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> tuple[int, str, str]:
-    try:
-        main(["--db", str(path), *args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    return run_cli(capsys, "--db", str(path), *args)
 
 
 def one_error_line(err: str) -> str:
