@@ -163,6 +163,13 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
+def one_error_line(err: str) -> str:
+    """The one `syncdesk: ...` line among what a failed command printed on stderr."""
+    lines = [line for line in err.splitlines() if line.startswith("syncdesk:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def refused(result: tuple[int, str, str]) -> str:
     """Exit 1 with exactly one line on stderr, `syncdesk: ...`; returns that line."""
     code, _, err = result

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from support import NOW, run_cli, wait_until
+from support import NOW, one_error_line, run_cli, wait_until
 
 from store import clock as store_clock
 from store.db import open_store
@@ -62,12 +62,6 @@ def cli(capsys, store_path: Path, *args: str) -> tuple[int, str, str]:
     return run_cli(capsys, "--db", str(store_path), *args)
 
 
-def one_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("syncdesk:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 def browse(url: str) -> str:
     """What a browser does with the consent link: Xero signs the user in, they allow access,
     and Xero redirects; the address it ends on."""
@@ -112,17 +106,17 @@ def test_consent_then_pasted_address_reconnects(capsys, store_path, real) -> Non
     assert _state_of(store_path, "SXBREW") == "active"
     # The state was used: the same address again is refused, in one line.
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
-    assert code == 1 and "already active" in one_error(err)
+    assert code == 1 and "already active" in one_error_line(err)
 
 
 def test_tenant_chosen_in_a_second_step_without_a_new_consent(capsys, store_path, real) -> None:
     real.tenants = {"aaaa-1": "First Ltd", "bbbb-2": "Second Ltd"}
     ended_on = browse(_link(capsys, store_path)["url"])
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
-    line = one_error(err)
+    line = one_error_line(err)
     assert code == 1 and "--tenant-id" in line and "First Ltd (aaaa-1)" in line
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
-    assert code == 1 and "already used at" in one_error(err)
+    assert code == 1 and "already used at" in one_error_line(err)
     code, out, err = cli(
         capsys, store_path, "reconnect", "SXBREW", "--tenant-id", "bbbb-2", "--accept-new-tenant"
     )
@@ -152,8 +146,8 @@ def test_wrong_state(capsys, store_path, real) -> None:
     ended_on = browse(_link(capsys, store_path)["url"])
     forged = ended_on.replace("state=", "state=x")
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", forged)
-    assert code == 1 and "state matches no consent link" in one_error(err)
-    assert "--auth-url" in one_error(err)
+    assert code == 1 and "state matches no consent link" in one_error_line(err)
+    assert "--auth-url" in one_error_line(err)
     assert _state_of(store_path, "SXBREW") == "disconnected"
 
 
@@ -162,7 +156,7 @@ def test_expired_state(capsys, store_path, real, monkeypatch) -> None:
     store_clock.advance(11 * 60)
     monkeypatch.setenv(store_clock.ENV, iso(NOW + timedelta(minutes=11)))
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
-    line = one_error(err)
+    line = one_error_line(err)
     assert code == 1 and "expired at 2026-11-24T12:10:00Z" in line and "10 minutes" in line
     assert not any(f.get("grant_type") == "authorization_code" for f in real.token_forms)
 
@@ -170,7 +164,7 @@ def test_expired_state(capsys, store_path, real, monkeypatch) -> None:
 def test_state_for_another_organisation(capsys, store_path, real) -> None:
     ended_on = browse(_link(capsys, store_path)["url"])
     code, _, err = cli(capsys, store_path, "reconnect", "COPPER", "--redirect-url", ended_on)
-    assert code == 1 and "made for SXBREW, not COPPER" in one_error(err)
+    assert code == 1 and "made for SXBREW, not COPPER" in one_error_line(err)
 
 
 def test_access_denied(capsys, store_path, real) -> None:
@@ -178,18 +172,18 @@ def test_access_denied(capsys, store_path, real) -> None:
     ended_on = browse(_link(capsys, store_path)["url"])
     assert "error=access_denied" in ended_on
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
-    assert code == 1 and "declined the consent (error=access_denied)" in one_error(err)
+    assert code == 1 and "declined the consent (error=access_denied)" in one_error_line(err)
     # Xero's own error redirect without a state is just as clear
     bare = "http://localhost:8765/callback?" + urlencode({"error": "access_denied"})
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", bare)
-    assert code == 1 and "declined" in one_error(err)
+    assert code == 1 and "declined" in one_error_line(err)
 
 
 def test_consent_that_grants_no_organisation(capsys, store_path, real) -> None:
     real.tenants = {}
     ended_on = browse(_link(capsys, store_path)["url"])
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
-    assert code == 1 and "granted no organisation for SXBREW" in one_error(err)
+    assert code == 1 and "granted no organisation for SXBREW" in one_error_line(err)
     assert _state_of(store_path, "SXBREW") == "disconnected"
 
 
@@ -197,12 +191,12 @@ def test_address_without_state_or_code(capsys, store_path, real) -> None:
     code, _, err = cli(
         capsys, store_path, "reconnect", "SXBREW", "--redirect-url", "http://localhost:8765/x"
     )
-    assert code == 1 and "no state parameter" in one_error(err)
+    assert code == 1 and "no state parameter" in one_error_line(err)
 
 
 def test_bare_reconnect_against_real_xero_names_the_options(capsys, store_path, real) -> None:
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW")
-    line = one_error(err)
+    line = one_error_line(err)
     assert code == 1 and "reconnect SXBREW --auth-url" in line and "--redirect-url" in line
 
 
@@ -271,13 +265,13 @@ def test_listen_catches_the_browser_over_loopback(store_path, real, monkeypatch)
 def test_listen_needs_a_redirect_uri_on_this_machine(capsys, store_path, real, monkeypatch) -> None:
     monkeypatch.setenv("SYNCDESK_XERO_REDIRECT_URI", "https://support.example.com/cb")
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--listen")
-    assert code == 1 and "cannot listen for it" in one_error(err)
+    assert code == 1 and "cannot listen for it" in one_error_line(err)
 
 
 def test_listen_gives_up_at_its_deadline(capsys, store_path, real, monkeypatch) -> None:
     monkeypatch.setenv("SYNCDESK_XERO_REDIRECT_URI", f"http://127.0.0.1:{_free_port()}/cb")
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--listen", "--wait", "1")
-    assert code == 1 and "No browser arrived" in one_error(err)
+    assert code == 1 and "No browser arrived" in one_error_line(err)
     assert _state_of(store_path, "SXBREW") == "disconnected"
 
 
@@ -295,7 +289,7 @@ def test_refresh_run_reconnect_step_with_consent(capsys, store_path, real) -> No
         run_cli(capsys, *db, "run", "next", "SXBREW", "--actor", "alice", "--confirm", "SXBREW")
     assert current is not None and current["name"] == "reconnect"
     code, _, err = run_cli(capsys, *db, "run", "next", "SXBREW", "--actor", "alice")
-    assert code == 1 and "reconnect SXBREW --auth-url" in one_error(err)
+    assert code == 1 and "reconnect SXBREW --auth-url" in one_error_line(err)
     ended_on = browse(_link(capsys, store_path)["url"])
     code, out, err = run_cli(
         capsys,
@@ -319,6 +313,6 @@ def test_a_code_xero_no_longer_takes(capsys, store_path, real) -> None:
     ended_on = browse(_link(capsys, store_path)["url"])
     real.codes.clear()  # five minutes passed at Xero, or the code was used elsewhere
     code, _, err = cli(capsys, store_path, "reconnect", "SXBREW", "--redirect-url", ended_on)
-    line = one_error(err)
+    line = one_error_line(err)
     assert code == 1 and "authorisation code (invalid_grant)" in line and "--auth-url" in line
     assert _state_of(store_path, "SXBREW") == "disconnected"

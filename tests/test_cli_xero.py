@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import run_cli
+from support import one_error_line, run_cli
 from xero_stub import FAILURES
 
 from store.db import open_store  # noqa: E402
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.usefixtures("sandbox_env")
 
 def run(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> tuple[int, str, str]:
     return run_cli(capsys, "--db", str(path), *args)
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("syncdesk:")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def query(path: Path, sql: str, *args: object) -> list[tuple]:
