@@ -116,6 +116,15 @@ def plant(path: Path, *statements: str) -> None:
     conn.close()
 
 
+def query(path: Path, sql: str, *args: object) -> list[tuple]:
+    """Rows of `sql` read through the store (open_store), the store closed again."""
+    db = open_store(path)
+    try:
+        return [tuple(r) for r in db.execute(sql, list(args)).fetchall()]
+    finally:
+        db.conn.close()
+
+
 def moved_away(path: Path) -> str:
     """Move the store away (a colleague's rebuild, a slip of mv); what opening it now says."""
     path.rename(path.with_name(path.name + ".moved"))

@@ -8,9 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from support import as_json, refused
+from support import as_json, query, refused
 
-from store.db import open_store
 from store.transitions import default_actor
 
 GREENFIELD = "9b2e1d8f-e2a0-4f5b-8de9-8d2a6f4b0c17"
@@ -18,14 +17,6 @@ DEMO_AU = "a1c0e2f9-f3b1-4a6c-9ef0-9e3b7a5c1d28"
 
 
 pytestmark = pytest.mark.usefixtures("sandbox_env")
-
-
-def query(path: Path, sql: str, *args: object) -> list[tuple]:
-    db = open_store(path)
-    try:
-        return [tuple(r) for r in db.execute(sql, list(args)).fetchall()]
-    finally:
-        db.conn.close()
 
 
 def state_of(path: Path, code: str) -> tuple[str, int]:

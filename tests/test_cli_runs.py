@@ -9,22 +9,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import NOW, as_json, refused
+from support import NOW, as_json, query, refused
 
-from store.db import open_store
 from store.timeparse import iso
 
 pytestmark = pytest.mark.usefixtures("sandbox_env")
 
 
 def state_of(path: Path, code: str) -> str:
-    db = open_store(path)
-    try:
-        return db.execute(
-            "SELECT state FROM integrations JOIN orgs ON orgs.id = org_id WHERE code = ?", [code]
-        ).fetchone()[0]
-    finally:
-        db.conn.close()
+    [(state,)] = query(
+        path, "SELECT state FROM integrations JOIN orgs ON orgs.id = org_id WHERE code = ?", code
+    )
+    return state
 
 
 def test_deactivate_with_reason_and_due_time(cli) -> None:

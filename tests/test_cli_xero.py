@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import one_error_line, run_cli
+from support import one_error_line, query, run_cli
 from xero_stub import FAILURES
 
 from store.db import open_store  # noqa: E402
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.usefixtures("sandbox_env")
 
 def run(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> tuple[int, str, str]:
     return run_cli(capsys, "--db", str(path), *args)
-
-
-def query(path: Path, sql: str, *args: object) -> list[tuple]:
-    db = open_store(path)
-    try:
-        return [tuple(r) for r in db.execute(sql, list(args)).fetchall()]
-    finally:
-        db.conn.close()
 
 
 # --- check ----------------------------------------------------------------------------------
