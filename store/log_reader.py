@@ -41,7 +41,7 @@ class Form:
 
 class Batch:
     """A batch of `count` rows as the text SQLite wrote and the sums of its Form; `rows` when
-    SQLite could not write it (text that is not UTF-8). The rows themselves (stream_log's
+    SQLite could not write it (text that is not UTF-8). The rows themselves (plain
     tuples: id first), all or some by id, are read again from the export's snapshot."""
 
     __slots__ = ("_db", "_rows_sql", "count", "rows", "sums", "text")

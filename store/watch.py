@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from store.errors import InvalidQuery
 from store.logs import _COLUMNS, LogQuery, log_filter, page_log
@@ -147,34 +147,3 @@ def oldest_entries(
         raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
     entries = tuple(LogEntry.from_row(r) for r in reversed(rows))
     return LogPage(entries, entries[0].id if len(entries) == limit else None)
-
-
-def stream_log(
-    db: sqlite_utils.Database, query: LogQuery, *, batch: int = 2000
-) -> Iterator[tuple[Any, ...]]:
-    """Every row matching query, newest first, as plain tuples (id, at, org, level, document,
-    message, kind, correlation_id): one statement read `batch` rows at a time, so memory stays
-    flat, no object is built per row, and the export is one snapshot of the store. The filter
-    is checked before this returns (an unknown organisation raises here, before any output).
-
-    Raises UnknownOrganisation, InvalidQuery.
-    """
-    found = log_filter(db, query)
-    if found is None:
-        return iter(())
-    sql, args = found.select(_COLUMNS, limit=-1)  # LIMIT -1: no limit
-    cursor = db.conn.cursor()
-    cursor.row_factory = None  # tuples, not sqlite3.Row
-    try:
-        cursor.execute(sql, args)
-    except sqlite3.OperationalError as exc:
-        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        try:
-            while chunk := cursor.fetchmany(batch):
-                yield from chunk
-        finally:
-            cursor.close()
-
-    return rows()

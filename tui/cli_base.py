@@ -250,15 +250,6 @@ def print_json_list(items: Iterable[Any]) -> None:
     print_json_chunks(dumps(to_json(item), indent=2).replace("\n", "\n  ") for item in items)
 
 
-def print_json_rows(rows: Iterable[tuple[Any, ...]], keys: Sequence[str]) -> None:
-    """Flat rows (tuples of text, numbers and None, in `keys` order) as print_json_list writes
-    the objects they stand for, byte for byte, without building an object per row
-    (store.log_export.json_object)."""
-    from store.log_export import json_object  # only the JSON export needs it
-
-    print_json_chunks(json_object(row, keys) for row in rows)
-
-
 def print_json_chunks(chunks: Iterable[str]) -> None:
     """A JSON list of objects given as text, indented as list items, several to a chunk joined
     by ",\\n  " (store.log_export.stream_log_json): what print_json_list writes."""

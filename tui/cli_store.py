@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import fields
 from itertools import chain
 from typing import Any
 
@@ -34,7 +33,6 @@ from tui.cli_base import (
     terminal_width,
 )
 
-LOG_JSON_KEYS = tuple(f.name for f in fields(LogEntry))  # stream_log's tuples, in this order
 TABLE_ROWS = 50  # `log` without --json or --csv shows this many rows unless --limit says
 
 

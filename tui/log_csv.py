@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
 from store.models_log import LogEntry
 from store.textsafe import csv_cells
@@ -40,21 +40,6 @@ class LogCsvWriter:
         self._writer = csv.writer(out, lineterminator="\n")
         self._writer.writerow(CSV_HEADER)
         self.written = 0
-
-    def write_tuples(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Rows as store.watch.stream_log gives them (id first), with the same cells."""
-        writerow, write = self._writer.writerow, self._out.write
-        separators = len(CSV_HEADER) - 1
-        for row in rows:
-            cells = csv_cells(row[1:])
-            line = ",".join(cells)
-            # A cell with a comma or a quote needs the csv module's quoting; the rest is the
-            # line as it would write it (csv_cells leaves no line break inside a cell).
-            if '"' in line or line.count(",") != separators:
-                writerow(cells)
-            else:
-                write(line + "\n")
-            self.written += 1
 
     def write_text(self, chunks: Iterable[str]) -> None:
         """CSV lines already written as text (store.log_export.stream_log_csv), as they come."""

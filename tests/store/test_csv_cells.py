@@ -23,8 +23,9 @@ def test_the_streamed_export_writes_what_the_paged_one_writes(db, store_path, ca
 
     from support import plant, run_cli
 
+    from store.log_export import stream_log_csv
     from store.logs import LogQuery
-    from store.watch import stream_log, walk_log
+    from store.watch import walk_log
     from tui.log_csv import LogCsvWriter
 
     db.conn.close()
@@ -42,7 +43,7 @@ def test_the_streamed_export_writes_what_the_paged_one_writes(db, store_path, ca
     for query in (LogQuery(), LogQuery(org="KAURI", level="error"), LogQuery(search="xero")):
         paged, streamed = io.StringIO(), io.StringIO()
         LogCsvWriter(paged).write(e for p in walk_log(db, query) for e in p.entries)
-        LogCsvWriter(streamed).write_tuples(stream_log(db, query))
+        LogCsvWriter(streamed).write_text(stream_log_csv(db, query))
         assert streamed.getvalue() == paged.getvalue() and paged.getvalue().count("\n") > 3
     code, out, _ = run_cli(capsys, "--db", str(store_path), "log", "--csv")
     whole = io.StringIO()
@@ -55,10 +56,10 @@ def test_the_streamed_json_export_writes_what_the_object_one_writes(store_path, 
     from support import plant
 
     from store.db import open_store
+    from store.log_export import stream_log_json
     from store.logs import LogQuery
-    from store.watch import stream_log, walk_log
-    from tui.cli_base import print_json_list, print_json_rows
-    from tui.cli_store import LOG_JSON_KEYS
+    from store.watch import walk_log
+    from tui.cli_base import print_json_chunks, print_json_list
 
     plant(
         store_path,
@@ -74,10 +75,10 @@ def test_the_streamed_json_export_writes_what_the_object_one_writes(store_path, 
             print_json_list(e for p in walk_log(db, query) for e in p.entries)
         except Exception as exc:  # the unknown organisation: both refuse alike
             with __import__("pytest").raises(type(exc)):
-                print_json_rows(stream_log(db, query), LOG_JSON_KEYS)
+                print_json_chunks(stream_log_json(db, query))
             continue
         objects = capsys.readouterr().out
-        print_json_rows(stream_log(db, query), LOG_JSON_KEYS)
+        print_json_chunks(stream_log_json(db, query))
         assert capsys.readouterr().out == objects and objects.count("\n") > 10
         written.append(objects)
     objects = written[0]  # the whole log, with the planted rows

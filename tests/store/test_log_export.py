@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
+from dataclasses import fields
 
 import pytest
 from support import plant, run_cli
@@ -15,9 +16,9 @@ from store.db import open_store
 from store.errors import InvalidQuery
 from store.log_export import EXPORTED_COLUMNS, JSON_KEYS, stream_log_csv, stream_log_json
 from store.logs import LogQuery
+from store.models_log import LogEntry
 from store.watch import walk_log
 from tui.cli_base import print_json_chunks, print_json_list
-from tui.cli_store import LOG_JSON_KEYS
 from tui.log_csv import LogCsvWriter
 
 CONTROLS = "".join(chr(c) for c in range(1, 32)) + "\x7f"
@@ -108,7 +109,7 @@ def test_without_serialized_sqlite_the_batches_are_read_in_the_callers_thread(
 
 @pytest.mark.parametrize("batch", [1, 3, 5000])
 def test_json_text_is_what_the_object_writer_writes(hostile, batch, capsys) -> None:
-    assert JSON_KEYS == LOG_JSON_KEYS
+    assert JSON_KEYS == tuple(f.name for f in fields(LogEntry))  # a LogEntry's keys, in order
     for query in QUERIES:
         print_json_list(e for p in walk_log(hostile, query) for e in p.entries)
         objects = capsys.readouterr().out
