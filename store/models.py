@@ -148,6 +148,15 @@ class ErrorGroup:
     refresh_step: str | None = None
     action: str | None = None
 
+    @property
+    def refresh_fix_step(self) -> str | None:
+        """The refresh sequence's step that fixes these errors, or None where refreshing does
+        not (the knowledge base's action is not reconnect: its refresh_step then only names
+        what an override would touch)."""
+        if self.action == "reconnect" and self.refresh_step not in (None, "none"):
+            return self.refresh_step
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class BuildReport:

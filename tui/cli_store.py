@@ -367,9 +367,9 @@ def errors(obj: Context, org: str | None, since: str | None, as_json: bool) -> N
                     )
                 )
         if g.action:
-            helps = g.action == "reconnect" and g.refresh_step not in (None, "none")
+            step = g.refresh_fix_step
             click.echo(
                 f"  what fixes it: {visible(g.action)}"
-                + (f" (the refresh sequence's {visible(g.refresh_step)} step)" if helps else "")
+                + (f" (the refresh sequence's {visible(step)} step)" if step else "")
             )
         click.echo()

@@ -88,3 +88,20 @@ def test_console_names_its_keys_for_commands() -> None:
     )
     assert "--accept-new-tenant" not in said and "Reconnect dialog" in said
     assert "`syncdesk orgs`" in said  # the console has no key for it
+
+
+def test_only_a_reconnect_group_names_the_refresh_step_that_helps() -> None:
+    """The knowledge base's refresh_step of a mapping error only names what an override would
+    touch: the organisation screen does not call it the step that helps."""
+    from store.models import ErrorGroup
+    from tui.widgets.org_text import error_lines
+
+    at = "2026-11-24T12:00:00Z"
+    mapping = ErrorGroup("account_invalid", 3, 1, at, at, refresh_step="uninstall", action="map")
+    removed = ErrorGroup(
+        "connection_removed", 1, 1, at, at, "t", "c", "f", "reconnect", "reconnect"
+    )
+    assert mapping.refresh_fix_step is None and removed.refresh_fix_step == "reconnect"
+    said = "\n".join(error_lines([mapping, removed]))
+    assert said.count("refresh step that helps") == 1
+    assert "refresh step that helps: reconnect" in said

@@ -93,8 +93,8 @@ def error_lines(groups: list[ErrorGroup], deciding: str | None = None) -> list[s
         )
         if g.fix:
             lines.append(f"    fix: {marked_text(g.fix)}")
-        if g.refresh_step and g.refresh_step != "none":
-            lines.append(f"    refresh step that helps: {marked_text(g.refresh_step)}")
+        if step := g.refresh_fix_step:
+            lines.append(f"    refresh step that helps: {marked_text(step)}")
     return lines
 
 
