@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import now_iso
@@ -17,6 +15,9 @@ from store.models import Note, Run, Step
 from store.orgs import org_id
 from store.timeparse import stored_time
 from store.transitions import integration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _load(db: sqlite_utils.Database, row: Any, code: str) -> Run:
