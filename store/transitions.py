@@ -285,6 +285,12 @@ def uninstall_plan(db: sqlite_utils.Database, org: str) -> UninstallPlan:
     )
 
 
+def confirms(confirm: str | None, code: str) -> bool:
+    """Whether a typed confirmation names the organisation (its code, any case, spaces
+    around it ignored)."""
+    return confirm is not None and confirm.strip().upper() == code.upper()
+
+
 def uninstall(
     db: sqlite_utils.Database,
     org: str,
@@ -310,7 +316,7 @@ def uninstall(
     """
     actor = actor or default_actor()
     current = integration(db, org)
-    if confirm is None or confirm.strip().upper() != current.code.upper():
+    if not confirms(confirm, current.code):
         raise _unconfirmed(uninstall_plan(db, current.code))
     check_allowed(current, Transition.UNINSTALL, expected_version)
     if revoke and client is None:
