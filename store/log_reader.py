@@ -18,8 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from store.errors import InvalidQuery
-from store.logs import _COLUMNS, LogQuery, log_filter
+from store.logs import _COLUMNS, LogQuery, log_filter, unsearchable
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -145,7 +144,7 @@ def _read(
         except sqlite3.OperationalError as exc:
             if query.search is None:
                 raise
-            raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+            raise unsearchable(query, exc) from exc
         got = Batch(db, rows_sql, len(rows), rows=rows)
         return got, (rows[-1][0] if len(rows) == batch else None)
     got = Batch(db, rows_sql, count, text or "", tuple(summed))

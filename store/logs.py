@@ -115,6 +115,11 @@ class LogFilter:
         ]
 
 
+def unsearchable(query: LogQuery, exc: Exception) -> InvalidQuery:
+    """The error for a search SQLite refused (an FTS syntax corner) or a query it stopped."""
+    return InvalidQuery(f"Cannot search for {query.search!r} ({exc}).")
+
+
 def _where(conditions: tuple[str, ...]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
@@ -240,7 +245,7 @@ def _page(db: sqlite_utils.Database, query: LogQuery, limit: int, before_id: int
     try:
         rows = db.execute(sql, args).fetchall()
     except Exception as exc:  # sqlite3.OperationalError from an FTS syntax corner
-        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+        raise unsearchable(query, exc) from exc
     entries = tuple(LogEntry.from_row(r) for r in rows)
     return LogPage(entries, entries[-1].id if len(entries) == limit else None)
 
