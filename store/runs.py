@@ -36,7 +36,7 @@ from store.run_read import runs_in_progress as runs_in_progress  # re-exported
 from store.step_actions import StepDetail, VerifyDetail, Waiting, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
-from store.verdicts import WAITS
+from store.verdicts import OUTAGE_WAIT, WAITS
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -371,7 +371,8 @@ def next_step(
         _mark(db, run, step, StepStatus.TODO, actor, str(exc))
         raise
     except XeroError as exc:
-        until = iso(clock.now() + timedelta(seconds=getattr(exc, "retry_after", None) or 900))
+        after = getattr(exc, "retry_after", None)
+        until = iso(clock.now() + (timedelta(seconds=after) if after else OUTAGE_WAIT))
         transient = exc.kind in WAITS
         _mark(
             db,
