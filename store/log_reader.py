@@ -18,13 +18,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from store.logs import _COLUMNS, LogQuery, log_filter, unsearchable
+from store.logs import _BY_ID, _COLUMNS, LogQuery, log_filter, unsearchable
 
 if TYPE_CHECKING:
     import sqlite_utils
 
 READ_AHEAD = 2  # batches the reader thread may have ready while the caller writes one
-_BY_ID = f"SELECT {_COLUMNS} FROM log JOIN orgs ON orgs.id = log.org_id WHERE log.id IN"
 _Rows = list[tuple[Any, ...]]
 
 

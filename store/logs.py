@@ -223,6 +223,8 @@ _COLUMNS = (
     "log.id, log.at, orgs.code AS org, log.level, log.document, log.message, log.kind, "
     "log.correlation_id"
 )
+# The rows of some ids (followed by "(?, ?, ...)"), as _COLUMNS.
+_BY_ID = f"SELECT {_COLUMNS} FROM log JOIN orgs ON orgs.id = log.org_id WHERE log.id IN"
 
 
 def page_log(
@@ -292,8 +294,7 @@ def _entries(db: sqlite_utils.Database, ids: list[int]) -> tuple[LogEntry, ...]:
     if not ids:
         return ()
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM log JOIN orgs ON orgs.id = log.org_id "
-        f"WHERE log.id IN ({', '.join('?' * len(ids))}) ORDER BY log.id DESC",
+        f"{_BY_ID} ({', '.join('?' * len(ids))}) ORDER BY log.id DESC",
         ids,
     ).fetchall()
     return tuple(LogEntry.from_row(r) for r in rows)
