@@ -406,8 +406,8 @@ def next_step(
     if step.name == StepName.DIAGNOSE:
         outcome += " " + replan(db, open_run(db, org), actor)
     _mark(db, run, step, done.status, actor, outcome, done.detail)
-    if step.name != StepName.DIAGNOSE:  # the diagnose step's plan may have set a wait
-        _set_wait(db, run, None)
+    if step.name != StepName.DIAGNOSE and run.wait_until is not None:  # the wait is over
+        _set_wait(db, run, None)  # (the diagnose step's plan may have just set one)
     if isinstance(done.detail, VerifyDetail) and done.detail.clean:
         _finish(db, run, RunStatus.RESOLVED, actor, "not needed: a verify was clean")
     else:
