@@ -32,7 +32,7 @@ from store.enums import Level, QueueStatus, State, Transition
 from store.errors import SyncdeskError, TransitionRefused, VersionConflict, XeroInvalidGrant
 from store.history import record_audit, take_snapshot
 from store.logs import record
-from store.models import Integration, Pause, TransitionResult, UninstallPlan
+from store.models import Integration, TransitionResult, UninstallPlan
 from store.orgs import configuration, org_id
 from store.timeparse import iso
 from store.words import plural
@@ -220,18 +220,6 @@ def deactivate(
     if due:
         messages.append(f"Due back on by {due}; after that it is flagged overdue.")
     return with_messages(result, *messages)
-
-
-def pause_of(db: sqlite_utils.Database, org: str) -> Pause | None:
-    """Why and until when the integration was last paused (None if never, or not recorded).
-
-    Raises UnknownOrganisation.
-    """
-    row = db.execute(
-        "SELECT reason, due_at, paused_at, paused_by FROM pauses WHERE org_id = ?",
-        [org_id(db, org)],
-    ).fetchone()
-    return Pause(*row) if row else None
 
 
 def mark_disconnected(
