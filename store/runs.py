@@ -370,37 +370,20 @@ def next_step(
         # It needs input (a confirmation, a tenant, a mapping fixed): the run says what.
         _mark(db, run, step, StepStatus.TODO, actor, str(exc))
         raise
-    except XeroError as exc:
-        after = getattr(exc, "retry_after", None)
-        until = iso(clock.now() + (timedelta(seconds=after) if after else OUTAGE_WAIT))
-        transient = exc.kind in WAITS
-        _mark(
-            db,
-            run,
-            step,
-            StepStatus.FAILED,
-            actor,
-            f"failed: {exc} Next: "
-            + (
-                f"wait until {until}, then retry this step (`syncdesk run next {run.code}`)."
-                if transient
-                else f"retry this step (`syncdesk run next {run.code}`) or escalate "
-                f"(`syncdesk run escalate {run.code}`)."
-            ),
-        )
-        if transient:
-            _set_wait(db, run, until)
-        raise
     except SyncdeskError as exc:
-        _mark(
-            db,
-            run,
-            step,
-            StepStatus.FAILED,
-            actor,
-            f"failed: {exc} Next: retry this step (`syncdesk run next {run.code}`) or escalate "
-            f"(`syncdesk run escalate {run.code}`).",
+        until = None  # a failure Xero gets over (WAITS): the run waits, then retries the step
+        if isinstance(exc, XeroError) and exc.kind in WAITS:
+            after = getattr(exc, "retry_after", None)
+            until = iso(clock.now() + (timedelta(seconds=after) if after else OUTAGE_WAIT))
+        again = f"retry this step (`syncdesk run next {run.code}`)"
+        then = (
+            f"wait until {until}, then {again}."
+            if until
+            else f"{again} or escalate (`syncdesk run escalate {run.code}`)."
         )
+        _mark(db, run, step, StepStatus.FAILED, actor, f"failed: {exc} Next: {then}")
+        if until:
+            _set_wait(db, run, until)
         raise
     outcome = done.outcome
     if step.name == StepName.DIAGNOSE:
