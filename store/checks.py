@@ -23,6 +23,7 @@ from store.timeparse import iso
 from store.transitions import (
     apply_transition,
     check_allowed,
+    confirms,
     default_actor,
     integration,
     locked_integration,
@@ -240,15 +241,10 @@ def safe_uninstall(
     Raises UnknownOrganisation, TransitionRefused, XeroWaiting, VersionConflict, StoreDamaged.
     """
     current = integration(db, org)
-    confirmed = confirm is not None and confirm.strip().upper() == current.code.upper()
-    if confirmed and current.state != State.UNINSTALLED:
+    if confirms(confirm, current.code) and current.state != State.UNINSTALLED:
         require_sound(db, "uninstalled")
-    if (
-        confirmed
-        and current.state != State.UNINSTALLED
-        and (current.tenant_id or current.connection_id)
-    ):
-        refuse_while_unavailable(db, current.code, "uninstalled", client=client)
+        if current.tenant_id or current.connection_id:
+            refuse_while_unavailable(db, current.code, "uninstalled", client=client)
     return uninstall(
         db,
         current.code,

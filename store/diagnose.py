@@ -20,9 +20,9 @@ from store.errors import XeroError
 from store.kb import knowledge_by_kind
 from store.logs import error_groups
 from store.models import ErrorGroup, Integration, Pause
-from store.orgs import reconsent_advice, reconsent_due
+from store.orgs import pause_of, reconsent_advice, reconsent_due
 from store.timeparse import iso
-from store.transitions import integration, pause_of
+from store.transitions import integration
 from store.verdicts import Problem, Verdict, ordered_groups, problem_line, problems_seen, wait_over
 
 if TYPE_CHECKING:

@@ -18,14 +18,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from store.errors import InvalidQuery
-from store.logs import _COLUMNS, LogQuery, log_filter
+from store.logs import _BY_ID, _COLUMNS, LogQuery, log_filter, unsearchable
 
 if TYPE_CHECKING:
     import sqlite_utils
 
 READ_AHEAD = 2  # batches the reader thread may have ready while the caller writes one
-_BY_ID = f"SELECT {_COLUMNS} FROM log JOIN orgs ON orgs.id = log.org_id WHERE log.id IN"
 _Rows = list[tuple[Any, ...]]
 
 
@@ -145,7 +143,7 @@ def _read(
         except sqlite3.OperationalError as exc:
             if query.search is None:
                 raise
-            raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+            raise unsearchable(query, exc) from exc
         got = Batch(db, rows_sql, len(rows), rows=rows)
         return got, (rows[-1][0] if len(rows) == batch else None)
     got = Batch(db, rows_sql, count, text or "", tuple(summed))

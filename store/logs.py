@@ -115,6 +115,11 @@ class LogFilter:
         ]
 
 
+def unsearchable(query: LogQuery, exc: Exception) -> InvalidQuery:
+    """The error for a search SQLite refused (an FTS syntax corner) or a query it stopped."""
+    return InvalidQuery(f"Cannot search for {query.search!r} ({exc}).")
+
+
 def _where(conditions: tuple[str, ...]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
@@ -218,6 +223,8 @@ _COLUMNS = (
     "log.id, log.at, orgs.code AS org, log.level, log.document, log.message, log.kind, "
     "log.correlation_id"
 )
+# The rows of some ids (followed by "(?, ?, ...)"), as _COLUMNS.
+_BY_ID = f"SELECT {_COLUMNS} FROM log JOIN orgs ON orgs.id = log.org_id WHERE log.id IN"
 
 
 def page_log(
@@ -240,7 +247,7 @@ def _page(db: sqlite_utils.Database, query: LogQuery, limit: int, before_id: int
     try:
         rows = db.execute(sql, args).fetchall()
     except Exception as exc:  # sqlite3.OperationalError from an FTS syntax corner
-        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+        raise unsearchable(query, exc) from exc
     entries = tuple(LogEntry.from_row(r) for r in rows)
     return LogPage(entries, entries[-1].id if len(entries) == limit else None)
 
@@ -287,8 +294,7 @@ def _entries(db: sqlite_utils.Database, ids: list[int]) -> tuple[LogEntry, ...]:
     if not ids:
         return ()
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM log JOIN orgs ON orgs.id = log.org_id "
-        f"WHERE log.id IN ({', '.join('?' * len(ids))}) ORDER BY log.id DESC",
+        f"{_BY_ID} ({', '.join('?' * len(ids))}) ORDER BY log.id DESC",
         ids,
     ).fetchall()
     return tuple(LogEntry.from_row(r) for r in rows)

@@ -11,7 +11,7 @@ from store import clock
 from store.badvalues import load_settings, text_of
 from store.enums import State
 from store.errors import InvalidQuery, UnknownOrganisation
-from store.models import Mapping, OrgDetail, OrgSummary
+from store.models import Mapping, OrgDetail, OrgSummary, Pause
 from store.schema import QUEUE_STATUSES, STATES
 from store.timeparse import day, iso, stored_time
 
@@ -240,10 +240,7 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
     )
     moment = now or clock.now()
     since = iso(moment - timedelta(hours=24))
-    pause = db.execute(
-        "SELECT reason, due_at, paused_by FROM pauses WHERE org_id = ?", [oid]
-    ).fetchone()
-    paused = pause is not None and row["state"] == State.INACTIVE
+    pause = _pause(db, oid) if row["state"] == State.INACTIVE else None
     errors = db.execute(
         "SELECT count(*) FROM log WHERE level = 'error' AND at >= ? AND org_id = ?", [since, oid]
     ).fetchone()[0]
@@ -268,13 +265,28 @@ def show_org(db: sqlite_utils.Database, code: str, *, now: datetime | None = Non
         previous_tenant_id=row["previous_tenant_id"],
         previous_tenant_name=text_of(row["previous_tenant_name"]),
         tenant_confirmed_by=row["tenant_confirmed_by"],
-        pause_reason=text_of(pause["reason"]) if paused else None,
-        pause_due_at=pause["due_at"] if paused else None,
-        paused_by=pause["paused_by"] if paused else None,
+        pause_reason=text_of(pause.reason) if pause else None,
+        pause_due_at=pause.due_at if pause else None,
+        paused_by=pause.paused_by if pause else None,
         overdue=overdue(
-            row["state"], row["state_changed_at"], pause["due_at"] if paused else None, moment
+            row["state"], row["state_changed_at"], pause.due_at if pause else None, moment
         ),
     )
+
+
+def pause_of(db: sqlite_utils.Database, org: str) -> Pause | None:
+    """Why and until when the integration was last paused (None if never, or not recorded).
+
+    Raises UnknownOrganisation.
+    """
+    return _pause(db, org_id(db, org))
+
+
+def _pause(db: sqlite_utils.Database, oid: int) -> Pause | None:
+    row = db.execute(
+        "SELECT reason, due_at, paused_at, paused_by FROM pauses WHERE org_id = ?", [oid]
+    ).fetchone()
+    return Pause(*row) if row else None
 
 
 AUTHS = ("ok", "expiring", "expired", "removed")

@@ -18,13 +18,14 @@ Steps the state makes pointless are skipped as the run goes (store/runs.py `_ski
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store.db import transaction
 from store.enums import StepName, StepStatus
 from store.models import Run
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BLOCKS: dict[str, tuple[StepName, ...]] = {
     "wait": (StepName.WAIT,),

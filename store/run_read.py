@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from store import clock
 from store.db import now_iso
@@ -16,7 +14,10 @@ from store.errors import NotFound, TransitionRefused
 from store.models import Note, Run, Step
 from store.orgs import org_id
 from store.timeparse import stored_time
-from store.transitions import integration
+from store.transitions import confirms, integration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _load(db: sqlite_utils.Database, row: Any, code: str) -> Run:
@@ -151,7 +152,7 @@ def as_closed(run: Run, actor: str, why: str) -> Run:
 def confirmation_names(run: Run, confirm: str | None) -> None:
     """A confirmation that names another organisation means the person believes they are
     acting on another customer: refuse, whatever the step, before anything happens."""
-    if confirm is not None and confirm.strip().upper() != run.code.upper():
+    if confirm is not None and not confirms(confirm, run.code):
         raise TransitionRefused(
             f"The confirmation {confirm.strip()!r} does not name {run.code}, whose run this is, "
             f"so nothing was done: check which customer you are working on. Confirm with "

@@ -36,7 +36,7 @@ from store.run_read import runs_in_progress as runs_in_progress  # re-exported
 from store.step_actions import StepDetail, VerifyDetail, Waiting, perform
 from store.timeparse import iso
 from store.transitions import default_actor, integration
-from store.verdicts import WAITS
+from store.verdicts import OUTAGE_WAIT, WAITS
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -370,43 +370,27 @@ def next_step(
         # It needs input (a confirmation, a tenant, a mapping fixed): the run says what.
         _mark(db, run, step, StepStatus.TODO, actor, str(exc))
         raise
-    except XeroError as exc:
-        until = iso(clock.now() + timedelta(seconds=getattr(exc, "retry_after", None) or 900))
-        transient = exc.kind in WAITS
-        _mark(
-            db,
-            run,
-            step,
-            StepStatus.FAILED,
-            actor,
-            f"failed: {exc} Next: "
-            + (
-                f"wait until {until}, then retry this step (`syncdesk run next {run.code}`)."
-                if transient
-                else f"retry this step (`syncdesk run next {run.code}`) or escalate "
-                f"(`syncdesk run escalate {run.code}`)."
-            ),
-        )
-        if transient:
-            _set_wait(db, run, until)
-        raise
     except SyncdeskError as exc:
-        _mark(
-            db,
-            run,
-            step,
-            StepStatus.FAILED,
-            actor,
-            f"failed: {exc} Next: retry this step (`syncdesk run next {run.code}`) or escalate "
-            f"(`syncdesk run escalate {run.code}`).",
+        until = None  # a failure Xero gets over (WAITS): the run waits, then retries the step
+        if isinstance(exc, XeroError) and exc.kind in WAITS:
+            after = getattr(exc, "retry_after", None)
+            until = iso(clock.now() + (timedelta(seconds=after) if after else OUTAGE_WAIT))
+        again = f"retry this step (`syncdesk run next {run.code}`)"
+        then = (
+            f"wait until {until}, then {again}."
+            if until
+            else f"{again} or escalate (`syncdesk run escalate {run.code}`)."
         )
+        _mark(db, run, step, StepStatus.FAILED, actor, f"failed: {exc} Next: {then}")
+        if until:
+            _set_wait(db, run, until)
         raise
     outcome = done.outcome
     if step.name == StepName.DIAGNOSE:
         outcome += " " + replan(db, open_run(db, org), actor)
     _mark(db, run, step, done.status, actor, outcome, done.detail)
-    if step.name != StepName.DIAGNOSE:  # the diagnose step's plan may have set a wait
-        _set_wait(db, run, None)
+    if step.name != StepName.DIAGNOSE and run.wait_until is not None:  # the wait is over
+        _set_wait(db, run, None)  # (the diagnose step's plan may have just set one)
     if isinstance(done.detail, VerifyDetail) and done.detail.clean:
         _finish(db, run, RunStatus.RESOLVED, actor, "not needed: a verify was clean")
     else:

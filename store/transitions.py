@@ -32,7 +32,7 @@ from store.enums import Level, QueueStatus, State, Transition
 from store.errors import SyncdeskError, TransitionRefused, VersionConflict, XeroInvalidGrant
 from store.history import record_audit, take_snapshot
 from store.logs import record
-from store.models import Integration, Pause, TransitionResult, UninstallPlan
+from store.models import Integration, TransitionResult, UninstallPlan
 from store.orgs import configuration, org_id
 from store.timeparse import iso
 from store.words import plural
@@ -222,18 +222,6 @@ def deactivate(
     return with_messages(result, *messages)
 
 
-def pause_of(db: sqlite_utils.Database, org: str) -> Pause | None:
-    """Why and until when the integration was last paused (None if never, or not recorded).
-
-    Raises UnknownOrganisation.
-    """
-    row = db.execute(
-        "SELECT reason, due_at, paused_at, paused_by FROM pauses WHERE org_id = ?",
-        [org_id(db, org)],
-    ).fetchone()
-    return Pause(*row) if row else None
-
-
 def mark_disconnected(
     db: sqlite_utils.Database,
     org: str,
@@ -285,6 +273,12 @@ def uninstall_plan(db: sqlite_utils.Database, org: str) -> UninstallPlan:
     )
 
 
+def confirms(confirm: str | None, code: str) -> bool:
+    """Whether a typed confirmation names the organisation (its code, any case, spaces
+    around it ignored)."""
+    return confirm is not None and confirm.strip().upper() == code.upper()
+
+
 def uninstall(
     db: sqlite_utils.Database,
     org: str,
@@ -310,7 +304,7 @@ def uninstall(
     """
     actor = actor or default_actor()
     current = integration(db, org)
-    if confirm is None or confirm.strip().upper() != current.code.upper():
+    if not confirms(confirm, current.code):
         raise _unconfirmed(uninstall_plan(db, current.code))
     check_allowed(current, Transition.UNINSTALL, expected_version)
     if revoke and client is None:

@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from store.errors import InvalidQuery
-from store.logs import _COLUMNS, LogQuery, log_filter, page_log
+from store.logs import _COLUMNS, LogQuery, log_filter, page_log, unsearchable
 from store.models_log import LogEntry, LogPage
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def count_log(
     except sqlite3.OperationalError as exc:
         if cancelled():
             return None  # "interrupted"
-        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+        raise unsearchable(query, exc) from exc
 
 
 @contextmanager
@@ -144,6 +143,6 @@ def oldest_entries(
     try:
         rows = db.execute(sql, args).fetchall()
     except sqlite3.OperationalError as exc:  # an FTS syntax corner
-        raise InvalidQuery(f"Cannot search for {query.search!r} ({exc}).") from exc
+        raise unsearchable(query, exc) from exc
     entries = tuple(LogEntry.from_row(r) for r in reversed(rows))
     return LogPage(entries, entries[0].id if len(entries) == limit else None)
