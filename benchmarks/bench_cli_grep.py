@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import time
@@ -49,7 +50,7 @@ def main() -> None:
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         print("PYTHONDONTWRITEBYTECODE is set: each run compiles syncdesk's modules from source")
     for word in args.words:
-        grep = f"grep -i {word} {args.text} | tail -50"
+        grep = f"grep -i {shlex.quote(word)} {shlex.quote(args.text)} | tail -50"
         runs: dict[str, list[float]] = {"grep": [], **{p: [] for p in programs}}
         before = load()
         wall(grep)  # the text file into the page cache

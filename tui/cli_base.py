@@ -119,7 +119,7 @@ pass_ctx = click.make_pass_decorator(Context)
 COMMAND_MODULES = {
     **dict.fromkeys(("init", "orgs", "show", "log", "errors"), "tui.cli_store"),
     **dict.fromkeys(
-        ("deactivate", "activate", "uninstall", "snapshots", "audit", "diagnose") + ("map",),
+        ("deactivate", "activate", "uninstall", "snapshots", "audit", "diagnose", "map"),
         "tui.cli_lifecycle",
     ),
     "reconnect": "tui.cli_reconnect",
