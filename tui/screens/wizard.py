@@ -22,7 +22,7 @@ from textual.widgets import Header, Static
 from store.clock import now as clock_now
 from store.diagnose import Diagnosis, diagnose
 from store.models import Run, StepInput
-from store.run_read import refresh_planned
+from store.run_read import refresh_planned, stored_remedies
 from store.runs import (
     latest_run,
     next_step,
@@ -344,14 +344,9 @@ class WizardScreen(RunKeys, MappingFix):
                 return True
         if self._diagnosis_stale():
             return False
-        verdict = (
-            self.diagnosis.verdict.remedies
-            if self.diagnosis is not None
-            else ((run.diagnosis or {}).get("verdict") or {}).get("remedies", ())
-            if run is not None
-            else ()
-        )
-        return "map" in verdict
+        if self.diagnosis is not None:
+            return "map" in self.diagnosis.verdict.remedies
+        return run is not None and "map" in stored_remedies(run)
 
     def action_back(self) -> None:
         for worker in self.workers:
