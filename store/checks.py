@@ -38,7 +38,7 @@ from store.xero.connect import tenant_listed
 from store.xero.export import report_retry, send_held
 from store.xero.health import check_live, report_check
 from store.xero.mappings import tenant_chart, validate_mappings
-from store.xero.models import CheckReport, MappingProblem, RetryReport
+from store.xero.models import Account, CheckReport, MappingProblem, RetryReport, TaxRate
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -212,6 +212,17 @@ def mapping_problems(
 
     Raises UnknownOrganisation, TransitionRefused (no tenant), XeroError.
     """
+    return mapping_problems_and_chart(db, org, client=client)[0]
+
+
+def mapping_problems_and_chart(
+    db: sqlite_utils.Database, org: str, *, client: Any = None
+) -> tuple[list[MappingProblem], list[Account], list[TaxRate]]:
+    """mapping_problems, with the tenant's accounts and tax rates they were checked against
+    (the valid codes to choose from), from one ask of Xero.
+
+    Raises UnknownOrganisation, TransitionRefused (no tenant), XeroError.
+    """
     current = integration(db, org)
     if not current.tenant_id:
         raise TransitionRefused(
@@ -219,7 +230,7 @@ def mapping_problems(
             "checked; reconnect it first."
         )
     accounts, rates = tenant_chart(db, current.code, current.tenant_id, client=client)
-    return validate_mappings(db, current.code, accounts, rates)
+    return validate_mappings(db, current.code, accounts, rates), accounts, rates
 
 
 def safe_uninstall(

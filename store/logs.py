@@ -300,6 +300,26 @@ def _entries(db: sqlite_utils.Database, ids: list[int]) -> tuple[LogEntry, ...]:
     return tuple(LogEntry.from_row(r) for r in rows)
 
 
+def filter_misses(db: sqlite_utils.Database, query: LogQuery) -> tuple[list[str], list[str]] | None:
+    """Why a filter finds no row, part by part within its organisation (the scope): None when
+    the organisation itself has no row; else the labels of its parts (“words”, kind K, level
+    L, the time range since S) and of those that match no row on their own."""
+    scope = LogQuery(org=query.org, prefix=True)
+    if query.org and not page_log(db, scope, limit=1).entries:
+        return None
+    parts = []
+    if query.search:
+        parts.append((f"“{query.search}”", replace(scope, search=query.search)))
+    if query.kind:
+        parts.append((f"kind {query.kind}", replace(scope, kind=query.kind)))
+    if query.level != "all":
+        parts.append((f"level {query.level}", replace(scope, level=query.level)))
+    if query.since:
+        parts.append((f"the time range since {query.since}", replace(scope, since=query.since)))
+    nothing = [label for label, alone in parts if not page_log(db, alone, limit=1).entries]
+    return [label for label, _ in parts], nothing
+
+
 def error_groups(
     db: sqlite_utils.Database, *, org: str | None = None, since: str | None = None
 ) -> list[ErrorGroup]:

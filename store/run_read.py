@@ -164,3 +164,8 @@ def refresh_planned(run: Run) -> bool:
     """The run holds the refresh sequence already (planned by its verdict or an earlier
     override), so an override would add nothing."""
     return any(s.name == StepName.UNINSTALL and s.status != StepStatus.SKIPPED for s in run.steps)
+
+
+def stored_remedies(run: Run) -> tuple[str, ...]:
+    """The remedies of the verdict the run's diagnose step stored (none before it ran)."""
+    return tuple(((run.diagnosis or {}).get("verdict") or {}).get("remedies") or ())

@@ -151,6 +151,22 @@ def xero(db: Any, clock: FakeClock) -> Iterator[XeroClient]:
 
 
 @pytest.fixture
+def xero_later(db: Any, clock: FakeClock) -> Iterator[Any]:
+    """A sandbox client made when first asked, after the test built its organisations (a
+    transport made before an import answers for the organisations it knew)."""
+    made: list[XeroClient] = []
+
+    def client() -> XeroClient:
+        if not made:
+            made.append(sandbox_client(db, clock))
+        return made[0]
+
+    yield client
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
 def stub() -> Iterator[XeroStub]:
     """A real HTTP server on 127.0.0.1 answering as Xero does (see xero_stub.py)."""
     server = XeroStub()

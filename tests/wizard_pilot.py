@@ -1,4 +1,5 @@
-"""Driving the refresh-run wizard in pilot tests: open it, perform a step, confirm an uninstall."""
+"""Driving the refresh-run wizard in pilot tests: open it, perform a step (or start a run and
+diagnose), confirm an uninstall."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ async def open_wizard(pilot, store_path: Path, code: str, actor: str = "tester")
 async def perform(pilot) -> None:
     await pilot.press("enter")
     await settle(pilot)
+
+
+async def open_and_diagnose(pilot, store_path: Path, code: str) -> None:
+    """Open the wizard on code, start a run and perform its diagnosis."""
+    await open_wizard(pilot, store_path, code)
+    await perform(pilot)  # start
+    await perform(pilot)  # diagnose
 
 
 async def confirm_uninstall(pilot, code: str) -> None:

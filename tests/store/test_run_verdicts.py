@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from builders import build_org
-from support import NOW, sandbox_client
+from support import NOW
 
 from store import clock as store_clock
 from store.db import transaction
@@ -28,36 +28,22 @@ MAPPING_ERROR = (
 )
 
 
-@pytest.fixture
-def xero(db, clock):
-    made = []
-
-    def client():
-        if not made:
-            made.append(sandbox_client(db, clock))
-        return made[0]
-
-    yield client
-    for c in made:
-        c.close()
-
-
 def names(run) -> list[str]:
     return [s.name for s in run.steps]
 
 
-def test_healthy_run_is_one_verify_and_resolves(db, xero, tmp_path: Path) -> None:
+def test_healthy_run_is_one_verify_and_resolves(db, xero_later, tmp_path: Path) -> None:
     build_org(db, tmp_path, "ZFINE", queue={"pending": 2})
     start_run(db, "ZFINE", actor="alice")
-    run = next_step(db, "ZFINE", actor="alice", client=xero())
+    run = next_step(db, "ZFINE", actor="alice", client=xero_later())
     assert names(run) == ["diagnose", "verify"]
     assert "refresh sequence is not offered" in run.steps[0].outcome
-    run = next_step(db, "ZFINE", actor="alice", client=xero())
+    run = next_step(db, "ZFINE", actor="alice", client=xero_later())
     assert (run.status, run.outcome) == ("resolved", "resolved")
     assert run.to_json()["outcome"] == "resolved"
 
 
-def test_rate_limited_run_waits_then_goes_on(db, xero, clock, tmp_path: Path) -> None:
+def test_rate_limited_run_waits_then_goes_on(db, xero_later, clock, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -66,26 +52,26 @@ def test_rate_limited_run_waits_then_goes_on(db, xero, clock, tmp_path: Path) ->
         queue={"pending": 3},
     )
     start_run(db, "ZBUSY", actor="alice")
-    run = next_step(db, "ZBUSY", actor="alice", client=xero())
+    run = next_step(db, "ZBUSY", actor="alice", client=xero_later())
     # No deactivate, no uninstall: waiting is what helps.
     assert names(run) == ["diagnose", "wait", "verify"]
     assert run.outcome == "waiting" and run.wait_until == iso(NOW + timedelta(seconds=50))
     assert run.wait_until in run.next_action
     with pytest.raises(XeroWaiting) as refused:
-        next_step(db, "ZBUSY", actor="alice", client=xero())
+        next_step(db, "ZBUSY", actor="alice", client=xero_later())
     assert refused.value.until == run.wait_until
     run = open_run(db, "ZBUSY")
     assert run.current.name == "wait" and run.current.status == "todo"
     assert run.outcome == "waiting" and "nothing was done" in run.current.outcome
     store_clock.advance(51)  # the limit's window is over; the sandbox serves calls again
-    run = next_step(db, "ZBUSY", actor="alice", client=xero())
+    run = next_step(db, "ZBUSY", actor="alice", client=xero_later())
     assert run.steps[1].status == "done" and run.outcome is None and run.wait_until is None
-    run = next_step(db, "ZBUSY", actor="alice", client=xero())
+    run = next_step(db, "ZBUSY", actor="alice", client=xero_later())
     assert run.steps[2].name == "verify" and run.steps[2].status == "done"
     assert integration(db, "ZBUSY").state == "active" and snapshots(db, "ZBUSY") == []
 
 
-def test_mapping_fixed_before_any_uninstall(db, xero, tmp_path: Path) -> None:
+def test_mapping_fixed_before_any_uninstall(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -95,19 +81,19 @@ def test_mapping_fixed_before_any_uninstall(db, xero, tmp_path: Path) -> None:
         errors=((10, MAPPING_ERROR),),
     )
     start_run(db, "ZMAP", actor="alice")
-    run = next_step(db, "ZMAP", actor="alice", client=xero())
+    run = next_step(db, "ZMAP", actor="alice", client=xero_later())
     assert names(run) == ["diagnose", "map", "verify"]
     with pytest.raises(TransitionRefused, match=r"valid codes: 200, 210") as refused:
-        next_step(db, "ZMAP", actor="alice", client=xero())
+        next_step(db, "ZMAP", actor="alice", client=xero_later())
     assert "syncdesk map ZMAP" in str(refused.value)
     assert "still fail" in open_run(db, "ZMAP").next_action
-    set_mapping(db, "ZMAP", "sales_account", "group:Web", "200", actor="alice", client=xero())
-    run = next_step(db, "ZMAP", actor="alice", client=xero())
+    set_mapping(db, "ZMAP", "sales_account", "group:Web", "200", actor="alice", client=xero_later())
+    run = next_step(db, "ZMAP", actor="alice", client=xero_later())
     assert run.steps[1].status == "done" and "exists in Xero" in run.steps[1].outcome
     assert snapshots(db, "ZMAP") == [] and integration(db, "ZMAP").state == "active"
 
 
-def test_map_step_says_why_a_choice_is_empty(db, xero, tmp_path: Path) -> None:
+def test_map_step_says_why_a_choice_is_empty(db, xero_later, tmp_path: Path) -> None:
     archived = [{"code": c, "status": "ARCHIVED"} for c in ("200", "210", "220", "260")]
     build_org(
         db,
@@ -118,25 +104,25 @@ def test_map_step_says_why_a_choice_is_empty(db, xero, tmp_path: Path) -> None:
         queue={"failed": 1},
     )
     start_run(db, "ZNONE", actor="alice")
-    next_step(db, "ZNONE", actor="alice", client=xero())
+    next_step(db, "ZNONE", actor="alice", client=xero_later())
     with pytest.raises(TransitionRefused, match="create or unarchive one in Xero"):
-        next_step(db, "ZNONE", actor="alice", client=xero())
+        next_step(db, "ZNONE", actor="alice", client=xero_later())
 
 
-def test_paused_run_turns_it_back_on(db, xero, tmp_path: Path) -> None:
+def test_paused_run_turns_it_back_on(db, xero_later, tmp_path: Path) -> None:
     build_org(db, tmp_path, "ZHELD", queue={"pending": 3})
     deactivate(db, "ZHELD", actor="mia", reason="bulk edit")
     start_run(db, "ZHELD", actor="alice")
-    run = next_step(db, "ZHELD", actor="alice", client=xero())
+    run = next_step(db, "ZHELD", actor="alice", client=xero_later())
     assert names(run) == ["diagnose", "activate", "verify"]
-    run = next_step(db, "ZHELD", actor="alice", client=xero())
+    run = next_step(db, "ZHELD", actor="alice", client=xero_later())
     assert run.steps[1].status == "done" and "held exports are pending" in run.steps[1].outcome
     assert integration(db, "ZHELD").state == "active"
-    run = next_step(db, "ZHELD", actor="alice", client=xero())
+    run = next_step(db, "ZHELD", actor="alice", client=xero_later())
     assert run.outcome == "resolved"
 
 
-def test_override_needs_a_reason_and_is_recorded(db, xero, tmp_path: Path) -> None:
+def test_override_needs_a_reason_and_is_recorded(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -145,7 +131,7 @@ def test_override_needs_a_reason_and_is_recorded(db, xero, tmp_path: Path) -> No
         queue={"failed": 2},
     )
     start_run(db, "ZOVER", actor="alice")
-    run = next_step(db, "ZOVER", actor="alice", client=xero())
+    run = next_step(db, "ZOVER", actor="alice", client=xero_later())
     assert "uninstall" not in names(run)
     with pytest.raises(TransitionRefused, match="Say why"):
         override_verdict(db, "ZOVER", "  ", actor="alice")
@@ -163,7 +149,7 @@ def test_override_needs_a_reason_and_is_recorded(db, xero, tmp_path: Path) -> No
         start_run(db, "HARBOUR", actor="alice", override="")
 
 
-def test_no_uninstall_while_the_tenant_is_offline(db, xero, tmp_path: Path) -> None:
+def test_no_uninstall_while_the_tenant_is_offline(db, xero_later, tmp_path: Path) -> None:
     build_org(  # connected to another organisation than before: the verdict is a refresh
         db,
         tmp_path,
@@ -173,12 +159,12 @@ def test_no_uninstall_while_the_tenant_is_offline(db, xero, tmp_path: Path) -> N
         queue={"failed": 2},
     )
     start_run(db, "ZGONE", actor="alice")
-    run = next_step(db, "ZGONE", actor="alice", client=xero())
+    run = next_step(db, "ZGONE", actor="alice", client=xero_later())
     assert "uninstall" in names(run)
     with pytest.raises(TransitionRefused, match="nothing to override"):  # planned already
         override_verdict(db, "ZGONE", "to be sure", actor="alice")
     while run.current.name != "uninstall":
-        run = next_step(db, "ZGONE", actor="alice", client=xero())
+        run = next_step(db, "ZGONE", actor="alice", client=xero_later())
     tenant = integration(db, "ZGONE").tenant_id
     with transaction(db) as conn:  # Xero takes the tenant offline before the uninstall
         conn.execute(
@@ -186,14 +172,14 @@ def test_no_uninstall_while_the_tenant_is_offline(db, xero, tmp_path: Path) -> N
             [json.dumps({"outage": {"status": 503}}), tenant],
         )
     with pytest.raises(XeroWaiting, match="Try again after"):
-        next_step(db, "ZGONE", actor="alice", given=StepInput(confirm="ZGONE"), client=xero())
+        next_step(db, "ZGONE", actor="alice", given=StepInput(confirm="ZGONE"), client=xero_later())
     assert integration(db, "ZGONE").state != "uninstalled" and snapshots(db, "ZGONE") == []
     run = open_run(db, "ZGONE")
     assert run.outcome == "waiting" and run.current.name == "uninstall"
     assert "Wait until" in run.next_action
 
 
-def test_escalated_run_has_the_outcome_and_a_full_packet(db, xero, tmp_path: Path) -> None:
+def test_escalated_run_has_the_outcome_and_a_full_packet(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -203,7 +189,7 @@ def test_escalated_run_has_the_outcome_and_a_full_packet(db, xero, tmp_path: Pat
         errors=((10, MAPPING_ERROR),),
     )
     start_run(db, "ZESC", actor="alice")
-    next_step(db, "ZESC", actor="alice", client=xero())
+    next_step(db, "ZESC", actor="alice", client=xero_later())
     md, js, _ = escalate(db, "ZESC", actor="bob", take_over_run=True, out=tmp_path / "p.md")
     run = latest_run(db, "ZESC")
     assert run.outcome == "escalated" and "p.md" in run.next_action

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from builders import build_org, tenant_id
-from support import NOW, sandbox_client
+from support import NOW
 
 from store.checks import retry
 from store.diagnose import diagnose
@@ -27,24 +27,8 @@ ARCHIVED_CONTACT = (
 )
 
 
-@pytest.fixture
-def xero(db, clock):
-    """A sandbox client made when first asked, after the test built its organisations (a
-    transport made before an import answers for the organisations it knew)."""
-    made = []
-
-    def client():
-        if not made:
-            made.append(sandbox_client(db, clock))
-        return made[0]
-
-    yield client
-    for c in made:
-        c.close()
-
-
-def verdict_of(db, xero, code: str, **kwargs):
-    return diagnose(db, code, now=NOW, client=xero(), **kwargs)
+def verdict_of(db, xero_later, code: str, **kwargs):
+    return diagnose(db, code, now=NOW, client=xero_later(), **kwargs)
 
 
 def assert_complete(verdict) -> None:
@@ -54,9 +38,9 @@ def assert_complete(verdict) -> None:
     assert verdict.problems and verdict.problems[0].endswith("[blocking]")
 
 
-def test_app_removed_in_xero(db, xero, tmp_path: Path) -> None:
+def test_app_removed_in_xero(db, xero_later, tmp_path: Path) -> None:
     build_org(db, tmp_path, "ZAPP", xero={"connection": "removed"}, queue={"failed": 2})
-    found = verdict_of(db, xero, "ZAPP")
+    found = verdict_of(db, xero_later, "ZAPP")
     v = found.verdict
     assert found.state == "disconnected"  # the live check recorded it
     assert v.kind in ("disconnected_in_xero", "connection_removed") and v.remedy == "reconnect"
@@ -65,7 +49,7 @@ def test_app_removed_in_xero(db, xero, tmp_path: Path) -> None:
     assert_complete(v)
 
 
-def test_refresh_token_expired_or_revoked(db, xero, tmp_path: Path) -> None:
+def test_refresh_token_expired_or_revoked(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -73,7 +57,7 @@ def test_refresh_token_expired_or_revoked(db, xero, tmp_path: Path) -> None:
         xero={"refresh_token": "expired", "access_token": "expired"},
         queue={"failed": 3},
     )
-    v = verdict_of(db, xero, "ZTOKEN").verdict
+    v = verdict_of(db, xero_later, "ZTOKEN").verdict
     assert (v.kind, v.remedy, v.refresh_helps, v.refresh_step) == (
         "refresh_token_invalid",
         "reconnect",
@@ -84,7 +68,7 @@ def test_refresh_token_expired_or_revoked(db, xero, tmp_path: Path) -> None:
     assert_complete(v)
 
 
-def test_reconnected_to_a_different_real_organisation(db, xero, tmp_path: Path) -> None:
+def test_reconnected_to_a_different_real_organisation(db, xero_later, tmp_path: Path) -> None:
     """Not a demo company: any organisation other than the previous one, unconfirmed."""
     build_org(
         db,
@@ -97,8 +81,8 @@ def test_reconnected_to_a_different_real_organisation(db, xero, tmp_path: Path) 
     current = integration(db, "ZMOVED")
     assert current.previous_tenant_id == tenant_id("zmoved-books") != current.tenant_id
     with pytest.raises(RetryRefused, match="nobody confirmed"):
-        retry(db, "ZMOVED", client=xero())  # retry refuses for this reason...
-    found = verdict_of(db, xero, "ZMOVED")
+        retry(db, "ZMOVED", client=xero_later())  # retry refuses for this reason...
+    found = verdict_of(db, xero_later, "ZMOVED")
     v = found.verdict  # ...and the diagnosis says so too
     assert v.kind == "tenant_changed" and v.remedy == "reconnect" and v.refresh_helps is True
     assert v.refresh_step == "uninstall"
@@ -106,7 +90,7 @@ def test_reconnected_to_a_different_real_organisation(db, xero, tmp_path: Path) 
     assert_complete(v)
 
 
-def test_account_missing_in_the_tenant(db, xero, tmp_path: Path) -> None:
+def test_account_missing_in_the_tenant(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -121,14 +105,14 @@ def test_account_missing_in_the_tenant(db, xero, tmp_path: Path) -> None:
             ),
         ),
     )
-    v = verdict_of(db, xero, "ZACCT").verdict
+    v = verdict_of(db, xero_later, "ZACCT").verdict
     assert v.kind == "account_code_removed" and v.remedy == "map"
     assert v.refresh_helps is False and v.refresh_step == "none"
     assert "syncdesk map ZACCT" in v.next_step and "299" in v.next_step
     assert_complete(v)
 
 
-def test_tax_rate_archived_in_the_tenant(db, xero, tmp_path: Path) -> None:
+def test_tax_rate_archived_in_the_tenant(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -137,7 +121,7 @@ def test_tax_rate_archived_in_the_tenant(db, xero, tmp_path: Path) -> None:
         mappings=[{"kind": "tax_rate", "local": "Zero Rated", "remote": "ZERORATED"}],
         queue={"failed": 1},
     )
-    v = verdict_of(db, xero, "ZTAX").verdict
+    v = verdict_of(db, xero_later, "ZTAX").verdict
     assert v.kind == "tax_type_invalid" and v.remedy == "map" and v.refresh_helps is False
     assert "ZERORATED" in v.next_step
     assert_complete(v)
@@ -152,7 +136,7 @@ def test_tax_rate_archived_in_the_tenant(db, xero, tmp_path: Path) -> None:
     ],
 )
 def test_rate_limits_wait_until_a_stated_time(
-    db, xero, tmp_path: Path, problem: str, retry_after: int, kind: str
+    db, xero_later, tmp_path: Path, problem: str, retry_after: int, kind: str
 ) -> None:
     code = f"ZRATE{problem.upper()[:3]}"
     build_org(
@@ -162,7 +146,7 @@ def test_rate_limits_wait_until_a_stated_time(
         tenant={"rate_limit": {"problem": problem, "retry_after": retry_after}},
         queue={"pending": 5},
     )
-    v = verdict_of(db, xero, code).verdict
+    v = verdict_of(db, xero_later, code).verdict
     assert v.kind == kind and v.remedy == "wait"
     # The knowledge base's action: wait wins; refreshing is not the verdict.
     assert v.refresh_helps is False and v.refresh_step == "none"
@@ -172,15 +156,15 @@ def test_rate_limits_wait_until_a_stated_time(
     assert_complete(v)
 
 
-def test_tenant_outage_waits(db, xero, tmp_path: Path) -> None:
+def test_tenant_outage_waits(db, xero_later, tmp_path: Path) -> None:
     build_org(db, tmp_path, "ZDOWN", tenant={"outage": {"status": 503}}, queue={"pending": 3})
-    v = verdict_of(db, xero, "ZDOWN").verdict
+    v = verdict_of(db, xero_later, "ZDOWN").verdict
     assert v.kind == "org_offline" and v.remedy == "wait" and v.refresh_helps is False
     assert v.wait_until == iso(NOW + timedelta(minutes=15))  # Xero gives no time: look again
     assert_complete(v)
 
 
-def test_xero_outage_seen_in_the_log_waits(db, xero, tmp_path: Path) -> None:
+def test_xero_outage_seen_in_the_log_waits(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -188,15 +172,15 @@ def test_xero_outage_seen_in_the_log_waits(db, xero, tmp_path: Path) -> None:
         errors=((2, "Xero API 503 Service Unavailable"),),
         queue={"failed": 1},
     )
-    v = diagnose(db, "ZXERO", now=NOW, client=xero(), live=False).verdict
+    v = diagnose(db, "ZXERO", now=NOW, client=xero_later(), live=False).verdict
     assert v.remedy == "wait" and v.refresh_helps is False
     assert v.wait_until == iso(NOW - timedelta(minutes=2) + timedelta(minutes=15))
 
 
 @pytest.mark.parametrize("message", [DUPLICATE, ARCHIVED_CONTACT])
-def test_data_errors_say_fix_the_data(db, xero, tmp_path: Path, message: str) -> None:
+def test_data_errors_say_fix_the_data(db, xero_later, tmp_path: Path, message: str) -> None:
     build_org(db, tmp_path, "ZDATA", queue={"failed": 2}, errors=((20, message), (10, message)))
-    v = verdict_of(db, xero, "ZDATA").verdict
+    v = verdict_of(db, xero_later, "ZDATA").verdict
     entry = knowledge_by_kind(db)[v.kind]
     assert v.remedy == "fix_data" and entry.action in ("fix_in_xero", "fix_in_inventory")
     assert v.refresh_helps is False and v.next_step.startswith("Refreshing will not help.")
@@ -204,10 +188,10 @@ def test_data_errors_say_fix_the_data(db, xero, tmp_path: Path, message: str) ->
     assert_complete(v)
 
 
-def test_paused_by_a_person_says_turn_it_back_on(db, xero, tmp_path: Path) -> None:
+def test_paused_by_a_person_says_turn_it_back_on(db, xero_later, tmp_path: Path) -> None:
     build_org(db, tmp_path, "ZPAUSE", queue={"pending": 4})
     deactivate(db, "ZPAUSE", actor="mia", reason="bulk price edit", until=NOW + timedelta(hours=2))
-    v = verdict_of(db, xero, "ZPAUSE").verdict
+    v = verdict_of(db, xero_later, "ZPAUSE").verdict
     assert v.kind == "integration_deactivated" and v.remedy == "activate"
     assert v.refresh_helps is False
     assert "Turn it back on and send what was held" in v.next_step
@@ -215,14 +199,14 @@ def test_paused_by_a_person_says_turn_it_back_on(db, xero, tmp_path: Path) -> No
     assert_complete(v)
 
 
-def test_healthy_with_only_old_errors_is_nothing_to_do(db, xero, tmp_path: Path) -> None:
+def test_healthy_with_only_old_errors_is_nothing_to_do(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
         "ZOLD",
         errors=((300, RATE_MINUTE), (290, "Xero API 500 Internal Error (Xero-Correlation-Id x)")),
     )
-    found = verdict_of(db, xero, "ZOLD")
+    found = verdict_of(db, xero_later, "ZOLD")
     v = found.verdict
     assert {g.kind for g in found.groups} >= {"rate_limited_minute"}
     assert v.kind is None and v.title == "Healthy (only old errors)" and v.remedy == "none"
@@ -230,7 +214,7 @@ def test_healthy_with_only_old_errors_is_nothing_to_do(db, xero, tmp_path: Path)
     assert "rate_limited_minute" in v.old and v.problems == ()
 
 
-def test_several_problems_all_named_blocking_first(db, xero, tmp_path: Path) -> None:
+def test_several_problems_all_named_blocking_first(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -247,7 +231,7 @@ def test_several_problems_all_named_blocking_first(db, xero, tmp_path: Path) -> 
             *((n, RATE_MINUTE) for n in (1, 2, 3, 4, 5, 6)),
         ),
     )
-    found = verdict_of(db, xero, "ZTWO")
+    found = verdict_of(db, xero_later, "ZTWO")
     v = found.verdict
     assert v.kind == "refresh_token_invalid" and v.remedies[:2] == ("reconnect", "map")
     assert v.problems[0].startswith("refresh_token_invalid") and "[blocking]" in v.problems[0]
@@ -259,7 +243,7 @@ def test_several_problems_all_named_blocking_first(db, xero, tmp_path: Path) -> 
     assert found.groups[0].kind == "refresh_token_invalid"
 
 
-def test_a_wait_blocks_before_a_mapping(db, xero, tmp_path: Path) -> None:
+def test_a_wait_blocks_before_a_mapping(db, xero_later, tmp_path: Path) -> None:
     build_org(
         db,
         tmp_path,
@@ -275,7 +259,7 @@ def test_a_wait_blocks_before_a_mapping(db, xero, tmp_path: Path) -> None:
             ),
         ),
     )
-    v = verdict_of(db, xero, "ZBOTH").verdict
+    v = verdict_of(db, xero_later, "ZBOTH").verdict
     assert v.remedy == "wait" and v.remedies == ("wait", "map")
     assert len(v.problems) == 2
 

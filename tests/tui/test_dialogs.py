@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import notified, settle, until
 from textual.widgets import Static
-from wizard_pilot import confirm_uninstall, open_wizard, perform
+from wizard_pilot import confirm_uninstall, open_and_diagnose, open_wizard, perform
 
 from store.db import open_store
 from store.runs import start_run, take_over
@@ -130,9 +130,7 @@ async def test_enter_on_the_tenant_list_chooses_and_reconnects(store_path: Path)
 async def test_authorising_ends_with_cancelled(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_wizard(pilot, store_path, "SXBREW")
-        await perform(pilot)  # start
-        await perform(pilot)  # diagnose
+        await open_and_diagnose(pilot, store_path, "SXBREW")
         await confirm_uninstall(pilot, "SXBREW")
         await perform(pilot)  # reconnect: authorise, then the dialog
         assert isinstance(app.screen, ReconnectChoice)
@@ -147,9 +145,7 @@ async def test_authorising_ends_with_cancelled(store_path: Path) -> None:
 async def test_cancelled_uninstall_says_so(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_wizard(pilot, store_path, "SXBREW")
-        await perform(pilot)
-        await perform(pilot)
+        await open_and_diagnose(pilot, store_path, "SXBREW")
         await perform(pilot)  # the typed confirmation
         assert isinstance(app.screen, ConfirmTyped)
         await pilot.press("escape")
@@ -175,14 +171,19 @@ async def test_take_over_dialog_names_who_holds_it_not_who_started(store_path: P
         assert dialog.detail.startswith("carol has held it since")
 
 
+async def check_org(pilot, code: str) -> None:
+    """Open the organisation screen on code and press k (Check)."""
+    await settle(pilot)
+    pilot.app.open_org(code)
+    await settle(pilot)
+    await pilot.press("k")
+    await settle(pilot)
+
+
 async def test_no_pop_up_from_the_last_organisation_on_the_next(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        app.open_org("KAURI")
-        await settle(pilot)
-        await pilot.press("k")
-        await settle(pilot)
+        await check_org(pilot, "KAURI")
         assert any(text.startswith("Check:") for text in notified(app))
         await pilot.press("escape")
         await settle(pilot)
@@ -194,11 +195,7 @@ async def test_no_pop_up_from_the_last_organisation_on_the_next(store_path: Path
 async def test_org_messages_name_keys_not_commands(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        app.open_org("KAURI")
-        await settle(pilot)
-        await pilot.press("k")
-        await settle(pilot)
+        await check_org(pilot, "KAURI")
         screen = app.screen
         await until(pilot, lambda: screen.query_one("#org-check").display)
         shown = "\n".join(str(s.render()) for s in screen.query("#org-body Static"))

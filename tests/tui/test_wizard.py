@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from support import notified, settle, until
-from wizard_pilot import confirm_uninstall, open_wizard, perform
+from wizard_pilot import confirm_uninstall, open_and_diagnose, open_wizard, perform
 
 from store.db import open_store
 from store.errors import RunClaimed, UnknownOrganisation
@@ -115,9 +115,7 @@ async def test_app_removed_in_xero_resolves(store_path: Path) -> None:
 async def test_expired_token_resolves_after_reconnect(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_wizard(pilot, store_path, "WATTLE")
-        await perform(pilot)  # start
-        await perform(pilot)  # diagnose
+        await open_and_diagnose(pilot, store_path, "WATTLE")
         await perform(pilot)  # deactivate, cannot switch back on (invalid_grant)
         assert "could not be switched back on" in wizard_text(app)
         assert state(store_path, "WATTLE") == "inactive"
@@ -201,9 +199,7 @@ async def test_missing_account_fixed_before_any_uninstall(store_path: Path) -> N
 async def test_refresh_anyway_asks_why(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_wizard(pilot, store_path, "KAURI")
-        await perform(pilot)  # start
-        await perform(pilot)  # diagnose
+        await open_and_diagnose(pilot, store_path, "KAURI")
         await pilot.press("f")
         await settle(pilot)
         await pilot.press(*"customer insists", "enter")
@@ -252,9 +248,7 @@ async def test_after_an_escalation_enter_does_not_start_a_run(store_path: Path) 
 async def test_killed_mid_run_resumes_at_its_step(store_path: Path) -> None:
     app = SyncdeskApp(store_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_wizard(pilot, store_path, "WATTLE")
-        await perform(pilot)
-        await perform(pilot)
+        await open_and_diagnose(pilot, store_path, "WATTLE")
         await perform(pilot)  # diagnose and deactivate done
     # the session dropped; a new one opens the wizard on the same organisation
     app = SyncdeskApp(store_path)

@@ -185,7 +185,6 @@ class StoreScreen(Screen):
         """
         db, inode = self._take_idle()
         if db is None:
-            inode = _inode(self.db_path)
             db = open_store(self.db_path)
         kept = False
         try:
@@ -199,6 +198,7 @@ class StoreScreen(Screen):
                 db.conn.close()
 
     def _take_idle(self) -> tuple[sqlite_utils.Database | None, int | None]:
+        """A kept connection to the file at the path now (None: open one), and that file."""
         inode = _inode(self.db_path)
         with self._idle_lock:
             while self._idle:
@@ -206,7 +206,7 @@ class StoreScreen(Screen):
                 if opened == inode:
                     return db, inode
                 db.conn.close()
-        return None, None
+        return None, inode
 
     def _close_idle(self) -> None:
         with self._idle_lock:

@@ -106,6 +106,7 @@ class OrgSource:
 
 
 def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
+    arrow = trend_arrow(org.trend)
     return [
         (marked_text(org.code), ""),
         (marked_text(org.name), ""),
@@ -121,7 +122,7 @@ def org_cells(org: OrgSummary) -> list[tuple[str, str]]:
         (sparkline(org.trend), "bad" if any(org.trend) else "muted"),
         (marked_age(org.last_export_at), "muted"),
         (org.claimed_by or "", "info"),
-        (trend_arrow(org.trend), "bad" if trend_arrow(org.trend) == "↗" else "muted"),
+        (arrow, "bad" if arrow == "↗" else "muted"),
     ]
 
 

@@ -22,7 +22,7 @@ from textual.widgets import Header, Static
 from store.clock import now as clock_now
 from store.diagnose import Diagnosis, diagnose
 from store.models import Run, StepInput
-from store.run_read import refresh_planned
+from store.run_read import refresh_planned, stored_remedies
 from store.runs import (
     latest_run,
     next_step,
@@ -249,15 +249,15 @@ class WizardScreen(RunKeys, MappingFix):
         self._show_claim(run)
         self._show_step(run)
         self.query_one("#step-body").scroll_home(animate=False)  # the step's kept/lost in view
-        if run.status != "in_progress":
-            if self.problems:
-                self.problems = []  # the run is over: its failing mappings are no longer asked
-                self.refresh_bindings()
-            self.query_one("#diagnosis", Static).update(
-                diagnosis_text(self.diagnosis, before=self._diagnosis_before(run))
-                if self.diagnosis
-                else run_diagnosis_text(run)
-            )
+        ended = run.status != "in_progress"
+        if ended and self.problems:
+            self.problems = []  # the run is over: its failing mappings are no longer asked
+            self.refresh_bindings()
+        diagnosis = self.query_one("#diagnosis", Static)
+        if self.diagnosis is None and (ended or run.diagnosis):
+            diagnosis.update(run_diagnosis_text(run))
+        elif ended:
+            diagnosis.update(diagnosis_text(self.diagnosis, before=self._diagnosis_before(run)))
         if taken:
             said = (
                 f"{run.claimed_by} took this run over at {run.claimed_at}; press o to take it back."
@@ -266,8 +266,6 @@ class WizardScreen(RunKeys, MappingFix):
             self._transient = None  # the take-over is how the step we were waiting on ended
             self.notify(said, markup=False, severity="warning", timeout=10)
             self.query_one("#result", Static).update(styled((said, "bold $warning")))
-        if run.diagnosis and self.diagnosis is None:
-            self.query_one("#diagnosis", Static).update(run_diagnosis_text(run))
 
     def _diagnosis_stale(self) -> bool:
         """A run has ended since the diagnosis on show: what it offered (a mapping fix, the
@@ -344,14 +342,9 @@ class WizardScreen(RunKeys, MappingFix):
                 return True
         if self._diagnosis_stale():
             return False
-        verdict = (
-            self.diagnosis.verdict.remedies
-            if self.diagnosis is not None
-            else ((run.diagnosis or {}).get("verdict") or {}).get("remedies", ())
-            if run is not None
-            else ()
-        )
-        return "map" in verdict
+        if self.diagnosis is not None:
+            return "map" in self.diagnosis.verdict.remedies
+        return run is not None and "map" in stored_remedies(run)
 
     def action_back(self) -> None:
         for worker in self.workers:

@@ -10,11 +10,9 @@ from typing import Any
 import sqlite_utils
 from textual.message import Message
 
-from store.checks import mapping_problems
+from store.checks import mapping_problems_and_chart
 from store.mapping_edits import set_mapping
 from store.models import to_json
-from store.transitions import integration
-from store.xero.mappings import tenant_chart
 from store.xero.models import Account, TaxRate
 from tui.screens.base import store_work
 from tui.screens.lifecycle import LifecycleScreen
@@ -49,10 +47,8 @@ class MappingFix(LifecycleScreen):
     @store_work(group="ask")
     def _load_chart(self) -> ChartLoaded:
         with self.store() as db:
-            problems = [to_json(p) for p in mapping_problems(db, self.code)]
-            tenant_id = integration(db, self.code).tenant_id
-            accounts, rates = tenant_chart(db, self.code, tenant_id) if problems else ([], [])
-            return self.ChartLoaded(problems, accounts, rates)
+            problems, accounts, rates = mapping_problems_and_chart(db, self.code)
+            return self.ChartLoaded([to_json(p) for p in problems], accounts, rates)
 
     def on_mapping_fix_chart_loaded(self, message: ChartLoaded) -> None:
         if not message.problems:

@@ -242,10 +242,10 @@ def last_result_text(run: Run) -> Content | None:
     if not done:
         return None
     last = done[-1]
+    # (HERE names the wizard's own m key, which fixes the mappings a reconnect restored.)
     here = HERE
-    if last.name == "reconnect":  # the wizard's own m key fixes the restored mappings
-        here = {**HERE, "map": "the m key (Fix mapping)"}
-    elif run.current is not None and run.current.name == "reconnect":  # after the uninstall
+    after_uninstall = run.current is not None and run.current.name == "reconnect"
+    if after_uninstall and last.name != "reconnect":
         here = {**HERE, "reconnect": "the next step (enter: Reconnect)"}
     parts: list[str | tuple[str, str]] = [
         (f"Last: {TITLES[last.name]} ({last.status})\n", "bold"),
