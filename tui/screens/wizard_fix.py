@@ -5,9 +5,8 @@ each fixed from the tenant's valid codes, and an empty choice says why and what 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
 from textual.message import Message
 
 from store.checks import mapping_problems_and_chart
@@ -17,6 +16,9 @@ from store.xero.models import Account, TaxRate
 from tui.screens.base import store_work
 from tui.screens.lifecycle import LifecycleScreen
 from tui.widgets.modals import ChooseCode
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 class MappingFix(LifecycleScreen):

@@ -7,9 +7,12 @@ level, time range) is checked on its own within it (store.logs.filter_misses).
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from store.logs import LogQuery, filter_misses
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def why_empty(db: sqlite_utils.Database, query: LogQuery, fixed_org: str | None) -> str:
